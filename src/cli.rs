@@ -1,0 +1,361 @@
+//! Command-line definitions (clap derive). No behaviour lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// cao: run the OpenAI Codex CLI across several ChatGPT accounts.
+///
+/// When one account's usage limit is spent, Codex keeps working on the next one.
+#[derive(Debug, Parser)]
+#[command(name = "cao", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "Examples:\n  cao add work\n  cao run -- exec \"summarize README\"\n  cao gateway start\n  cao status --doctor\n\nData dir: --data-dir, else $CAO_DATA_DIR, else ~/.codex-account-orchestrator"
+)]
+pub struct Cli {
+    /// Data directory holding the accounts (default: $CAO_DATA_DIR or ~/.codex-account-orchestrator)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register a new account and log it in with `codex login`
+    Add(AddArgs),
+    /// List registered accounts (`*` marks the default)
+    List(ListArgs),
+    /// Show the current default account
+    Current(ListArgs),
+    /// Switch the default account (interactive picker if no name is given)
+    Switch(SwitchArgs),
+    /// Set the default account
+    Use(UseArgs),
+    /// Remove an account from the rotation
+    Remove(RemoveArgs),
+    /// Import accounts from other tools
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Show every account: login, token expiry, usage, cooldown, failures
+    Status(StatusArgs),
+    /// Deprecated: use `cao status --doctor`
+    #[command(hide = true)]
+    Doctor(DoctorArgs),
+    /// Deprecated: use `cao status --report`
+    #[command(hide = true)]
+    Report(ReportArgs),
+    /// Run codex, falling back to the next account when a usage limit is hit
+    Run(RunArgs),
+    /// Manage the local gateway (a proxy that switches accounts mid-session)
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
+    /// Show the whole product offline in seconds: mock upstream, gateway, account switch
+    Demo(DemoArgs),
+    /// Run the mock Codex upstream with fault injection (for testing your set-up)
+    MockUpstream(MockUpstreamArgs),
+    /// Print shell completions
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Account name: 1-64 letters, digits, '-' or '_'
+    pub name: String,
+    /// Path to the codex binary
+    #[arg(long, default_value = "codex", value_name = "PATH")]
+    pub codex: String,
+    /// Create the account without logging in
+    #[arg(long)]
+    pub no_login: bool,
+    /// Log in with the device-code flow (`codex login --device-auth`)
+    #[arg(long)]
+    pub device_auth: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchArgs {
+    /// Account to make the default; omit for an interactive picker
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UseArgs {
+    /// Account to make the default
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Account to remove
+    pub name: String,
+    /// Keep the account's directory (auth.json, config.toml) on disk
+    #[arg(long)]
+    pub keep_files: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import account snapshots written by codex-auth (~/.codex/accounts/*.json)
+    CodexAuth(ImportCodexAuthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportCodexAuthArgs {
+    /// Directory holding the *.json snapshots (default ~/.codex/accounts)
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+    /// Overwrite existing auth.json files
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Treat this account as the active one during import
+    #[arg(long, value_name = "NAME")]
+    pub current: Option<String>,
+    /// Set this account as the default after import
+    #[arg(long, value_name = "NAME")]
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// Warn when a token expires within this many hours
+    #[arg(long, default_value_t = 24, value_name = "HOURS")]
+    pub expires_within_hours: u64,
+    /// Warn when an account has this many consecutive failures
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_failures: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output account status as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// One line per account
+    #[arg(long)]
+    pub compact: bool,
+    /// Framed dashboard (the default on a terminal)
+    #[arg(long)]
+    pub pretty: bool,
+    /// Verbose multi-line view per account
+    #[arg(long)]
+    pub full: bool,
+    /// Run health checks; exit 0 ok, 1 warnings, 2 errors
+    #[arg(long)]
+    pub doctor: bool,
+    /// Generate a shareable report (md or json)
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "md", value_name = "FORMAT")]
+    pub report: Option<ReportFormat>,
+    /// Redraw the dashboard in place every few seconds (from the running gateway if any)
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between redraws with --watch
+    #[arg(long, default_value_t = 2, value_name = "SECONDS")]
+    pub interval: u64,
+    #[command(flatten)]
+    pub health: HealthArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Output health check results as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub health: HealthArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Everything after `--` goes to codex untouched, e.g.\n  cao run -- exec \"summarize README\"\n  cao run --account work -- resume --last"
+)]
+pub struct RunArgs {
+    /// Run with this account only
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+    /// Path to the codex binary
+    #[arg(long, default_value = "codex", value_name = "PATH")]
+    pub codex: String,
+    /// Do not fall back to other accounts
+    #[arg(long)]
+    pub no_fallback: bool,
+    /// Passes over all accounts when every one hits its limit
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub max_passes: u32,
+    /// Seconds to wait between passes
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub retry_delay: u64,
+    /// When every account is cooling down, wait for the soonest reset instead of exiting
+    #[arg(long)]
+    pub wait: bool,
+    /// Route Codex through the gateway (starting one for this run if none answers)
+    #[arg(long)]
+    pub gateway: bool,
+    /// Gateway URL for --gateway
+    #[arg(long, default_value = "http://127.0.0.1:4319", value_name = "URL")]
+    pub gateway_url: String,
+    /// Arguments for codex (after `--`)
+    #[arg(last = true, allow_hyphen_values = true, value_name = "CODEX_ARGS")]
+    pub codex_args: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Start the local gateway
+    Start(GatewayStartArgs),
+    /// Show gateway config and account readiness (and the live view when it runs)
+    Status(GatewayStatusArgs),
+    /// Route ~/.codex (or $CODEX_HOME) through the gateway and install a codex shim
+    Enable(GatewayEnableArgs),
+    /// Undo `gateway enable`: restore config.toml and remove the shim
+    Disable(GatewayDisableArgs),
+}
+
+/// Routing strategies for new sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    FillFirst,
+    RoundRobin,
+    LeastUsed,
+    SoonestReset,
+}
+
+/// `cao gateway start` options. Every value is optional here so that unset flags fall back to
+/// `gateway.json`, then to the defaults.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GatewayStartArgs {
+    /// Address to bind (default 127.0.0.1; non-loopback needs --access-key)
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Port (default 4319; 0 picks a free one)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Upstream base URL (default https://chatgpt.com/backend-api/codex)
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Cooldown for a spent account when upstream gives no reset time (default 900)
+    #[arg(long, value_name = "SECONDS")]
+    pub cooldown_seconds: Option<u64>,
+    /// Passes over all accounts per request (default 1)
+    #[arg(long, value_name = "N")]
+    pub max_retry_passes: Option<u32>,
+    /// Upstream request timeout (default 120000)
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// Retries for upstream 5xx and connection errors (default 2)
+    #[arg(long, value_name = "N")]
+    pub upstream_retries: Option<u32>,
+    /// Base delay of the exponential retry backoff (default 200)
+    #[arg(long, value_name = "MS")]
+    pub upstream_retry_base_ms: Option<u64>,
+    /// Maximum retry delay (default 2000)
+    #[arg(long, value_name = "MS")]
+    pub upstream_retry_max_ms: Option<u64>,
+    /// Random jitter added to each retry delay (default 120)
+    #[arg(long, value_name = "MS")]
+    pub upstream_retry_jitter_ms: Option<u64>,
+    /// Do not replace the client's Authorization header
+    #[arg(long)]
+    pub passthrough_auth: bool,
+    /// Do not export the gateway URL to the macOS desktop app environment
+    #[arg(long)]
+    pub no_app_env: bool,
+    /// OAuth token endpoint for refreshes (default https://auth.openai.com/oauth/token)
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    /// OAuth client id for refreshes (default: the Codex CLI's)
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Access key clients must send (required to bind a non-loopback address)
+    #[arg(
+        long,
+        env = "CAO_GATEWAY_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub access_key: Option<String>,
+    /// Largest request body accepted (default 64 MB)
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<u64>,
+    /// End a stream that stays silent this long (default 300000)
+    #[arg(long, value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// How new sessions pick an account (default fill-first)
+    #[arg(long, value_enum)]
+    pub strategy: Option<Strategy>,
+    /// Stop giving new sessions to an account whose window is this full (default 98)
+    #[arg(long, value_name = "PERCENT")]
+    pub switch_at: Option<f64>,
+    /// Persist these options to gateway.json
+    #[arg(long)]
+    pub save: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayStatusArgs {
+    /// Output JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayEnableArgs {
+    /// Gateway base URL Codex should use
+    #[arg(long, default_value = "http://127.0.0.1:4319", value_name = "URL")]
+    pub base_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayDisableArgs {}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the temporary data dir afterwards
+    #[arg(long)]
+    pub keep: bool,
+    /// Also drive the real codex (from PATH) through the demo gateway
+    #[arg(long)]
+    pub with_codex: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MockUpstreamArgs {
+    /// Address to bind
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub bind: String,
+    /// Port (0 picks a free one and prints it)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Scenario file (JSON) with per-account faults; see docs/mock-upstream.md
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

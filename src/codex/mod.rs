@@ -1,0 +1,2 @@
+//! Everything about Codex itself.
+pub mod auth;

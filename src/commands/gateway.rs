@@ -1,0 +1,15 @@
+use super::Ctx;
+use crate::cli::{GatewayDisableArgs, GatewayEnableArgs, GatewayStartArgs, GatewayStatusArgs};
+use anyhow::Result;
+pub fn start(_ctx: &Ctx, _a: GatewayStartArgs) -> Result<i32> {
+    anyhow::bail!("not implemented yet")
+}
+pub fn status(_ctx: &Ctx, _a: &GatewayStatusArgs) -> Result<i32> {
+    anyhow::bail!("not implemented yet")
+}
+pub fn enable(_ctx: &Ctx, _a: &GatewayEnableArgs) -> Result<i32> {
+    anyhow::bail!("not implemented yet")
+}
+pub fn disable(_ctx: &Ctx, _a: &GatewayDisableArgs) -> Result<i32> {
+    anyhow::bail!("not implemented yet")
+}

@@ -1,0 +1,71 @@
+//! One file per command. Commands load state through `store`, ask `policy`, print via `render`.
+
+pub mod add;
+pub mod demo;
+pub mod gateway;
+pub mod import;
+pub mod list;
+pub mod remove;
+pub mod run;
+pub mod status;
+pub mod switch;
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, GatewayCommand, ImportCommand};
+use crate::store::Store;
+
+/// What every command gets: the data dir.
+#[derive(Debug)]
+pub struct Ctx {
+    pub store: Store,
+}
+
+impl Ctx {
+    /// Print the store's pending warnings (corrupt files backed up, registry rebuilt) on stderr.
+    pub fn flush_notices(&self) {
+        let mut err = anstream::stderr();
+        let yellow = anstyle::Style::new()
+            .bold()
+            .fg_color(Some(anstyle::AnsiColor::Yellow.into()));
+        for n in self.store.take_notices() {
+            let _ = writeln!(err, "{yellow}warning{yellow:#}: {n}");
+        }
+    }
+}
+
+/// Run the parsed command line; returns the process exit code.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let store = Store::resolve(cli.data_dir.as_deref())?;
+    let ctx = Ctx { store };
+    let result = match cli.command {
+        Command::Add(a) => add::run(&ctx, &a),
+        Command::List(a) => list::list(&ctx, &a),
+        Command::Current(a) => list::current(&ctx, &a),
+        Command::Switch(a) => switch::switch(&ctx, &a),
+        Command::Use(a) => switch::use_account(&ctx, &a),
+        Command::Remove(a) => remove::run(&ctx, &a),
+        Command::Import(ImportCommand::CodexAuth(a)) => import::codex_auth(&ctx, &a),
+        Command::Status(a) => status::run(&ctx, &a),
+        Command::Doctor(a) => status::doctor_deprecated(&ctx, &a),
+        Command::Report(a) => status::report_deprecated(&ctx, &a),
+        Command::Run(a) => run::run(&ctx, a),
+        Command::Gateway(GatewayCommand::Start(a)) => gateway::start(&ctx, a),
+        Command::Gateway(GatewayCommand::Status(a)) => gateway::status(&ctx, &a),
+        Command::Gateway(GatewayCommand::Enable(a)) => gateway::enable(&ctx, &a),
+        Command::Gateway(GatewayCommand::Disable(a)) => gateway::disable(&ctx, &a),
+        Command::Demo(a) => demo::demo(&ctx, &a),
+        Command::MockUpstream(a) => demo::mock_upstream(&a),
+        Command::Completions(a) => completions(a.shell),
+    };
+    ctx.flush_notices();
+    result
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<i32> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "cao", &mut std::io::stdout());
+    Ok(0)
+}

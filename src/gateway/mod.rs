@@ -1,0 +1,1 @@
+//! The local gateway: server, forwarding, token broker, usage tracking, metrics, status page.

@@ -1,0 +1,13 @@
+//! cao: the Codex account orchestrator.
+//!
+//! Data flows one way: an edge (`commands`, `gateway`) loads state through [`store`], asks
+//! [`policy`] what to do, does it, and hands the result to [`render`] or back to the client.
+pub mod cli;
+pub mod codex;
+pub mod commands;
+pub mod gateway;
+pub mod logging;
+pub mod mock;
+pub mod policy;
+pub mod render;
+pub mod store;

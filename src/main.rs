@@ -1,0 +1,31 @@
+//! The `cao` binary: parse the command line, run the command, map errors to exit codes.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cao::cli::Cli::parse();
+    cao::logging::init();
+    let code = match cao::commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            report_error(&err);
+            1
+        }
+    };
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+/// Print an error chain the way uv does: `error: ...` then `  Caused by: ...`.
+fn report_error(err: &anyhow::Error) {
+    let mut stderr = anstream::stderr();
+    let red = anstyle::Style::new()
+        .bold()
+        .fg_color(Some(anstyle::AnsiColor::Red.into()));
+    let _ = writeln!(stderr, "{red}error{red:#}: {err}");
+    for cause in err.chain().skip(1) {
+        let _ = writeln!(stderr, "  Caused by: {cause}");
+    }
+}

@@ -1,0 +1,3 @@
+//! Pure decisions: no files, sockets, processes or clocks. Time comes in as `now_ms`.
+pub mod names;
+pub mod order;

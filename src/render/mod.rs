@@ -1,0 +1,1 @@
+//! Rendering: dashboard, compact, full, JSON, Markdown, doctor text. No decisions in here.
