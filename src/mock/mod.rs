@@ -1,1 +1,176 @@
 //! The mock Codex upstream with fault injection, used by tests, `cao demo` and the benchmarks.
+//!
+//! It answers like the ChatGPT Codex backend as far as the Codex CLI 0.169 needs:
+//! `POST /responses` streams a Responses-API SSE answer ([`sse`]), `GET /responses` with
+//! `Upgrade: websocket` gets 426 (so Codex falls back to HTTP at once), `/models` and every other
+//! path answer 200 JSON, and `POST /oauth/token` is an OAuth token endpoint that rotates refresh
+//! tokens and detects reuse. Faults are injected per ChatGPT account ([`Scenario`]); every request
+//! is recorded ([`RecordedRequest`]) so tests can check what reached "upstream".
+
+mod scenario;
+mod server;
+pub mod sse;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+
+use anyhow::Context;
+pub use scenario::{AccountFaults, QuotaFault, RefreshFault, Scenario, ServerErrorFault, Times};
+
+/// One request the mock received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// `chatgpt_account_id` inside the bearer JWT (for `/oauth/token`: the refresh token's account).
+    pub bearer_account: Option<String>,
+    /// The `chatgpt-account-id` header.
+    pub header_account: Option<String>,
+    /// `session-id` header (else `thread-id`, else `x-session-id`).
+    pub session_id: Option<String>,
+    /// Whether a `cookie` header arrived.
+    pub had_cookie: bool,
+    /// Request body size in bytes (as received; zstd bodies are not decoded).
+    pub body_len: usize,
+    /// The status the mock answered.
+    pub status: u16,
+    /// Milliseconds since the mock started.
+    pub at_ms: u64,
+}
+
+impl RecordedRequest {
+    /// The account this request was charged to: the header, else the bearer's.
+    pub fn account(&self) -> Option<&str> {
+        self.header_account
+            .as_deref()
+            .or(self.bearer_account.as_deref())
+    }
+
+    /// A model call (`POST .../responses`).
+    pub fn is_model_call(&self) -> bool {
+        self.method == "POST" && self.path.ends_with("/responses")
+    }
+}
+
+/// A running mock upstream. Dropping it without [`MockUpstream::shutdown`] aborts the server.
+pub struct MockUpstream {
+    addr: SocketAddr,
+    shared: Arc<server::Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl MockUpstream {
+    /// Bind `bind:port` (port 0 picks a free one) and serve `scenario` until shut down.
+    pub async fn spawn(bind: &str, port: u16, scenario: Scenario) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind((bind, port))
+            .await
+            .with_context(|| format!("mock upstream could not bind {bind}:{port}"))?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(server::Shared {
+            scenario: RwLock::new(scenario),
+            state: Mutex::new(server::MockState::default()),
+            started: std::time::Instant::now(),
+        });
+        let app = server::router(shared.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: point the gateway's `--base-url` here.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The OAuth token endpoint: point `--token-url` here.
+    pub fn token_url(&self) -> String {
+        format!("http://{}/oauth/token", self.addr)
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared
+            .state
+            .lock()
+            .map(|s| s.requests.clone())
+            .unwrap_or_default()
+    }
+
+    /// Forget the recorded requests.
+    pub fn clear_requests(&self) {
+        if let Ok(mut s) = self.shared.state.lock() {
+            s.requests.clear();
+        }
+    }
+
+    /// Successful token refreshes for `account_id` so far.
+    pub fn refresh_count(&self, account_id: &str) -> u32 {
+        self.shared
+            .state
+            .lock()
+            .ok()
+            .and_then(|s| s.refreshes.get(account_id).copied())
+            .unwrap_or(0)
+    }
+
+    /// Replace the faults of one account while running.
+    pub fn set_faults(&self, account_id: &str, faults: AccountFaults) {
+        if let Ok(mut s) = self.shared.scenario.write() {
+            s.accounts.insert(account_id.to_string(), faults);
+        }
+        if let Ok(mut st) = self.shared.state.lock() {
+            st.counters.remove(account_id);
+        }
+    }
+
+    /// Replace the whole scenario while running (counters are reset).
+    pub fn set_scenario(&self, scenario: Scenario) {
+        if let Ok(mut s) = self.shared.scenario.write() {
+            *s = scenario;
+        }
+        if let Ok(mut st) = self.shared.state.lock() {
+            st.counters.clear();
+        }
+    }
+
+    /// Stop accepting, let open responses finish briefly, and wait for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

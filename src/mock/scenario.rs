@@ -1,0 +1,213 @@
+//! What the mock upstream does, per account: a serde JSON file (`Scenario::from_file`) or built
+//! in code. Faults are keyed by the ChatGPT account id (the `chatgpt-account-id` header, else the
+//! account id inside the bearer JWT).
+//!
+//! ```json
+//! {
+//!   "reply": "Mock reply from {account}.",
+//!   "deltas": 3,
+//!   "event_delay_ms": 0,
+//!   "access_token_ttl_seconds": 3600,
+//!   "accounts": {
+//!     "acc-1": { "quota": { "resets_in_seconds": 3600 } },
+//!     "acc-2": { "server_error": { "status": 503, "times": 1 }, "first_byte_delay_ms": 200 },
+//!     "acc-3": { "unauthorized": true, "refresh": "reused",
+//!                "headers": { "x-codex-primary-used-percent": "42" } }
+//!   }
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// The whole mock set-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    /// Text of the assistant message; `{account}` is replaced by the answering account id.
+    pub reply: String,
+    /// How many `response.output_text.delta` events the reply is split into (at least 1).
+    pub deltas: u32,
+    /// Pause between SSE events, so streaming is observable.
+    pub event_delay_ms: u64,
+    /// Lifetime of access tokens the token endpoint issues.
+    pub access_token_ttl_seconds: i64,
+    /// Answer 401 to a bearer whose JWT `exp` has passed (like the real backend).
+    pub reject_expired_tokens: bool,
+    /// Keep a log of requests for [`super::MockUpstream::requests`]. Turn off for long soaks.
+    pub record_requests: bool,
+    /// Faults for accounts not listed in `accounts`.
+    pub default_faults: AccountFaults,
+    /// Faults by ChatGPT account id.
+    pub accounts: BTreeMap<String, AccountFaults>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self {
+            reply: "Mock reply from {account}.".to_string(),
+            deltas: 3,
+            event_delay_ms: 0,
+            access_token_ttl_seconds: 3600,
+            reject_expired_tokens: true,
+            record_requests: true,
+            default_faults: AccountFaults::default(),
+            accounts: BTreeMap::new(),
+        }
+    }
+}
+
+/// Faults injected for one account. Everything is off by default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountFaults {
+    /// Answer model calls (`POST /responses`) with 429 `usage_limit_reached`.
+    pub quota: Option<QuotaFault>,
+    /// Answer model calls with a short 429 that is not a usage limit (`rate_limit_exceeded`).
+    pub rate_limited: Option<Times>,
+    /// Answer every call with 401 until the bearer is a token this mock's token endpoint issued.
+    pub unauthorized: bool,
+    /// Answer model calls with a 5xx.
+    pub server_error: Option<ServerErrorFault>,
+    /// What the token endpoint does with this account's refresh token.
+    pub refresh: RefreshFault,
+    /// Wait this long before sending the response head of a model call.
+    pub first_byte_delay_ms: u64,
+    /// Send this many SSE events, then go silent forever (until the client hangs up).
+    pub stall_after_events: Option<u32>,
+    /// Send this many SSE events, then drop the connection without finishing the stream.
+    pub disconnect_after_events: Option<u32>,
+    /// Extra response headers on model calls (e.g. `x-codex-primary-used-percent`).
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A usage-limit answer: `{"error": {"type": "usage_limit_reached", ...}}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaFault {
+    /// Absolute reset time (unix seconds) to report.
+    pub resets_at: Option<i64>,
+    /// Seconds until reset to report (also used to compute `resets_at` when that is unset).
+    pub resets_in_seconds: Option<i64>,
+    /// Leave both reset fields out of the body.
+    pub omit_reset: bool,
+    /// Serve this many successful model calls before the limit hits.
+    pub after_requests: u32,
+    pub plan_type: Option<String>,
+}
+
+/// How many times a fault fires; `None` means every time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Times {
+    pub times: Option<u32>,
+}
+
+/// A 5xx answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerErrorFault {
+    pub status: u16,
+    /// Fire this many times, then answer normally; `None` means always.
+    pub times: Option<u32>,
+}
+
+impl Default for ServerErrorFault {
+    fn default() -> Self {
+        Self {
+            status: 500,
+            times: None,
+        }
+    }
+}
+
+/// Token endpoint behaviour for one account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshFault {
+    /// Rotate: issue new access/id/refresh tokens; a refresh token used twice is answered
+    /// `refresh_token_reused`.
+    #[default]
+    Ok,
+    /// Always answer 401 `refresh_token_reused`.
+    Reused,
+    /// Always answer 400 `invalid_grant`.
+    InvalidGrant,
+    /// Always answer 500 (a transient failure).
+    Error,
+}
+
+impl Scenario {
+    /// Read a scenario JSON file. Unknown keys are errors, so typos do not silently do nothing.
+    pub fn from_file(path: impl AsRef<Path>) -> anyhow::Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read scenario file {}", path.display()))?;
+        Self::from_json(&text).with_context(|| {
+            format!(
+                "scenario file {} is not valid (see docs/mock-upstream.md)",
+                path.display()
+            )
+        })
+    }
+
+    /// Parse scenario JSON text.
+    pub fn from_json(text: &str) -> anyhow::Result<Self> {
+        Ok(serde_json::from_str(text)?)
+    }
+
+    /// Builder: set the faults of one account.
+    pub fn with_account(mut self, account_id: &str, faults: AccountFaults) -> Self {
+        self.accounts.insert(account_id.to_string(), faults);
+        self
+    }
+
+    /// The faults that apply to `account_id`.
+    pub fn faults_for(&self, account_id: Option<&str>) -> &AccountFaults {
+        account_id
+            .and_then(|a| self.accounts.get(a))
+            .unwrap_or(&self.default_faults)
+    }
+}
+
+impl AccountFaults {
+    /// An account whose usage limit is spent, resetting in `seconds`.
+    pub fn spent(seconds: i64) -> Self {
+        Self {
+            quota: Some(QuotaFault {
+                resets_in_seconds: Some(seconds),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_documented_example_and_rejects_typos() {
+        let s = Scenario::from_json(
+            r#"{"accounts":{"a":{"quota":{"resets_in_seconds":60}},
+                "b":{"server_error":{"status":503,"times":1},"refresh":"reused",
+                     "headers":{"x-codex-primary-used-percent":"42"}}}}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            s.accounts["a"]
+                .quota
+                .as_ref()
+                .and_then(|q| q.resets_in_seconds),
+            Some(60)
+        );
+        assert_eq!(s.accounts["b"].refresh, RefreshFault::Reused);
+        assert_eq!(s.deltas, 3);
+        assert!(Scenario::from_json(r#"{"acounts":{}}"#).is_err());
+        assert!(Scenario::from_json(r#"{"accounts":{"a":{"qouta":{}}}}"#).is_err());
+    }
+}

@@ -1,0 +1,451 @@
+//! Request handling of the mock upstream: one fallback handler for every path, plus the token
+//! endpoint.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use super::RecordedRequest;
+use super::scenario::{AccountFaults, RefreshFault, Scenario};
+use super::sse::{self, Ending};
+use crate::codex::auth::{decode_claims, make_unsigned_jwt};
+
+pub(super) struct Shared {
+    pub scenario: RwLock<Scenario>,
+    pub state: Mutex<MockState>,
+    pub started: Instant,
+}
+
+/// Mutable bookkeeping, behind one short-held mutex.
+#[derive(Default)]
+pub(super) struct MockState {
+    pub requests: Vec<RecordedRequest>,
+    pub counters: HashMap<String, Counters>,
+    pub refreshes: HashMap<String, u32>,
+    used_refresh_tokens: HashSet<String>,
+    issued_access_tokens: HashSet<String>,
+    next_seq: u64,
+}
+
+/// Per-account fault counters.
+#[derive(Default)]
+pub(super) struct Counters {
+    served: u32,
+    server_errors: u32,
+    rate_limits: u32,
+}
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(handle).with_state(shared)
+}
+
+fn now_secs() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// What the mock decided to answer, before it is turned into a response.
+enum Answer {
+    Json(StatusCode, Value),
+    Stream {
+        account: String,
+        ending: Ending,
+        first_byte_delay: Duration,
+        headers: Vec<(String, String)>,
+    },
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    let method = parts.method.as_str().to_string();
+    if method == "POST" && path.ends_with("/oauth/token") {
+        return token_endpoint(&shared, &body);
+    }
+    let h = &parts.headers;
+    let bearer = header_str(h, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
+        .map(str::to_string);
+    let claims = bearer.as_deref().and_then(decode_claims);
+    let bearer_account = claims.as_ref().and_then(|c| c.chatgpt_account_id.clone());
+    let header_account = header_str(h, "chatgpt-account-id").map(str::to_string);
+    let account = header_account.clone().or(bearer_account.clone());
+    let session_id = header_str(h, "session-id")
+        .or(header_str(h, "thread-id"))
+        .or(header_str(h, "x-session-id"))
+        .map(str::to_string);
+    let is_ws = header_str(h, "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+
+    let (record, answer) = {
+        let scenario = shared
+            .scenario
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let faults = scenario.faults_for(account.as_deref()).clone();
+        let mut st = match shared.state.lock() {
+            Ok(st) => st,
+            Err(p) => p.into_inner(),
+        };
+        let answer = decide(
+            &scenario,
+            &faults,
+            &mut st,
+            &method,
+            &path,
+            is_ws,
+            bearer.as_deref(),
+            claims.as_ref().and_then(|c| c.exp),
+            account.as_deref(),
+        );
+        (scenario.record_requests, answer)
+    };
+
+    let status = match &answer {
+        Answer::Json(s, _) => s.as_u16(),
+        Answer::Stream { .. } => 200,
+    };
+    if record && let Ok(mut st) = shared.state.lock() {
+        let at_ms = shared.started.elapsed().as_millis() as u64;
+        st.requests.push(RecordedRequest {
+            method,
+            path,
+            bearer_account,
+            header_account,
+            session_id,
+            had_cookie: h.contains_key(header::COOKIE),
+            body_len: body.len(),
+            status,
+            at_ms,
+        });
+    }
+    match answer {
+        Answer::Json(status, v) => json_response(status, &v),
+        Answer::Stream {
+            account,
+            ending,
+            first_byte_delay,
+            headers,
+        } => {
+            if !first_byte_delay.is_zero() {
+                tokio::time::sleep(first_byte_delay).await;
+            }
+            let (text, deltas, delay, seq) = {
+                let s = shared
+                    .scenario
+                    .read()
+                    .map(|s| (s.reply.clone(), s.deltas, s.event_delay_ms))
+                    .unwrap_or_default();
+                let seq = shared
+                    .state
+                    .lock()
+                    .map(|mut st| {
+                        st.next_seq += 1;
+                        st.next_seq
+                    })
+                    .unwrap_or(0);
+                (s.0.replace("{account}", &account), s.1, s.2, seq)
+            };
+            let events = sse::response_events(seq, &text, deltas);
+            let stream = sse::event_stream(events, Duration::from_millis(delay), ending);
+            let mut r = Response::new(Body::from_stream(stream));
+            let hm = r.headers_mut();
+            hm.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            hm.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            for (k, v) in headers {
+                if let (Ok(k), Ok(v)) = (
+                    http::HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(&v),
+                ) {
+                    hm.insert(k, v);
+                }
+            }
+            r
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    scenario: &Scenario,
+    faults: &AccountFaults,
+    st: &mut MockState,
+    method: &str,
+    path: &str,
+    is_ws: bool,
+    bearer: Option<&str>,
+    exp: Option<i64>,
+    account: Option<&str>,
+) -> Answer {
+    let unauthorized = |code: &str, msg: &str| {
+        Answer::Json(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"message": msg, "type": "invalid_request_error", "code": code}}),
+        )
+    };
+    let is_responses = path.ends_with("/responses");
+    if is_ws && is_responses {
+        return Answer::Json(
+            StatusCode::UPGRADE_REQUIRED,
+            json!({"error": {"message": "websocket transport is not available; use HTTP"}}),
+        );
+    }
+    let Some(bearer) = bearer else {
+        return unauthorized("missing_authorization", "missing bearer token");
+    };
+    if scenario.reject_expired_tokens && exp.is_some_and(|e| e <= now_secs()) {
+        return unauthorized("token_expired", "Provided authentication token is expired.");
+    }
+    if faults.unauthorized && !st.issued_access_tokens.contains(bearer) {
+        return unauthorized("invalid_token", "Provided authentication token is invalid.");
+    }
+    let key = account.unwrap_or("").to_string();
+    if !(method == "POST" && is_responses) {
+        return Answer::Json(StatusCode::OK, other_path_body(path, account));
+    }
+    let counters = st.counters.entry(key).or_default();
+    if let Some(q) = &faults.quota
+        && counters.served >= q.after_requests
+    {
+        let mut err = json!({
+            "type": "usage_limit_reached",
+            "message": "The usage limit has been reached",
+            "plan_type": q.plan_type.clone().unwrap_or_else(|| "plus".to_string()),
+        });
+        if !q.omit_reset {
+            let now = now_secs();
+            let resets_at = q
+                .resets_at
+                .or(q.resets_in_seconds.map(|s| now + s))
+                .unwrap_or(now + 3600);
+            err["resets_at"] = json!(resets_at);
+            err["resets_in_seconds"] = json!(q.resets_in_seconds.unwrap_or(resets_at - now).max(0));
+        }
+        return Answer::Json(StatusCode::TOO_MANY_REQUESTS, json!({ "error": err }));
+    }
+    if let Some(rl) = &faults.rate_limited
+        && rl.times.is_none_or(|t| counters.rate_limits < t)
+    {
+        counters.rate_limits += 1;
+        return Answer::Json(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": {"type": "rate_limit_exceeded", "code": "rate_limit_exceeded",
+                             "message": "Rate limit reached. Please try again in 1s."}}),
+        );
+    }
+    if let Some(se) = &faults.server_error
+        && se.times.is_none_or(|t| counters.server_errors < t)
+    {
+        counters.server_errors += 1;
+        let status = StatusCode::from_u16(se.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Answer::Json(
+            status,
+            json!({"error": {"type": "server_error", "message": "mock upstream: injected server error"}}),
+        );
+    }
+    counters.served += 1;
+    let ending = match (faults.stall_after_events, faults.disconnect_after_events) {
+        (Some(n), _) => Ending::StallAfter(n),
+        (None, Some(n)) => Ending::DisconnectAfter(n),
+        _ => Ending::Complete,
+    };
+    Answer::Stream {
+        account: account.unwrap_or("unknown").to_string(),
+        ending,
+        first_byte_delay: Duration::from_millis(faults.first_byte_delay_ms),
+        headers: faults
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+/// 200 JSON for every non-model path Codex calls.
+fn other_path_body(path: &str, account: Option<&str>) -> Value {
+    if path.ends_with("/models") {
+        json!({"models": []})
+    } else if path.ends_with("/wham/usage") {
+        json!({
+            "plan_type": "plus",
+            "account_id": account,
+            "rate_limit": {
+                "allowed": true, "limit_reached": false,
+                "primary_window": {"used_percent": 0, "limit_window_seconds": 18000, "reset_after_seconds": 18000},
+                "secondary_window": {"used_percent": 0, "limit_window_seconds": 604800, "reset_after_seconds": 604800}
+            }
+        })
+    } else {
+        json!({})
+    }
+}
+
+/// The account a refresh token belongs to: tokens look like `rt-<account id>-<n>` (this mock
+/// issues them so; tests write them so).
+fn refresh_token_account(token: &str) -> Option<String> {
+    let rest = token.strip_prefix("rt-")?;
+    let (acct, n) = rest.rsplit_once('-')?;
+    (!acct.is_empty() && n.chars().all(|c| c.is_ascii_digit())).then(|| acct.to_string())
+}
+
+/// Read `refresh_token` from a JSON body (what Codex sends) or a form body (what the
+/// TypeScript tool sends).
+fn refresh_token_of(body: &[u8]) -> Option<String> {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        return v
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "refresh_token")
+        .map(|(_, v)| v.into_owned())
+}
+
+fn token_endpoint(shared: &Shared, body: &Bytes) -> Response {
+    let token = refresh_token_of(body);
+    let account = token.as_deref().and_then(refresh_token_account);
+    let (faults, ttl, record) = shared
+        .scenario
+        .read()
+        .map(|s| {
+            (
+                s.faults_for(account.as_deref()).clone(),
+                s.access_token_ttl_seconds,
+                s.record_requests,
+            )
+        })
+        .unwrap_or_default();
+    let mut st = match shared.state.lock() {
+        Ok(st) => st,
+        Err(p) => p.into_inner(),
+    };
+    let reused = || {
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"code": "refresh_token_reused",
+                "message": "Your refresh token has already been used to generate a new access token. Please try signing in again."}}),
+        )
+    };
+    let (status, v) = match (&token, &account) {
+        (None, _) | (_, None) => (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid_request", "error_description": "missing or unknown refresh_token"}),
+        ),
+        (Some(token), Some(account)) => match faults.refresh {
+            RefreshFault::Reused => reused(),
+            RefreshFault::InvalidGrant => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "invalid_grant", "error_description": "refresh token is invalid"}),
+            ),
+            RefreshFault::Error => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "server_error"}),
+            ),
+            RefreshFault::Ok if st.used_refresh_tokens.contains(token) => reused(),
+            RefreshFault::Ok => {
+                st.used_refresh_tokens.insert(token.clone());
+                st.next_seq += 1;
+                let seq = st.next_seq;
+                let exp = now_secs() + ttl;
+                let auth = json!({"chatgpt_account_id": account, "chatgpt_plan_type": "plus",
+                                  "chatgpt_user_id": format!("user-{account}")});
+                let access = make_unsigned_jwt(
+                    &json!({"exp": exp, "mock_seq": seq, "https://api.openai.com/auth": auth}),
+                );
+                let id = make_unsigned_jwt(
+                    &json!({"exp": exp, "email": format!("{account}@example.com"),
+                    "https://api.openai.com/auth": auth}),
+                );
+                st.issued_access_tokens.insert(access.clone());
+                *st.refreshes.entry(account.clone()).or_default() += 1;
+                (
+                    StatusCode::OK,
+                    json!({"access_token": access, "id_token": id,
+                           "refresh_token": format!("rt-{account}-{seq}"),
+                           "token_type": "Bearer", "expires_in": ttl}),
+                )
+            }
+        },
+    };
+    if record {
+        let at_ms = shared.started.elapsed().as_millis() as u64;
+        st.requests.push(RecordedRequest {
+            method: "POST".into(),
+            path: "/oauth/token".into(),
+            bearer_account: account,
+            header_account: None,
+            session_id: None,
+            had_cookie: false,
+            body_len: body.len(),
+            status: status.as_u16(),
+            at_ms,
+        });
+    }
+    json_response(status, &v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_name_their_account() {
+        assert_eq!(
+            refresh_token_account("rt-acc-1-0").as_deref(),
+            Some("acc-1")
+        );
+        assert_eq!(refresh_token_account("rt-a-12").as_deref(), Some("a"));
+        assert_eq!(refresh_token_account("rt--1"), None);
+        assert_eq!(refresh_token_account("rt-abc-x"), None);
+        assert_eq!(refresh_token_account("other"), None);
+    }
+
+    #[test]
+    fn reads_refresh_token_from_json_or_form() {
+        assert_eq!(
+            refresh_token_of(
+                br#"{"client_id":"c","grant_type":"refresh_token","refresh_token":"rt-a-1"}"#
+            )
+            .as_deref(),
+            Some("rt-a-1")
+        );
+        assert_eq!(
+            refresh_token_of(b"grant_type=refresh_token&refresh_token=rt-b-2").as_deref(),
+            Some("rt-b-2")
+        );
+    }
+}
