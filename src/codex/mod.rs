@@ -1,2 +1,3 @@
 //! Everything about Codex itself.
 pub mod auth;
+pub mod scan;

@@ -1,0 +1,278 @@
+//! Watch Codex's output for a usage-limit message while it streams to the terminal.
+//!
+//! Bytes arrive in arbitrary chunks (a UTF-8 character or an escape sequence can be cut in two),
+//! mixed with ANSI escapes (colours, and in the TUI cursor moves instead of newlines). [`Scanner`]
+//! runs them through a `vte` parser, keeps only printed text, and cuts lines at `\n`, `\r` and
+//! cursor-positioning sequences. [`QuotaWatch`] feeds those lines to the one pure classifier,
+//! [`crate::policy::quota`], and reads the reset time with [`crate::policy::reset_time`].
+//!
+//! The bytes themselves are never changed: callers copy them to the terminal untouched and give
+//! the scanner a look at the same slice.
+
+use jiff::tz::TimeZone;
+
+use crate::policy::quota::QuotaClassifier;
+use crate::policy::reset_time::parse_reset;
+
+/// Longest line kept; longer runs are cut so a stream without newlines cannot grow memory.
+const MAX_LINE_CHARS: usize = 4096;
+
+/// Streaming escape-stripper and line splitter.
+pub struct Scanner {
+    parser: vte::Parser,
+    acc: Lines,
+}
+
+#[derive(Default)]
+struct Lines {
+    current: String,
+    chars: usize,
+    done: Vec<String>,
+}
+
+impl Lines {
+    fn push_char(&mut self, c: char) {
+        self.current.push(c);
+        self.chars += 1;
+        if self.chars >= MAX_LINE_CHARS {
+            self.end_line();
+        }
+    }
+
+    fn end_line(&mut self) {
+        let line = std::mem::take(&mut self.current);
+        self.chars = 0;
+        let trimmed = line.trim();
+        if !trimmed.is_empty() {
+            self.done.push(trimmed.to_string());
+        }
+    }
+}
+
+impl vte::Perform for Lines {
+    fn print(&mut self, c: char) {
+        self.push_char(c);
+    }
+
+    fn execute(&mut self, byte: u8) {
+        match byte {
+            b'\n' | b'\r' | 0x0b | 0x0c => self.end_line(),
+            b'\t' => self.push_char(' '),
+            0x08 => {
+                if self.current.pop().is_some() {
+                    self.chars = self.chars.saturating_sub(1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn csi_dispatch(&mut self, _params: &vte::Params, _inter: &[u8], _ignore: bool, action: char) {
+        match action {
+            // Cursor moves to another row: what a TUI does instead of printing a newline.
+            'H' | 'f' | 'd' | 'A' | 'B' | 'E' | 'F' | 'S' | 'T' | 'r' => self.end_line(),
+            // Cursor moves along the row: a gap between words.
+            'C' | 'G' | '`' | 'a' => self.push_char(' '),
+            _ => {}
+        }
+    }
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scanner {
+    pub fn new() -> Self {
+        Self {
+            parser: vte::Parser::new(),
+            acc: Lines::default(),
+        }
+    }
+
+    /// Feed the next chunk; returns the lines it completed (escape-free, trimmed, non-empty).
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        for &b in bytes {
+            self.parser.advance(&mut self.acc, b);
+        }
+        std::mem::take(&mut self.acc.done)
+    }
+
+    /// The stream ended: return the unfinished last line, if any.
+    pub fn finish(&mut self) -> Vec<String> {
+        self.acc.end_line();
+        std::mem::take(&mut self.acc.done)
+    }
+}
+
+/// A usage-limit message seen in the output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaHit {
+    /// The line that matched (escape-free), for `lastError` and the user.
+    pub line: String,
+    /// When the account comes back, if the message said so (ms since the epoch).
+    pub reset_at_ms: Option<i64>,
+    /// When cao saw it.
+    pub seen_at_ms: i64,
+}
+
+/// Lines checked for a reset time after the matching one (a TUI wraps long messages).
+const RESET_LOOKAHEAD_LINES: u32 = 3;
+
+/// Classifies lines as they complete. A TUI may wrap the message over two rows, so each line is
+/// also checked joined to the one before it.
+pub struct QuotaWatch {
+    classifier: QuotaClassifier,
+    tz: TimeZone,
+    prev: String,
+    hit: Option<QuotaHit>,
+    lookahead: u32,
+}
+
+impl QuotaWatch {
+    pub fn new(classifier: QuotaClassifier, tz: TimeZone) -> Self {
+        Self {
+            classifier,
+            tz,
+            prev: String::new(),
+            hit: None,
+            lookahead: 0,
+        }
+    }
+
+    /// Look at one completed line, seen at `now_ms`. Returns true the first time a usage-limit
+    /// message is recognised (so the caller can tell the person once).
+    pub fn observe(&mut self, line: &str, now_ms: i64) -> bool {
+        let joined = if self.prev.is_empty() {
+            line.to_string()
+        } else {
+            format!("{} {line}", self.prev)
+        };
+        let mut first = false;
+        if self.classifier.is_quota(line) || self.classifier.is_quota(&joined) {
+            let reset = parse_reset(line, now_ms, &self.tz)
+                .or_else(|| parse_reset(&joined, now_ms, &self.tz));
+            match &mut self.hit {
+                // The TUI redraws the same message; keep the first sighting, refresh the reset.
+                Some(h) => {
+                    if reset.is_some() {
+                        h.reset_at_ms = reset;
+                    }
+                }
+                None => {
+                    first = true;
+                    self.hit = Some(QuotaHit {
+                        line: line.to_string(),
+                        reset_at_ms: reset,
+                        seen_at_ms: now_ms,
+                    });
+                }
+            }
+            self.lookahead = RESET_LOOKAHEAD_LINES;
+        } else if self.lookahead > 0 {
+            self.lookahead -= 1;
+            if let Some(h) = self.hit.as_mut().filter(|h| h.reset_at_ms.is_none()) {
+                h.reset_at_ms = parse_reset(line, now_ms, &self.tz)
+                    .or_else(|| parse_reset(&joined, now_ms, &self.tz));
+            }
+        }
+        self.prev = line.to_string();
+        first
+    }
+
+    /// The usage-limit message seen so far, if any.
+    pub fn hit(&self) -> Option<&QuotaHit> {
+        self.hit.as_ref()
+    }
+
+    pub fn into_hit(self) -> Option<QuotaHit> {
+        self.hit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_all(chunks: &[&[u8]]) -> Vec<String> {
+        let mut s = Scanner::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend(s.feed(c));
+        }
+        out.extend(s.finish());
+        out
+    }
+
+    #[test]
+    fn strips_colours_and_joins_lines_split_across_chunks() {
+        let msg = "\x1b[31mERROR:\x1b[0m You’ve hit your usage limit.\r\nnext";
+        let bytes = msg.as_bytes();
+        // Cut everywhere, including inside the escape and inside the 3-byte apostrophe.
+        for cut in 1..bytes.len() {
+            let lines = feed_all(&[&bytes[..cut], &bytes[cut..]]);
+            assert_eq!(
+                lines,
+                vec!["ERROR: You’ve hit your usage limit.", "next"],
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn cursor_moves_end_lines_like_a_tui_draws() {
+        let lines = feed_all(&[
+            b"\x1b[?1049h\x1b[2;1Hfirst row\x1b[3;1H\x1b[1mYou\x1b[1Cve\x1b[0m\x1b[4;5Hthird",
+        ]);
+        assert_eq!(lines, vec!["first row", "You ve", "third"]);
+    }
+
+    #[test]
+    fn osc_titles_are_not_text() {
+        let lines = feed_all(&[b"\x1b]0;codex usage_limit_reached\x07hello\n"]);
+        assert_eq!(lines, vec!["hello"]);
+    }
+
+    #[test]
+    fn very_long_lines_are_cut() {
+        let long = "x".repeat(MAX_LINE_CHARS * 2 + 5);
+        let lines = feed_all(&[long.as_bytes()]);
+        assert_eq!(lines.len(), 3);
+    }
+
+    #[test]
+    fn watch_finds_message_once_and_reads_reset_from_a_wrapped_row() {
+        let tz = TimeZone::UTC;
+        let mut w = QuotaWatch::new(QuotaClassifier::builtin(), tz);
+        let now = 1_764_000_000_000; // 2025-11-24T16:00:00Z
+        assert!(!w.observe("working...", now));
+        assert!(w.observe("■ You’ve hit your usage limit. Upgrade to Pro", now));
+        assert!(!w.observe("or try again at 7:37 PM.", now));
+        assert!(!w.observe("■ You’ve hit your usage limit. Upgrade to Pro", now));
+        let hit = w.hit().cloned().unwrap();
+        assert_eq!(hit.line, "■ You’ve hit your usage limit. Upgrade to Pro");
+        // 19:38 UTC the same day (end of the printed minute).
+        assert_eq!(
+            hit.reset_at_ms,
+            Some(1_764_000_000_000 + (3 * 60 + 38) * 60_000)
+        );
+    }
+
+    #[test]
+    fn watch_matches_a_message_wrapped_mid_phrase() {
+        let mut w = QuotaWatch::new(QuotaClassifier::builtin(), TimeZone::UTC);
+        assert!(!w.observe("■ You’ve hit your usage", 0));
+        assert!(w.observe("limit. Try again later.", 0));
+        assert_eq!(w.hit().unwrap().reset_at_ms, None);
+    }
+
+    #[test]
+    fn watch_ignores_ordinary_errors() {
+        let mut w = QuotaWatch::new(QuotaClassifier::builtin(), TimeZone::UTC);
+        assert!(!w.observe("error: context length exceeded", 0));
+        assert!(!w.observe("maximum recursion depth exceeded", 0));
+        assert!(w.into_hit().is_none());
+    }
+}
