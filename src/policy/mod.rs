@@ -1,4 +1,5 @@
 //! Pure decisions: no files, sockets, processes or clocks. Time comes in as `now_ms`.
+pub mod health;
 pub mod names;
 pub mod order;
 pub mod quota;

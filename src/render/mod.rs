@@ -1,1 +1,33 @@
 //! Rendering: dashboard, compact, full, JSON, Markdown, doctor text. No decisions in here.
+//!
+//! Every renderer returns a `String`; commands print it. Human views carry ANSI styles that
+//! `anstream` strips when stdout is not a terminal or `NO_COLOR` is set.
+pub mod dashboard;
+pub mod doctor;
+pub mod extra;
+pub mod records;
+pub mod report;
+pub mod style;
+pub mod text;
+pub mod time;
+
+/// What every renderer needs besides the data: the time, the user's time zone and the width.
+/// Passed in (never read inside) so snapshot tests are stable.
+#[derive(Debug, Clone)]
+pub struct RenderOpts {
+    pub now_ms: i64,
+    pub tz: jiff::tz::TimeZone,
+    /// Terminal columns (the dashboard clamps this to 72..=120).
+    pub width: usize,
+}
+
+impl RenderOpts {
+    /// Now, in the system time zone, for a terminal `width` columns wide.
+    pub fn now(width: usize) -> Self {
+        Self {
+            now_ms: crate::store::now_ms(),
+            tz: jiff::tz::TimeZone::system(),
+            width,
+        }
+    }
+}

@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod fsutil;
+pub mod inspect;
 pub mod registry;
 pub mod status;
 

@@ -1,0 +1,63 @@
+//! `cao status --report md`: a Markdown table to paste into an issue or a chat. No email
+//! addresses (it is meant to be shared); the JSON report has everything.
+
+use std::fmt::Write;
+
+use super::{RenderOpts, time};
+use crate::policy::health::HealthSummary;
+use crate::store::inspect::Overview;
+
+/// The Markdown report.
+pub fn markdown(o: &Overview, health: &HealthSummary, r: &RenderOpts) -> String {
+    let now = r.now_ms;
+    let mut out = String::new();
+    out.push_str("# CAO Account Report\n\n");
+    let _ = writeln!(out, "Generated: {}\n", time::iso(now));
+    out.push_str(
+        "| Account | Default | Login | Plan | Token Expires | Cooldown | Last Quota | Failures | Health |\n",
+    );
+    out.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    for v in &o.accounts {
+        let s = &v.status;
+        let codes: Vec<&str> = health
+            .for_account(&v.name)
+            .map(|i| i.code.as_str())
+            .collect();
+        let health_cell = if codes.is_empty() {
+            "ok".to_string()
+        } else {
+            codes.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&v.name),
+            if v.is_default { "yes" } else { "no" },
+            if v.logged_in() {
+                "logged-in"
+            } else {
+                "not-logged-in"
+            },
+            cell(v.claims.plan_type.as_deref().unwrap_or("unknown")),
+            time::expiry_short(v.token_expires_at_ms(), now),
+            time::cooldown_short(s.cooldown_until_ms, now),
+            time::event_short(s.last_quota_at_ms, now),
+            s.consecutive_failures.unwrap_or(0),
+            health_cell,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{} accounts: {} ok, {} warnings, {} errors.",
+        o.accounts.len(),
+        health.ok_count,
+        health.warn_count,
+        health.error_count
+    );
+    out
+}
+
+/// Escape what would break a table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}

@@ -1,0 +1,97 @@
+//! Colour for human views. Renderers always emit ANSI styles; commands print through
+//! `anstream`, which strips them when stdout is not a terminal or `NO_COLOR` is set.
+
+use anstyle::{AnsiColor, Style};
+
+use crate::policy::health::Severity;
+
+fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+pub fn bold(text: &str) -> String {
+    paint(Style::new().bold(), text)
+}
+
+pub fn dim(text: &str) -> String {
+    paint(Style::new().dimmed(), text)
+}
+
+pub fn green(text: &str) -> String {
+    paint(Style::new().fg_color(Some(AnsiColor::Green.into())), text)
+}
+
+pub fn yellow(text: &str) -> String {
+    paint(Style::new().fg_color(Some(AnsiColor::Yellow.into())), text)
+}
+
+pub fn red(text: &str) -> String {
+    paint(Style::new().fg_color(Some(AnsiColor::Red.into())), text)
+}
+
+/// `OK` / `WARN` / `ERROR` in its colour.
+pub fn badge(worst: Option<Severity>) -> String {
+    match worst {
+        None => green("OK"),
+        Some(Severity::Warn) => yellow("WARN"),
+        Some(Severity::Error) => red("ERROR"),
+    }
+}
+
+/// The severity word of a doctor line, coloured.
+pub fn severity(sev: Severity) -> String {
+    match sev {
+        Severity::Warn => yellow("warn"),
+        Severity::Error => red("error"),
+    }
+}
+
+/// Visible width of `text`: characters, not counting ANSI escape sequences.
+pub fn visible_width(text: &str) -> usize {
+    let mut width = 0;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ params final-byte (0x40..=0x7e)
+            for d in chars.by_ref() {
+                if ('@'..='~').contains(&d) && d != '[' {
+                    break;
+                }
+            }
+        } else {
+            width += 1;
+        }
+    }
+    width
+}
+
+/// Remove ANSI escape sequences.
+pub fn strip(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if ('@'..='~').contains(&d) && d != '[' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn width_ignores_escapes() {
+        let s = format!("a {} b", red("ERROR"));
+        assert_eq!(visible_width(&s), 9);
+        assert_eq!(strip(&s), "a ERROR b");
+        assert_eq!(visible_width("│ é"), 3);
+    }
+}

@@ -1,0 +1,201 @@
+//! A read-only view of every registered account, loaded once: what `cao status`, `cao list`,
+//! doctor and the gateway's status show.
+//!
+//! Speed matters here (`cao status --json` runs in scripts and prompts): one read of
+//! registry.json and account_status.json, then one open + fstat + read per auth.json, and no
+//! locks (nothing is written, and every file is replaced atomically, so a read never sees a torn
+//! file).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use super::{AccountStatus, Store, StoreError};
+use crate::codex::auth::{AuthFile, Claims};
+use crate::policy::health::{self, HealthInput, Login};
+
+/// What one account's auth.json holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthView {
+    Missing,
+    /// Present but not valid JSON (the parse error, never the content).
+    Unreadable(String),
+    /// Valid JSON without an access token but with an API key.
+    ApiKeyOnly,
+    /// Valid JSON without an access token.
+    NoTokens,
+    /// A ChatGPT login.
+    LoggedIn,
+}
+
+/// One account as status and doctor see it.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub name: String,
+    pub is_default: bool,
+    pub account_dir: PathBuf,
+    pub auth_path: PathBuf,
+    pub auth: AuthView,
+    /// Claims of the tokens (empty unless logged in).
+    pub claims: Claims,
+    /// `last_refresh` of auth.json, milliseconds since the epoch.
+    pub last_refresh_ms: Option<i64>,
+    /// The account's entry in account_status.json (default when absent).
+    pub status: AccountStatus,
+    /// Unix mode of auth.json, when it exists.
+    pub auth_mode: Option<u32>,
+}
+
+impl AccountView {
+    pub fn logged_in(&self) -> bool {
+        self.auth == AuthView::LoggedIn
+    }
+
+    /// Access-token expiry in milliseconds since the epoch.
+    pub fn token_expires_at_ms(&self) -> Option<i64> {
+        self.claims.exp.map(|s| s.saturating_mul(1000))
+    }
+
+    /// The input health evaluation needs. `auth_path` must outlive the result; pass
+    /// `self.auth_path.to_string_lossy()`.
+    pub fn health_input<'a>(&'a self, auth_path: &'a str) -> HealthInput<'a> {
+        HealthInput {
+            name: &self.name,
+            login: match &self.auth {
+                AuthView::LoggedIn => Login::LoggedIn,
+                AuthView::Missing => Login::Missing,
+                AuthView::Unreadable(e) => Login::Unreadable(e.clone()),
+                AuthView::ApiKeyOnly => Login::ApiKeyOnly,
+                AuthView::NoTokens => Login::NoTokens,
+            },
+            token_expires_at_ms: self.token_expires_at_ms(),
+            cooldown_until_ms: self.status.cooldown_until_ms,
+            consecutive_failures: self.status.consecutive_failures,
+            last_error: self.status.last_error.as_deref(),
+            needs_login: self.status.needs_login == Some(true),
+            loose_auth_mode: self.auth_mode.filter(|m| health::mode_is_loose(*m)),
+            auth_path,
+        }
+    }
+}
+
+/// Every registered account, in registry order.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub data_dir: PathBuf,
+    pub default_account: Option<String>,
+    pub accounts: Vec<AccountView>,
+}
+
+impl Overview {
+    /// Evaluate health for every account at `now_ms`.
+    pub fn health(&self, options: &health::HealthOptions, now_ms: i64) -> health::HealthSummary {
+        let paths: Vec<String> = self
+            .accounts
+            .iter()
+            .map(|a| a.auth_path.to_string_lossy().into_owned())
+            .collect();
+        let inputs: Vec<HealthInput<'_>> = self
+            .accounts
+            .iter()
+            .zip(&paths)
+            .map(|(a, p)| a.health_input(p))
+            .collect();
+        health::summarize(&inputs, options, now_ms)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&AccountView> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+}
+
+impl Store {
+    /// Load the registry, the status file and every account's auth.json into one view.
+    pub fn inspect(&self) -> Result<Overview, StoreError> {
+        let registry = self.load_registry()?;
+        let mut statuses = if registry.accounts.is_empty() {
+            Default::default()
+        } else {
+            self.load_statuses()?.statuses
+        };
+        let accounts = registry
+            .accounts
+            .iter()
+            .map(|name| {
+                let status = statuses.remove(name).unwrap_or_default();
+                self.inspect_account(
+                    name,
+                    registry.default_account.as_deref() == Some(name),
+                    status,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Overview {
+            data_dir: self.root().to_path_buf(),
+            default_account: registry.default_account,
+            accounts,
+        })
+    }
+
+    /// Load one account's auth.json into a view (given its status entry).
+    pub fn inspect_account(
+        &self,
+        name: &str,
+        is_default: bool,
+        status: AccountStatus,
+    ) -> Result<AccountView, StoreError> {
+        let account_dir = self.account_dir(name);
+        let auth_path = self.auth_path(name);
+        let (text, auth_mode) = read_with_mode(&auth_path)?;
+        let (auth, claims, last_refresh_ms) = match text {
+            None => (AuthView::Missing, Claims::default(), None),
+            Some(text) => match AuthFile::parse(&text) {
+                Err(e) => (AuthView::Unreadable(e), Claims::default(), None),
+                Ok(file) => match file.tokens() {
+                    Some(_) => (AuthView::LoggedIn, file.claims(), file.last_refresh_ms()),
+                    None if file.api_key().is_some() => {
+                        (AuthView::ApiKeyOnly, Claims::default(), None)
+                    }
+                    None => (AuthView::NoTokens, Claims::default(), None),
+                },
+            },
+        };
+        Ok(AccountView {
+            name: name.to_string(),
+            is_default,
+            account_dir,
+            auth_path,
+            auth,
+            claims,
+            last_refresh_ms,
+            status,
+            auth_mode,
+        })
+    }
+}
+
+/// Read a file and its permission bits with one open (fstat on the handle, no second lookup).
+fn read_with_mode(path: &std::path::Path) -> Result<(Option<String>, Option<u32>), StoreError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, None)),
+        Err(source) => return Err(StoreError::io("open", path, source)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|source| StoreError::io("read metadata of", path, source))?;
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        Some(meta.permissions().mode() & 0o777)
+    };
+    #[cfg(not(unix))]
+    let mode = None;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0) + 1);
+    file.read_to_end(&mut bytes)
+        .map_err(|source| StoreError::io("read", path, source))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    Ok((Some(text), mode))
+}
