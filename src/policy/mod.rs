@@ -4,3 +4,5 @@ pub mod names;
 pub mod order;
 pub mod quota;
 pub mod reset_time;
+pub mod strategy;
+pub mod usage;

@@ -1,0 +1,475 @@
+//! Live usage: what upstream says about an account's rate-limit windows on every answer.
+//!
+//! Names and shapes follow the Codex CLI source (codex-rs `codex-api/src/rate_limits.rs`):
+//! - headers per limit family `x-<family>-{primary,secondary}-{used-percent,window-minutes,
+//!   reset-at}` where `<family>` is `codex` for the account's main limit and e.g.
+//!   `codex-bengalfox` for a model-specific one (the family id is the prefix lowercased with
+//!   `-` turned into `_`: `codex_bengalfox`); `x-<family>-limit-name` names it;
+//!   `reset-at` is unix seconds. Older backends sent `reset-after-seconds` instead; both work.
+//! - credits: `x-codex-credits-{has-credits,unlimited,balance}` (`true`/`false`/`1`/`0`).
+//! - an SSE (or WebSocket) event `{"type":"codex.rate_limits","plan_type":..,
+//!   "rate_limits":{"allowed":..,"limit_reached":..,"primary":{"used_percent":..,
+//!   "window_minutes":..,"reset_at":..,"reset_after_seconds":..},"secondary":..},
+//!   "credits":{"has_credits":..,"unlimited":..,"balance":..},"metered_limit_name":..}`.
+//!
+//! Windows are kept as a generic list (family + slot name), because the number and length of
+//! windows has changed before (the 5-hour window became optional; weekly-only plans exist).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The family that carries the account's main limit.
+pub const MAIN_FAMILY: &str = "codex";
+
+/// The SSE/WebSocket event type that carries rate limits.
+pub const RATE_LIMIT_EVENT: &str = "codex.rate_limits";
+
+/// One rate-limit window as upstream reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageWindow {
+    /// Limit family id: `codex` (the account limit) or a model-specific one.
+    pub family: String,
+    /// Slot within the family: `primary` or `secondary`.
+    pub slot: String,
+    /// Human name upstream gave the family (`x-<family>-limit-name`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Percent of the window used, 0..=100.
+    pub used_percent: f64,
+    /// Window length in minutes (300 = 5 hours, 10080 = a week).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_minutes: Option<i64>,
+    /// When the window resets, ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resets_at_ms: Option<i64>,
+}
+
+/// Credits attached to the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credits {
+    pub has_credits: bool,
+    pub unlimited: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<String>,
+}
+
+/// Where a snapshot came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UsageSource {
+    Headers,
+    Event,
+}
+
+/// Everything known about an account's usage at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageSnapshot {
+    #[serde(default)]
+    pub windows: Vec<UsageWindow>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<Credits>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_type: Option<String>,
+    /// `rate_limits.limit_reached` of the last event, if it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_reached: Option<bool>,
+    /// When this was observed, ms since the epoch.
+    pub seen_at_ms: i64,
+    pub source: UsageSource,
+}
+
+/// The window that decides whether an account may take new sessions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fullness<'a> {
+    pub used_percent: f64,
+    pub window: &'a UsageWindow,
+}
+
+impl UsageWindow {
+    /// Used percent as of `now_ms`: a window whose reset time has passed counts as empty.
+    pub fn used_at(&self, now_ms: i64) -> f64 {
+        match self.resets_at_ms {
+            Some(r) if r <= now_ms => 0.0,
+            _ => self.used_percent,
+        }
+    }
+
+    /// Seconds until the reset, never negative; None when upstream gave no reset time.
+    pub fn reset_in_secs(&self, now_ms: i64) -> Option<i64> {
+        self.resets_at_ms
+            .map(|r| ((r - now_ms).max(0) + 999) / 1000)
+    }
+
+    /// A short name for display: `5h`, `weekly`, `spark 5h`, else the slot.
+    pub fn display_name(&self) -> String {
+        let span = match self.window_minutes {
+            Some(m) if m > 0 => window_span(m),
+            _ => self.slot.clone(),
+        };
+        if self.family == MAIN_FAMILY {
+            span
+        } else {
+            let fam = self.label.clone().unwrap_or_else(|| {
+                self.family
+                    .strip_prefix("codex_")
+                    .unwrap_or(&self.family)
+                    .to_string()
+            });
+            format!("{fam} {span}")
+        }
+    }
+}
+
+/// `300` -> `5h`, `10080` -> `weekly`, `1440` -> `1d`, `45` -> `45m`.
+pub fn window_span(minutes: i64) -> String {
+    match minutes {
+        10080 => "weekly".to_string(),
+        m if m % 1440 == 0 => format!("{}d", m / 1440),
+        m if m % 60 == 0 => format!("{}h", m / 60),
+        m => format!("{m}m"),
+    }
+}
+
+impl UsageSnapshot {
+    /// The windows that gate routing: those of the main family, or all of them when upstream
+    /// sent no main family.
+    pub fn routing_windows(&self) -> impl Iterator<Item = &UsageWindow> {
+        let has_main = self.windows.iter().any(|w| w.family == MAIN_FAMILY);
+        self.windows
+            .iter()
+            .filter(move |w| !has_main || w.family == MAIN_FAMILY)
+    }
+
+    /// The fullest routing window at `now_ms` (ties: the one that resets last).
+    pub fn fullness(&self, now_ms: i64) -> Option<Fullness<'_>> {
+        let mut best: Option<Fullness<'_>> = None;
+        for w in self.routing_windows() {
+            let used = w.used_at(now_ms);
+            let better = match &best {
+                None => true,
+                Some(b) => {
+                    used > b.used_percent
+                        || (used == b.used_percent
+                            && w.resets_at_ms.unwrap_or(i64::MAX)
+                                > b.window.resets_at_ms.unwrap_or(i64::MAX))
+                }
+            };
+            if better {
+                best = Some(Fullness {
+                    used_percent: used,
+                    window: w,
+                });
+            }
+        }
+        best
+    }
+
+    /// The earliest future reset among the routing windows.
+    pub fn next_reset_ms(&self, now_ms: i64) -> Option<i64> {
+        self.routing_windows()
+            .filter_map(|w| w.resets_at_ms)
+            .filter(|&r| r > now_ms)
+            .min()
+    }
+
+    /// When the account can be used again if a routing window is at 100 % now: the latest
+    /// reset among the full windows (all of them must reset). None when nothing is full.
+    pub fn spent_until_ms(&self, now_ms: i64) -> Option<i64> {
+        self.routing_windows()
+            .filter(|w| w.used_at(now_ms) >= 100.0)
+            .map(|w| w.resets_at_ms.unwrap_or(i64::MAX))
+            .max()
+    }
+
+    /// Fold a newer observation into this one: families present in `newer` replace ours,
+    /// other families are kept (a model-specific limit is only reported on its own model's
+    /// answers). Credits, plan and flags are taken from `newer` when it has them.
+    pub fn merge(&mut self, newer: UsageSnapshot) {
+        let fams: Vec<&str> = newer.windows.iter().map(|w| w.family.as_str()).collect();
+        let mut kept: Vec<UsageWindow> = self
+            .windows
+            .drain(..)
+            .filter(|w| !fams.contains(&w.family.as_str()))
+            .collect();
+        kept.extend(newer.windows);
+        kept.sort_by(|a, b| {
+            (a.family != MAIN_FAMILY, &a.family, &a.slot).cmp(&(
+                b.family != MAIN_FAMILY,
+                &b.family,
+                &b.slot,
+            ))
+        });
+        self.windows = kept;
+        if newer.credits.is_some() {
+            self.credits = newer.credits;
+        }
+        if newer.plan_type.is_some() {
+            self.plan_type = newer.plan_type;
+        }
+        if newer.limit_reached.is_some() {
+            self.limit_reached = newer.limit_reached;
+        }
+        self.seen_at_ms = self.seen_at_ms.max(newer.seen_at_ms);
+        self.source = newer.source;
+    }
+}
+
+/// Parse rate-limit headers (names compared case-insensitively). Returns None when the answer
+/// carried no rate-limit information at all (most non-model endpoints).
+pub fn from_headers<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    now_ms: i64,
+) -> Option<UsageSnapshot> {
+    let pairs: Vec<(String, &str)> = headers
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.trim()))
+        .filter(|(k, _)| k.starts_with("x-"))
+        .collect();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+            .filter(|v| !v.is_empty())
+    };
+
+    // Every family that reports a used percent for any slot, in first-seen order.
+    let mut prefixes: Vec<String> = Vec::new();
+    for (k, _) in &pairs {
+        for slot in ["primary", "secondary"] {
+            if let Some(p) = k.strip_suffix(&format!("-{slot}-used-percent"))
+                && let Some(p) = p.strip_prefix("x-")
+                && !p.is_empty()
+                && !prefixes.iter().any(|q| q == p)
+            {
+                prefixes.push(p.to_string());
+            }
+        }
+    }
+
+    let mut windows = Vec::new();
+    for prefix in &prefixes {
+        let family = normalize_family(prefix);
+        let label = get(&format!("x-{prefix}-limit-name")).map(str::to_string);
+        for slot in ["primary", "secondary"] {
+            let base = format!("x-{prefix}-{slot}");
+            let Some(used) = get(&format!("{base}-used-percent")).and_then(parse_f64) else {
+                continue;
+            };
+            let minutes = get(&format!("{base}-window-minutes")).and_then(parse_i64);
+            let reset = get(&format!("{base}-reset-at"))
+                .and_then(parse_i64)
+                .map(secs_to_ms)
+                .or_else(|| {
+                    get(&format!("{base}-reset-after-seconds"))
+                        .and_then(parse_f64)
+                        .map(|s| now_ms + (s.max(0.0) * 1000.0) as i64)
+                });
+            if let Some(w) = window(&family, slot, label.clone(), used, minutes, reset) {
+                windows.push(w);
+            }
+        }
+    }
+
+    let credits = match (
+        get("x-codex-credits-has-credits").and_then(parse_bool),
+        get("x-codex-credits-unlimited").and_then(parse_bool),
+    ) {
+        (Some(has_credits), Some(unlimited)) => Some(Credits {
+            has_credits,
+            unlimited,
+            balance: get("x-codex-credits-balance").map(str::to_string),
+        }),
+        _ => None,
+    };
+    let plan_type = get("x-codex-plan-type").map(str::to_string);
+
+    if windows.is_empty() && credits.is_none() {
+        return None;
+    }
+    Some(UsageSnapshot {
+        windows,
+        credits,
+        plan_type,
+        limit_reached: None,
+        seen_at_ms: now_ms,
+        source: UsageSource::Headers,
+    })
+}
+
+/// Parse one SSE `data:` payload. None unless it is a `codex.rate_limits` event with content.
+pub fn from_event(data: &str, now_ms: i64) -> Option<UsageSnapshot> {
+    // Cheap pre-check: most events are text deltas; only parse the ones that can match.
+    if !data.contains(RATE_LIMIT_EVENT) {
+        return None;
+    }
+    let v: Value = serde_json::from_str(data).ok()?;
+    if v.get("type")?.as_str()? != RATE_LIMIT_EVENT {
+        return None;
+    }
+    let family = ["metered_limit_name", "limit_name"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_str))
+        .map(normalize_family)
+        .unwrap_or_else(|| MAIN_FAMILY.to_string());
+    let limits = v.get("rate_limits");
+    let mut windows = event_windows(&family, None, limits, now_ms);
+    if let Some(Value::Array(extra)) = v.get("additional_rate_limits") {
+        for item in extra {
+            let Some(fam) = [
+                "metered_feature",
+                "metered_limit_name",
+                "limit_id",
+                "limit_name",
+            ]
+            .iter()
+            .find_map(|k| item.get(*k).and_then(Value::as_str))
+            .map(normalize_family) else {
+                continue;
+            };
+            let label = item
+                .get("limit_name")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let inner = item
+                .get("rate_limits")
+                .or_else(|| item.get("rate_limit"))
+                .or(Some(item));
+            windows.extend(event_windows(&fam, label, inner, now_ms));
+        }
+    }
+    let credits = v.get("credits").and_then(|c| {
+        Some(Credits {
+            has_credits: c.get("has_credits")?.as_bool()?,
+            unlimited: c.get("unlimited")?.as_bool()?,
+            balance: match c.get("balance") {
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            },
+        })
+    });
+    let limit_reached = limits
+        .and_then(|l| l.get("limit_reached"))
+        .and_then(Value::as_bool);
+    if windows.is_empty() && credits.is_none() && limit_reached.is_none() {
+        return None;
+    }
+    Some(UsageSnapshot {
+        windows,
+        credits,
+        plan_type: v
+            .get("plan_type")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        limit_reached,
+        seen_at_ms: now_ms,
+        source: UsageSource::Event,
+    })
+}
+
+fn event_windows(
+    family: &str,
+    label: Option<String>,
+    limits: Option<&Value>,
+    now_ms: i64,
+) -> Vec<UsageWindow> {
+    let Some(limits) = limits else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for slot in ["primary", "secondary"] {
+        let Some(w) = limits
+            .get(slot)
+            .or_else(|| limits.get(format!("{slot}_window")))
+        else {
+            continue;
+        };
+        let Some(used) = w.get("used_percent").and_then(Value::as_f64) else {
+            continue;
+        };
+        let minutes = w.get("window_minutes").and_then(Value::as_i64).or_else(|| {
+            w.get("limit_window_seconds")
+                .and_then(Value::as_i64)
+                .map(|s| s / 60)
+        });
+        let reset = w
+            .get("reset_at")
+            .or_else(|| w.get("resets_at"))
+            .and_then(Value::as_f64)
+            .map(|s| secs_to_ms(s as i64))
+            .or_else(|| {
+                w.get("reset_after_seconds")
+                    .and_then(Value::as_f64)
+                    .map(|s| now_ms + (s.max(0.0) * 1000.0) as i64)
+            });
+        out.extend(window(family, slot, label.clone(), used, minutes, reset));
+    }
+    out
+}
+
+/// Build a window, dropping the empty placeholder upstream sends (0 %, no length, no reset).
+fn window(
+    family: &str,
+    slot: &str,
+    label: Option<String>,
+    used: f64,
+    minutes: Option<i64>,
+    resets_at_ms: Option<i64>,
+) -> Option<UsageWindow> {
+    if !used.is_finite() {
+        return None;
+    }
+    let minutes = minutes.filter(|m| *m > 0);
+    if used == 0.0 && minutes.is_none() && resets_at_ms.is_none() {
+        return None;
+    }
+    Some(UsageWindow {
+        family: family.to_string(),
+        slot: slot.to_string(),
+        label: label.filter(|l| !l.trim().is_empty()),
+        used_percent: used.clamp(0.0, 100.0),
+        window_minutes: minutes,
+        resets_at_ms,
+    })
+}
+
+fn normalize_family(name: &str) -> String {
+    name.trim().to_ascii_lowercase().replace('-', "_")
+}
+
+fn parse_f64(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+fn parse_i64(s: &str) -> Option<i64> {
+    s.parse::<i64>()
+        .ok()
+        .or_else(|| parse_f64(s).map(|f| f as i64))
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" => Some(true),
+        "0" => Some(false),
+        s if s.eq_ignore_ascii_case("true") => Some(true),
+        s if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// Unix seconds to ms, saturating; values that already look like ms are kept.
+fn secs_to_ms(s: i64) -> i64 {
+    if s > 100_000_000_000 {
+        s
+    } else {
+        s.saturating_mul(1000)
+    }
+}
+
+#[cfg(test)]
+#[path = "usage_tests.rs"]
+mod tests;
