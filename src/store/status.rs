@@ -54,6 +54,14 @@ pub struct AccountStatus {
     /// the account needs `codex login` again. cao-only field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_login: Option<bool>,
+    /// The last rate-limit usage upstream reported for this account (cao-only field, so
+    /// `cao status` can show it without a running gateway). Junk here is dropped, not fatal.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_usage"
+    )]
+    pub usage: Option<crate::policy::usage::UsageSnapshot>,
     /// Fields cao does not know (written by a newer cao or another tool), kept on rewrite.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -93,6 +101,13 @@ fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
     let v = Option::<serde_json::Value>::deserialize(d)?;
     Ok(v.and_then(|v| v.as_str().map(|s| s.trim().to_string()))
         .filter(|s| !s.is_empty()))
+}
+
+fn lenient_usage<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::policy::usage::UsageSnapshot>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(v.and_then(|v| serde_json::from_value(v).ok()))
 }
 
 fn lenient_statuses<'de, D: Deserializer<'de>>(
@@ -181,6 +196,24 @@ mod tests {
         s.extra.insert("keep".into(), serde_json::json!(true));
         let v = serde_json::to_value(&s).unwrap_or_default();
         assert_eq!(v, serde_json::json!({"cooldownUntilMs": 5, "keep": true}));
+    }
+
+    #[test]
+    fn usage_snapshot_round_trips_and_junk_usage_keeps_the_rest() {
+        let f: StatusFile = serde_json::from_str(
+            r#"{"statuses":{"a":{"cooldownUntilMs":5,"usage":{"windows":[{"family":"codex",
+            "slot":"primary","usedPercent":42.0,"windowMinutes":300}],"seenAtMs":7,
+            "source":"headers"},"other":1},"b":{"lastError":"x","usage":"junk"}}}"#,
+        )
+        .unwrap_or_default();
+        let a = &f.statuses["a"];
+        let u = a.usage.as_ref().map(|u| u.windows[0].used_percent);
+        assert_eq!(u, Some(42.0));
+        assert!(a.extra.contains_key("other") && !a.extra.contains_key("usage"));
+        let back = serde_json::to_value(a).unwrap_or_default();
+        assert_eq!(back["usage"]["windows"][0]["windowMinutes"], 300);
+        assert_eq!(f.statuses["b"].last_error.as_deref(), Some("x"));
+        assert_eq!(f.statuses["b"].usage, None);
     }
 
     #[test]
