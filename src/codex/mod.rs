@@ -1,3 +1,5 @@
 //! Everything about Codex itself.
 pub mod auth;
+pub mod config_edit;
+pub mod launch;
 pub mod scan;
