@@ -1,5 +1,4 @@
 //! Everything about Codex itself.
 pub mod auth;
 pub mod config_edit;
-pub mod launch;
 pub mod scan;
