@@ -1,9 +1,59 @@
+//! `cao list` and `cao current`.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde::Serialize;
+
 use super::Ctx;
 use crate::cli::ListArgs;
-use anyhow::Result;
-pub fn list(_ctx: &Ctx, _a: &ListArgs) -> Result<i32> {
-    anyhow::bail!("not implemented yet")
+use crate::render::{records::to_pretty, text};
+
+/// `cao list`: `* name (logged-in)`, the default marked `*`.
+pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
+    let overview = ctx.store.inspect()?;
+    let mut out = anstream::stdout();
+    if a.json {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Item<'a> {
+            name: &'a str,
+            is_default: bool,
+            logged_in: bool,
+        }
+        let items: Vec<Item<'_>> = overview
+            .accounts
+            .iter()
+            .map(|v| Item {
+                name: &v.name,
+                is_default: v.is_default,
+                logged_in: v.logged_in(),
+            })
+            .collect();
+        write!(out, "{}", to_pretty(&items))?;
+    } else if overview.accounts.is_empty() {
+        write!(out, "{}", text::NO_ACCOUNTS)?;
+    } else {
+        write!(out, "{}", text::list(&overview))?;
+    }
+    Ok(0)
 }
-pub fn current(_ctx: &Ctx, _a: &ListArgs) -> Result<i32> {
-    anyhow::bail!("not implemented yet")
+
+/// `cao current`: the default account's name.
+pub fn current(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
+    let registry = ctx.store.load_registry()?;
+    let mut out = anstream::stdout();
+    if a.json {
+        write!(
+            out,
+            "{}",
+            to_pretty(&serde_json::json!({ "defaultAccount": registry.default_account }))
+        )?;
+    } else {
+        match registry.default_account {
+            Some(name) => writeln!(out, "{name}")?,
+            None => writeln!(out, "No default account set.")?,
+        }
+    }
+    Ok(0)
 }

@@ -1,12 +1,201 @@
-use super::Ctx;
-use crate::cli::{DoctorArgs, ReportArgs, StatusArgs};
+//! `cao status` in every mode, and the deprecated `cao doctor` / `cao report`.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
 use anyhow::Result;
-pub fn run(_ctx: &Ctx, _a: &StatusArgs) -> Result<i32> {
-    anyhow::bail!("not implemented yet")
+
+use super::Ctx;
+use crate::cli::{DoctorArgs, HealthArgs, ReportArgs, ReportFormat, StatusArgs};
+use crate::policy::health::HealthOptions;
+use crate::render::{RenderOpts, dashboard, doctor, records, report, text};
+use crate::store::inspect::Overview;
+
+/// Which view to print. Precedence as in the TypeScript tool: report, doctor, json, compact,
+/// full, pretty (or a terminal), compact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Report(ReportFormat),
+    Doctor { json: bool },
+    Json,
+    Compact,
+    Full,
+    Pretty,
 }
-pub fn doctor_deprecated(_ctx: &Ctx, _a: &DoctorArgs) -> Result<i32> {
-    anyhow::bail!("not implemented yet")
+
+fn mode(a: &StatusArgs, stdout_is_tty: bool) -> Mode {
+    if let Some(f) = a.report {
+        Mode::Report(f)
+    } else if a.doctor {
+        Mode::Doctor { json: a.json }
+    } else if a.json {
+        Mode::Json
+    } else if a.compact {
+        Mode::Compact
+    } else if a.full {
+        Mode::Full
+    } else if a.pretty || stdout_is_tty {
+        Mode::Pretty
+    } else {
+        Mode::Compact
+    }
 }
-pub fn report_deprecated(_ctx: &Ctx, _a: &ReportArgs) -> Result<i32> {
-    anyhow::bail!("not implemented yet")
+
+fn health_options(h: &HealthArgs) -> HealthOptions {
+    HealthOptions::new(h.expires_within_hours, h.max_failures)
+}
+
+/// Terminal width for the dashboard (88 when stdout is not a terminal, as the TS tool).
+fn width(stdout_is_tty: bool) -> usize {
+    if stdout_is_tty {
+        crossterm::terminal::size().map_or(88, |(cols, _)| usize::from(cols))
+    } else {
+        88
+    }
+}
+
+/// `cao status`.
+pub fn run(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
+    let tty = std::io::stdout().is_terminal();
+    if a.watch {
+        return watch(ctx, a);
+    }
+    let mode = mode(a, tty);
+    let overview = ctx.store.inspect()?;
+    let r = RenderOpts::now(width(tty));
+    let (text, code) = render(&overview, mode, &health_options(&a.health), &r);
+    anstream::stdout().write_all(text.as_bytes())?;
+    Ok(code)
+}
+
+/// Render one view; returns the text and the exit code (doctor: 0/1/2, else 0).
+fn render(o: &Overview, mode: Mode, opts: &HealthOptions, r: &RenderOpts) -> (String, i32) {
+    if o.accounts.is_empty() {
+        // Machine-readable modes still print valid JSON.
+        let empty = match mode {
+            Mode::Json => "[]\n".to_string(),
+            Mode::Report(ReportFormat::Json) => records::report_json(o, r),
+            Mode::Doctor { json: true } => doctor::json(o, &Default::default(), opts, r),
+            _ => text::NO_ACCOUNTS.to_string(),
+        };
+        return (empty, 0);
+    }
+    match mode {
+        Mode::Json => (records::status_json(o, r), 0),
+        Mode::Compact => (text::compact(o, r), 0),
+        Mode::Full => (text::full(o, r), 0),
+        Mode::Pretty => (dashboard::render(o, &o.health(opts, r.now_ms), r), 0),
+        Mode::Report(ReportFormat::Json) => (records::report_json(o, r), 0),
+        Mode::Report(ReportFormat::Md) => (report::markdown(o, &o.health(opts, r.now_ms), r), 0),
+        Mode::Doctor { json } => {
+            let h = o.health(opts, r.now_ms);
+            let out = if json {
+                doctor::json(o, &h, opts, r)
+            } else {
+                doctor::text(o, &h, opts)
+            };
+            (out, h.exit_code())
+        }
+    }
+}
+
+/// `cao status --watch`: redraw the dashboard in place every `--interval` seconds until Ctrl-C.
+/// Reads the data dir (which a running gateway keeps up to date).
+fn watch(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
+    let interval = Duration::from_secs(a.interval.max(1));
+    let opts = health_options(&a.health);
+    let tty = std::io::stdout().is_terminal();
+    loop {
+        let overview = ctx.store.inspect()?;
+        let r = RenderOpts::now(width(tty));
+        let (body, _) = render(&overview, Mode::Pretty, &opts, &r);
+        let mut out = anstream::stdout();
+        // Home the cursor and clear the screen, then draw: one write, so no flicker.
+        let frame = format!(
+            "\x1b[H\x1b[2J{body}Refreshing every {}s · Ctrl-C to stop\n",
+            interval.as_secs()
+        );
+        out.write_all(frame.as_bytes())?;
+        out.flush()?;
+        ctx.flush_notices();
+        std::thread::sleep(interval);
+    }
+}
+
+/// Deprecated `cao doctor`: same as `cao status --doctor`.
+pub fn doctor_deprecated(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
+    writeln!(
+        anstream::stderr(),
+        "warning: `cao doctor` is deprecated; use `cao status --doctor`"
+    )?;
+    let overview = ctx.store.inspect()?;
+    let r = RenderOpts::now(88);
+    let (text, code) = render(
+        &overview,
+        Mode::Doctor { json: a.json },
+        &health_options(&a.health),
+        &r,
+    );
+    anstream::stdout().write_all(text.as_bytes())?;
+    Ok(code)
+}
+
+/// Deprecated `cao report`: same as `cao status --report`.
+pub fn report_deprecated(ctx: &Ctx, a: &ReportArgs) -> Result<i32> {
+    writeln!(
+        anstream::stderr(),
+        "warning: `cao report` is deprecated; use `cao status --report`"
+    )?;
+    let overview = ctx.store.inspect()?;
+    let r = RenderOpts::now(88);
+    let (text, code) = render(
+        &overview,
+        Mode::Report(a.format),
+        &HealthOptions::default(),
+        &r,
+    );
+    anstream::stdout().write_all(text.as_bytes())?;
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn status_args(args: &[&str]) -> StatusArgs {
+        let mut argv = vec!["cao", "status"];
+        argv.extend_from_slice(args);
+        match crate::cli::Cli::parse_from(argv).command {
+            crate::cli::Command::Status(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn mode_precedence() {
+        assert_eq!(mode(&status_args(&[]), false), Mode::Compact);
+        assert_eq!(mode(&status_args(&[]), true), Mode::Pretty);
+        assert_eq!(mode(&status_args(&["--full"]), true), Mode::Full);
+        assert_eq!(
+            mode(&status_args(&["--compact", "--full"]), true),
+            Mode::Compact
+        );
+        assert_eq!(
+            mode(&status_args(&["--json", "--compact"]), false),
+            Mode::Json
+        );
+        assert_eq!(
+            mode(&status_args(&["--doctor", "--json"]), false),
+            Mode::Doctor { json: true }
+        );
+        assert_eq!(
+            mode(&status_args(&["--report", "--doctor"]), false),
+            Mode::Report(ReportFormat::Md)
+        );
+        assert_eq!(
+            mode(&status_args(&["--report", "json"]), false),
+            Mode::Report(ReportFormat::Json)
+        );
+    }
 }
