@@ -1,4 +1,6 @@
 //! Everything about Codex itself.
 pub mod auth;
 pub mod config_edit;
+pub mod launch;
 pub mod scan;
+pub mod shim;

@@ -4,5 +4,6 @@ pub mod names;
 pub mod order;
 pub mod quota;
 pub mod reset_time;
+pub mod run_plan;
 pub mod strategy;
 pub mod usage;
