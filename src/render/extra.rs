@@ -8,14 +8,12 @@ use crate::store::inspect::AccountView;
 /// Extra lines under an account in the dashboard and the full view (already styled, no
 /// indentation; the caller indents and frames them). `width` is the space available.
 pub fn account_lines(view: &AccountView, r: &RenderOpts, width: usize) -> Vec<String> {
-    let _ = (view, r, width);
-    Vec::new()
+    super::usage::lines(view.status.usage.as_ref(), r, width)
 }
 
 /// A short extra column for the compact one-liner (e.g. `usage: 5h 42%`).
 pub fn compact_suffix(view: &AccountView, r: &RenderOpts) -> Option<String> {
-    let _ = (view, r);
-    None
+    super::usage::short(view.status.usage.as_ref(), r.now_ms).map(|s| format!("usage: {s}"))
 }
 
 /// Extra fields for the account's JSON record.
@@ -23,6 +21,5 @@ pub fn json_fields(
     view: &AccountView,
     r: &RenderOpts,
 ) -> serde_json::Map<String, serde_json::Value> {
-    let _ = (view, r);
-    serde_json::Map::new()
+    super::usage::json(view.status.usage.as_ref(), r.now_ms)
 }

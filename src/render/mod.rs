@@ -10,6 +10,7 @@ pub mod report;
 pub mod style;
 pub mod text;
 pub mod time;
+pub mod usage;
 
 /// What every renderer needs besides the data: the time, the user's time zone and the width.
 /// Passed in (never read inside) so snapshot tests are stable.
