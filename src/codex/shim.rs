@@ -1,0 +1,276 @@
+//! The `codex` shim that `cao gateway enable` puts in `~/.local/bin`.
+//!
+//! It is a tiny POSIX shell script that runs the real Codex with the routing passed as `-c`
+//! overrides ([`crate::codex::config_edit::cli_overrides`]), so every Codex started from a shell
+//! goes through the gateway whatever its `CODEX_HOME` (including the per-account homes `cao run`
+//! uses). The script carries [`SHIM_MARKER`]; cao only ever overwrites or removes a file with that
+//! marker, never a `codex` someone else put there.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::store::StoreError;
+use crate::store::fsutil;
+
+/// Marks a file as a shim cao wrote.
+pub const SHIM_MARKER: &str = "# cao-gateway-shim";
+
+/// `~/.local/bin`, where the shim goes.
+pub fn shim_dir(home: &Path) -> PathBuf {
+    home.join(".local").join("bin")
+}
+
+/// `~/.local/bin/codex`.
+pub fn shim_path(home: &Path) -> PathBuf {
+    shim_dir(home).join("codex")
+}
+
+/// The shim script that runs `real_codex` routed to `base_url`.
+pub fn script(real_codex: &Path, base_url: &str) -> String {
+    let mut line = format!("exec {}", sh_quote(&real_codex.to_string_lossy()));
+    for arg in crate::codex::config_edit::cli_overrides(base_url) {
+        line.push(' ');
+        line.push_str(&sh_quote(&arg));
+    }
+    line.push_str(" \"$@\"");
+    format!(
+        "#!/bin/sh\n{SHIM_MARKER} v1: written by `cao gateway enable`; `cao gateway disable` removes it.\n\
+         # Runs the real Codex with its traffic routed through the cao gateway at {base_url}.\n\
+         {line}\n"
+    )
+}
+
+/// True when `head` (the start of a file) is a shim cao wrote.
+pub fn is_cao_shim(head: &[u8]) -> bool {
+    head.starts_with(b"#!")
+        && head
+            .windows(SHIM_MARKER.len())
+            .any(|w| w == SHIM_MARKER.as_bytes())
+}
+
+/// True when the file at `path` is a shim cao wrote (reads only its first bytes).
+pub fn file_is_cao_shim(path: &Path) -> bool {
+    let mut head = [0u8; 512];
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let n = file.read(&mut head).unwrap_or(0);
+    is_cao_shim(&head[..n])
+}
+
+/// Every `codex` executable on `path_var`, in PATH order.
+pub fn codex_on_path(path_var: &OsStr) -> Vec<PathBuf> {
+    std::env::split_paths(path_var)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join("codex"))
+        .filter(|candidate| is_executable(candidate))
+        .collect()
+}
+
+/// The real Codex on `path_var`: the first `codex` that is neither `shim` nor any cao shim.
+pub fn find_real_codex(path_var: &OsStr, shim: &Path) -> Option<PathBuf> {
+    let shim_real = std::fs::canonicalize(shim).ok();
+    codex_on_path(path_var).into_iter().find(|candidate| {
+        let same = candidate == shim
+            || shim_real.is_some() && std::fs::canonicalize(candidate).ok() == shim_real;
+        !same && !file_is_cao_shim(candidate)
+    })
+}
+
+/// True when `dir` is one of the entries of `path_var`.
+pub fn dir_on_path(path_var: &OsStr, dir: &Path) -> bool {
+    let canonical = std::fs::canonicalize(dir).ok();
+    std::env::split_paths(path_var).any(|entry| {
+        entry == dir || canonical.is_some() && std::fs::canonicalize(&entry).ok() == canonical
+    })
+}
+
+/// What [`install`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Installed {
+    /// The shim was written (or rewritten).
+    Written(PathBuf),
+    /// A `codex` that is not cao's is at the shim path; it was left alone.
+    Occupied(PathBuf),
+}
+
+/// Write the shim into `home`'s `~/.local/bin` (creating the directory), mode 0755.
+pub fn install(home: &Path, real_codex: &Path, base_url: &str) -> Result<Installed, StoreError> {
+    let path = shim_path(home);
+    if path.symlink_metadata().is_ok() && !file_is_cao_shim(&path) {
+        return Ok(Installed::Occupied(path));
+    }
+    let dir = shim_dir(home);
+    std::fs::create_dir_all(&dir)
+        .map_err(|source| StoreError::io("create directory", &dir, source))?;
+    fsutil::write_atomic(&path, script(real_codex, base_url).as_bytes(), 0o755)?;
+    Ok(Installed::Written(path))
+}
+
+/// What [`remove`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    Removed(PathBuf),
+    /// Nothing at the shim path.
+    Absent(PathBuf),
+    /// A `codex` that is not cao's is at the shim path; it was left alone.
+    NotOurs(PathBuf),
+}
+
+/// Remove the shim from `home`'s `~/.local/bin` if, and only if, cao wrote it.
+pub fn remove(home: &Path) -> Result<Removed, StoreError> {
+    let path = shim_path(home);
+    if path.symlink_metadata().is_err() {
+        return Ok(Removed::Absent(path));
+    }
+    if !file_is_cao_shim(&path) {
+        return Ok(Removed::NotOurs(path));
+    }
+    std::fs::remove_file(&path).map_err(|source| StoreError::io("remove", &path, source))?;
+    Ok(Removed::Removed(path))
+}
+
+fn is_executable(path: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    true
+}
+
+/// Quote `s` for a POSIX shell: single quotes, with `'` written as `'\''`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exe(path: &Path, body: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+        fsutil::set_mode(path, 0o755).unwrap();
+    }
+
+    fn path_of(dirs: &[&Path]) -> std::ffi::OsString {
+        std::env::join_paths(dirs).unwrap()
+    }
+
+    #[test]
+    fn script_routes_every_argument_through_the_real_codex() {
+        let s = script(Path::new("/opt/it's/codex"), "http://127.0.0.1:4319");
+        assert!(s.starts_with("#!/bin/sh\n"));
+        assert!(is_cao_shim(s.as_bytes()));
+        assert!(s.contains(r"exec '/opt/it'\''s/codex' '-c' 'model_provider="));
+        assert!(s.contains("'openai_base_url=\"http://127.0.0.1:4319\"'"));
+        assert!(s.contains("'chatgpt_base_url=\"http://127.0.0.1:4319\"'"));
+        assert!(s.trim_end().ends_with("\"$@\""));
+    }
+
+    #[test]
+    fn the_shell_runs_the_script_with_arguments_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real dir").join("codex");
+        exe(
+            &real,
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n",
+        );
+        let shim = dir.path().join("shim");
+        exe(&shim, &script(&real, "http://127.0.0.1:1"));
+        let out = std::process::Command::new(&shim)
+            .args(["exec", "it's \"quoted\"", "$HOME"])
+            .output()
+            .unwrap();
+        let lines: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(lines[0], "-c");
+        assert_eq!(lines[1], "model_provider=\"openai\"");
+        assert_eq!(lines[3], "openai_base_url=\"http://127.0.0.1:1\"");
+        assert_eq!(&lines[6..], ["exec", "it's \"quoted\"", "$HOME"]);
+    }
+
+    #[test]
+    fn finding_the_real_codex_skips_the_shim_and_other_cao_shims() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        let shim = shim_path(home);
+        exe(&shim, &script(Path::new("/x/codex"), "http://h"));
+        let other_shim_dir = dir.path().join("old");
+        exe(
+            &other_shim_dir.join("codex"),
+            &script(Path::new("/x"), "http://h"),
+        );
+        let not_exe = dir.path().join("plain");
+        std::fs::create_dir_all(&not_exe).unwrap();
+        std::fs::write(not_exe.join("codex"), "data").unwrap();
+        let real_dir = dir.path().join("real");
+        exe(&real_dir.join("codex"), "#!/bin/sh\n");
+        let path = path_of(&[&shim_dir(home), &other_shim_dir, &not_exe, &real_dir]);
+        assert_eq!(find_real_codex(&path, &shim), Some(real_dir.join("codex")));
+        // Through a symlinked directory the shim is still recognised.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(shim_dir(home), &link).unwrap();
+        let path = path_of(&[&link, &real_dir]);
+        assert_eq!(find_real_codex(&path, &shim), Some(real_dir.join("codex")));
+        assert_eq!(find_real_codex(&path_of(&[&shim_dir(home)]), &shim), None);
+    }
+
+    #[test]
+    fn dir_on_path_matches_exact_and_symlinked_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&bin, &link).unwrap();
+        assert!(dir_on_path(&path_of(&[Path::new("/usr/bin"), &bin]), &bin));
+        assert!(dir_on_path(&path_of(&[&link]), &bin));
+        assert!(!dir_on_path(&path_of(&[Path::new("/usr/bin")]), &bin));
+    }
+
+    #[test]
+    fn install_and_remove_touch_only_cao_shims() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        let real = Path::new("/usr/bin/codex");
+        let path = shim_path(home);
+        assert_eq!(remove(home).unwrap(), Removed::Absent(path.clone()));
+        assert_eq!(
+            install(home, real, "http://a").unwrap(),
+            Installed::Written(path.clone())
+        );
+        assert_eq!(fsutil::mode_of(&path), Some(0o755));
+        // Rewriting our own shim is fine (enable twice, or a new URL).
+        assert_eq!(
+            install(home, real, "http://b").unwrap(),
+            Installed::Written(path.clone())
+        );
+        assert!(std::fs::read_to_string(&path).unwrap().contains("http://b"));
+        assert_eq!(remove(home).unwrap(), Removed::Removed(path.clone()));
+        assert!(!path.exists());
+
+        exe(&path, "#!/bin/sh\necho user's own codex\n");
+        assert_eq!(
+            install(home, real, "http://a").unwrap(),
+            Installed::Occupied(path.clone())
+        );
+        assert_eq!(remove(home).unwrap(), Removed::NotOurs(path.clone()));
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("user's own")
+        );
+    }
+}
