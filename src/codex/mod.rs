@@ -4,4 +4,3 @@ pub mod config_edit;
 pub mod launch;
 pub mod scan;
 pub mod shim;
-pub mod shim;
