@@ -36,6 +36,22 @@ impl FileLock {
         })
     }
 
+    /// Take the lock only if it is free right now (`Ok(None)` when another holder has it,
+    /// including another handle in this process).
+    pub fn try_acquire(path: &Path) -> Result<Option<Self>, StoreError> {
+        let file = open_lock_file(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self {
+                file,
+                path: path.to_path_buf(),
+            })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => {
+                Err(StoreError::io("lock", path, source))
+            }
+        }
+    }
+
     /// The lock file this lock holds.
     pub fn path(&self) -> &Path {
         &self.path

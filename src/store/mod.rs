@@ -165,6 +165,13 @@ impl Store {
         FileLock::acquire(&self.root.join(STATE_LOCK_FILE))
     }
 
+    /// Take the state lock only if it is free right now (`Ok(None)` otherwise). For
+    /// best-effort repairs that must never wait or deadlock.
+    pub fn try_lock_state(&self) -> Result<Option<FileLock>, StoreError> {
+        self.ensure_root()?;
+        FileLock::try_acquire(&self.root.join(STATE_LOCK_FILE))
+    }
+
     /// Take one account's auth lock. Hold it across reading, refreshing and writing auth.json.
     pub fn lock_auth(&self, name: &str) -> Result<FileLock, StoreError> {
         let dir = self.account_dir(name);

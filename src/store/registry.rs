@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, fsutil};
 use crate::policy::names;
 
 /// `{"default_account": "<name>"|null, "accounts": ["<name>", ...]}`, exactly as the TypeScript
@@ -96,12 +96,22 @@ impl Store {
     /// Load registry.json. Missing: empty. Unparsable: backed up to `.corrupt-<ms>` and rebuilt
     /// from the account dirs holding an auth.json or config.toml (the user is told).
     pub fn load_registry(&self) -> Result<Registry, StoreError> {
+        let (registry, rebuilt) = self.load_registry_checked()?;
+        if rebuilt {
+            self.persist_rebuilt_registry();
+        }
+        Ok(registry)
+    }
+
+    /// Like [`Store::load_registry`] without writing anything; also says whether the registry
+    /// was rebuilt from a corrupt file (so the caller writes it back).
+    fn load_registry_checked(&self) -> Result<(Registry, bool), StoreError> {
         let path = self.registry_path();
         if !path.exists() {
-            return Ok(Registry::default());
+            return Ok((Registry::default(), false));
         }
         match self.read_json_or_back_up::<RawRegistry>(&path)? {
-            Some(raw) => Ok(raw.into()),
+            Some(raw) => Ok((raw.into(), false)),
             None => {
                 let rebuilt = self.rebuild_registry()?;
                 self.notice(format!(
@@ -113,8 +123,25 @@ impl Store {
                         rebuilt.accounts.join(", ")
                     }
                 ));
-                Ok(rebuilt)
+                Ok((rebuilt, true))
             }
+        }
+    }
+
+    /// Write a registry rebuilt by a read-only caller back to disk, so the backup and the
+    /// warning happen once, not on every `cao status`. Only when the state lock is free right
+    /// now: a caller that holds it is inside `update_registry`, which writes it itself.
+    fn persist_rebuilt_registry(&self) {
+        let Ok(Some(_lock)) = self.try_lock_state() else {
+            return;
+        };
+        let path = self.registry_path();
+        let still_corrupt = fsutil::read_optional(&path)
+            .ok()
+            .flatten()
+            .is_some_and(|text| serde_json::from_str::<RawRegistry>(&text).is_err());
+        if still_corrupt && let Ok(registry) = self.rebuild_registry() {
+            let _ = self.save_registry(&registry);
         }
     }
 
@@ -156,10 +183,10 @@ impl Store {
         f: impl FnOnce(&mut Registry) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let _lock = self.lock_state()?;
-        let before = self.load_registry()?;
+        let (before, rebuilt) = self.load_registry_checked()?;
         let mut reg = before.clone();
         let out = f(&mut reg)?;
-        if reg != before || !self.registry_path().is_file() {
+        if rebuilt || reg != before || !self.registry_path().is_file() {
             self.save_registry(&reg)?;
         }
         Ok(out)

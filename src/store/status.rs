@@ -131,9 +131,38 @@ fn lenient_statuses<'de, D: Deserializer<'de>>(
 impl Store {
     /// Load account_status.json. Missing: empty. Unparsable: backed up and treated as empty.
     pub fn load_statuses(&self) -> Result<StatusFile, StoreError> {
-        Ok(self
-            .read_json_or_back_up::<StatusFile>(&self.status_path())?
-            .unwrap_or_default())
+        let (file, corrupt) = self.load_statuses_checked()?;
+        if corrupt {
+            self.persist_reset_statuses();
+        }
+        Ok(file)
+    }
+
+    /// Like [`Store::load_statuses`] without writing anything; also says whether the file was
+    /// corrupt (and has been backed up), so the caller replaces it.
+    fn load_statuses_checked(&self) -> Result<(StatusFile, bool), StoreError> {
+        let path = self.status_path();
+        match self.read_json_or_back_up::<StatusFile>(&path)? {
+            Some(file) => Ok((file, false)),
+            None => Ok((StatusFile::default(), path.exists())),
+        }
+    }
+
+    /// Replace a corrupt (already backed up) status file by an empty one, so the backup and
+    /// the warning happen once. Only when the state lock is free right now: a caller holding it
+    /// is inside `update_statuses`, which writes the file itself.
+    fn persist_reset_statuses(&self) {
+        let Ok(Some(_lock)) = self.try_lock_state() else {
+            return;
+        };
+        let path = self.status_path();
+        let still_corrupt = super::fsutil::read_optional(&path)
+            .ok()
+            .flatten()
+            .is_some_and(|text| serde_json::from_str::<StatusFile>(&text).is_err());
+        if still_corrupt {
+            let _ = self.write_json(&path, &StatusFile::default());
+        }
     }
 
     /// Read-modify-write account_status.json under the state lock.
@@ -142,10 +171,10 @@ impl Store {
         f: impl FnOnce(&mut StatusFile) -> R,
     ) -> Result<R, StoreError> {
         let _lock = self.lock_state()?;
-        let mut file = self.load_statuses()?;
+        let (mut file, corrupt) = self.load_statuses_checked()?;
         let before = file.clone();
         let out = f(&mut file);
-        if file != before || !self.status_path().is_file() {
+        if corrupt || file != before || !self.status_path().is_file() {
             self.write_json(&self.status_path(), &file)?;
         }
         Ok(out)
