@@ -1,1 +1,2 @@
 //! The local gateway: server, forwarding, token broker, usage tracking, metrics, status page.
+pub mod metrics;

@@ -1,0 +1,225 @@
+//! Prometheus metrics for `GET /metrics`: requests by account and status, account switches,
+//! token refreshes and their failures, accounts cooling, usage % per window, request latency.
+//!
+//! Counters are lock-free atomics (prometheus-client), so recording on the request path costs
+//! a hash lookup and an atomic add; only `/metrics` itself encodes.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::policy::usage::UsageSnapshot;
+
+/// Content type of the text exposition format `encode` produces.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    account: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SwitchLabels {
+    from: String,
+    to: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabels {
+    account: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WindowLabels {
+    account: String,
+    family: String,
+    slot: String,
+}
+
+/// The gateway's metrics. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    switches: Family<SwitchLabels, Counter>,
+    refreshes: Family<AccountLabels, Counter>,
+    refresh_failures: Family<AccountLabels, Counter>,
+    cooling: Gauge,
+    usage: Family<WindowLabels, Gauge<f64, AtomicU64>>,
+    latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("cao_gateway");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let switches = Family::<SwitchLabels, Counter>::default();
+        let refreshes = Family::<AccountLabels, Counter>::default();
+        let refresh_failures = Family::<AccountLabels, Counter>::default();
+        let cooling = Gauge::default();
+        let usage = Family::<WindowLabels, Gauge<f64, AtomicU64>>::default();
+        // 1 ms .. ~65 s: proxied SSE turns can take a minute.
+        let latency = Histogram::new(exponential_buckets(0.001, 2.0, 17));
+        registry.register(
+            "requests",
+            "Requests answered, by account that served them and HTTP status",
+            requests.clone(),
+        );
+        registry.register(
+            "switches",
+            "Requests moved to another account after a usage limit or failure",
+            switches.clone(),
+        );
+        registry.register(
+            "token_refreshes",
+            "Access-token refreshes that succeeded",
+            refreshes.clone(),
+        );
+        registry.register(
+            "token_refresh_failures",
+            "Access-token refreshes that failed",
+            refresh_failures.clone(),
+        );
+        registry.register(
+            "accounts_cooling",
+            "Accounts in cooldown now",
+            cooling.clone(),
+        );
+        registry.register(
+            "usage_percent",
+            "Used percent of each rate-limit window upstream reported",
+            usage.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to response headers",
+            latency.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            switches,
+            refreshes,
+            refresh_failures,
+            cooling,
+            usage,
+            latency,
+        }
+    }
+
+    /// A request was answered with `status` by `account` (`none` when no account served it)
+    /// after `elapsed`.
+    pub fn request(&self, account: Option<&str>, status: u16, elapsed: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                account: account.unwrap_or("none").to_string(),
+                status: status.to_string(),
+            })
+            .inc();
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// A request moved from one account to another.
+    pub fn switched(&self, from: &str, to: &str) {
+        self.switches
+            .get_or_create(&SwitchLabels {
+                from: from.to_string(),
+                to: to.to_string(),
+            })
+            .inc();
+    }
+
+    /// A token refresh for `account` finished.
+    pub fn refreshed(&self, account: &str, ok: bool) {
+        let labels = AccountLabels {
+            account: account.to_string(),
+        };
+        if ok {
+            self.refreshes.get_or_create(&labels).inc();
+        } else {
+            self.refresh_failures.get_or_create(&labels).inc();
+        }
+    }
+
+    /// How many accounts are cooling right now.
+    pub fn set_cooling(&self, n: usize) {
+        self.cooling.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Publish the windows of `account`'s latest snapshot (as used at `now_ms`).
+    pub fn set_usage(&self, account: &str, u: &UsageSnapshot, now_ms: i64) {
+        for w in &u.windows {
+            self.usage
+                .get_or_create(&WindowLabels {
+                    account: account.to_string(),
+                    family: w.family.clone(),
+                    slot: w.slot.clone(),
+                })
+                .set(w.used_at(now_ms));
+        }
+    }
+
+    /// The OpenMetrics text exposition of everything.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+            out.push_str("# EOF\n");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::usage::from_headers;
+
+    #[test]
+    fn encodes_every_metric_with_labels() {
+        let m = Metrics::new();
+        m.request(Some("work"), 200, Duration::from_millis(3));
+        m.request(Some("work"), 200, Duration::from_millis(5));
+        m.request(None, 429, Duration::from_millis(1));
+        m.switched("work", "home");
+        m.refreshed("work", true);
+        m.refreshed("home", false);
+        m.set_cooling(1);
+        let u = from_headers(
+            vec![
+                ("x-codex-primary-used-percent", "42.5"),
+                ("x-codex-primary-window-minutes", "300"),
+            ],
+            0,
+        )
+        .unwrap();
+        m.set_usage("work", &u, 0);
+        let text = m.encode();
+        for want in [
+            "cao_gateway_requests_total{account=\"work\",status=\"200\"} 2",
+            "cao_gateway_requests_total{account=\"none\",status=\"429\"} 1",
+            "cao_gateway_switches_total{from=\"work\",to=\"home\"} 1",
+            "cao_gateway_token_refreshes_total{account=\"work\"} 1",
+            "cao_gateway_token_refresh_failures_total{account=\"home\"} 1",
+            "cao_gateway_accounts_cooling 1",
+            "cao_gateway_usage_percent{account=\"work\",family=\"codex\",slot=\"primary\"} 42.5",
+            "cao_gateway_request_duration_seconds_count 3",
+            "# EOF",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+    }
+}
