@@ -152,6 +152,15 @@ pub fn enable(
         changes.push(set_root_string(&mut doc, key, &value)?);
     }
     notes.extend(profile_notes(&doc));
+    if doc
+        .get("model_providers")
+        .and_then(|p| p.get(BUILTIN_PROVIDER))
+        .is_some()
+    {
+        notes.push(format!(
+            "config.toml defines [model_providers.{BUILTIN_PROVIDER}], which Codex refuses to start with (\"reserved built-in provider IDs\"); the TypeScript CAO's `gateway enable` writes it: remove that table"
+        ));
+    }
 
     let text = finish(&doc, bom, base.as_deref().unwrap_or(""));
     Ok(Enabled {

@@ -285,6 +285,20 @@ fn profile_overrides_are_pointed_out() {
 }
 
 #[test]
+fn the_typescript_tools_provider_override_is_pointed_out() {
+    let original = "model_provider = \"openai\"\n[model_providers.openai]\nname = \"OpenAI\"\nbase_url = \"http://127.0.0.1:4319\"\n";
+    let e = on(Some(original));
+    assert!(
+        e.notes
+            .iter()
+            .any(|n| n.contains("reserved built-in provider")),
+        "{:?}",
+        e.notes
+    );
+    round_trip(original);
+}
+
+#[test]
 fn record_survives_json() {
     let e = on(Some("model_provider = \"x\"\n"));
     let json = serde_json::to_string(&e.record).unwrap();

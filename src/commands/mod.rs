@@ -3,10 +3,12 @@
 pub mod add;
 pub mod demo;
 pub mod gateway;
+pub mod gateway_routing;
 pub mod import;
 pub mod list;
 pub mod remove;
 pub mod run;
+pub mod run_gateway;
 pub mod status;
 pub mod switch;
 

@@ -1,0 +1,396 @@
+//! `cao gateway enable` / `cao gateway disable`: point the user's Codex at the gateway and back.
+//!
+//! `enable` edits `$CODEX_HOME/config.toml` (see [`crate::codex::config_edit`] for what and why),
+//! keeps a backup of the original (`config.toml.cao.bak`), records what it changed
+//! (`config.toml.cao-routing.json`), and installs the `codex` shim ([`crate::codex::shim`]).
+//! `disable` removes the shim if cao wrote it and undoes exactly the recorded changes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::Ctx;
+use crate::cli::{GatewayDisableArgs, GatewayEnableArgs};
+use crate::codex::config_edit::{self, RoutingRecord};
+use crate::codex::shim;
+use crate::store::fsutil;
+
+/// Suffix of the copy of config.toml taken before the first change.
+pub const BACKUP_SUFFIX: &str = ".cao.bak";
+/// Suffix of the record of what `enable` changed.
+pub const RECORD_SUFFIX: &str = ".cao-routing.json";
+
+/// Where Codex keeps its config: `$CODEX_HOME`, else `~/.codex`.
+pub fn codex_home() -> PathBuf {
+    std::env::var_os("CODEX_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::store::home_dir().join(".codex"))
+}
+
+/// The files `enable` and `disable` work on.
+struct Paths {
+    /// `config.toml` as the user knows it (may be a symlink).
+    config: PathBuf,
+    backup: PathBuf,
+    record: PathBuf,
+}
+
+impl Paths {
+    fn new(codex_home: &Path) -> Self {
+        let config = codex_home.join("config.toml");
+        let with = |suffix: &str| {
+            let mut name = config.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        Self {
+            backup: with(BACKUP_SUFFIX),
+            record: with(RECORD_SUFFIX),
+            config,
+        }
+    }
+
+    /// The file to write: the symlink's target when config.toml is a link (dotfile managers),
+    /// so the link survives.
+    fn write_target(&self) -> PathBuf {
+        match std::fs::symlink_metadata(&self.config) {
+            Ok(m) if m.file_type().is_symlink() => {
+                std::fs::canonicalize(&self.config).unwrap_or_else(|_| self.config.clone())
+            }
+            _ => self.config.clone(),
+        }
+    }
+}
+
+/// Check and normalise a gateway URL (no trailing slash: Codex appends `/responses`).
+pub fn normalize_url(raw: &str) -> Result<String> {
+    let parsed = url::Url::parse(raw.trim())
+        .with_context(|| format!("{raw:?} is not a URL; use e.g. http://127.0.0.1:4319"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        bail!("{raw:?} is not an http(s) URL; use e.g. http://127.0.0.1:4319");
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        bail!("{raw:?} has a query or fragment; give just the gateway's base URL");
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_string())
+}
+
+/// `cao gateway enable`.
+pub fn enable(_ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
+    let url = normalize_url(&args.base_url)?;
+    let home = crate::store::home_dir();
+    let paths = Paths::new(&codex_home());
+
+    let current = read_text(&paths.config)?;
+    let record = read_record(&paths.record)?;
+    let enabled = config_edit::enable(current.as_deref(), record.as_ref(), &url).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e}; the file was left untouched",
+            paths.config.display()
+        )
+    })?;
+
+    if let Some(parent) = paths.config.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("could not create {}", parent.display()))?;
+    }
+    let mut backup_note = None;
+    if let Some(original) = current.as_deref().filter(|_| record.is_none()) {
+        if paths.backup.exists() {
+            backup_note = Some(format!(
+                "kept the existing backup {} (it may be older than this change)",
+                paths.backup.display()
+            ));
+        } else {
+            fsutil::write_atomic(&paths.backup, original.as_bytes(), fsutil::SECRET_FILE_MODE)?;
+        }
+    }
+    // Record first: a crash between the two writes leaves a record whose changes are simply
+    // not found, never changes without a record.
+    write_record(&paths.record, &enabled.record)?;
+    let target = paths.write_target();
+    let mode = fsutil::mode_of(&target).unwrap_or(fsutil::SECRET_FILE_MODE);
+    fsutil::write_atomic(&target, enabled.text.as_bytes(), mode)?;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Codex now goes through the gateway at {url}")?;
+    writeln!(out, "  config: {}", paths.config.display())?;
+    if paths.backup.exists() {
+        writeln!(out, "  backup: {}", paths.backup.display())?;
+    }
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    let shim_path = shim::shim_path(&home);
+    let mut warnings: Vec<String> = enabled.notes;
+    warnings.extend(backup_note);
+    match shim::find_real_codex(&path_var, &shim_path) {
+        None => warnings.push(
+            "no codex found on PATH, so no shim was installed (config.toml is routed); install Codex and run `cao gateway enable` again".to_string()
+        ),
+        Some(real) => match shim::install(&home, &real, &url)? {
+            shim::Installed::Written(p) => {
+                writeln!(out, "  shim:   {} -> {}", p.display(), real.display())?;
+                let dir = shim::shim_dir(&home);
+                if !shim::dir_on_path(&path_var, &dir) {
+                    warnings.push(format!(
+                        "{} is not on PATH, so the shim is not used; add it: export PATH=\"{}:$PATH\"",
+                        dir.display(),
+                        dir.display()
+                    ));
+                } else if let Some(first) = shim::codex_on_path(&path_var).first()
+                    && !shim::file_is_cao_shim(first)
+                {
+                    warnings.push(format!(
+                        "PATH finds {} before the shim; put {} earlier in PATH",
+                        first.display(),
+                        dir.display()
+                    ));
+                }
+            }
+            shim::Installed::Occupied(p) => warnings.push(format!(
+                "{} exists and is not cao's shim; left it alone (config.toml is routed)",
+                p.display()
+            )),
+        },
+    }
+    if !gateway_answers(&url) {
+        warnings.push(format!(
+            "no gateway answers at {url} yet; start one with `cao gateway start` (Codex fails to connect until then)"
+        ));
+    }
+    writeln!(out, "Undo with `cao gateway disable`.")?;
+    drop(out);
+    for w in warnings {
+        warn(&w);
+    }
+    Ok(0)
+}
+
+/// `cao gateway disable`.
+pub fn disable(_ctx: &Ctx, _args: &GatewayDisableArgs) -> Result<i32> {
+    let home = crate::store::home_dir();
+    let paths = Paths::new(&codex_home());
+    let mut out = std::io::stdout().lock();
+    let mut warnings = Vec::new();
+
+    match shim::remove(&home)? {
+        shim::Removed::Removed(p) => writeln!(out, "Removed the codex shim {}", p.display())?,
+        shim::Removed::Absent(_) => writeln!(out, "No codex shim to remove.")?,
+        shim::Removed::NotOurs(p) => {
+            warnings.push(format!("{} is not cao's shim; left it alone", p.display()))
+        }
+    }
+
+    let Some(record) = read_record(&paths.record)? else {
+        writeln!(
+            out,
+            "{} is not routed by cao (no {}); nothing to undo.",
+            paths.config.display(),
+            paths.record.display()
+        )?;
+        drop(out);
+        for w in warnings {
+            warn(&w);
+        }
+        return Ok(0);
+    };
+    let current = read_text(&paths.config)?;
+    let undone = config_edit::disable(current.as_deref(), &record)
+        .map_err(|e| anyhow::anyhow!("{}: {e}; nothing was changed", paths.config.display()))?;
+    match &undone.text {
+        Some(text) => {
+            let target = paths.write_target();
+            let mode = fsutil::mode_of(&target).unwrap_or(fsutil::SECRET_FILE_MODE);
+            if current.as_deref() != Some(text.as_str()) {
+                fsutil::write_atomic(&target, text.as_bytes(), mode)?;
+            }
+        }
+        None => {
+            if current.is_some() {
+                std::fs::remove_file(&paths.config)
+                    .with_context(|| format!("could not remove {}", paths.config.display()))?;
+            }
+        }
+    }
+    std::fs::remove_file(&paths.record)
+        .with_context(|| format!("could not remove {}", paths.record.display()))?;
+
+    if undone.exact {
+        writeln!(
+            out,
+            "Restored {} to what it was before `cao gateway enable`.",
+            paths.config.display()
+        )?;
+        let backup = read_text(&paths.backup).ok().flatten();
+        if backup.is_some() && backup == record.original {
+            let _ = std::fs::remove_file(&paths.backup);
+        }
+    } else {
+        writeln!(
+            out,
+            "Removed cao's routing from {} (your other edits are kept).",
+            paths.config.display()
+        )?;
+    }
+    for key in &undone.left {
+        warnings.push(format!(
+            "`{key}` was changed after `cao gateway enable`, so it was left as it is"
+        ));
+    }
+    if paths.backup.exists() {
+        writeln!(out, "  backup kept: {}", paths.backup.display())?;
+    }
+    drop(out);
+    for w in warnings {
+        warn(&w);
+    }
+    Ok(0)
+}
+
+/// True when something answers `GET <url>/health` with a 2xx on this machine, within a second.
+/// Only plain-HTTP gateways are probed (cao's gateway serves plain HTTP on loopback).
+pub fn gateway_answers(base_url: &str) -> bool {
+    use std::io::Read;
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::Duration;
+
+    let Ok(url) = url::Url::parse(base_url) else {
+        return false;
+    };
+    if url.scheme() != "http" {
+        return false;
+    }
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let Some(addr) = (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
+        return false;
+    };
+    let timeout = Duration::from_secs(1);
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let path = format!("{}/health", url.path().trim_end_matches('/'));
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n\r\n",
+        url.authority()
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 16];
+    let mut got = 0;
+    while got < head.len() {
+        match stream.read(&mut head[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    let status = String::from_utf8_lossy(&head[..got]);
+    status.starts_with("HTTP/1.1 2") || status.starts_with("HTTP/1.0 2")
+}
+
+/// Print a warning on stderr in the house style.
+pub(crate) fn warn(message: &str) {
+    let mut err = anstream::stderr();
+    let yellow = anstyle::Style::new()
+        .bold()
+        .fg_color(Some(anstyle::AnsiColor::Yellow.into()));
+    let _ = writeln!(err, "{yellow}warning{yellow:#}: {message}");
+}
+
+/// Read a text file; `None` when missing; an error naming the file when unreadable or not UTF-8
+/// (never guess at bytes cao would then rewrite).
+fn read_text(path: &Path) -> Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "{} is not UTF-8 text; cao leaves it untouched (fix its encoding first)",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
+    }
+}
+
+fn read_record(path: &Path) -> Result<Option<RoutingRecord>> {
+    let Some(text) = read_text(path)? else {
+        return Ok(None);
+    };
+    let record: RoutingRecord = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} (cao's record of what `gateway enable` changed) is damaged; restore config.toml from its .cao.bak backup and delete the record",
+            path.display()
+        )
+    })?;
+    if record.version != config_edit::RECORD_VERSION {
+        bail!(
+            "{} was written by another cao version (record version {}); use that version to disable, or restore config.toml from its .cao.bak backup",
+            path.display(),
+            record.version
+        );
+    }
+    Ok(Some(record))
+}
+
+fn write_record(path: &Path, record: &RoutingRecord) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(record)?;
+    text.push('\n');
+    fsutil::write_atomic(path, text.as_bytes(), fsutil::SECRET_FILE_MODE)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_trimmed() {
+        assert_eq!(
+            normalize_url("http://127.0.0.1:4319/").unwrap(),
+            "http://127.0.0.1:4319"
+        );
+        assert_eq!(
+            normalize_url(" http://h:1/base/ ").unwrap(),
+            "http://h:1/base"
+        );
+        assert!(normalize_url("127.0.0.1:4319").is_err());
+        assert!(normalize_url("ftp://h").is_err());
+        assert!(normalize_url("http://h/?x=1").is_err());
+    }
+
+    #[test]
+    fn a_closed_port_does_not_answer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        assert!(!gateway_answers(&format!("http://127.0.0.1:{port}")));
+    }
+
+    #[test]
+    fn a_200_on_health_answers() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap();
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                .unwrap();
+            req
+        });
+        assert!(gateway_answers(&format!("http://127.0.0.1:{port}")));
+        assert!(server.join().unwrap().starts_with("GET /health HTTP/1.1"));
+    }
+}

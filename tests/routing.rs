@@ -1,0 +1,402 @@
+//! `cao gateway enable` / `disable` on temp HOME and CODEX_HOME dirs (never the real ones).
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::TestEnv;
+use predicates::prelude::*;
+
+const URL: &str = "http://127.0.0.1:4319";
+
+struct Routing {
+    env: TestEnv,
+}
+
+impl Routing {
+    fn new() -> Self {
+        let r = Self {
+            env: TestEnv::new(),
+        };
+        std::fs::create_dir_all(r.home()).unwrap();
+        // A stand-in for the real Codex: prints its arguments, one per line.
+        write_exe(
+            &r.real_codex(),
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n",
+        );
+        r
+    }
+    fn home(&self) -> PathBuf {
+        self.env.dir.path().join("home")
+    }
+    fn codex_home(&self) -> PathBuf {
+        self.home().join(".codex")
+    }
+    fn config(&self) -> PathBuf {
+        self.codex_home().join("config.toml")
+    }
+    fn shim(&self) -> PathBuf {
+        self.home().join(".local/bin/codex")
+    }
+    fn real_bin(&self) -> PathBuf {
+        self.env.dir.path().join("real bin")
+    }
+    fn real_codex(&self) -> PathBuf {
+        self.real_bin().join("codex")
+    }
+    /// PATH with the shim dir first (as a user who followed the advice has it).
+    fn path_with_shim(&self) -> std::ffi::OsString {
+        std::env::join_paths([
+            self.home().join(".local/bin"),
+            self.real_bin(),
+            "/usr/bin".into(),
+            "/bin".into(),
+        ])
+        .unwrap()
+    }
+    fn path_without_shim(&self) -> std::ffi::OsString {
+        std::env::join_paths([self.real_bin(), "/usr/bin".into(), "/bin".into()]).unwrap()
+    }
+    fn cao(&self, path: &std::ffi::OsStr) -> assert_cmd::Command {
+        let mut cmd = self.env.cao();
+        cmd.env_remove("CODEX_HOME").env("PATH", path);
+        cmd
+    }
+    fn enable(&self) -> assert_cmd::assert::Assert {
+        self.cao(&self.path_with_shim())
+            .args(["gateway", "enable", "--base-url", URL])
+            .assert()
+    }
+    fn disable(&self) -> assert_cmd::assert::Assert {
+        self.cao(&self.path_with_shim())
+            .args(["gateway", "disable"])
+            .assert()
+    }
+    fn write_config(&self, text: &str) {
+        std::fs::create_dir_all(self.codex_home()).unwrap();
+        std::fs::write(self.config(), text).unwrap();
+    }
+    fn read_config(&self) -> String {
+        std::fs::read_to_string(self.config()).unwrap()
+    }
+    fn sidecar(&self, suffix: &str) -> PathBuf {
+        PathBuf::from(format!("{}{suffix}", self.config().display()))
+    }
+}
+
+fn write_exe(path: &Path, body: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+const USER_CONFIG: &str = "# my settings\nmodel = \"o3\" # best\n\n[model_providers.local]\nname = \"Local\"\nbase_url = \"http://localhost:1234/v1\"\n\n[tui]\nnotifications = true\n";
+
+#[test]
+fn enable_routes_config_and_disable_restores_it_byte_for_byte() {
+    let r = Routing::new();
+    r.write_config(USER_CONFIG);
+    r.enable().success().stdout(predicate::str::contains(
+        "Codex now goes through the gateway at http://127.0.0.1:4319",
+    ));
+    let text = r.read_config();
+    assert!(
+        text.contains("openai_base_url = \"http://127.0.0.1:4319\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("chatgpt_base_url = \"http://127.0.0.1:4319\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("model_provider ="),
+        "the built-in provider is kept: {text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.sidecar(".cao.bak")).unwrap(),
+        USER_CONFIG
+    );
+    assert!(r.sidecar(".cao-routing.json").exists());
+
+    r.disable()
+        .success()
+        .stdout(predicate::str::contains("Restored"));
+    assert_eq!(r.read_config(), USER_CONFIG);
+    assert!(!r.sidecar(".cao-routing.json").exists());
+    assert!(
+        !r.sidecar(".cao.bak").exists(),
+        "an exact restore makes the backup redundant"
+    );
+}
+
+#[test]
+fn enabling_twice_is_harmless() {
+    let r = Routing::new();
+    r.write_config(USER_CONFIG);
+    r.enable().success();
+    let once = r.read_config();
+    r.enable().success();
+    assert_eq!(r.read_config(), once);
+    assert_eq!(
+        std::fs::read_to_string(r.sidecar(".cao.bak")).unwrap(),
+        USER_CONFIG
+    );
+    r.disable().success();
+    assert_eq!(r.read_config(), USER_CONFIG);
+}
+
+#[test]
+fn a_new_url_replaces_the_old_one() {
+    let r = Routing::new();
+    r.write_config(USER_CONFIG);
+    r.enable().success();
+    r.cao(&r.path_with_shim())
+        .args(["gateway", "enable", "--base-url", "http://127.0.0.1:5555/"])
+        .assert()
+        .success();
+    let text = r.read_config();
+    assert!(!text.contains("4319"), "{text}");
+    assert_eq!(
+        text.matches("\"http://127.0.0.1:5555\"").count(),
+        2,
+        "{text}"
+    );
+    assert!(std::fs::read_to_string(r.shim()).unwrap().contains("5555"));
+    r.disable().success();
+    assert_eq!(r.read_config(), USER_CONFIG);
+}
+
+#[test]
+fn user_edits_made_while_enabled_survive_disable() {
+    let r = Routing::new();
+    r.write_config(USER_CONFIG);
+    r.enable().success();
+    let edited = r
+        .read_config()
+        .replace("notifications = true", "notifications = false")
+        + "[features]\nweb_search = true\n";
+    std::fs::write(r.config(), edited).unwrap();
+    r.disable()
+        .success()
+        .stdout(predicate::str::contains("your other edits are kept"));
+    let expected = USER_CONFIG.replace("notifications = true", "notifications = false")
+        + "[features]\nweb_search = true\n";
+    assert_eq!(r.read_config(), expected);
+}
+
+#[test]
+fn a_missing_config_is_created_and_removed_again() {
+    let r = Routing::new();
+    r.enable().success();
+    assert!(r.read_config().contains("openai_base_url"));
+    assert!(!r.sidecar(".cao.bak").exists(), "nothing to back up");
+    r.disable().success();
+    assert!(!r.config().exists());
+}
+
+#[test]
+fn an_unparsable_config_is_left_untouched_with_an_error_naming_it() {
+    let r = Routing::new();
+    let broken = "model = \"o3\n[tui\n";
+    r.write_config(broken);
+    r.enable()
+        .failure()
+        .stderr(predicate::str::contains(r.config().display().to_string()))
+        .stderr(predicate::str::contains("not valid TOML"))
+        .stderr(predicate::str::contains("left untouched"));
+    assert_eq!(r.read_config(), broken);
+    assert!(!r.sidecar(".cao-routing.json").exists());
+    assert!(!r.shim().exists());
+}
+
+#[test]
+fn a_user_set_provider_is_switched_and_restored() {
+    let r = Routing::new();
+    let original = "model_provider = \"azure\"\n[model_providers.azure]\nname = \"Azure\"\nbase_url = \"https://x/openai\"\n";
+    r.write_config(original);
+    r.enable()
+        .success()
+        .stderr(predicate::str::contains("model_provider was \"azure\""));
+    assert!(r.read_config().starts_with("model_provider = \"openai\"\n"));
+    r.disable().success();
+    assert_eq!(r.read_config(), original);
+}
+
+#[test]
+fn codex_home_is_respected() {
+    let r = Routing::new();
+    let other = r.env.dir.path().join("other-codex-home");
+    std::fs::create_dir_all(&other).unwrap();
+    r.cao(&r.path_with_shim())
+        .env("CODEX_HOME", &other)
+        .args(["gateway", "enable"])
+        .assert()
+        .success();
+    assert!(
+        std::fs::read_to_string(other.join("config.toml"))
+            .unwrap()
+            .contains("openai_base_url")
+    );
+    assert!(!r.config().exists());
+    r.cao(&r.path_with_shim())
+        .env("CODEX_HOME", &other)
+        .args(["gateway", "disable"])
+        .assert()
+        .success();
+    assert!(!other.join("config.toml").exists());
+}
+
+#[test]
+fn a_symlinked_config_stays_a_symlink() {
+    let r = Routing::new();
+    let dotfiles = r.env.dir.path().join("dotfiles");
+    std::fs::create_dir_all(&dotfiles).unwrap();
+    std::fs::write(dotfiles.join("codex.toml"), USER_CONFIG).unwrap();
+    std::fs::create_dir_all(r.codex_home()).unwrap();
+    std::os::unix::fs::symlink(dotfiles.join("codex.toml"), r.config()).unwrap();
+    r.enable().success();
+    assert!(
+        std::fs::symlink_metadata(r.config())
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(dotfiles.join("codex.toml"))
+            .unwrap()
+            .contains("openai_base_url")
+    );
+    r.disable().success();
+    assert!(
+        std::fs::symlink_metadata(r.config())
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dotfiles.join("codex.toml")).unwrap(),
+        USER_CONFIG
+    );
+}
+
+#[test]
+fn the_shim_runs_the_real_codex_with_the_routing_overrides() {
+    let r = Routing::new();
+    r.enable()
+        .success()
+        .stdout(predicate::str::contains(r.shim().display().to_string()));
+    let shim = std::fs::read_to_string(r.shim()).unwrap();
+    assert!(shim.contains("cao-gateway-shim"));
+    // Through PATH, `codex` is now the shim, which hands everything to the real one.
+    let out = std::process::Command::new("codex")
+        .env("PATH", r.path_with_shim())
+        .args(["exec", "two words"])
+        .output()
+        .unwrap();
+    let args: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "-c",
+            "model_provider=\"openai\"",
+            "-c",
+            "openai_base_url=\"http://127.0.0.1:4319\"",
+            "-c",
+            "chatgpt_base_url=\"http://127.0.0.1:4319\"",
+            "exec",
+            "two words"
+        ]
+    );
+    // Enabling again with the shim first on PATH still finds the real codex, not the shim.
+    r.enable().success();
+    assert!(
+        std::fs::read_to_string(r.shim())
+            .unwrap()
+            .contains(&*r.real_codex().display().to_string())
+    );
+}
+
+#[test]
+fn a_shim_dir_missing_from_path_is_warned_about() {
+    let r = Routing::new();
+    r.cao(&r.path_without_shim())
+        .args(["gateway", "enable"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(".local/bin is not on PATH"));
+    r.enable()
+        .success()
+        .stderr(predicate::str::contains("not on PATH").not());
+}
+
+#[test]
+fn a_codex_earlier_on_path_than_the_shim_is_warned_about() {
+    let r = Routing::new();
+    let path = std::env::join_paths([r.real_bin(), r.home().join(".local/bin")]).unwrap();
+    r.cao(&path)
+        .args(["gateway", "enable"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("before the shim"));
+}
+
+#[test]
+fn a_codex_that_is_not_caos_is_never_overwritten_or_removed() {
+    let r = Routing::new();
+    write_exe(&r.shim(), "#!/bin/sh\necho mine\n");
+    r.enable()
+        .success()
+        .stderr(predicate::str::contains("is not cao's shim"));
+    assert_eq!(
+        std::fs::read_to_string(r.shim()).unwrap(),
+        "#!/bin/sh\necho mine\n"
+    );
+    assert!(
+        r.read_config().contains("openai_base_url"),
+        "config.toml is still routed"
+    );
+    r.disable()
+        .success()
+        .stderr(predicate::str::contains("is not cao's shim"));
+    assert_eq!(
+        std::fs::read_to_string(r.shim()).unwrap(),
+        "#!/bin/sh\necho mine\n"
+    );
+}
+
+#[test]
+fn without_codex_on_path_the_config_is_still_routed() {
+    let r = Routing::new();
+    r.cao(std::ffi::OsStr::new("/usr/bin:/bin"))
+        .args(["gateway", "enable"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no codex found on PATH"));
+    assert!(!r.shim().exists());
+    assert!(r.read_config().contains("openai_base_url"));
+}
+
+#[test]
+fn disable_without_enable_changes_nothing() {
+    let r = Routing::new();
+    r.write_config(USER_CONFIG);
+    r.disable()
+        .success()
+        .stdout(predicate::str::contains("nothing to undo"));
+    assert_eq!(r.read_config(), USER_CONFIG);
+}
+
+#[test]
+fn a_bad_url_is_refused() {
+    let r = Routing::new();
+    r.cao(&r.path_with_shim())
+        .args(["gateway", "enable", "--base-url", "localhost:4319"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a URL").or(predicate::str::contains("not an http")));
+    assert!(!r.config().exists());
+}
