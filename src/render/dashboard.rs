@@ -114,20 +114,48 @@ fn account_block(v: &AccountView, h: &HealthSummary, r: &RenderOpts, inner: usiz
         )),
         None => "ready".to_string(),
     };
-    lines.push(format!(
-        "{} {cooldown} · last quota {} · last success {} · failures {}",
-        label("state"),
-        time::event_short(s.last_quota_at_ms, now),
-        time::event_short(s.last_success_at_ms, now),
-        s.consecutive_failures.unwrap_or(0)
-    ));
+    let state = [
+        cooldown,
+        format!("last quota {}", time::event_short(s.last_quota_at_ms, now)),
+        format!(
+            "last success {}",
+            time::event_short(s.last_success_at_ms, now)
+        ),
+        format!("failures {}", s.consecutive_failures.unwrap_or(0)),
+    ];
+    lines.extend(fit(&label("state"), &state, " · ", inner));
     let issues: Vec<String> = h
         .for_account(&v.name)
         .map(|i| format!("{} {}", style::severity(i.severity), i.code))
         .collect();
     if !issues.is_empty() {
-        lines.push(format!("{} {}", label("issues"), issues.join(", ")));
+        lines.extend(fit(&label("issues"), &issues, ", ", inner));
     }
+    lines
+}
+
+/// Lay `items` out after `label`, joined by `sep`, starting a new (indented) line instead of
+/// overflowing `width`.
+fn fit(label: &str, items: &[String], sep: &str, width: usize) -> Vec<String> {
+    let indent = " ".repeat(style::visible_width(label) + 1);
+    let mut lines = Vec::new();
+    let mut cur = format!("{label} ");
+    let mut empty = true;
+    for item in items {
+        let extra = if empty { 0 } else { sep.len() };
+        if !empty && style::visible_width(&cur) + extra + style::visible_width(item) > width {
+            cur.push_str(sep.trim_end());
+            lines.push(cur);
+            cur = indent.clone();
+            empty = true;
+        }
+        if !empty {
+            cur.push_str(sep);
+        }
+        cur.push_str(item);
+        empty = false;
+    }
+    lines.push(cur);
     lines
 }
 
@@ -205,6 +233,16 @@ fn truncate_middle(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_wraps_at_separators() {
+        let items: Vec<String> = ["aaaa", "bbbb", "cccc"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(fit("L", &items, ", ", 12), vec!["L aaaa, bbbb,", "  cccc"]);
+        assert_eq!(fit("L", &items, ", ", 80), vec!["L aaaa, bbbb, cccc"]);
+    }
 
     #[test]
     fn truncation() {
