@@ -1,2 +1,163 @@
 //! The local gateway: server, forwarding, token broker, usage tracking, metrics, status page.
+//!
+//! [`spawn`] binds the listener, loads the accounts and starts three tasks: the server, a
+//! status flusher (batched account_status.json writes, about once a second) and a reloader
+//! (picks up accounts added, removed or re-logged, by mtime). [`GatewayHandle::shutdown`] stops
+//! accepting, lets in-flight streams finish for a bounded time, and flushes state.
+
+pub mod body;
+pub mod config;
 pub mod metrics;
+pub mod proxy;
+pub mod server;
+pub mod state;
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+pub use config::GatewayConfig;
+pub use state::GatewayState;
+
+use crate::store::Store;
+
+/// The one pooled upstream client (HTTP/1.1 and HTTP/2 over rustls, or plain HTTP).
+pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// How long in-flight requests may run after shutdown begins.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often batched status changes are written and files checked for changes.
+const BACKGROUND_TICK: Duration = Duration::from_millis(1000);
+
+/// Build the upstream client.
+pub fn http_client() -> anyhow::Result<HttpClient> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .build(https))
+}
+
+/// A running gateway.
+pub struct GatewayHandle {
+    addr: SocketAddr,
+    state: Arc<GatewayState>,
+    stop: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    background: tokio::task::JoinHandle<()>,
+}
+
+/// Start the gateway on `config.bind:config.port` (port 0 picks a free one).
+pub async fn spawn(store: Arc<Store>, config: GatewayConfig) -> anyhow::Result<GatewayHandle> {
+    config.validate()?;
+    let listener = tokio::net::TcpListener::bind((config.bind, config.port))
+        .await
+        .with_context(|| {
+            format!(
+                "could not listen on {}:{} (is another gateway running? pick another --port)",
+                config.bind, config.port
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let client = http_client()?;
+    let st = store.clone();
+    let state = tokio::task::spawn_blocking(move || GatewayState::load(st, config, client))
+        .await
+        .context("loading accounts")??;
+    let state = Arc::new(state);
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let app = server::router(state.clone());
+    let mut server_stop = stop.subscribe();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let bg_state = state.clone();
+    let background = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(BACKGROUND_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped.wait_for(|s| *s) => break,
+            }
+            let s = bg_state.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                s.flush_statuses();
+                s.reload_if_changed();
+            })
+            .await;
+        }
+    });
+    Ok(GatewayHandle {
+        addr,
+        state,
+        stop,
+        server,
+        background,
+    })
+}
+
+impl GatewayHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR:PORT`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn state(&self) -> &Arc<GatewayState> {
+        &self.state
+    }
+
+    /// Stop accepting, give in-flight requests up to [`DRAIN_TIMEOUT`], then flush state.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let abort = self.server.abort_handle();
+        match tokio::time::timeout(DRAIN_TIMEOUT, self.server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!("gateway server ended with an error: {e}"),
+            Ok(Err(e)) => tracing::warn!("gateway server task failed: {e}"),
+            Err(_) => {
+                tracing::warn!(
+                    "in-flight requests did not finish within {DRAIN_TIMEOUT:?}; closing them"
+                );
+                abort.abort();
+            }
+        }
+        let _ = self.background.await;
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || {
+            state.flush_statuses();
+            for acct in &state.pool().accounts {
+                tokens::retry_unsaved(&state, acct);
+            }
+        })
+        .await
+        .context("flushing gateway state")?;
+        Ok(())
+    }
+}

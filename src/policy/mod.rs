@@ -4,6 +4,8 @@ pub mod names;
 pub mod order;
 pub mod quota;
 pub mod reset_time;
+pub mod route;
 pub mod run_plan;
 pub mod strategy;
+pub mod upstream;
 pub mod usage;

@@ -1,0 +1,78 @@
+//! The gateway's router: its own routes (`/health`), the access-key check, and the forwarding
+//! fallback. Issue 6 adds `GET /`, `/status` and `/metrics` in [`own_routes`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{StatusCode, header};
+use subtle::ConstantTimeEq;
+
+use super::proxy::{self, ACCESS_KEY_HEADER};
+use super::state::GatewayState;
+
+/// Build the router.
+pub fn router(state: Arc<GatewayState>) -> Router {
+    own_routes()
+        .fallback(proxy::forward)
+        .layer(middleware::from_fn_with_state(state.clone(), access_key))
+        .with_state(state)
+}
+
+/// The gateway's own endpoints. Everything else is forwarded upstream.
+fn own_routes() -> Router<Arc<GatewayState>> {
+    Router::new().route("/health", get(health))
+}
+
+/// `GET /health`: 200 with a small JSON body (no account names, so it can stay unauthenticated).
+async fn health(State(state): State<Arc<GatewayState>>) -> Response {
+    let now = crate::store::now_ms();
+    let pool = state.pool();
+    let ready = pool
+        .accounts
+        .iter()
+        .filter(|a| {
+            !a.needs_login() && a.creds().is_some() && a.cooldown_until().is_none_or(|u| u <= now)
+        })
+        .count();
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "service": "cao-gateway",
+        "version": env!("CARGO_PKG_VERSION"),
+        "accounts": pool.accounts.len(),
+        "ready": ready,
+        "uptimeSeconds": state.started.elapsed().as_secs(),
+    }))
+    .into_response()
+}
+
+/// When an access key is set, every request but `/health` must carry it: as `x-cao-key`, or
+/// as `Authorization: Bearer <key>` when the client's Authorization is not passed through.
+/// Compared in constant time.
+async fn access_key(State(state): State<Arc<GatewayState>>, req: Request, next: Next) -> Response {
+    let Some(key) = state.config.access_key.as_deref() else {
+        return next.run(req).await;
+    };
+    if req.uri().path() == "/health" {
+        return next.run(req).await;
+    }
+    let h = req.headers();
+    let given = h.get(ACCESS_KEY_HEADER).map(|v| v.as_bytes()).or_else(|| {
+        (!state.config.passthrough_auth)
+            .then(|| h.get(header::AUTHORIZATION))
+            .flatten()
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+    });
+    let ok = given.is_some_and(|g| bool::from(g.ct_eq(key.as_bytes())));
+    if !ok {
+        return proxy::json_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_access_key",
+            "this cao gateway needs its access key in the x-cao-key header",
+        );
+    }
+    next.run(req).await
+}

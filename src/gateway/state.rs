@@ -1,0 +1,469 @@
+//! The gateway's shared state: the account pool (credentials, cooldowns, login state), session
+//! affinity, and the batched status writes.
+//!
+//! The hot path only reads atomics and clones `Arc`s; files are touched by background tasks
+//! ([`GatewayState::reload_if_changed`] and [`GatewayState::flush_statuses`]), never per request.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime};
+
+use http::HeaderValue;
+
+use super::HttpClient;
+use super::config::GatewayConfig;
+use crate::codex::auth::{AuthFile, TokenSet, decode_claims};
+use crate::policy::route::{self, Candidate, Choice, RouteInput};
+use crate::store::{AuthState, Store};
+
+/// Status-file key (cao-only) remembering which auth.json a `needsLogin` verdict was about:
+/// when auth.json changes (a new login), the verdict no longer applies.
+const NEEDS_LOGIN_MTIME_KEY: &str = "needsLoginAuthMtimeMs";
+
+/// Most sessions remembered for affinity (older ones are forgotten wholesale beyond this).
+const MAX_AFFINITY: usize = 20_000;
+
+/// One account's credentials, ready to put on a request.
+pub struct Creds {
+    pub tokens: TokenSet,
+    /// Access token expiry, ms since the epoch.
+    pub exp_ms: Option<i64>,
+    /// `Bearer <access token>`, marked sensitive.
+    pub bearer: HeaderValue,
+    /// The ChatGPT account id the bearer belongs to.
+    pub account_header: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for Creds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Creds")
+            .field("account_id", &self.tokens.account_id)
+            .field("exp_ms", &self.exp_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Creds {
+    /// Build from a token set; `None` if the access token cannot be a header value.
+    pub fn new(tokens: TokenSet) -> Option<Self> {
+        let claims = decode_claims(&tokens.access_token).unwrap_or_default();
+        let mut tokens = tokens;
+        if tokens.account_id.is_none() {
+            tokens.account_id = claims.chatgpt_account_id.clone();
+        }
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", tokens.access_token)).ok()?;
+        bearer.set_sensitive(true);
+        let account_header = tokens
+            .account_id
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok());
+        Some(Self {
+            exp_ms: claims.exp.map(|e| e.saturating_mul(1000)),
+            tokens,
+            bearer,
+            account_header,
+        })
+    }
+
+    /// Whether the access token expires within `margin_ms` of `now_ms`.
+    pub fn expiring(&self, now_ms: i64, margin_ms: i64) -> bool {
+        self.exp_ms.is_some_and(|e| e - margin_ms <= now_ms)
+    }
+}
+
+/// One account in the pool.
+pub struct Account {
+    pub name: String,
+    creds: RwLock<Option<Arc<Creds>>>,
+    /// Single flight for token refreshes of this account.
+    pub refresh_lock: tokio::sync::Mutex<()>,
+    cooldown_until_ms: AtomicI64,
+    needs_login: AtomicBool,
+    /// mtime of auth.json when last read or written by us.
+    pub(super) auth_mtime: Mutex<Option<SystemTime>>,
+    /// Refresh tokens already sent to the token endpoint: never sent again.
+    pub(super) used_refresh_tokens: Mutex<HashSet<String>>,
+    /// Rotated tokens whose write to auth.json failed; retried by the background task.
+    pub(super) unsaved: Mutex<Option<AuthFile>>,
+}
+
+impl Account {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            creds: RwLock::new(None),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            cooldown_until_ms: AtomicI64::new(0),
+            needs_login: AtomicBool::new(false),
+            auth_mtime: Mutex::new(None),
+            used_refresh_tokens: Mutex::new(HashSet::new()),
+            unsaved: Mutex::new(None),
+        }
+    }
+
+    pub fn creds(&self) -> Option<Arc<Creds>> {
+        self.creds.read().ok().and_then(|c| c.clone())
+    }
+
+    pub fn set_creds(&self, creds: Option<Arc<Creds>>) {
+        if let Ok(mut c) = self.creds.write() {
+            *c = creds;
+        }
+    }
+
+    pub fn cooldown_until(&self) -> Option<i64> {
+        Some(self.cooldown_until_ms.load(Ordering::Relaxed)).filter(|u| *u > 0)
+    }
+
+    pub fn needs_login(&self) -> bool {
+        self.needs_login.load(Ordering::Relaxed)
+    }
+
+    fn candidate(&self) -> Candidate<'_> {
+        Candidate {
+            name: &self.name,
+            cooldown_until_ms: self.cooldown_until(),
+            needs_login: self.needs_login() || self.creds().is_none(),
+            avoid_new_sessions: false,
+        }
+    }
+}
+
+/// The accounts in rotation order (default first, then registry order).
+#[derive(Default)]
+pub struct Pool {
+    pub accounts: Vec<Arc<Account>>,
+}
+
+/// Pending changes to account_status.json, merged into the file by the flusher.
+#[derive(Debug, Default, Clone)]
+struct StatusPatch {
+    last_attempt: Option<i64>,
+    last_success: Option<i64>,
+    last_quota: Option<i64>,
+    cooldown: Option<Option<i64>>,
+    reset_failures: bool,
+    add_failures: u32,
+    last_error: Option<Option<String>>,
+    needs_login: Option<Option<i64>>,
+}
+
+/// Counters for the log and the live view.
+#[derive(Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub switches: AtomicU64,
+    pub refreshes: AtomicU64,
+    pub refresh_failures: AtomicU64,
+}
+
+/// Everything the request handlers share.
+pub struct GatewayState {
+    pub store: Arc<Store>,
+    pub config: GatewayConfig,
+    pub client: HttpClient,
+    pub started: Instant,
+    pub counters: Counters,
+    pool: RwLock<Arc<Pool>>,
+    affinity: Mutex<HashMap<String, String>>,
+    pending: Mutex<BTreeMap<String, StatusPatch>>,
+    registry_mtime: Mutex<Option<SystemTime>>,
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn mtime_ms(t: Option<SystemTime>) -> Option<i64> {
+    t.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+}
+
+impl GatewayState {
+    /// Load the registry, every account's auth.json and the persisted cooldowns.
+    pub fn load(
+        store: Arc<Store>,
+        config: GatewayConfig,
+        client: HttpClient,
+    ) -> anyhow::Result<Self> {
+        let state = Self {
+            store,
+            config,
+            client,
+            started: Instant::now(),
+            counters: Counters::default(),
+            pool: RwLock::new(Arc::new(Pool::default())),
+            affinity: Mutex::new(HashMap::new()),
+            pending: Mutex::new(BTreeMap::new()),
+            registry_mtime: Mutex::new(None),
+        };
+        state.reload_registry()?;
+        Ok(state)
+    }
+
+    pub fn pool(&self) -> Arc<Pool> {
+        self.pool.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Re-read registry.json and rebuild the pool, keeping the state of accounts that stay.
+    fn reload_registry(&self) -> anyhow::Result<()> {
+        let reg_mtime = mtime(&self.store.registry_path());
+        let registry = self.store.load_registry()?;
+        let statuses = self.store.load_statuses()?;
+        let old = self.pool();
+        let order =
+            crate::policy::order::rotation(&registry.accounts, registry.default_account.as_deref());
+        let mut accounts = Vec::with_capacity(order.len());
+        for name in order {
+            if let Some(existing) = old.accounts.iter().find(|a| a.name == name) {
+                accounts.push(existing.clone());
+                continue;
+            }
+            let acct = Arc::new(Account::new(name));
+            let auth_mtime = mtime(&self.store.auth_path(name));
+            self.load_creds(&acct)?;
+            if let Some(st) = statuses.statuses.get(name) {
+                if let Some(u) = st.cooldown_until_ms {
+                    acct.cooldown_until_ms.store(u, Ordering::Relaxed);
+                }
+                let about = st.extra.get(NEEDS_LOGIN_MTIME_KEY).and_then(|v| v.as_i64());
+                if st.needs_login == Some(true)
+                    && (about.is_none() || about == mtime_ms(auth_mtime))
+                {
+                    acct.needs_login.store(true, Ordering::Relaxed);
+                }
+            }
+            accounts.push(acct);
+        }
+        for note in self.store.take_notices() {
+            tracing::warn!("{note}");
+        }
+        if let Ok(mut p) = self.pool.write() {
+            *p = Arc::new(Pool { accounts });
+        }
+        if let Ok(mut m) = self.registry_mtime.lock() {
+            *m = reg_mtime;
+        }
+        Ok(())
+    }
+
+    /// (Re)load one account's tokens from its auth.json.
+    fn load_creds(&self, acct: &Account) -> anyhow::Result<()> {
+        let m = mtime(&self.store.auth_path(&acct.name));
+        let creds = match self.store.load_auth(&acct.name)? {
+            AuthState::Present(f) => f.tokens().and_then(Creds::new).map(Arc::new),
+            AuthState::Missing => None,
+            AuthState::Unreadable(e) => {
+                tracing::warn!(account = %acct.name, "auth.json does not parse ({e}); account skipped until it is fixed");
+                None
+            }
+        };
+        acct.set_creds(creds);
+        if let Ok(mut am) = acct.auth_mtime.lock() {
+            *am = m;
+        }
+        Ok(())
+    }
+
+    /// Pick up accounts added, removed or re-logged since the last call (cheap: a few `stat`s),
+    /// and retry auth.json writes that failed. Called about once a second, off the request path.
+    pub fn reload_if_changed(&self) {
+        let reg_now = mtime(&self.store.registry_path());
+        let reg_before = self.registry_mtime.lock().map(|m| *m).unwrap_or(None);
+        if reg_now != reg_before
+            && let Err(e) = self.reload_registry()
+        {
+            tracing::warn!("could not reload the registry: {e:#}");
+        }
+        for acct in &self.pool().accounts {
+            super::tokens::retry_unsaved(self, acct);
+            let now = mtime(&self.store.auth_path(&acct.name));
+            let before = acct.auth_mtime.lock().map(|m| *m).unwrap_or(None);
+            if now == before {
+                continue;
+            }
+            let old_token = acct.creds().map(|c| c.tokens.access_token.clone());
+            if let Err(e) = self.load_creds(acct) {
+                tracing::warn!(account = %acct.name, "could not reload auth.json: {e:#}");
+                continue;
+            }
+            let new_token = acct.creds().map(|c| c.tokens.access_token.clone());
+            if new_token.is_some() && new_token != old_token && acct.needs_login() {
+                tracing::info!(account = %acct.name, "new login picked up");
+                self.set_needs_login(acct, false);
+            }
+        }
+    }
+
+    /// Choose the account for the next attempt of a request.
+    pub fn choose(
+        &self,
+        session: Option<&str>,
+        tried: &[&str],
+        now_ms: i64,
+    ) -> Result<Arc<Account>, Option<i64>> {
+        let pool = self.pool();
+        let affinity =
+            session.and_then(|s| self.affinity.lock().ok().and_then(|m| m.get(s).cloned()));
+        let cands: Vec<Candidate<'_>> = pool.accounts.iter().map(|a| a.candidate()).collect();
+        let input = RouteInput {
+            candidates: &cands,
+            affinity: affinity.as_deref(),
+            exclude: tried,
+            now_ms,
+        };
+        match route::choose(&input) {
+            Choice::Use { name, .. } => pool
+                .accounts
+                .iter()
+                .find(|a| a.name == name)
+                .cloned()
+                .ok_or(None),
+            Choice::NoneUsable { soonest } => Err(soonest.map(|s| s.1)),
+        }
+    }
+
+    /// Remember that `session` is served by `account`. A session moves only when its old
+    /// account is gone or spent for a while (a brief failover keeps the mapping).
+    pub fn pin_session(&self, session: &str, account: &Account, now_ms: i64) {
+        let pool = self.pool();
+        let Ok(mut map) = self.affinity.lock() else {
+            return;
+        };
+        if let Some(current) = map.get(session) {
+            if current == &account.name {
+                return;
+            }
+            let keep = pool
+                .accounts
+                .iter()
+                .find(|a| &a.name == current)
+                .is_some_and(|a| {
+                    !a.needs_login() && a.cooldown_until().is_none_or(|u| u < now_ms + 300_000)
+                });
+            if keep {
+                return;
+            }
+        }
+        if map.len() >= MAX_AFFINITY {
+            map.clear();
+        }
+        map.insert(session.to_string(), account.name.clone());
+    }
+
+    pub fn affinity_count(&self) -> usize {
+        self.affinity.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn patch(&self, name: &str, f: impl FnOnce(&mut StatusPatch)) {
+        if let Ok(mut p) = self.pending.lock() {
+            f(p.entry(name.to_string()).or_default());
+        }
+    }
+
+    pub fn record_success(&self, acct: &Account, now_ms: i64) {
+        if acct.cooldown_until().is_some() {
+            acct.cooldown_until_ms.store(0, Ordering::Relaxed);
+        }
+        self.patch(&acct.name, |p| {
+            p.last_attempt = Some(now_ms);
+            p.last_success = Some(now_ms);
+            p.reset_failures = true;
+            p.add_failures = 0;
+            p.last_error = Some(None);
+            p.cooldown = Some(None);
+        });
+    }
+
+    /// A failed attempt: optional cooldown, a failure count, and why.
+    pub fn record_failure(
+        &self,
+        acct: &Account,
+        now_ms: i64,
+        cooldown_until: Option<i64>,
+        quota: bool,
+        error: &str,
+    ) {
+        if let Some(u) = cooldown_until {
+            acct.cooldown_until_ms.fetch_max(u, Ordering::Relaxed);
+        }
+        let until = acct.cooldown_until();
+        self.patch(&acct.name, |p| {
+            p.last_attempt = Some(now_ms);
+            if quota {
+                p.last_quota = Some(now_ms);
+            }
+            if cooldown_until.is_some() {
+                p.cooldown = Some(until);
+            }
+            p.add_failures += 1;
+            p.last_error = Some(Some(error.to_string()));
+        });
+    }
+
+    /// Mark (or clear) "needs a new login" in memory and, batched, in account_status.json.
+    pub fn set_needs_login(&self, acct: &Account, needs: bool) {
+        acct.needs_login.store(needs, Ordering::Relaxed);
+        let about = mtime_ms(mtime(&self.store.auth_path(&acct.name))).unwrap_or(0);
+        self.patch(&acct.name, |p| p.needs_login = Some(needs.then_some(about)));
+    }
+
+    /// Write pending status changes to account_status.json (one locked read-modify-write).
+    pub fn flush_statuses(&self) {
+        let pending = match self.pending.lock() {
+            Ok(mut p) if !p.is_empty() => std::mem::take(&mut *p),
+            _ => return,
+        };
+        let result = self.store.update_statuses(|file| {
+            for (name, p) in &pending {
+                let s = file.statuses.entry(name.clone()).or_default();
+                if let Some(v) = p.last_attempt {
+                    s.last_attempt_at_ms = Some(v);
+                }
+                if let Some(v) = p.last_success {
+                    s.last_success_at_ms = Some(v);
+                }
+                if let Some(v) = p.last_quota {
+                    s.last_quota_at_ms = Some(v);
+                }
+                if let Some(v) = p.cooldown {
+                    s.cooldown_until_ms = v;
+                }
+                if p.reset_failures {
+                    s.consecutive_failures = Some(0);
+                }
+                if p.add_failures > 0 {
+                    s.consecutive_failures = Some(
+                        s.consecutive_failures
+                            .unwrap_or(0)
+                            .saturating_add(p.add_failures),
+                    );
+                }
+                if let Some(v) = &p.last_error {
+                    s.last_error = v.clone();
+                }
+                match p.needs_login {
+                    Some(Some(about)) => {
+                        s.needs_login = Some(true);
+                        s.extra.insert(NEEDS_LOGIN_MTIME_KEY.into(), about.into());
+                    }
+                    Some(None) => {
+                        s.needs_login = None;
+                        s.extra.remove(NEEDS_LOGIN_MTIME_KEY);
+                    }
+                    None => {}
+                }
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!("could not write account status (will retry): {e}");
+            if let Ok(mut p) = self.pending.lock() {
+                for (name, patch) in pending {
+                    p.entry(name).or_insert(patch);
+                }
+            }
+        }
+    }
+}
