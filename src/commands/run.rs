@@ -1,6 +1,471 @@
+//! `cao run`: run Codex with one account's `CODEX_HOME`; when that account's usage limit is hit,
+//! run it again with the next one.
+//!
+//! The order and every fallback decision come from [`crate::policy::run_plan`]; launching and
+//! watching Codex from [`crate::codex::launch`]; this file wires them to the data dir and tells
+//! the person what is happening on stderr.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use jiff::tz::TimeZone;
+
 use super::Ctx;
 use crate::cli::RunArgs;
-use anyhow::Result;
-pub fn run(_ctx: &Ctx, _a: RunArgs) -> Result<i32> {
-    anyhow::bail!("not implemented yet")
+use crate::codex::launch::{self, Launch};
+use crate::codex::scan::{QuotaHit, QuotaWatch};
+use crate::policy::order::rotation;
+use crate::policy::quota::QuotaClassifier;
+use crate::policy::run_plan::{
+    self, Attempt, ExitReason, PlanOptions, RunPlan, Step, cooldown_until,
+};
+use crate::store::{Store, StoreError, fsutil, now_ms};
+
+/// Exit code when the person interrupts a wait (like a shell's 128 + SIGINT).
+const INTERRUPTED_EXIT: i32 = 130;
+
+pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
+    if args.gateway {
+        return super::run_gateway::run(ctx, args);
+    }
+    let store = &ctx.store;
+    let codex_args = codex_args(&args.codex_args);
+    let registry = store.load_registry()?;
+    if registry.accounts.is_empty() {
+        anyhow::bail!("no accounts registered; add one with `cao add <name>`");
+    }
+    let mut order: Vec<String> = rotation(&registry.accounts, registry.default_account.as_deref())
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let statuses = store.load_statuses()?;
+    let now = now_ms();
+    let mut cooldowns: BTreeMap<String, i64> = statuses
+        .statuses
+        .iter()
+        .filter_map(|(n, s)| s.active_cooldown(now).map(|u| (n.clone(), u)))
+        .collect();
+
+    if let Some(name) = &args.account {
+        store.check_name(name)?;
+        if !registry.contains(name) {
+            return Err(StoreError::UnknownAccount { name: name.clone() }.into());
+        }
+        if !store.auth_path(name).is_file() {
+            return Err(StoreError::NotLoggedIn { name: name.clone() }.into());
+        }
+        // A named account runs even if cao thinks it is cooling down: the person knows best.
+        if let Some(until) = cooldowns.remove(name) {
+            say(&format!(
+                "account {name} hit its usage limit earlier; it should reset {}. Trying it anyway because --account names it.",
+                when(until, now)
+            ));
+        }
+        order = vec![name.clone()];
+    } else {
+        let (ready, missing): (Vec<String>, Vec<String>) = order
+            .into_iter()
+            .partition(|n| store.auth_path(n).is_file());
+        for n in &missing {
+            say(&format!(
+                "skipping account {n}: it has no auth.json (log it in with `cao add {n}`)"
+            ));
+        }
+        if ready.is_empty() {
+            anyhow::bail!("no account is logged in; log one in with `cao add <name>`");
+        }
+        order = ready;
+    }
+
+    let classifier = load_classifier(store)?;
+    let program = launch::find_codex(&args.codex)?;
+    let pty = launch::on_terminal();
+    let interactive = pty && is_interactive(&codex_args);
+    let tz = TimeZone::system();
+    launch::catch_signals();
+
+    let mut plan = RunPlan::new(
+        order,
+        cooldowns,
+        PlanOptions {
+            fallback: !args.no_fallback,
+            wait: args.wait,
+            max_passes: args.max_passes,
+            retry_delay_ms: i64::try_from(args.retry_delay.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+        },
+    );
+    loop {
+        let now = now_ms();
+        match plan.next(now) {
+            Step::Run { account, skipped } => {
+                for (name, until) in skipped {
+                    say(&format!(
+                        "skipping account {name}: usage limit, resets {}",
+                        when(until, now)
+                    ));
+                }
+                ensure_account_config(store, &account)?;
+                let attempt_at = now_ms();
+                store
+                    .update_account_status(&account, |s| s.last_attempt_at_ms = Some(attempt_at))?;
+                say(&format!("using account {account}"));
+                let launch = Launch {
+                    program: program.clone(),
+                    args: codex_args.clone(),
+                    codex_home: store.account_dir(&account),
+                    pty,
+                };
+                let watch = QuotaWatch::new(classifier.clone(), tz.clone());
+                let fallback = !args.no_fallback;
+                let mut tell = |hit: &QuotaHit, in_pty: bool| {
+                    if in_pty && interactive {
+                        tell_in_tui(&account, hit, fallback);
+                    }
+                };
+                let outcome = launch::run_once(&launch, watch, &mut tell)?;
+                let attempt = run_plan::classify(
+                    outcome.code,
+                    outcome.interrupted,
+                    outcome.quota.as_ref().map(|h| h.reset_at_ms),
+                    interactive,
+                );
+                record_status(store, &account, attempt, outcome.quota.as_ref(), attempt_at)?;
+                if let Attempt::Quota { reset_at_ms, .. } = attempt {
+                    let reset = cooldown_until(reset_at_ms, now_ms());
+                    say(&format!(
+                        "account {account} hit its usage limit (resets {})",
+                        when(reset, now_ms())
+                    ));
+                }
+                plan.record(&account, attempt, now_ms());
+            }
+            Step::Sleep { ms } => {
+                say(&format!(
+                    "every account hit its usage limit; trying again in {}",
+                    crate::render::time::duration(ms)
+                ));
+                if !sleep_interruptibly(ms, None) {
+                    return Ok(INTERRUPTED_EXIT);
+                }
+            }
+            Step::Wait { account, until_ms } => {
+                say(&format!(
+                    "every account is cooling down; waiting for {account}, which resets {} (Ctrl-C to stop)",
+                    when(until_ms, now)
+                ));
+                if !sleep_interruptibly(until_ms - now, Some(&account)) {
+                    return Ok(INTERRUPTED_EXIT);
+                }
+            }
+            Step::Exit {
+                code,
+                reason,
+                soonest,
+            } => {
+                explain_exit(reason, soonest, code);
+                return Ok(code);
+            }
+        }
+    }
+}
+
+/// Everything after `--`, minus a leading `codex` word (people type `cao run -- codex exec ...`).
+pub fn codex_args(raw: &[String]) -> Vec<String> {
+    match raw.split_first() {
+        Some((first, rest)) if first == "codex" => rest.to_vec(),
+        _ => raw.to_vec(),
+    }
+}
+
+/// Codex's top-level options that take a value (so the value is not mistaken for a subcommand).
+const VALUE_OPTIONS: &[&str] = &[
+    "-c",
+    "--config",
+    "-m",
+    "--model",
+    "-p",
+    "--profile",
+    "-s",
+    "--sandbox",
+    "-a",
+    "--ask-for-approval",
+    "-C",
+    "--cd",
+    "-i",
+    "--image",
+    "--enable",
+    "--disable",
+    "--local-provider",
+    "--add-dir",
+    "--remote",
+];
+
+/// Codex subcommands that do not run the interactive UI.
+const NON_INTERACTIVE: &[&str] = &[
+    "exec",
+    "e",
+    "review",
+    "login",
+    "logout",
+    "mcp",
+    "mcp-server",
+    "app-server",
+    "completion",
+    "sandbox",
+    "debug",
+    "apply",
+    "a",
+    "cloud",
+    "features",
+    "help",
+    "--help",
+    "-h",
+    "--version",
+    "-V",
+];
+
+/// Does this codex command line start the interactive UI (no subcommand, a prompt, `resume`,
+/// `fork`)? The UI shows a usage limit but keeps running, so the limit counts even on exit 0.
+pub fn is_interactive(args: &[String]) -> bool {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if NON_INTERACTIVE.contains(&a.as_str()) {
+            return false;
+        }
+        if VALUE_OPTIONS.contains(&a.as_str()) {
+            it.next();
+            continue;
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        return true; // a prompt, `resume` or `fork`
+    }
+    true
+}
+
+/// Built-in quota patterns plus `quota_patterns = [...]` from `<data dir>/config.toml`.
+fn load_classifier(store: &Store) -> Result<QuotaClassifier> {
+    let path = store.cao_config_path();
+    let Some(text) = fsutil::read_optional(&path)? else {
+        return Ok(QuotaClassifier::builtin());
+    };
+    let doc: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML; fix or remove it", path.display()))?;
+    let mut extra = Vec::new();
+    if let Some(item) = doc.get("quota_patterns") {
+        let arr = item.as_array().with_context(|| {
+            format!(
+                "`quota_patterns` in {} must be a list of strings, e.g. quota_patterns = [\"plan limit\"]",
+                path.display()
+            )
+        })?;
+        for v in arr.iter() {
+            let s = v.as_str().with_context(|| {
+                format!(
+                    "`quota_patterns` in {} must hold only strings; found {}",
+                    path.display(),
+                    v.to_string().trim()
+                )
+            })?;
+            extra.push(s.to_string());
+        }
+    }
+    QuotaClassifier::new(&extra).with_context(|| {
+        format!(
+            "invalid quota pattern in {}; fix the regular expression or remove it",
+            path.display()
+        )
+    })
+}
+
+/// Codex needs the account's `config.toml` (file credential store, ChatGPT login); recreate it
+/// if someone deleted it.
+fn ensure_account_config(store: &Store, name: &str) -> Result<()> {
+    let path = store.account_config_path(name);
+    if !path.exists() {
+        fsutil::ensure_private_dir(&store.account_dir(name))?;
+        fsutil::write_atomic(
+            &path,
+            crate::store::DEFAULT_ACCOUNT_CONFIG.as_bytes(),
+            fsutil::SECRET_FILE_MODE,
+        )?;
+    }
+    Ok(())
+}
+
+/// Write what this attempt taught us to account_status.json (the TypeScript tool's fields).
+fn record_status(
+    store: &Store,
+    name: &str,
+    attempt: Attempt,
+    hit: Option<&QuotaHit>,
+    attempt_at: i64,
+) -> Result<()> {
+    let now = now_ms();
+    store.update_account_status(name, |s| {
+        s.last_attempt_at_ms = Some(attempt_at);
+        match attempt {
+            Attempt::Success => {
+                s.last_success_at_ms = Some(now);
+                s.consecutive_failures = Some(0);
+                s.cooldown_until_ms = None;
+                s.last_error = None;
+            }
+            Attempt::Failed { code } => {
+                s.consecutive_failures = Some(s.consecutive_failures.unwrap_or(0) + 1);
+                s.cooldown_until_ms = None;
+                s.last_error = Some(format!("exit_code_{code}"));
+            }
+            // Not the account's fault: leave its record alone.
+            Attempt::Interrupted { .. } => {}
+            Attempt::Quota { reset_at_ms, .. } => {
+                let seen = hit.map(|h| h.seen_at_ms).unwrap_or(now);
+                s.last_quota_at_ms = Some(seen);
+                s.cooldown_until_ms = Some(cooldown_until(reset_at_ms, seen));
+                s.consecutive_failures = Some(s.consecutive_failures.unwrap_or(0) + 1);
+                s.last_error = Some("usage_limit_reached".to_string());
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// "at 14:05 (in 2h 3m)" in local time; the date is added when it is not today.
+fn when(ms: i64, now: i64) -> String {
+    let tz = TimeZone::system();
+    let (Ok(t), Ok(n)) = (
+        jiff::Timestamp::from_millisecond(ms),
+        jiff::Timestamp::from_millisecond(now),
+    ) else {
+        return "at an unknown time".into();
+    };
+    let t = t.to_zoned(tz.clone());
+    let same_day = t.date() == n.to_zoned(tz).date();
+    let clock = if same_day {
+        t.strftime("%H:%M").to_string()
+    } else {
+        t.strftime("%b %-d %H:%M").to_string()
+    };
+    format!("at {clock} ({})", crate::render::time::relative(ms, now))
+}
+
+/// One line on stderr, prefixed so it is clear cao (not Codex) is speaking.
+fn say(msg: &str) {
+    let mut err = anstream::stderr();
+    let style = anstyle::Style::new().bold();
+    let _ = writeln!(err, "{style}[cao]{style:#} {msg}");
+}
+
+/// Tell the person inside the Codex UI (raw mode: `\r\n`, cursor saved and restored so the UI is
+/// disturbed as little as possible) that cao will move on when they leave.
+fn tell_in_tui(account: &str, hit: &QuotaHit, fallback: bool) {
+    let reset = hit
+        .reset_at_ms
+        .map(|r| format!(" (resets {})", when(r, now_ms())))
+        .unwrap_or_default();
+    let next = if fallback {
+        "leave Codex (/quit or Ctrl-C twice) and cao continues on the next account"
+    } else {
+        "--no-fallback is set, so cao will not switch accounts"
+    };
+    let mut err = std::io::stderr();
+    let _ = write!(
+        err,
+        "\x1b7\r\n\x1b[1m[cao]\x1b[0m account {account} hit its usage limit{reset}; {next}.\r\n\x1b8"
+    );
+    let _ = err.flush();
+}
+
+/// Sleep up to `ms`, showing a countdown when `countdown_for` names the account being waited
+/// for. Returns false if the person pressed Ctrl-C.
+fn sleep_interruptibly(ms: i64, countdown_for: Option<&str>) -> bool {
+    use std::io::IsTerminal;
+    let end = now_ms() + ms.max(0);
+    let live = std::io::stderr().is_terminal();
+    let mut last_print: Option<i64> = None;
+    loop {
+        let now = now_ms();
+        if launch::take_interrupt() {
+            if live {
+                eprintln!();
+            }
+            say("interrupted");
+            return false;
+        }
+        if now >= end {
+            break;
+        }
+        if let Some(account) = countdown_for {
+            // On a terminal redraw every second; in a log once a minute.
+            let every = if live { 1_000 } else { 60_000 };
+            if last_print.is_none_or(|t| now - t >= every) {
+                last_print = Some(now);
+                let left = crate::render::time::duration(end - now);
+                if live {
+                    eprint!("\r\x1b[2K[cao] waiting for {account}: {left} left");
+                } else {
+                    eprintln!("[cao] waiting for {account}: {left} left");
+                }
+            }
+        }
+        std::thread::sleep(
+            Duration::from_millis(100)
+                .min(Duration::from_millis(u64::try_from(end - now).unwrap_or(0))),
+        );
+    }
+    if countdown_for.is_some() && live {
+        eprintln!("\r\x1b[2K[cao] done waiting");
+    }
+    true
+}
+
+fn explain_exit(reason: ExitReason, soonest: Option<(String, i64)>, code: i32) {
+    let now = now_ms();
+    let soonest_text = soonest
+        .map(|(a, u)| format!("; {a} resets first, {}", when(u, now)))
+        .unwrap_or_default();
+    match reason {
+        ExitReason::Success | ExitReason::Failed | ExitReason::Interrupted => {}
+        ExitReason::QuotaNoFallback => say(&format!(
+            "usage limit reached and --no-fallback is set; exiting with codex's status {code}"
+        )),
+        ExitReason::PassesSpent => say(&format!(
+            "every account hit its usage limit{soonest_text}. Run again later, or with --wait to wait for it."
+        )),
+        ExitReason::AllCooling => say(&format!(
+            "every account is cooling down after a usage limit{soonest_text}. Run with --wait to wait for it."
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn leading_codex_word_is_dropped() {
+        assert_eq!(codex_args(&v(&["codex", "exec", "hi"])), v(&["exec", "hi"]));
+        assert_eq!(codex_args(&v(&["exec", "codex"])), v(&["exec", "codex"]));
+        assert!(codex_args(&[]).is_empty());
+    }
+
+    #[test]
+    fn interactive_detection() {
+        assert!(is_interactive(&[]));
+        assert!(is_interactive(&v(&["fix the bug"])));
+        assert!(is_interactive(&v(&["-m", "gpt-5", "resume", "--last"])));
+        assert!(is_interactive(&v(&["-c", "model=x", "--search"])));
+        assert!(!is_interactive(&v(&["exec", "hi"])));
+        assert!(!is_interactive(&v(&["-c", "exec=1", "e", "hi"])));
+        assert!(!is_interactive(&v(&["--version"])));
+    }
 }

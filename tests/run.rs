@@ -1,0 +1,540 @@
+//! `cao run` with small fake codex programs: fallback, status, cooldowns, exit codes, signals,
+//! pipes and pseudo-terminals.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use common::TestEnv;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const MSG: &str = "You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/settings/usage to purchase more credits or try again at Nov 26th, 2031 7:37 AM.";
+
+/// Two logged-in accounts, `a` (default) then `b`, and a fake codex made from `body`.
+/// Every fake logs `<account> <args>` to `calls.log` first.
+struct Fixture {
+    env: TestEnv,
+    codex: PathBuf,
+}
+
+impl Fixture {
+    fn new(accounts: &[&str], body: &str) -> Self {
+        let env = TestEnv::new();
+        for (i, a) in accounts.iter().enumerate() {
+            env.add_logged_in(a, &format!("acct-{i}"), common::now_secs() + 3600);
+        }
+        let codex = env.dir.path().join("fake-codex");
+        let script = format!(
+            "#!/bin/sh\nacct=$(basename \"$CODEX_HOME\")\necho \"$acct $*\" >> \"{log}\"\n{body}\n",
+            log = env.dir.path().join("calls.log").display()
+        );
+        std::fs::write(&codex, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&codex, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Self { env, codex }
+    }
+
+    fn cao(&self) -> assert_cmd::Command {
+        let mut c = self.env.cao();
+        c.arg("run").arg("--codex").arg(&self.codex);
+        c
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.env.dir.path().join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn status(&self, name: &str) -> Value {
+        let s: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.env.data_dir().join("account_status.json")).unwrap(),
+        )
+        .unwrap();
+        s["statuses"][name].clone()
+    }
+
+    fn set_cooldown(&self, name: &str, until_ms: i64) {
+        let path = self.env.data_dir().join("account_status.json");
+        let mut s: Value = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(serde_json::json!({"statuses": {}}));
+        s["statuses"][name] =
+            serde_json::json!({"cooldownUntilMs": until_ms, "lastError": "usage_limit_reached"});
+        std::fs::write(path, s.to_string()).unwrap();
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.env.dir.path().join(name)
+    }
+}
+
+fn now_ms() -> i64 {
+    common::now_secs() * 1000
+}
+
+/// Prints the usage-limit message and exits 1 on account `a`, succeeds elsewhere.
+fn quota_on_a() -> String {
+    format!(
+        "if [ \"$acct\" = a ]; then echo 'ERROR: {MSG}' >&2; exit 1; fi\necho \"answer from $acct\""
+    )
+}
+
+#[test]
+fn usage_limit_falls_back_to_the_next_account_and_records_the_reset() {
+    let f = Fixture::new(&["a", "b"], &quota_on_a());
+    f.cao()
+        .args(["--", "exec", "hi"])
+        .assert()
+        .success()
+        .stdout("answer from b\n")
+        .stderr(predicate::str::contains("You’ve hit your usage limit"))
+        .stderr(predicate::str::contains("using account b"));
+    assert_eq!(f.calls(), vec!["a exec hi", "b exec hi"]);
+    let a = f.status("a");
+    let reset = jiff::civil::date(2031, 11, 26)
+        .at(7, 38, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::system())
+        .unwrap()
+        .timestamp()
+        .as_millisecond();
+    assert_eq!(a["cooldownUntilMs"], reset, "{a}");
+    assert!(a["lastQuotaAtMs"].as_i64().unwrap() >= now_ms() - 60_000);
+    assert_eq!(a["consecutiveFailures"], 1);
+    assert_eq!(a["lastError"], "usage_limit_reached");
+    let b = f.status("b");
+    assert!(b["lastSuccessAtMs"].is_i64(), "{b}");
+    assert_eq!(b["consecutiveFailures"], 0);
+    assert!(b.get("cooldownUntilMs").is_none());
+}
+
+#[test]
+fn without_a_reset_time_the_cooldown_is_fifteen_minutes() {
+    let f = Fixture::new(
+        &["a", "b"],
+        "if [ \"$acct\" = a ]; then echo \"ERROR: You've hit your usage limit. Try again later.\"; exit 1; fi",
+    );
+    let before = now_ms();
+    f.cao().args(["--", "exec", "x"]).assert().success();
+    let a = f.status("a");
+    let until = a["cooldownUntilMs"].as_i64().unwrap();
+    let seen = a["lastQuotaAtMs"].as_i64().unwrap();
+    assert_eq!(until - seen, 15 * 60 * 1000);
+    assert!(seen >= before - 1000);
+}
+
+#[test]
+fn backend_error_types_count_as_quota() {
+    let f = Fixture::new(
+        &["a", "b"],
+        r#"if [ "$acct" = a ]; then echo 'unexpected status 429: {"error":{"type":"usage_limit_reached","resets_at":1950000000}}' >&2; exit 1; fi"#,
+    );
+    f.cao().args(["--", "exec", "x"]).assert().success();
+    assert_eq!(f.status("a")["cooldownUntilMs"], 1_950_000_000_000i64);
+}
+
+#[test]
+fn ordinary_errors_do_not_switch_accounts() {
+    for msg in [
+        "Error: context length exceeded",
+        "RecursionError: maximum recursion depth exceeded",
+        "error[E0425]: cannot find value in src/policy/quota.rs",
+    ] {
+        let f = Fixture::new(&["a", "b"], &format!("echo '{msg}' >&2; exit 3"));
+        f.cao()
+            .args(["--", "exec", "x"])
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains(msg));
+        assert_eq!(f.calls(), vec!["a exec x"], "{msg}");
+        let a = f.status("a");
+        assert_eq!(a["lastError"], "exit_code_3");
+        assert_eq!(a["consecutiveFailures"], 1);
+        assert!(a.get("cooldownUntilMs").is_none());
+    }
+}
+
+#[test]
+fn success_passes_output_through_unchanged() {
+    // Colours, a carriage return, bytes that are not UTF-8, no trailing newline.
+    let f = Fixture::new(
+        &["a"],
+        r"printf '\033[1mbold\033[0m\r\nraw \377\376 end'; printf 'to stderr\n' >&2",
+    );
+    let out = f.cao().args(["--", "exec", "x"]).assert().success();
+    assert_eq!(
+        out.get_output().stdout,
+        b"\x1b[1mbold\x1b[0m\r\nraw \xff\xfe end".to_vec()
+    );
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("to stderr\n"));
+}
+
+#[test]
+fn leading_codex_word_is_dropped_and_args_pass_untouched() {
+    let f = Fixture::new(&["a"], "exit 0");
+    f.cao()
+        .args(["--", "codex", "exec", "--json", "-c", "x=1", "two words"])
+        .assert()
+        .success();
+    assert_eq!(f.calls(), vec!["a exec --json -c x=1 two words"]);
+}
+
+#[test]
+fn message_split_across_writes_with_escapes_is_detected() {
+    // The phrase is cut mid-word and mid-character (the 3-byte apostrophe), wrapped in colours.
+    let f = Fixture::new(
+        &["a", "b"],
+        r"if [ $acct = a ]; then printf '\033[31mERROR: You\342\200'; sleep 0.2; printf '\231ve hit your us'; sleep 0.2; printf 'age limit.\033[0m Try again at 11:59 PM.'; exit 1; fi",
+    );
+    f.cao().args(["--", "exec", "x"]).assert().success();
+    assert_eq!(f.calls(), vec!["a exec x", "b exec x"]);
+}
+
+#[test]
+fn every_account_at_its_limit_exits_with_codex_status_and_names_the_soonest_reset() {
+    let f = Fixture::new(
+        &["a", "b"],
+        r#"if [ $acct = a ]; then echo '{"error":{"type":"usage_limit_reached","resets_at":1960000000}}'; else echo '{"error":{"type":"usage_limit_reached","resets_at":1950000000}}'; fi; exit 4"#,
+    );
+    f.cao()
+        .args(["--", "exec", "x"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(
+            "every account hit its usage limit",
+        ))
+        .stderr(predicate::str::contains("b resets first"));
+    // The second pass finds both cooling and does not retry them.
+    assert_eq!(f.calls().len(), 2);
+}
+
+#[test]
+fn passes_retry_accounts_whose_reset_has_come() {
+    // resets_in_seconds 0: the account is usable again at once, so pass two tries both again.
+    let f = Fixture::new(
+        &["a", "b"],
+        r#"echo '{"error":{"type":"usage_limit_reached","resets_in_seconds":0}}'; exit 1"#,
+    );
+    f.cao()
+        .args(["--max-passes", "3", "--", "exec", "x"])
+        .assert()
+        .code(1);
+    assert_eq!(f.calls().len(), 6);
+    assert_eq!(f.status("a")["consecutiveFailures"], 3);
+}
+
+#[test]
+fn cooling_accounts_are_skipped() {
+    let f = Fixture::new(&["a", "b"], "echo ok");
+    f.set_cooldown("a", now_ms() + 3_600_000);
+    f.cao()
+        .args(["--", "exec", "x"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("skipping account a"));
+    assert_eq!(f.calls(), vec!["b exec x"]);
+}
+
+#[test]
+fn all_cooling_says_which_resets_first_and_fails() {
+    let f = Fixture::new(&["a", "b"], "echo ok");
+    f.set_cooldown("a", now_ms() + 7_200_000);
+    f.set_cooldown("b", now_ms() + 3_600_000);
+    f.cao()
+        .args(["--", "exec", "x"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("b resets first"))
+        .stderr(predicate::str::contains("--wait"));
+    assert!(f.calls().is_empty());
+}
+
+#[test]
+fn wait_counts_down_to_the_soonest_reset_then_runs() {
+    let f = Fixture::new(&["a", "b"], "echo \"ran $acct\"");
+    f.set_cooldown("a", now_ms() + 3_600_000);
+    f.set_cooldown("b", now_ms() + 1_500);
+    f.cao()
+        .args(["--wait", "--", "exec", "x"])
+        .assert()
+        .success()
+        .stdout("ran b\n")
+        .stderr(predicate::str::contains("waiting for b"));
+}
+
+#[test]
+fn named_account_runs_alone_even_when_cooling() {
+    let f = Fixture::new(&["a", "b"], &quota_on_a());
+    f.set_cooldown("b", now_ms() + 3_600_000);
+    f.cao()
+        .args(["--account", "b", "--", "exec", "x"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("anyway"));
+    assert_eq!(f.calls(), vec!["b exec x"]);
+    let f = Fixture::new(&["a", "b"], &quota_on_a());
+    f.cao()
+        .args(["--account", "a", "--", "exec", "x"])
+        .assert()
+        .code(1);
+    assert_eq!(f.calls(), vec!["a exec x"]);
+    f.cao()
+        .args(["--account", "nope"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("does not exist"));
+}
+
+#[test]
+fn no_fallback_stops_at_the_first_limit() {
+    let f = Fixture::new(&["a", "b"], &quota_on_a());
+    f.cao()
+        .args(["--no-fallback", "--", "exec", "x"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--no-fallback"));
+    assert_eq!(f.calls(), vec!["a exec x"]);
+    assert!(f.status("a")["cooldownUntilMs"].is_i64());
+}
+
+#[test]
+fn user_quota_patterns_from_config_toml() {
+    let f = Fixture::new(
+        &["a", "b"],
+        "if [ $acct = a ]; then echo 'Weekly plan cap reached'; exit 1; fi",
+    );
+    std::fs::write(
+        f.env.data_dir().join("config.toml"),
+        "# cao settings\nquota_patterns = [\"plan cap reached\"]\n",
+    )
+    .unwrap();
+    f.cao().args(["--", "exec", "x"]).assert().success();
+    assert_eq!(f.calls(), vec!["a exec x", "b exec x"]);
+
+    std::fs::write(
+        f.env.data_dir().join("config.toml"),
+        "quota_patterns = [\"ok\", \"(unclosed\"]\n",
+    )
+    .unwrap();
+    f.cao()
+        .args(["--", "exec", "x"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("config.toml"))
+        .stderr(predicate::str::contains("(unclosed"));
+}
+
+#[test]
+fn missing_codex_binary_is_a_clear_error() {
+    let f = Fixture::new(&["a"], "exit 0");
+    f.env
+        .cao()
+        .args(["run", "--codex", "/nonexistent/codex"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--codex"));
+    let empty = TestEnv::new();
+    empty
+        .cao()
+        .args(["run", "--codex", "/bin/true"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cao add"));
+}
+
+// ---- signals -------------------------------------------------------------------------------
+
+/// Start cao in its own process group (like a shell job), wait for `ready`, send `sig` to the
+/// whole group (what a terminal does on Ctrl-C), then let the fake finish via `go`.
+fn signal_run(f: &Fixture, sig: nix::sys::signal::Signal) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cao"));
+    cmd.arg("--data-dir")
+        .arg(f.env.data_dir())
+        .args(["run", "--codex"])
+        .arg(&f.codex)
+        .args(["--", "exec", "x"])
+        .env("HOME", f.env.dir.path().join("home"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let child = cmd.spawn().unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    wait_for_file(&f.path("ready"));
+    nix::sys::signal::killpg(pid, sig).unwrap();
+    std::fs::write(f.path("go"), "").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn wait_for_file(p: &Path) {
+    for _ in 0..600 {
+        if p.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{} never appeared", p.display());
+}
+
+#[test]
+fn ctrl_c_reaches_codex_and_cao_exits_with_its_status_without_falling_back() {
+    let f = Fixture::new(
+        &["a", "b"],
+        &format!(
+            "trap 'echo \"codex got INT\"; exit 130' INT\n[ $acct = a ] && echo 'ERROR: {MSG}'\ntouch \"$(dirname \"$0\")/ready\"\nwhile :; do sleep 0.05; done"
+        ),
+    );
+    let out = signal_run(&f, nix::sys::signal::Signal::SIGINT);
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("codex got INT"));
+    // Even though account a printed the usage-limit message, an interrupt never falls back.
+    assert_eq!(f.calls(), vec!["a exec x"]);
+}
+
+#[test]
+fn codex_that_ignores_ctrl_c_keeps_running_and_cao_survives() {
+    let f = Fixture::new(
+        &["a", "b"],
+        "trap '' INT\nd=$(dirname \"$0\")\ntouch \"$d/ready\"\nwhile [ ! -f \"$d/go\" ]; do sleep 0.05; done\necho finished\nexit 0",
+    );
+    let out = signal_run(&f, nix::sys::signal::Signal::SIGINT);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "finished\n");
+}
+
+// ---- pseudo-terminal -------------------------------------------------------------------------
+
+/// Run `cao <args>` on a pseudo-terminal (as a person would in a terminal); returns everything
+/// it wrote to the terminal and its exit code.
+fn run_on_pty(f: &Fixture, args: &[&str]) -> (String, u32) {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 30,
+            cols: 100,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(assert_cmd::cargo::cargo_bin("cao"));
+    cmd.arg("--data-dir");
+    cmd.arg(f.env.data_dir());
+    cmd.args(["run", "--codex"]);
+    cmd.arg(&f.codex);
+    cmd.args(args);
+    cmd.env("HOME", f.env.dir.path().join("home"));
+    cmd.env("NO_COLOR", "1");
+    cmd.cwd(f.env.dir.path());
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let _writer = pair.master.take_writer().unwrap(); // kept open: closing it sends EOF
+    let collector = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        all
+    });
+    let status = child.wait().unwrap();
+    drop(pair.master);
+    drop(_writer);
+    let out = collector.join().unwrap();
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        status.exit_code(),
+    )
+}
+
+#[test]
+fn on_a_terminal_codex_gets_a_terminal_too() {
+    let f = Fixture::new(
+        &["a"],
+        "if [ -t 0 ] && [ -t 1 ]; then echo \"codex on a tty: $(stty size)\"; else echo 'codex NOT on a tty'; fi",
+    );
+    let (out, code) = run_on_pty(&f, &["--", "exec", "x"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("codex on a tty: 30 100"), "{out}");
+    // And through pipes it is not.
+    f.cao()
+        .args(["--", "exec", "x"])
+        .assert()
+        .success()
+        .stdout("codex NOT on a tty\n");
+}
+
+#[test]
+fn interactive_ui_limit_is_noticed_live_and_cao_moves_on_after_codex_exits_zero() {
+    // Like the TUI: show the message, keep going, and exit 0 when the person leaves.
+    let f = Fixture::new(
+        &["a", "b"],
+        &format!(
+            "if [ $acct = a ]; then printf '\\033[2;1H\\033[1m■ {MSG}\\033[0m\\033[3;1H'; sleep 0.3; exit 0; fi\necho \"tty ui on $acct\""
+        ),
+    );
+    let (out, code) = run_on_pty(&f, &["--", "fix the bug"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cao continues on the next account"), "{out}");
+    assert!(out.contains("tty ui on b"), "{out}");
+    assert_eq!(f.calls(), vec!["a fix the bug", "b fix the bug"]);
+    assert!(f.status("a")["cooldownUntilMs"].is_i64());
+}
+
+#[test]
+fn terminal_is_restored_after_the_run() {
+    // The fake prints the terminal's settings; after cao returns, `stty` must show cooked mode
+    // (icanon, echo) again on the same terminal.
+    let f = Fixture::new(&["a"], "echo child");
+    let wrapper = f.path("wrap.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n\"$@\"\necho \"after: $(stty -a | tr ' ' '\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' ')\"\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    let pair = native_pty_system().openpty(PtySize::default()).unwrap();
+    let mut cmd = CommandBuilder::new(&wrapper);
+    cmd.arg(assert_cmd::cargo::cargo_bin("cao"));
+    cmd.arg("--data-dir");
+    cmd.arg(f.env.data_dir());
+    cmd.args(["run", "--codex"]);
+    cmd.arg(&f.codex);
+    cmd.args(["--", "exec", "x"]);
+    cmd.env("NO_COLOR", "1");
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let _w = pair.master.take_writer().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            s.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        s
+    });
+    child.wait().unwrap();
+    drop(pair.master);
+    drop(_w);
+    let out = t.join().unwrap();
+    assert!(out.contains("child"), "{out}");
+    assert!(out.contains("after: icanon echo"), "{out}");
+}
