@@ -1,0 +1,214 @@
+//! `cao run` driving the real Codex CLI (npm `@openai/codex@0.169.0`) against the mock upstream
+//! on 127.0.0.1: account 1 is at its usage limit (429 `usage_limit_reached` with `resets_at`),
+//! account 2 answers. Codex is pointed at the mock with `-c` overrides after `--`.
+
+mod common;
+
+use std::path::Path;
+
+use cao::mock::{AccountFaults, MockUpstream, QuotaFault, Scenario};
+use common::TestEnv;
+use serde_json::Value;
+
+/// The `-c` overrides that route the real Codex at `base` while keeping ChatGPT auth.
+fn route_args(base: &str) -> Vec<String> {
+    vec![
+        "-c".into(),
+        "model_provider=cao".into(),
+        "-c".into(),
+        format!(
+            "model_providers.cao={{name=\"cao\",base_url=\"{base}\",wire_api=\"responses\",requires_openai_auth=true}}"
+        ),
+        "-c".into(),
+        format!("chatgpt_base_url=\"{base}\""),
+    ]
+}
+
+struct E2e {
+    env: TestEnv,
+    rt: tokio::runtime::Runtime,
+    mock: Option<MockUpstream>,
+    codex: std::path::PathBuf,
+}
+
+impl E2e {
+    /// Accounts `one` (acct-1, at its limit until `resets_at`) and `two` (acct-2, answers).
+    fn start(resets_at: i64) -> Option<Self> {
+        let codex = common::real_codex()?;
+        let env = TestEnv::new();
+        let exp = common::now_secs() + 3600;
+        env.add_logged_in("one", "acct-1", exp);
+        env.add_logged_in("two", "acct-2", exp);
+        let mut scenario = Scenario {
+            reply: "Hello from {account}.".into(),
+            ..Scenario::default()
+        };
+        scenario.accounts.insert(
+            "acct-1".into(),
+            AccountFaults {
+                quota: Some(QuotaFault {
+                    resets_at: Some(resets_at),
+                    ..QuotaFault::default()
+                }),
+                ..AccountFaults::default()
+            },
+        );
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mock = rt
+            .block_on(MockUpstream::spawn("127.0.0.1", 0, scenario))
+            .unwrap();
+        Some(Self {
+            env,
+            rt,
+            mock: Some(mock),
+            codex,
+        })
+    }
+
+    fn base(&self) -> String {
+        self.mock.as_ref().unwrap().base_url()
+    }
+
+    fn status(&self, name: &str) -> Value {
+        let s: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.env.data_dir().join("account_status.json")).unwrap(),
+        )
+        .unwrap();
+        s["statuses"][name].clone()
+    }
+
+    fn model_calls_by(&self) -> Vec<String> {
+        self.mock
+            .as_ref()
+            .unwrap()
+            .requests()
+            .iter()
+            .filter(|r| r.is_model_call())
+            .map(|r| format!("{}:{}", r.account().unwrap_or("?"), r.status))
+            .collect()
+    }
+
+    fn work_dir(&self) -> std::path::PathBuf {
+        let d = self.env.dir.path().join("work");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
+
+impl Drop for E2e {
+    fn drop(&mut self) {
+        if let Some(m) = self.mock.take() {
+            self.rt.block_on(m.shutdown());
+        }
+    }
+}
+
+fn codex_exec_args(base: &str, prompt: &str) -> Vec<String> {
+    let mut a = route_args(base);
+    a.extend(
+        ["exec", "--skip-git-repo-check", prompt]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    a
+}
+
+#[test]
+fn real_codex_falls_back_from_a_spent_account_to_the_next() {
+    let resets_at = common::now_secs() + 2 * 3600 + 17;
+    let Some(e) = E2e::start(resets_at) else {
+        return;
+    };
+    let out = e
+        .env
+        .cao()
+        .current_dir(e.work_dir())
+        .arg("run")
+        .arg("--codex")
+        .arg(&e.codex)
+        .arg("--")
+        .args(codex_exec_args(&e.base(), "say hello"))
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // Account 2's reply reaches the user.
+    assert!(stdout.contains("Hello from acct-2."), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    // Codex's own message for account 1 passed through, and cao said what it did.
+    assert!(stderr.contains("You’ve hit your usage limit"), "{stderr}");
+    assert!(stderr.contains("using account two"), "{stderr}");
+    // Upstream saw account 1 refused, then account 2 served.
+    let calls = e.model_calls_by();
+    assert!(calls.iter().any(|c| c == "acct-1:429"), "{calls:?}");
+    assert!(calls.last().is_some_and(|c| c == "acct-2:200"), "{calls:?}");
+    // Account 1's quota hit and cooldown are recorded, the cooldown ending at the reset Codex
+    // printed (to the minute: Codex prints hours and minutes).
+    let one = e.status("one");
+    assert_eq!(one["lastError"], "usage_limit_reached", "{one}");
+    assert!(one["lastQuotaAtMs"].is_i64(), "{one}");
+    let until = one["cooldownUntilMs"].as_i64().unwrap();
+    let reset_ms = resets_at * 1000;
+    assert!(
+        until >= reset_ms && until <= reset_ms + 60_000,
+        "cooldown {until} vs reset {reset_ms}: {one}"
+    );
+    let two = e.status("two");
+    assert!(two["lastSuccessAtMs"].is_i64(), "{two}");
+    assert!(two.get("cooldownUntilMs").is_none(), "{two}");
+}
+
+/// Codex's session files for `home` (rollout-*.jsonl under sessions/).
+fn rollouts(home: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![home.join("sessions")];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "jsonl") {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_second_run_skips_the_cooling_account_without_asking_upstream() {
+    let resets_at = common::now_secs() + 3600;
+    let Some(e) = E2e::start(resets_at) else {
+        return;
+    };
+    for _ in 0..2 {
+        let out = e
+            .env
+            .cao()
+            .current_dir(e.work_dir())
+            .arg("run")
+            .arg("--codex")
+            .arg(&e.codex)
+            .arg("--")
+            .args(codex_exec_args(&e.base(), "again"))
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    let calls = e.model_calls_by();
+    // Account 1 was asked once (first run); the second run went straight to account 2.
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("acct-1")).count(),
+        1,
+        "{calls:?}"
+    );
+    assert!(!rollouts(&e.env.data_dir().join("two")).is_empty());
+}
