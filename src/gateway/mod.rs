@@ -8,6 +8,7 @@
 pub mod body;
 pub mod config;
 pub mod metrics;
+pub mod page;
 pub mod proxy;
 pub mod server;
 pub mod state;

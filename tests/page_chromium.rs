@@ -1,0 +1,198 @@
+//! The gateway's status page in real headless Chromium: it loads, draws every account with a
+//! bar per usage window from `GET /status`, and logs nothing to the console.
+//!
+//! Needs Debian's `chromium` (scripts/test installs it). Without it the tests skip locally and
+//! fail under CI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+fn chromium() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("CAO_CHROMIUM").map(PathBuf::from),
+        Some(PathBuf::from("/usr/bin/chromium")),
+        Some(PathBuf::from("/usr/bin/chromium-browser")),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| p.is_file());
+    if found.is_none() {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "chromium is required under CI for the status-page tests but was not found; \
+                 install it with `apt-get install -y chromium` (scripts/test does) or set CAO_CHROMIUM"
+            );
+        }
+        eprintln!("skipping: chromium not installed (apt-get install -y chromium)");
+    }
+    found
+}
+
+/// Serve the real page at `/` and `status` (a fixed JSON) at `/status` on 127.0.0.1.
+async fn serve(status: Value) -> (String, tokio::task::JoinHandle<()>) {
+    let app = Router::new()
+        .route("/", get(cao::gateway::page::handler))
+        .route(
+            "/status",
+            get(move || {
+                let s = status.clone();
+                async move { axum::Json(s) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://127.0.0.1:{}/", addr.port()), task)
+}
+
+/// Run headless Chromium on `url` with `extra` args; returns (stdout, console lines).
+fn run_chromium(bin: &PathBuf, url: &str, extra: &[&str]) -> (String, Vec<String>) {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let console: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    (String::from_utf8_lossy(&out.stdout).to_string(), console)
+}
+
+async fn dump_dom(bin: PathBuf, url: String) -> (String, Vec<String>) {
+    tokio::task::spawn_blocking(move || {
+        run_chromium(&bin, &url, &["--virtual-time-budget=5000", "--dump-dom"])
+    })
+    .await
+    .unwrap()
+}
+
+fn fixture() -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    json!({
+        "nowMs": now,
+        "strategy": "least-used",
+        "switchAt": 98,
+        "affinityCount": 3,
+        "accounts": [
+            {"name": "work", "isDefault": true, "state": "ready", "sessions": 2,
+             "usage": {"windows": [
+                {"family": "codex", "slot": "primary", "usedPercent": 42.0, "windowMinutes": 300,
+                 "resetsAtMs": now + 7_380_000},
+                {"family": "codex", "slot": "secondary", "usedPercent": 12.0, "windowMinutes": 10080,
+                 "resetsAtMs": now + 400_000_000}],
+               "seenAtMs": now - 60_000, "source": "headers"}},
+            {"name": "home", "isDefault": false, "state": "cooling", "cooldownUntilMs": now + 3_600_000,
+             "usage": {"windows": [
+                {"family": "codex", "slot": "primary", "usedPercent": 100.0, "windowMinutes": 300,
+                 "resetsAtMs": now + 3_600_000},
+                {"family": "codex_bengalfox", "slot": "primary", "label": "spark",
+                 "usedPercent": 71.0, "windowMinutes": 300}],
+               "seenAtMs": now - 5_000, "source": "event"}},
+            {"name": "spare", "isDefault": false, "state": "needs-login"}
+        ],
+        "recentSwitches": [{"atMs": now - 30_000, "from": "home", "to": "work", "reason": "usage_limit_reached"}],
+        "lastDecision": {"summary": "least-used -> work: least used (5h at 42%)"}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_shows_every_account_with_bars_and_no_console_errors() {
+    let Some(bin) = chromium() else { return };
+    let (url, server) = serve(fixture()).await;
+    let (dom, console) = dump_dom(bin, url).await;
+    server.abort();
+
+    assert!(console.is_empty(), "console output: {console:#?}");
+    for name in ["work", "home", "spare"] {
+        assert!(
+            dom.contains(&format!("data-account=\"{name}\"")),
+            "account {name} missing from the page:\n{dom}"
+        );
+    }
+    // One bar per window, filled to its percent, with the percent and reset countdown.
+    assert_eq!(dom.matches("role=\"progressbar\"").count(), 4, "{dom}");
+    for want in [
+        "width: 42%",
+        "width: 12%",
+        "width: 100%",
+        "width: 71%",
+        "data-window=\"5h\"",
+        "data-window=\"weekly\"",
+        "data-window=\"spark 5h\"",
+        "resets in 2h 3m",
+        "cooling for 1h 0m",
+        "no usage reported yet",
+        "least-used",
+        "home → work (usage_limit_reached)",
+        "least-used -&gt; work: least used (5h at 42%)",
+    ] {
+        assert!(dom.contains(want), "page lacks {want:?}:\n{dom}");
+    }
+    assert!(
+        dom.contains("class=\"fill bad\" style=\"width: 100%"),
+        "a spent window is red:\n{dom}"
+    );
+    assert!(
+        dom.contains("<div id=\"error\" style=\"display: none;\"></div>"),
+        "page showed an error:\n{dom}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_survives_an_empty_or_odd_status() {
+    let Some(bin) = chromium() else { return };
+    let (url, server) =
+        serve(json!({"accounts": [{"name": "x", "usage": {"windows": "junk"}}]})).await;
+    let (dom, console) = dump_dom(bin, url).await;
+    server.abort();
+    assert!(console.is_empty(), "console output: {console:#?}");
+    assert!(dom.contains("data-account=\"x\""), "{dom}");
+    assert!(dom.contains("no usage reported yet"), "{dom}");
+}
+
+/// The console check itself works: a page that logs an error is caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_errors_are_detected() {
+    let Some(bin) = chromium() else { return };
+    let app = Router::new().route(
+        "/",
+        get(|| async { axum::response::Html("<script>console.error('boom from page')</script>") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let (_, console) = dump_dom(bin, format!("http://127.0.0.1:{port}/")).await;
+    server.abort();
+    assert!(
+        console.iter().any(|l| l.contains("boom from page")),
+        "console error not detected: {console:#?}"
+    );
+}
