@@ -99,7 +99,7 @@ pub async fn forward(State(state): State<Arc<GatewayState>>, req: Request) -> Re
     tracing::info!(
         method = %method,
         path = %path,
-        account = account.as_deref().unwrap_or("-"),
+        account = %account.as_deref().unwrap_or("-"),
         status = resp.status().as_u16(),
         ms = started.elapsed().as_millis() as u64,
         switched,

@@ -85,6 +85,8 @@ pub fn event_stream(
                     futures_util::future::pending::<()>().await;
                 }
                 Ending::DisconnectAfter(n) if sent >= n => {
+                    // Let what was sent reach the wire first, as a real broken stream would.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     let err = std::io::Error::new(
                         std::io::ErrorKind::ConnectionAborted,
                         "mock upstream: injected disconnect",

@@ -47,7 +47,11 @@ impl TestEnv {
         if reg["default_account"].is_null() {
             reg["default_account"] = json!(name);
         }
-        std::fs::write(&reg_path, serde_json::to_string_pretty(&reg).unwrap() + "\n").unwrap();
+        std::fs::write(
+            &reg_path,
+            serde_json::to_string_pretty(&reg).unwrap() + "\n",
+        )
+        .unwrap();
     }
 }
 
@@ -112,8 +116,17 @@ pub fn real_codex() -> Option<PathBuf> {
         return Some(candidate);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("the real codex is required under CI but {} is missing; run scripts/test", candidate.display());
+        panic!(
+            "the real codex is required under CI but {} is missing; run scripts/test",
+            candidate.display()
+        );
     }
-    eprintln!("skipping: real codex not found at {} (run scripts/test to install it)", candidate.display());
+    eprintln!(
+        "skipping: real codex not found at {} (run scripts/test to install it)",
+        candidate.display()
+    );
     None
 }
+
+/// Running the gateway as a child process and sending it requests.
+pub mod gateway;

@@ -1,0 +1,198 @@
+//! Running `cao gateway start` as a child process and talking HTTP to it (for tests/gateway.rs,
+//! tests/e2e_gateway.rs and anyone else who needs a live gateway).
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
+use super::TestEnv;
+
+/// A `cao gateway start --port 0` child process. Killed on drop if still running.
+pub struct GatewayProc {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// Everything the gateway wrote on stderr so far (its log).
+    pub stderr: Arc<Mutex<String>>,
+}
+
+/// A `std::process::Command` for the real `cao` binary on this env's data dir.
+pub fn cao_command(env: &TestEnv) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("cao"));
+    cmd.arg("--data-dir").arg(env.data_dir());
+    cmd.env("HOME", env.dir.path().join("home"));
+    cmd.env("NO_COLOR", "1");
+    cmd.env_remove("CAO_DATA_DIR");
+    cmd.env_remove("CAO_GATEWAY_KEY");
+    cmd.env("CAO_LOG", "info");
+    cmd
+}
+
+impl GatewayProc {
+    /// Start `cao gateway start --port 0 <args>` and wait for its "listening on" line.
+    pub fn start(env: &TestEnv, args: &[&str]) -> Self {
+        Self::try_start(env, args).unwrap_or_else(|e| panic!("gateway did not start: {e}"))
+    }
+
+    /// Like [`GatewayProc::start`], but returns the exit status and stderr if it fails to start.
+    pub fn try_start(env: &TestEnv, args: &[&str]) -> Result<Self, String> {
+        let mut cmd = cao_command(env);
+        cmd.args(["gateway", "start", "--port", "0"]).args(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err_pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(out).lines();
+            for line in lines.by_ref().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("cao gateway listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(url) => Ok(Self { child, url, stderr }),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().map_err(|e| e.to_string())?;
+                std::thread::sleep(Duration::from_millis(100));
+                Err(format!("{status}: {}", stderr.lock().unwrap()))
+            }
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then wait (bounded) for the exit.
+    pub fn stop(mut self) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("gateway did not exit within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for GatewayProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Send one request (headers as pairs) and read the whole answer. A body that breaks off
+/// mid-way is returned with what arrived plus a final `\n<<stream error: ...>>` marker.
+pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    let client = cao::gateway::http_client().unwrap();
+    let mut b = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let req = b.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(60), client.request(req))
+        .await
+        .expect("answer within 60 s")
+        .expect("request sent");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let mut body = resp.into_body();
+    let mut text = String::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), body.frame()).await {
+            Err(_) => panic!("body stalled for 60 s"),
+            Ok(None) => break,
+            Ok(Some(Ok(f))) => {
+                if let Ok(d) = f.into_data() {
+                    text.push_str(&String::from_utf8_lossy(&d));
+                }
+            }
+            Ok(Some(Err(e))) => {
+                text.push_str(&format!("\n<<stream error: {e}>>"));
+                break;
+            }
+        }
+    }
+    Answer {
+        status,
+        headers,
+        body: text,
+    }
+}
+
+/// A Codex-shaped model call through the gateway (client credentials of its own, which the
+/// gateway must replace).
+pub async fn model_call(gw_url: &str, session: Option<&str>) -> Answer {
+    let mut h = vec![
+        ("authorization", "Bearer client-own-token"),
+        ("chatgpt-account-id", "client-own-account"),
+        ("cookie", "client=1"),
+        ("content-type", "application/json"),
+        ("accept", "text/event-stream"),
+        ("originator", "codex_exec"),
+    ];
+    if let Some(s) = session {
+        h.push(("session-id", s));
+    }
+    send(
+        "POST",
+        &format!("{gw_url}/responses"),
+        &h,
+        br#"{"model":"gpt-5","input":[],"stream":true}"#,
+    )
+    .await
+}
+
+/// Poll `f` until it returns true or `secs` pass.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}

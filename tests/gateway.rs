@@ -1,0 +1,634 @@
+//! The gateway end to end: the real `cao gateway start` against the mock upstream on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use cao::mock::{AccountFaults, MockUpstream, RefreshFault, Scenario, ServerErrorFault, Times};
+use common::gateway::{GatewayProc, cao_command, eventually, model_call, send};
+use common::{TestEnv, now_secs};
+use serde_json::Value;
+
+/// Two logged-in accounts: a1 (default, ChatGPT account acc-1) and a2 (acc-2).
+fn two_accounts() -> TestEnv {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() + 3600);
+    env.add_logged_in("a2", "acc-2", now_secs() + 3600);
+    env
+}
+
+async fn mock(scenario: Scenario) -> MockUpstream {
+    MockUpstream::spawn("127.0.0.1", 0, scenario).await.unwrap()
+}
+
+fn gw(env: &TestEnv, m: &MockUpstream, extra: &[&str]) -> GatewayProc {
+    let base = m.base_url();
+    let token = m.token_url();
+    let mut args = vec![
+        "--base-url",
+        &base,
+        "--token-url",
+        &token,
+        "--upstream-retry-base-ms",
+        "10",
+        "--upstream-retry-max-ms",
+        "50",
+        "--upstream-retry-jitter-ms",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    GatewayProc::start(env, &args)
+}
+
+/// Model calls the mock answered, as (account, status).
+fn model_calls(m: &MockUpstream) -> Vec<(String, u16)> {
+    m.requests()
+        .iter()
+        .filter(|r| r.is_model_call())
+        .map(|r| (r.account().unwrap_or("-").to_string(), r.status))
+        .collect()
+}
+
+/// Upstream never saw a bearer of one account next to another account's id, nor the client's.
+fn assert_no_mismatch(m: &MockUpstream) {
+    for r in m.requests().iter().filter(|r| r.path != "/oauth/token") {
+        assert_eq!(
+            r.bearer_account, r.header_account,
+            "mismatched credentials on {r:?}"
+        );
+        assert_ne!(r.header_account.as_deref(), Some("client-own-account"));
+        assert!(!r.had_cookie, "client cookie leaked upstream: {r:?}");
+    }
+}
+
+fn status_file(env: &TestEnv) -> Value {
+    std::fs::read_to_string(env.data_dir().join("account_status.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwards_every_path_with_the_chosen_accounts_credentials() {
+    let env = two_accounts();
+    let m = mock(Scenario::default()).await;
+    let g = gw(&env, &m, &[]);
+    let a = model_call(&g.url, Some("s1")).await;
+    assert_eq!(a.status, 200);
+    assert!(a.body.contains("event: response.completed"), "{}", a.body);
+    assert!(a.body.contains("Mock reply from acc-1."));
+    for path in [
+        "/models?client_version=0.169.0",
+        "/api/codex/accounts/check",
+        "/wham/usage",
+    ] {
+        let r = send(
+            "GET",
+            &format!("{}{path}", g.url),
+            &[
+                ("authorization", "Bearer client-own-token"),
+                ("chatgpt-account-id", "client-own-account"),
+            ],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{path}");
+    }
+    let reqs = m.requests();
+    assert_eq!(reqs.len(), 4);
+    assert_eq!(reqs[0].session_id.as_deref(), Some("s1"));
+    assert!(reqs.iter().all(|r| r.account() == Some("acc-1")));
+    assert_eq!(reqs[1].path, "/models");
+    assert_no_mismatch(&m);
+    let health = send("GET", &format!("{}/health", g.url), &[], b"").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+    assert_eq!(health.json()["accounts"], 2);
+    assert_eq!(m.requests().len(), 4, "/health must not be forwarded");
+    let log = g.log();
+    assert!(
+        log.contains("path=/responses") && log.contains("account=a1") && log.contains("status=200"),
+        "{log}"
+    );
+    assert!(!log.contains("eyJ"), "a token leaked into the log: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spent_account_is_cooled_until_its_reset_and_remembered_across_restart() {
+    let env = two_accounts();
+    let m = mock(Scenario::default().with_account("acc-1", AccountFaults::spent(3600))).await;
+    let g = gw(&env, &m, &[]);
+    for _ in 0..3 {
+        let a = model_call(&g.url, None).await;
+        assert_eq!(a.status, 200);
+        assert!(a.body.contains("Mock reply from acc-2."));
+    }
+    assert_eq!(
+        model_calls(&m),
+        vec![
+            ("acc-1".into(), 429),
+            ("acc-2".into(), 200),
+            ("acc-2".into(), 200),
+            ("acc-2".into(), 200)
+        ]
+    );
+    assert!(g.log().contains("switched=true"));
+    let status = g.stop();
+    assert!(status.success(), "graceful stop exits 0: {status}");
+    let until = status_file(&env)["statuses"]["a1"]["cooldownUntilMs"]
+        .as_i64()
+        .unwrap_or(0);
+    let expected = (now_secs() + 3600) * 1000;
+    assert!(
+        (until - expected).abs() < 10_000,
+        "cooldown {until} should be the reset {expected}"
+    );
+    assert!(status_file(&env)["statuses"]["a1"]["lastQuotaAtMs"].is_i64());
+
+    m.clear_requests();
+    let g = gw(&env, &m, &[]);
+    assert_eq!(model_call(&g.url, None).await.status, 200);
+    assert_eq!(
+        model_calls(&m),
+        vec![("acc-2".into(), 200)],
+        "the restarted gateway remembers the cooldown"
+    );
+    assert_no_mismatch(&m);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_account_spent_answers_like_upstream_with_the_earliest_reset() {
+    let env = two_accounts();
+    let m = mock(
+        Scenario::default()
+            .with_account("acc-1", AccountFaults::spent(900))
+            .with_account("acc-2", AccountFaults::spent(300)),
+    )
+    .await;
+    let g = gw(&env, &m, &[]);
+    for round in 0..2 {
+        let a = model_call(&g.url, None).await;
+        assert_eq!(a.status, 429, "round {round}");
+        let err = &a.json()["error"];
+        assert_eq!(err["type"], "usage_limit_reached", "{}", a.body);
+        let secs = err["resets_in_seconds"].as_i64().unwrap();
+        assert!(
+            (295..=301).contains(&secs),
+            "earliest reset is acc-2's 300 s, got {secs}"
+        );
+        assert!((err["resets_at"].as_i64().unwrap() - (now_secs() + 300)).abs() <= 5);
+    }
+    assert_eq!(
+        model_calls(&m).len(),
+        2,
+        "the second request must not ask upstream again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forty_concurrent_requests_with_an_expired_token_cause_exactly_one_refresh() {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() - 60);
+    let auth_path = env.data_dir().join("a1/auth.json");
+    let mut auth: Value =
+        serde_json::from_str(&std::fs::read_to_string(&auth_path).unwrap()).unwrap();
+    auth["codex_future_field"] = serde_json::json!({"keep": true});
+    std::fs::write(&auth_path, auth.to_string()).unwrap();
+    let m = mock(Scenario::default()).await;
+    let g = gw(&env, &m, &[]);
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let url = g.url.clone();
+            tokio::spawn(async move { model_call(&url, Some(&format!("s{i}"))).await })
+        })
+        .collect();
+    for c in calls {
+        let a = c.await.unwrap();
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    assert_eq!(m.refresh_count("acc-1"), 1);
+    assert_eq!(
+        m.requests()
+            .iter()
+            .filter(|r| r.path == "/oauth/token")
+            .count(),
+        1
+    );
+    assert!(
+        model_calls(&m)
+            .iter()
+            .all(|(a, s)| a == "acc-1" && *s == 200),
+        "no call went out with the expired token"
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&auth_path).unwrap()).unwrap();
+    assert_ne!(
+        saved["tokens"]["refresh_token"], "rt-acc-1-0",
+        "the rotated refresh token is saved"
+    );
+    assert!(
+        saved["tokens"]["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("rt-acc-1-")
+    );
+    assert_eq!(
+        saved["codex_future_field"]["keep"], true,
+        "unknown fields survive"
+    );
+    assert_ne!(saved["last_refresh"], "2026-11-01T00:00:00Z");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&auth_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_no_mismatch(&m);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_401_refreshes_once_and_retries_the_same_account() {
+    let env = two_accounts();
+    let m = mock(Scenario::default().with_account(
+        "acc-1",
+        AccountFaults {
+            unauthorized: true,
+            ..Default::default()
+        },
+    ))
+    .await;
+    let g = gw(&env, &m, &[]);
+    let a = model_call(&g.url, None).await;
+    assert_eq!(a.status, 200);
+    assert!(
+        a.body.contains("acc-1"),
+        "served by acc-1 after the refresh: {}",
+        a.body
+    );
+    assert_eq!(m.refresh_count("acc-1"), 1);
+    assert_eq!(
+        model_calls(&m),
+        vec![("acc-1".into(), 401), ("acc-1".into(), 200)]
+    );
+    // Non-model paths use the refreshed token too.
+    assert_eq!(
+        send("GET", &format!("{}/models", g.url), &[], b"")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(m.refresh_count("acc-1"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_refresh_marks_needs_login_moves_on_and_never_retries() {
+    let env = two_accounts();
+    let m = mock(Scenario::default().with_account(
+        "acc-1",
+        AccountFaults {
+            unauthorized: true,
+            refresh: RefreshFault::Reused,
+            ..Default::default()
+        },
+    ))
+    .await;
+    let g = gw(&env, &m, &[]);
+    for _ in 0..3 {
+        let a = model_call(&g.url, None).await;
+        assert_eq!(a.status, 200);
+        assert!(a.body.contains("acc-2"));
+    }
+    let token_calls = m
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/oauth/token")
+        .count();
+    assert_eq!(token_calls, 1, "no retry storm against the token endpoint");
+    assert!(eventually(
+        5,
+        || status_file(&env)["statuses"]["a1"]["needsLogin"] == true
+    ));
+    let out = cao_command(&env)
+        .args(["gateway", "status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("needs login"), "{text}");
+    drop(g);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_are_retried_then_reported_as_sent() {
+    let env = two_accounts();
+    let m = mock(Scenario::default().with_account(
+        "acc-1",
+        AccountFaults {
+            server_error: Some(ServerErrorFault {
+                status: 502,
+                times: Some(1),
+            }),
+            ..Default::default()
+        },
+    ))
+    .await;
+    let g = gw(&env, &m, &[]);
+    let a = model_call(&g.url, None).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        model_calls(&m),
+        vec![("acc-1".into(), 502), ("acc-1".into(), 200)]
+    );
+
+    m.clear_requests();
+    m.set_faults(
+        "acc-1",
+        AccountFaults {
+            server_error: Some(ServerErrorFault {
+                status: 503,
+                times: None,
+            }),
+            ..Default::default()
+        },
+    );
+    let a = model_call(&g.url, None).await;
+    assert_eq!(a.status, 503);
+    assert!(
+        a.body.contains("injected server error"),
+        "upstream's error body is passed on: {}",
+        a.body
+    );
+    assert_eq!(model_calls(&m).len(), 3, "1 try + --upstream-retries 2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_rate_limit_moves_on_without_a_long_cooldown_and_sessions_stick() {
+    let env = two_accounts();
+    let m = mock(Scenario::default().with_account(
+        "acc-1",
+        AccountFaults {
+            rate_limited: Some(Times { times: Some(1) }),
+            ..Default::default()
+        },
+    ))
+    .await;
+    let g = gw(&env, &m, &[]);
+    let a = model_call(&g.url, Some("sess-A")).await;
+    assert!(a.body.contains("acc-2"), "{}", a.body);
+    // A new session goes to the default again: no cooldown from a short rate limit.
+    assert!(
+        model_call(&g.url, Some("sess-B"))
+            .await
+            .body
+            .contains("acc-1")
+    );
+    // The first session stays on its account (prompt cache), the second on its own.
+    for _ in 0..2 {
+        assert!(
+            model_call(&g.url, Some("sess-A"))
+                .await
+                .body
+                .contains("acc-2")
+        );
+        assert!(
+            model_call(&g.url, Some("sess-B"))
+                .await
+                .body
+                .contains("acc-1")
+        );
+    }
+    assert_no_mismatch(&m);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_upgrades_get_426_and_big_bodies_413() {
+    let env = two_accounts();
+    let m = mock(Scenario::default()).await;
+    let g = gw(&env, &m, &["--max-body-bytes", "1000"]);
+    let ws = send(
+        "GET",
+        &format!("{}/responses", g.url),
+        &[
+            ("upgrade", "websocket"),
+            ("connection", "Upgrade"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(ws.status, 426);
+    let big = send(
+        "POST",
+        &format!("{}/responses", g.url),
+        &[("content-type", "application/json")],
+        &vec![b'x'; 2000],
+    )
+    .await;
+    assert_eq!(big.status, 413);
+    assert!(big.body.contains("--max-body-bytes"));
+    assert!(m.requests().is_empty());
+    assert_eq!(
+        send(
+            "POST",
+            &format!("{}/api/codex/ps/mcp", g.url),
+            &[],
+            &vec![b'y'; 1000]
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(m.requests()[0].body_len, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_key_is_required_when_set_and_for_any_non_loopback_bind() {
+    let env = two_accounts();
+    let m = mock(Scenario::default()).await;
+    let base = m.base_url();
+    let refused = GatewayProc::try_start(&env, &["--bind", "0.0.0.0", "--base-url", &base])
+        .err()
+        .unwrap_or_default();
+    assert!(refused.contains("access key"), "{refused}");
+    let g = gw(&env, &m, &["--access-key", "s3cret-key"]);
+    assert_eq!(model_call(&g.url, None).await.status, 401);
+    let wrong = send(
+        "GET",
+        &format!("{}/models", g.url),
+        &[("x-cao-key", "s3cret-kez")],
+        b"",
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    let ok = send(
+        "GET",
+        &format!("{}/models", g.url),
+        &[("x-cao-key", "s3cret-key")],
+        b"",
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    let bearer = send(
+        "GET",
+        &format!("{}/models", g.url),
+        &[("authorization", "Bearer s3cret-key")],
+        b"",
+    )
+    .await;
+    assert_eq!(bearer.status, 200);
+    assert_eq!(
+        send("GET", &format!("{}/health", g.url), &[], b"")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(m.requests().len(), 2);
+    assert_no_mismatch(&m);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_lets_a_running_stream_finish_and_exits_zero() {
+    let env = two_accounts();
+    let m = mock(Scenario {
+        event_delay_ms: 300,
+        deltas: 4,
+        ..Default::default()
+    })
+    .await;
+    let g = gw(&env, &m, &[]);
+    let url = g.url.clone();
+    let call = tokio::spawn(async move { model_call(&url, None).await });
+    assert!(eventually(10, || !m.requests().is_empty()));
+    let status = tokio::task::spawn_blocking(move || g.stop()).await.unwrap();
+    let a = call.await.unwrap();
+    assert_eq!(a.status, 200);
+    assert!(a.body.contains("event: response.completed"), "{}", a.body);
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_streams_end_with_an_error_after_the_idle_timeout() {
+    let env = two_accounts();
+    let m = mock(Scenario::default().with_account(
+        "acc-1",
+        AccountFaults {
+            stall_after_events: Some(2),
+            ..Default::default()
+        },
+    ))
+    .await;
+    let g = gw(&env, &m, &["--idle-timeout-ms", "300"]);
+    let a = model_call(&g.url, None).await;
+    assert_eq!(a.status, 200);
+    assert!(a.body.contains("response.created"));
+    assert!(!a.body.contains("response.completed"));
+    assert!(
+        a.body.contains("<<stream error"),
+        "the stream must end with an error: {}",
+        a.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disconnect_mid_stream_reaches_the_client_as_an_error() {
+    let env = two_accounts();
+    let m = mock(Scenario::default().with_account(
+        "acc-1",
+        AccountFaults {
+            disconnect_after_events: Some(2),
+            ..Default::default()
+        },
+    ))
+    .await;
+    let g = gw(&env, &m, &[]);
+    let a = model_call(&g.url, None).await;
+    assert!(
+        a.body.contains("response.created") && !a.body.contains("response.completed"),
+        "{a:?}"
+    );
+    assert!(a.body.contains("<<stream error"), "{}", a.body);
+    // The gateway is still fine afterwards.
+    m.set_faults("acc-1", AccountFaults::default());
+    assert_eq!(model_call(&g.url, None).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_added_or_relogged_while_running_are_picked_up() {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() + 3600);
+    let m = mock(Scenario::default().with_account("acc-1", AccountFaults::spent(600))).await;
+    let g = gw(&env, &m, &[]);
+    assert_eq!(model_call(&g.url, None).await.status, 429);
+    env.add_logged_in("a2", "acc-2", now_secs() + 3600);
+    let mut served = false;
+    for _ in 0..60 {
+        let a = model_call(&g.url, None).await;
+        if a.status == 200 {
+            assert!(a.body.contains("acc-2"));
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(served, "the new account was not picked up");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn save_writes_typescript_keys_and_invalid_values_are_refused() {
+    let env = two_accounts();
+    let m = mock(Scenario::default()).await;
+    let g = gw(&env, &m, &["--save", "--cooldown-seconds", "120"]);
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.data_dir().join("gateway.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["cooldownSeconds"], 120);
+    assert_eq!(saved["baseUrl"], m.base_url());
+    assert_eq!(saved["overrideAuth"], true);
+    for key in [
+        "bindAddress",
+        "port",
+        "oauthClientId",
+        "maxRetryPasses",
+        "requestTimeoutMs",
+        "upstreamMaxRetries",
+        "upstreamRetryBaseMs",
+        "upstreamRetryMaxMs",
+        "upstreamRetryJitterMs",
+        "tokenUrl",
+    ] {
+        assert!(saved.get(key).is_some(), "missing {key}");
+    }
+    let out = cao_command(&env)
+        .args(["gateway", "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["accounts"][0]["state"], "ready");
+    assert_eq!(v["config"]["cooldownSeconds"], 120);
+    drop(g);
+    let out = cao_command(&env)
+        .args([
+            "gateway",
+            "start",
+            "--port",
+            "0",
+            "--upstream-retry-base-ms",
+            "500",
+            "--upstream-retry-max-ms",
+            "100",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--upstream-retry-max-ms"));
+    std::fs::write(env.data_dir().join("gateway.json"), r#"{"port": "4319"}"#).unwrap();
+    let out = cao_command(&env)
+        .args(["gateway", "start"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("port in"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
