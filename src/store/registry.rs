@@ -47,6 +47,13 @@ impl Registry {
         }
     }
 
+    /// Parse registry.json text the way [`Store::load_registry`] reads it (tolerant raw shape,
+    /// then normalized). Exposed for the fuzz targets; the store reads files through
+    /// `load_registry`.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str::<RawRegistry>(text).map(Registry::from)
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.accounts.iter().any(|a| a == name)
     }
