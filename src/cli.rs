@@ -279,7 +279,8 @@ pub struct GatewayStartArgs {
     /// Do not replace the client's Authorization header
     #[arg(long)]
     pub passthrough_auth: bool,
-    /// Do not export the gateway URL to the macOS desktop app environment
+    /// Accepted for compatibility; cao exports nothing to the desktop app (Codex ignores
+    /// OPENAI_BASE_URL for ChatGPT logins): route it with `cao gateway enable`
     #[arg(long)]
     pub no_app_env: bool,
     /// OAuth token endpoint for refreshes (default https://auth.openai.com/oauth/token)
