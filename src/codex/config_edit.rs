@@ -302,10 +302,16 @@ fn toml_string(s: &str) -> String {
 /// Render `doc`, putting back the BOM and the line ending style of `like`.
 fn finish(doc: &DocumentMut, bom: &str, like: &str) -> String {
     let mut text = doc.to_string();
-    if like.contains("\r\n") {
+    if all_crlf(like) {
         text = to_crlf(&text);
     }
     format!("{bom}{text}")
+}
+
+/// True when `text` has line breaks and every one is `\r\n` (a mixed file is left as it is).
+fn all_crlf(text: &str) -> bool {
+    let crlf = text.matches("\r\n").count();
+    crlf > 0 && crlf == text.matches('\n').count()
 }
 
 /// Turn every lone `\n` into `\r\n` (new lines toml_edit wrote into a CRLF file).

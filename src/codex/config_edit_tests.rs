@@ -170,6 +170,14 @@ fn crlf_files_stay_crlf() {
 }
 
 #[test]
+fn mixed_line_endings_are_not_normalised() {
+    let original = "# settings\r\nmodel = \"o3\"\n[tui]\r\nnotifications = true\n";
+    let e = on(Some(original));
+    assert!(e.text.contains("model = \"o3\"\n"), "{:?}", e.text);
+    round_trip(original);
+}
+
+#[test]
 fn no_trailing_newline_and_bom_survive() {
     round_trip("model = \"o3\"");
     round_trip("\u{feff}model = \"o3\"\n");
