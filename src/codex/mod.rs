@@ -3,4 +3,5 @@ pub mod auth;
 pub mod config_edit;
 pub mod launch;
 pub mod scan;
+pub mod session;
 pub mod shim;

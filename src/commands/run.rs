@@ -16,6 +16,8 @@ use super::Ctx;
 use crate::cli::RunArgs;
 use crate::codex::launch::{self, Launch};
 use crate::codex::scan::{QuotaHit, QuotaWatch};
+use crate::codex::session::{Session, latest_session, share_session};
+use crate::policy::codex_args::{continue_args, is_interactive};
 use crate::policy::order::rotation;
 use crate::policy::quota::QuotaClassifier;
 use crate::policy::run_plan::{
@@ -83,6 +85,8 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
     let program = launch::find_codex(&args.codex)?;
     let pty = launch::on_terminal();
     let interactive = pty && is_interactive(&codex_args);
+    // The conversation that hit a limit, to continue on the next account.
+    let mut carry: Option<Session> = None;
     let tz = TimeZone::system();
     launch::catch_signals();
 
@@ -112,9 +116,13 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
                 store
                     .update_account_status(&account, |s| s.last_attempt_at_ms = Some(attempt_at))?;
                 say(&format!("using account {account}"));
+                let args_now = match &carry {
+                    Some(session) => continue_session(store, session, &account, &codex_args),
+                    None => codex_args.clone(),
+                };
                 let launch = Launch {
                     program: program.clone(),
-                    args: codex_args.clone(),
+                    args: args_now,
                     codex_home: store.account_dir(&account),
                     pty,
                 };
@@ -134,6 +142,9 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
                 );
                 record_status(store, &account, attempt, outcome.quota.as_ref(), attempt_at)?;
                 if let Attempt::Quota { reset_at_ms, .. } = attempt {
+                    if let Some(s) = latest_session(&store.account_dir(&account), attempt_at) {
+                        carry = Some(s);
+                    }
                     let reset = cooldown_until(reset_at_ms, now_ms());
                     say(&format!(
                         "account {account} hit its usage limit (resets {})",
@@ -180,73 +191,6 @@ pub fn codex_args(raw: &[String]) -> Vec<String> {
     }
 }
 
-/// Codex's top-level options that take a value (so the value is not mistaken for a subcommand).
-const VALUE_OPTIONS: &[&str] = &[
-    "-c",
-    "--config",
-    "-m",
-    "--model",
-    "-p",
-    "--profile",
-    "-s",
-    "--sandbox",
-    "-a",
-    "--ask-for-approval",
-    "-C",
-    "--cd",
-    "-i",
-    "--image",
-    "--enable",
-    "--disable",
-    "--local-provider",
-    "--add-dir",
-    "--remote",
-];
-
-/// Codex subcommands that do not run the interactive UI.
-const NON_INTERACTIVE: &[&str] = &[
-    "exec",
-    "e",
-    "review",
-    "login",
-    "logout",
-    "mcp",
-    "mcp-server",
-    "app-server",
-    "completion",
-    "sandbox",
-    "debug",
-    "apply",
-    "a",
-    "cloud",
-    "features",
-    "help",
-    "--help",
-    "-h",
-    "--version",
-    "-V",
-];
-
-/// Does this codex command line start the interactive UI (no subcommand, a prompt, `resume`,
-/// `fork`)? The UI shows a usage limit but keeps running, so the limit counts even on exit 0.
-pub fn is_interactive(args: &[String]) -> bool {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if NON_INTERACTIVE.contains(&a.as_str()) {
-            return false;
-        }
-        if VALUE_OPTIONS.contains(&a.as_str()) {
-            it.next();
-            continue;
-        }
-        if a.starts_with('-') {
-            continue;
-        }
-        return true; // a prompt, `resume` or `fork`
-    }
-    true
-}
-
 /// Built-in quota patterns plus `quota_patterns = [...]` from `<data dir>/config.toml`.
 fn load_classifier(store: &Store) -> Result<QuotaClassifier> {
     let path = store.cao_config_path();
@@ -281,6 +225,37 @@ fn load_classifier(store: &Store) -> Result<QuotaClassifier> {
             path.display()
         )
     })
+}
+
+/// The codex arguments for the next account after a usage limit: make the session visible to
+/// that account and resume it when the model had already answered something (otherwise running
+/// the same command again is equivalent and does not repeat the prompt in the history).
+fn continue_session(
+    store: &Store,
+    session: &Session,
+    account: &str,
+    original: &[String],
+) -> Vec<String> {
+    if let Err(e) = share_session(session, &store.account_dir(account)) {
+        say(&format!(
+            "could not copy session {} to account {account} ({e}); starting over there",
+            session.id
+        ));
+        return original.to_vec();
+    }
+    if !session.has_model_output {
+        return original.to_vec();
+    }
+    match continue_args(original, &session.id) {
+        Some(args) => {
+            say(&format!(
+                "continuing the same conversation (session {}) on account {account}",
+                session.id
+            ));
+            args
+        }
+        None => original.to_vec(),
+    }
 }
 
 /// Codex needs the account's `config.toml` (file credential store, ChatGPT login); recreate it
@@ -456,16 +431,5 @@ mod tests {
         assert_eq!(codex_args(&v(&["codex", "exec", "hi"])), v(&["exec", "hi"]));
         assert_eq!(codex_args(&v(&["exec", "codex"])), v(&["exec", "codex"]));
         assert!(codex_args(&[]).is_empty());
-    }
-
-    #[test]
-    fn interactive_detection() {
-        assert!(is_interactive(&[]));
-        assert!(is_interactive(&v(&["fix the bug"])));
-        assert!(is_interactive(&v(&["-m", "gpt-5", "resume", "--last"])));
-        assert!(is_interactive(&v(&["-c", "model=x", "--search"])));
-        assert!(!is_interactive(&v(&["exec", "hi"])));
-        assert!(!is_interactive(&v(&["-c", "exec=1", "e", "hi"])));
-        assert!(!is_interactive(&v(&["--version"])));
     }
 }
