@@ -2,6 +2,7 @@
 
 pub mod add;
 pub mod demo;
+pub mod demo_script;
 pub mod gateway;
 pub mod gateway_routing;
 pub mod import;
