@@ -34,6 +34,11 @@ struct E2e {
 impl E2e {
     /// Accounts `one` (acct-1, at its limit until `resets_at`) and `two` (acct-2, answers).
     fn start(resets_at: i64) -> Option<Self> {
+        Self::start_after(resets_at, 0)
+    }
+
+    /// Like [`E2e::start`], but account 1 serves `served` model calls before its limit hits.
+    fn start_after(resets_at: i64, served: u32) -> Option<Self> {
         let codex = common::real_codex()?;
         let env = TestEnv::new();
         let exp = common::now_secs() + 3600;
@@ -48,6 +53,7 @@ impl E2e {
             AccountFaults {
                 quota: Some(QuotaFault {
                     resets_at: Some(resets_at),
+                    after_requests: served,
                     ..QuotaFault::default()
                 }),
                 ..AccountFaults::default()
@@ -139,7 +145,10 @@ fn real_codex_falls_back_from_a_spent_account_to_the_next() {
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     // Account 2's reply reaches the user.
-    assert!(stdout.contains("Hello from acct-2."), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("Hello from acct-2."),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     // Codex's own message for account 1 passed through, and cao said what it did.
     assert!(stderr.contains("You’ve hit your usage limit"), "{stderr}");
     assert!(stderr.contains("using account two"), "{stderr}");
@@ -211,4 +220,80 @@ fn the_second_run_skips_the_cooling_account_without_asking_upstream() {
         "{calls:?}"
     );
     assert!(!rollouts(&e.env.data_dir().join("two")).is_empty());
+}
+
+#[test]
+fn real_codex_resumes_the_same_session_on_the_next_account() {
+    let Some(e) = E2e::start_after(common::now_secs() + 3600, 1) else {
+        return;
+    };
+    let run = |args: Vec<String>, account: Option<&str>| {
+        let mut c = e.env.cao();
+        c.current_dir(e.work_dir())
+            .arg("run")
+            .arg("--codex")
+            .arg(&e.codex);
+        if let Some(a) = account {
+            c.args(["--account", a]);
+        }
+        c.arg("--")
+            .args(args)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap()
+    };
+    // A first turn on account one (it still has one answer left).
+    let out = run(codex_exec_args(&e.base(), "first question"), Some("one"));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Hello from acct-1."));
+    let first = rollouts(&e.env.data_dir().join("one"));
+    assert_eq!(first.len(), 1, "{first:?}");
+    let name = first[0].file_name().unwrap().to_str().unwrap().to_string();
+    let id = cao::policy::codex_args::session_id_from_rollout_name(&name)
+        .unwrap()
+        .to_string();
+
+    // Resume it by id: account one is now at its limit, so cao moves to account two, which
+    // has never seen the session: cao copies it there and Codex resumes it.
+    let mut args = route_args(&e.base());
+    args.extend(
+        [
+            "exec",
+            "--skip-git-repo-check",
+            "resume",
+            &id,
+            "second question",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let out = run(args, None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("Hello from acct-2."), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("no rollout found"), "{stderr}");
+    // Account two's copy of the session holds the whole conversation.
+    let two = rollouts(&e.env.data_dir().join("two"));
+    let copy = two
+        .iter()
+        .find(|p| p.to_string_lossy().contains(&id))
+        .unwrap_or_else(|| panic!("{two:?}"));
+    let text = std::fs::read_to_string(copy).unwrap();
+    for needle in [
+        "first question",
+        "Hello from acct-1.",
+        "second question",
+        "Hello from acct-2.",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from {}",
+            copy.display()
+        );
+    }
 }
