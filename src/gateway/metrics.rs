@@ -32,11 +32,6 @@ struct SwitchLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AccountLabels {
-    account: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WindowLabels {
     account: String,
     family: String,
@@ -49,8 +44,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     switches: Family<SwitchLabels, Counter>,
-    refreshes: Family<AccountLabels, Counter>,
-    refresh_failures: Family<AccountLabels, Counter>,
+    refreshes: Counter,
+    refresh_failures: Counter,
     cooling: Gauge,
     usage: Family<WindowLabels, Gauge<f64, AtomicU64>>,
     latency: Histogram,
@@ -67,8 +62,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("cao_gateway");
         let requests = Family::<RequestLabels, Counter>::default();
         let switches = Family::<SwitchLabels, Counter>::default();
-        let refreshes = Family::<AccountLabels, Counter>::default();
-        let refresh_failures = Family::<AccountLabels, Counter>::default();
+        let refreshes = Counter::default();
+        let refresh_failures = Counter::default();
         let cooling = Gauge::default();
         let usage = Family::<WindowLabels, Gauge<f64, AtomicU64>>::default();
         // 1 ms .. ~65 s: proxied SSE turns can take a minute.
@@ -85,7 +80,7 @@ impl Metrics {
         );
         registry.register(
             "token_refreshes",
-            "Access-token refreshes that succeeded",
+            "Access-token refreshes sent to the token endpoint",
             refreshes.clone(),
         );
         registry.register(
@@ -142,16 +137,17 @@ impl Metrics {
             .inc();
     }
 
-    /// A token refresh for `account` finished.
-    pub fn refreshed(&self, account: &str, ok: bool) {
-        let labels = AccountLabels {
-            account: account.to_string(),
+    /// Bring the refresh counters up to the gateway's running totals (kept by the token
+    /// broker; counters only ever grow, so only the difference is added).
+    pub fn sync_refreshes(&self, attempts: u64, failures: u64) {
+        let add = |c: &Counter, total: u64| {
+            let have = c.get();
+            if total > have {
+                c.inc_by(total - have);
+            }
         };
-        if ok {
-            self.refreshes.get_or_create(&labels).inc();
-        } else {
-            self.refresh_failures.get_or_create(&labels).inc();
-        }
+        add(&self.refreshes, attempts);
+        add(&self.refresh_failures, failures);
     }
 
     /// How many accounts are cooling right now.
@@ -195,8 +191,8 @@ mod tests {
         m.request(Some("work"), 200, Duration::from_millis(5));
         m.request(None, 429, Duration::from_millis(1));
         m.switched("work", "home");
-        m.refreshed("work", true);
-        m.refreshed("home", false);
+        m.sync_refreshes(3, 1);
+        m.sync_refreshes(2, 1);
         m.set_cooling(1);
         let u = from_headers(
             vec![
@@ -212,8 +208,8 @@ mod tests {
             "cao_gateway_requests_total{account=\"work\",status=\"200\"} 2",
             "cao_gateway_requests_total{account=\"none\",status=\"429\"} 1",
             "cao_gateway_switches_total{from=\"work\",to=\"home\"} 1",
-            "cao_gateway_token_refreshes_total{account=\"work\"} 1",
-            "cao_gateway_token_refresh_failures_total{account=\"home\"} 1",
+            "cao_gateway_token_refreshes_total 3",
+            "cao_gateway_token_refresh_failures_total 1",
             "cao_gateway_accounts_cooling 1",
             "cao_gateway_usage_percent{account=\"work\",family=\"codex\",slot=\"primary\"} 42.5",
             "cao_gateway_request_duration_seconds_count 3",

@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod server;
 pub mod state;
 pub mod tokens;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,8 +1,16 @@
 //! `GET /`: a small self-contained status page (no external assets) that polls `GET /status`
 //! every two seconds and draws every account with a bar per usage window.
 
+use std::sync::Arc;
+
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::state::GatewayState;
+use crate::policy::strategy::strategy_name;
+use crate::store::now_ms;
 
 /// The page, compiled into the binary.
 pub const PAGE_HTML: &str = include_str!("page.html");
@@ -24,6 +32,115 @@ pub async fn handler() -> Response {
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+/// `GET /status`: the live view as JSON (what the page and `cao status --watch` draw).
+///
+/// ```json
+/// {"service":"cao-gateway","nowMs":..,"uptimeSeconds":..,"strategy":"fill-first","switchAt":98,
+///  "affinityCount":3,"requests":..,"switches":..,"refreshes":..,"refreshFailures":..,
+///  "accounts":[{"name":"work","isDefault":true,"state":"ready|full|cooling|spent|needs-login",
+///    "cooldownUntilMs":null,"usedPercent":42.0,"usage":{..UsageSnapshot..}}],
+///  "recentSwitches":[{"atMs":..,"from":"a","to":"b","reason":"usage limit reached"}],
+///  "lastDecision":{"account":"b","strategy":"fill-first","reason":"..","skipped":[..],"summary":".."}}
+/// ```
+pub async fn status(State(state): State<Arc<GatewayState>>) -> Response {
+    let mut res = axum::Json(status_json(&state, now_ms())).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The body of `GET /status` at `now`.
+pub fn status_json(state: &GatewayState, now: i64) -> Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    let pool = state.pool();
+    let usage = state.usage.all();
+    let default = state
+        .store
+        .load_registry()
+        .ok()
+        .and_then(|r| r.default_account);
+    let switch_at = state.config.switch_at;
+    let accounts: Vec<Value> = pool
+        .accounts
+        .iter()
+        .map(|a| {
+            let u = usage.get(&a.name);
+            let used = u.and_then(|u| u.fullness(now)).map(|f| f.used_percent);
+            let cooling = a.cooldown_until().filter(|&c| c > now);
+            let st = if a.needs_login() || a.creds().is_none() {
+                "needs-login"
+            } else if cooling.is_some() {
+                "cooling"
+            } else if used.is_some_and(|p| p >= 100.0) {
+                "spent"
+            } else if used.is_some_and(|p| p >= switch_at) {
+                "full"
+            } else {
+                "ready"
+            };
+            json!({
+                "name": a.name,
+                "isDefault": default.as_deref() == Some(a.name.as_str()),
+                "state": st,
+                "cooldownUntilMs": cooling,
+                "usedPercent": used,
+                "usage": u,
+            })
+        })
+        .collect();
+    let decision = state.usage.last_decision().map(|d| {
+        let mut v = serde_json::to_value(&d).unwrap_or(Value::Null);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("summary".into(), Value::String(d.summary()));
+        }
+        v
+    });
+    let c = &state.counters;
+    json!({
+        "service": "cao-gateway",
+        "version": env!("CARGO_PKG_VERSION"),
+        "nowMs": now,
+        "uptimeSeconds": state.started.elapsed().as_secs(),
+        "strategy": strategy_name(state.config.strategy),
+        "switchAt": switch_at,
+        "affinityCount": state.affinity_count(),
+        "requests": c.requests.load(Relaxed),
+        "switches": c.switches.load(Relaxed),
+        "refreshes": c.refreshes.load(Relaxed),
+        "refreshFailures": c.refresh_failures.load(Relaxed),
+        "accounts": accounts,
+        "recentSwitches": state.usage.recent_switches(),
+        "lastDecision": decision,
+    })
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let now = now_ms();
+    let m = &state.metrics;
+    let pool = state.pool();
+    m.set_cooling(
+        pool.accounts
+            .iter()
+            .filter(|a| a.cooldown_until().is_some_and(|c| c > now))
+            .count(),
+    );
+    for (name, u) in state.usage.all() {
+        m.set_usage(&name, &u, now);
+    }
+    m.sync_refreshes(
+        state.counters.refreshes.load(Relaxed),
+        state.counters.refresh_failures.load(Relaxed),
+    );
+    let mut res = m.encode().into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(super::metrics::CONTENT_TYPE),
     );
     res
 }

@@ -105,6 +105,11 @@ pub async fn forward(State(state): State<Arc<GatewayState>>, req: Request) -> Re
         switched,
         "request"
     );
+    state.metrics.request(
+        account.as_deref(),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     resp
 }
 
@@ -243,6 +248,13 @@ async fn run(
                             .counters
                             .switches
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let failed = last_failure
+                            .as_ref()
+                            .map(|h| (h.status.as_u16(), &h.body[..]));
+                        let why = super::usage::switch_reason(failed, now_ms());
+                        let from = first.as_deref().unwrap_or("-");
+                        state.metrics.switched(from, &acct.name);
+                        state.usage.record_switch(from, &acct.name, &why, now_ms());
                     }
                     if let Some(s) = &session
                         && resp.status().is_success()
@@ -346,7 +358,10 @@ async fn attempt_account(
                 let status = resp.status();
                 if !upstream::is_retryable_status(status.as_u16()) {
                     state.record_success(acct, now_ms());
-                    return AccountResult::Delivered(stream_back(state, resp));
+                    let resp = stream_back(state, resp);
+                    return AccountResult::Delivered(
+                        state.usage.observe_response(&acct.name, resp),
+                    );
                 }
                 let (parts, incoming) = resp.into_parts();
                 let bytes = match tokio::time::timeout(
@@ -359,6 +374,7 @@ async fn attempt_account(
                     _ => Bytes::new(),
                 };
                 let mut h = parts.headers;
+                state.usage.observe_headers(&acct.name, &h, now_ms());
                 strip_hop_by_hop(&mut h);
                 h.remove(header::CONTENT_LENGTH);
                 let outcome = upstream::classify(status.as_u16(), Some(&bytes), now_ms());

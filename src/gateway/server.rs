@@ -24,7 +24,11 @@ pub fn router(state: Arc<GatewayState>) -> Router {
 
 /// The gateway's own endpoints. Everything else is forwarded upstream.
 fn own_routes() -> Router<Arc<GatewayState>> {
-    Router::new().route("/health", get(health))
+    Router::new()
+        .route("/health", get(health))
+        .route("/", get(super::page::handler))
+        .route("/status", get(super::page::status))
+        .route("/metrics", get(super::page::metrics))
 }
 
 /// `GET /health`: 200 with a small JSON body (no account names, so it can stay unauthenticated).

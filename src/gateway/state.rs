@@ -166,6 +166,9 @@ pub struct GatewayState {
     pub client: HttpClient,
     pub started: Instant,
     pub counters: Counters,
+    /// Live usage per account and routing memory (issue 6).
+    pub usage: super::usage::UsageTracker,
+    pub metrics: super::metrics::Metrics,
     pool: RwLock<Arc<Pool>>,
     affinity: Mutex<HashMap<String, String>>,
     pending: Mutex<BTreeMap<String, StatusPatch>>,
@@ -188,12 +191,15 @@ impl GatewayState {
         config: GatewayConfig,
         client: HttpClient,
     ) -> anyhow::Result<Self> {
+        let usage = super::usage::UsageTracker::from_statuses(&store.load_statuses()?);
         let state = Self {
             store,
             config,
             client,
             started: Instant::now(),
             counters: Counters::default(),
+            usage,
+            metrics: super::metrics::Metrics::new(),
             pool: RwLock::new(Arc::new(Pool::default())),
             affinity: Mutex::new(HashMap::new()),
             pending: Mutex::new(BTreeMap::new()),
@@ -307,7 +313,16 @@ impl GatewayState {
         let pool = self.pool();
         let affinity =
             session.and_then(|s| self.affinity.lock().ok().and_then(|m| m.get(s).cloned()));
-        let cands: Vec<Candidate<'_>> = pool.accounts.iter().map(|a| a.candidate()).collect();
+        let mut cands: Vec<Candidate<'_>> = pool.accounts.iter().map(|a| a.candidate()).collect();
+        let (strategy, switch_at) = (self.config.strategy, self.config.switch_at);
+        self.usage.arrange(
+            &mut cands,
+            affinity.as_deref(),
+            tried,
+            strategy,
+            switch_at,
+            now_ms,
+        );
         let input = RouteInput {
             candidates: &cands,
             affinity: affinity.as_deref(),
@@ -315,10 +330,15 @@ impl GatewayState {
             now_ms,
         };
         match route::choose(&input) {
-            Choice::Use { name, .. } => pool
+            Choice::Use { name, reason } => pool
                 .accounts
                 .iter()
                 .find(|a| a.name == name)
+                .inspect(|_| {
+                    if reason != route::Reason::Affinity {
+                        self.usage.assigned(name);
+                    }
+                })
                 .cloned()
                 .ok_or(None),
             Choice::NoneUsable { soonest } => Err(soonest.map(|s| s.1)),
@@ -412,11 +432,13 @@ impl GatewayState {
 
     /// Write pending status changes to account_status.json (one locked read-modify-write).
     pub fn flush_statuses(&self) {
+        let usage = self.usage.take_dirty();
         let pending = match self.pending.lock() {
-            Ok(mut p) if !p.is_empty() => std::mem::take(&mut *p),
+            Ok(mut p) if !p.is_empty() || !usage.is_empty() => std::mem::take(&mut *p),
             _ => return,
         };
         let result = self.store.update_statuses(|file| {
+            super::usage::UsageTracker::apply(file, &usage);
             for (name, p) in &pending {
                 let s = file.statuses.entry(name.clone()).or_default();
                 if let Some(v) = p.last_attempt {
@@ -459,6 +481,7 @@ impl GatewayState {
         });
         if let Err(e) = result {
             tracing::warn!("could not write account status (will retry): {e}");
+            self.usage.restore_dirty(&usage);
             if let Ok(mut p) = self.pending.lock() {
                 for (name, patch) in pending {
                     p.entry(name).or_insert(patch);

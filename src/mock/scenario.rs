@@ -82,6 +82,9 @@ pub struct AccountFaults {
     pub disconnect_after_events: Option<u32>,
     /// Extra response headers on model calls (e.g. `x-codex-primary-used-percent`).
     pub headers: BTreeMap<String, String>,
+    /// A `codex.rate_limits` event (its JSON `data`) sent as the second event of every model
+    /// call's stream, as the ChatGPT backend reports usage mid-stream.
+    pub rate_limit_event: Option<serde_json::Value>,
 }
 
 /// A usage-limit answer: `{"error": {"type": "usage_limit_reached", ...}}`.

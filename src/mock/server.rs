@@ -77,6 +77,7 @@ enum Answer {
         ending: Ending,
         first_byte_delay: Duration,
         headers: Vec<(String, String)>,
+        rate_limit_event: Option<Value>,
     },
 }
 
@@ -156,6 +157,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             ending,
             first_byte_delay,
             headers,
+            rate_limit_event,
         } => {
             if !first_byte_delay.is_zero() {
                 tokio::time::sleep(first_byte_delay).await;
@@ -176,7 +178,14 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                     .unwrap_or(0);
                 (s.0.replace("{account}", &account), s.1, s.2, seq)
             };
-            let events = sse::response_events(seq, &text, deltas);
+            let mut events = sse::response_events(seq, &text, deltas);
+            if let Some(ev) = rate_limit_event {
+                let at = events.len().min(1);
+                events.insert(
+                    at,
+                    format!("event: codex.rate_limits\ndata: {ev}\n\n").into(),
+                );
+            }
             let stream = sse::event_stream(events, Duration::from_millis(delay), ending);
             let mut r = Response::new(Body::from_stream(stream));
             let hm = r.headers_mut();
@@ -291,6 +300,7 @@ fn decide(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        rate_limit_event: faults.rate_limit_event.clone(),
     }
 }
 

@@ -1,0 +1,487 @@
+//! Live usage per account, learned from every upstream answer: rate-limit headers, and
+//! `codex.rate_limits` events seen while an SSE stream passes through (never delayed: each
+//! frame is handed on as it arrives; only lines that can be a rate-limit event are looked at).
+//!
+//! Also the routing glue: [`UsageTracker::arrange`] applies `--strategy` / `--switch-at` to
+//! the candidate list the core router ([`crate::policy::route`]) then picks from, and keeps the
+//! last decision and recent switches for `GET /status`.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, header};
+use http_body::Frame;
+use serde::Serialize;
+
+use crate::policy::route::Candidate;
+use crate::policy::strategy::{self, Decision, Strategy};
+use crate::policy::usage::{self, RATE_LIMIT_EVENT, UsageSnapshot};
+use crate::store::StatusFile;
+use crate::store::now_ms;
+
+/// Switches remembered for the live view.
+const RECENT_SWITCHES: usize = 50;
+
+/// Longest SSE line kept across frames while looking for a rate-limit event.
+const MAX_LINE: usize = 256 * 1024;
+
+/// One request that moved from one account to another.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchRecord {
+    pub at_ms: i64,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    snapshots: HashMap<String, UsageSnapshot>,
+    dirty: BTreeSet<String>,
+    switches: VecDeque<SwitchRecord>,
+    last_decision: Option<Decision>,
+    last_assigned: Option<String>,
+}
+
+/// Per-account usage snapshots plus routing memory. Cheap to clone (shared inside).
+#[derive(Debug, Clone, Default)]
+pub struct UsageTracker {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl UsageTracker {
+    /// Start from what account_status.json remembers.
+    pub fn from_statuses(file: &StatusFile) -> Self {
+        let t = Self::default();
+        if let Ok(mut i) = t.inner.lock() {
+            for (name, st) in &file.statuses {
+                if let Some(u) = &st.usage {
+                    i.snapshots.insert(name.clone(), u.clone());
+                }
+            }
+        }
+        t
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+        self.inner.lock().ok().map(|mut i| f(&mut i))
+    }
+
+    /// Fold a new observation into `account`'s snapshot.
+    pub fn observe(&self, account: &str, snap: UsageSnapshot) {
+        self.with(|i| {
+            match i.snapshots.get_mut(account) {
+                Some(old) if old.seen_at_ms <= snap.seen_at_ms => old.merge(snap),
+                Some(_) => {}
+                None => {
+                    i.snapshots.insert(account.to_string(), snap);
+                }
+            }
+            i.dirty.insert(account.to_string());
+        });
+    }
+
+    /// Read the rate-limit headers of an upstream answer.
+    pub fn observe_headers(&self, account: &str, headers: &HeaderMap, now_ms: i64) {
+        let pairs = headers
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)));
+        if let Some(s) = usage::from_headers(pairs, now_ms) {
+            tracing::debug!(account, windows = s.windows.len(), "usage from headers");
+            self.observe(account, s);
+        }
+    }
+
+    /// Observe an answer served by `account`: its headers now, its SSE events as they pass.
+    pub fn observe_response(&self, account: &str, resp: Response) -> Response {
+        self.observe_headers(account, resp.headers(), now_ms());
+        let is_sse = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_sse {
+            return resp;
+        }
+        let (parts, body) = resp.into_parts();
+        let body = Body::new(ObservedBody {
+            inner: body,
+            scanner: SseScanner::default(),
+            tracker: self.clone(),
+            account: account.to_string(),
+        });
+        Response::from_parts(parts, body)
+    }
+
+    /// The snapshot of one account.
+    pub fn get(&self, account: &str) -> Option<UsageSnapshot> {
+        self.with(|i| i.snapshots.get(account).cloned()).flatten()
+    }
+
+    /// Every snapshot, by account.
+    pub fn all(&self) -> HashMap<String, UsageSnapshot> {
+        self.with(|i| i.snapshots.clone()).unwrap_or_default()
+    }
+
+    /// Snapshots changed since the last call, for the batched status write.
+    pub fn take_dirty(&self) -> Vec<(String, UsageSnapshot)> {
+        self.with(|i| {
+            let names = std::mem::take(&mut i.dirty);
+            names
+                .into_iter()
+                .filter_map(|n| i.snapshots.get(&n).cloned().map(|s| (n, s)))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// Put back what [`Self::take_dirty`] returned when the write failed.
+    pub fn restore_dirty(&self, taken: &[(String, UsageSnapshot)]) {
+        self.with(|i| i.dirty.extend(taken.iter().map(|(n, _)| n.clone())));
+    }
+
+    /// Write `taken` into the status file being rewritten.
+    pub fn apply(file: &mut StatusFile, taken: &[(String, UsageSnapshot)]) {
+        for (name, snap) in taken {
+            file.statuses.entry(name.clone()).or_default().usage = Some(snap.clone());
+        }
+    }
+
+    /// Apply `--strategy` and `--switch-at` to `cands` (rotation order) before the core router
+    /// picks: accounts at or above the threshold are marked to avoid new sessions, and the
+    /// strategy's pick moves to the front. A session pinned to a usable account keeps it (the
+    /// router checks affinity first), so this decision only matters for new sessions.
+    pub fn arrange(
+        &self,
+        cands: &mut [Candidate<'_>],
+        affinity: Option<&str>,
+        tried: &[&str],
+        strategy_kind: Strategy,
+        switch_at: f64,
+        now_ms: i64,
+    ) {
+        let Ok(mut i) = self.inner.lock() else {
+            return;
+        };
+        for c in cands.iter_mut() {
+            let full = i
+                .snapshots
+                .get(c.name)
+                .and_then(|u| u.fullness(now_ms))
+                .is_some_and(|f| f.used_percent >= switch_at);
+            c.avoid_new_sessions = c.avoid_new_sessions || full;
+        }
+        let pinned_usable = affinity.is_some_and(|a| {
+            cands.iter().any(|c| {
+                c.name == a
+                    && !c.needs_login
+                    && !tried.contains(&c.name)
+                    && c.cooldown_until_ms.is_none_or(|u| u <= now_ms)
+            })
+        });
+        if pinned_usable {
+            return;
+        }
+        let scands: Vec<strategy::Candidate<'_>> = cands
+            .iter()
+            .map(|c| strategy::Candidate {
+                name: c.name,
+                cooldown_until_ms: c.cooldown_until_ms,
+                needs_login: c.needs_login,
+                usage: i.snapshots.get(c.name),
+            })
+            .collect();
+        let d = strategy::choose(
+            &scands,
+            &strategy::Params {
+                strategy: strategy_kind,
+                switch_at,
+                last_assigned: i.last_assigned.as_deref(),
+                tried,
+                now_ms,
+            },
+        );
+        tracing::debug!(decision = %d.summary(), "route");
+        if let Some(pick) = d.account.as_deref()
+            && let Some(pos) = cands.iter().position(|c| c.name == pick)
+        {
+            cands[..=pos].rotate_right(1);
+            // The strategy may knowingly pick a full account (most headroom when all are).
+            cands[0].avoid_new_sessions = false;
+        }
+        i.last_decision = Some(d);
+    }
+
+    /// The router gave `account` to a request without a usable pinned account.
+    pub fn assigned(&self, account: &str) {
+        self.with(|i| i.last_assigned = Some(account.to_string()));
+    }
+
+    /// A request moved from `from` to `to`.
+    pub fn record_switch(&self, from: &str, to: &str, reason: &str, now_ms: i64) {
+        self.with(|i| {
+            if i.switches.len() >= RECENT_SWITCHES {
+                i.switches.pop_front();
+            }
+            i.switches.push_back(SwitchRecord {
+                at_ms: now_ms,
+                from: from.to_string(),
+                to: to.to_string(),
+                reason: reason.to_string(),
+            });
+        });
+    }
+
+    pub fn recent_switches(&self) -> Vec<SwitchRecord> {
+        self.with(|i| i.switches.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn last_decision(&self) -> Option<Decision> {
+        self.with(|i| i.last_decision.clone()).flatten()
+    }
+}
+
+/// Why a request left its first account, in words for the live view, from the last failed
+/// answer (status and body) if there was one.
+pub fn switch_reason(failed: Option<(u16, &[u8])>, now_ms: i64) -> String {
+    use crate::policy::upstream::{Outcome, classify};
+    match failed {
+        None => "upstream unreachable or account unusable".to_string(),
+        Some((status, body)) => match classify(status, Some(body), now_ms) {
+            Outcome::UsageLimit { .. } => "usage limit reached".to_string(),
+            Outcome::RateLimited => "rate limited".to_string(),
+            Outcome::AuthFailed => format!("credentials refused ({status})"),
+            Outcome::ServerError => format!("upstream error {status}"),
+            Outcome::Pass => format!("upstream answered {status}"),
+        },
+    }
+}
+
+/// Finds `data:` lines that carry a rate-limit event in an SSE byte stream split into
+/// arbitrary frames. Only the unfinished tail line is kept between frames.
+#[derive(Debug, Default)]
+pub struct SseScanner {
+    carry: Vec<u8>,
+    /// The current line grew past [`MAX_LINE`]: ignore it until its end.
+    skipping: bool,
+}
+
+impl SseScanner {
+    /// Feed one frame; returns the payloads of complete `data:` lines naming the event.
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = chunk;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            let (line, tail) = rest.split_at(nl);
+            rest = &tail[1..];
+            if self.skipping {
+                self.skipping = false;
+                self.carry.clear();
+                continue;
+            }
+            if self.carry.is_empty() {
+                Self::check(line, &mut out);
+            } else {
+                self.carry.extend_from_slice(line);
+                let full = std::mem::take(&mut self.carry);
+                Self::check(&full, &mut out);
+            }
+        }
+        if !rest.is_empty() && !self.skipping {
+            if self.carry.len() + rest.len() > MAX_LINE {
+                self.carry.clear();
+                self.skipping = true;
+            } else {
+                self.carry.extend_from_slice(rest);
+            }
+        }
+        out
+    }
+
+    fn check(line: &[u8], out: &mut Vec<String>) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(data) = line.strip_prefix(b"data:") else {
+            return;
+        };
+        let marker = RATE_LIMIT_EVENT.as_bytes();
+        if data.windows(marker.len()).any(|w| w == marker)
+            && let Ok(s) = std::str::from_utf8(data)
+        {
+            out.push(s.trim_start().to_string());
+        }
+    }
+}
+
+/// A response body that hands every frame on untouched and reports rate-limit events.
+struct ObservedBody {
+    inner: Body,
+    scanner: SseScanner,
+    tracker: UsageTracker,
+    account: String,
+}
+
+impl http_body::Body for ObservedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            for payload in this.scanner.feed(data) {
+                if let Some(s) = usage::from_event(&payload, now_ms()) {
+                    tracing::debug!(account = %this.account, "usage from stream event");
+                    this.tracker.observe(&this.account, s);
+                }
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EV: &str = r#"{"type":"codex.rate_limits","rate_limits":{"primary":{"used_percent":55,"window_minutes":300}}}"#;
+
+    #[test]
+    fn scanner_finds_events_split_across_frames() {
+        let text = format!(
+            "event: response.created\ndata: {{\"type\":\"response.created\"}}\n\nevent: codex.rate_limits\r\ndata: {EV}\r\n\n"
+        );
+        let bytes = text.as_bytes();
+        for split in 0..bytes.len() {
+            let mut s = SseScanner::default();
+            let mut got = s.feed(&bytes[..split]);
+            got.extend(s.feed(&bytes[split..]));
+            assert_eq!(got, vec![EV.to_string()], "split at {split}");
+        }
+        let mut s = SseScanner::default();
+        let got: Vec<String> = bytes.iter().flat_map(|b| s.feed(&[*b])).collect();
+        assert_eq!(got, vec![EV.to_string()]);
+    }
+
+    #[test]
+    fn scanner_skips_overlong_lines_and_recovers() {
+        let mut s = SseScanner::default();
+        let big = vec![b'x'; MAX_LINE + 10];
+        assert!(s.feed(b"data: codex.rate_limits ").is_empty());
+        assert!(s.feed(&big).is_empty());
+        assert!(s.feed(b"still the same line\n").is_empty());
+        assert_eq!(s.feed(format!("data: {EV}\n").as_bytes()), vec![EV]);
+    }
+
+    #[tokio::test]
+    async fn observed_body_passes_frames_and_records_usage() {
+        use http_body_util::BodyExt;
+        let t = UsageTracker::default();
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from("event: codex.rate_limits\ndata: {\"type\":\"codex.rate")),
+            Ok(Bytes::from(&b"_limits\",\"rate_limits\":{\"primary\":{\"used_percent\":55,\"window_minutes\":300}}}\n\n"[..])),
+            Ok(Bytes::from("data: {\"type\":\"response.completed\"}\n\n")),
+        ];
+        let mut resp = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/event-stream"),
+        );
+        resp.headers_mut().insert(
+            "x-codex-secondary-used-percent",
+            http::HeaderValue::from_static("12"),
+        );
+        let resp = t.observe_response("work", resp);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.ends_with(b"response.completed\"}\n\n"));
+        let s = t.get("work").unwrap();
+        let got: Vec<_> = s
+            .windows
+            .iter()
+            .map(|w| (w.slot.as_str(), w.used_percent))
+            .collect();
+        assert_eq!(
+            got,
+            [("primary", 55.0)],
+            "the event replaced the header family"
+        );
+        assert_eq!(t.take_dirty().len(), 1);
+        assert!(t.take_dirty().is_empty());
+    }
+
+    #[test]
+    fn arrange_moves_the_strategy_pick_first_and_respects_affinity() {
+        let t = UsageTracker::default();
+        let full = usage::from_headers(vec![("x-codex-primary-used-percent", "99")], 0).unwrap();
+        let low = usage::from_headers(vec![("x-codex-primary-used-percent", "5")], 0).unwrap();
+        t.observe("a", full);
+        t.observe("c", low);
+        let base = [
+            Candidate {
+                name: "a",
+                ..Default::default()
+            },
+            Candidate {
+                name: "b",
+                ..Default::default()
+            },
+            Candidate {
+                name: "c",
+                ..Default::default()
+            },
+        ];
+        let mut cands = base;
+        t.arrange(&mut cands, None, &[], Strategy::FillFirst, 98.0, 1);
+        let order: Vec<_> = cands
+            .iter()
+            .map(|c| (c.name, c.avoid_new_sessions))
+            .collect();
+        assert_eq!(order, [("b", false), ("a", true), ("c", false)]);
+        let d = t.last_decision().unwrap();
+        assert_eq!(d.account.as_deref(), Some("b"));
+
+        let mut cands = base;
+        t.arrange(&mut cands, None, &[], Strategy::LeastUsed, 98.0, 1);
+        assert_eq!(cands[0].name, "b", "no usage known counts as 0 %");
+
+        // A session pinned to the full account stays there: nothing is re-ordered.
+        let mut cands = base;
+        t.arrange(&mut cands, Some("a"), &[], Strategy::LeastUsed, 98.0, 1);
+        assert_eq!(cands[0].name, "a");
+        assert!(cands[0].avoid_new_sessions);
+    }
+
+    #[test]
+    fn dirty_snapshots_are_written_into_the_status_file() {
+        let t = UsageTracker::default();
+        let u = usage::from_headers(vec![("x-codex-primary-used-percent", "42")], 7).unwrap();
+        t.observe("work", u.clone());
+        let taken = t.take_dirty();
+        let mut f = StatusFile::default();
+        UsageTracker::apply(&mut f, &taken);
+        assert_eq!(f.statuses["work"].usage.as_ref(), Some(&u));
+        t.restore_dirty(&taken);
+        assert_eq!(t.take_dirty().len(), 1);
+        let back = UsageTracker::from_statuses(&f);
+        assert_eq!(back.get("work"), Some(u));
+    }
+}

@@ -1,0 +1,330 @@
+//! Live usage end to end: the mock upstream sends rate-limit headers and `codex.rate_limits`
+//! stream events; the real `cao gateway start` tracks them per account, routes new sessions by
+//! `--strategy` / `--switch-at`, persists them, and reports them on /status, /metrics, / and in
+//! `cao status`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use cao::mock::{AccountFaults, MockUpstream, Scenario};
+use common::gateway::{GatewayProc, cao_command, eventually, model_call, send};
+use common::{TestEnv, now_secs};
+use serde_json::{Value, json};
+
+fn accounts(n: usize) -> TestEnv {
+    let env = TestEnv::new();
+    for i in 1..=n {
+        env.add_logged_in(&format!("a{i}"), &format!("acc-{i}"), now_secs() + 3600);
+    }
+    env
+}
+
+fn headers(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+fn gw(env: &TestEnv, m: &MockUpstream, extra: &[&str]) -> GatewayProc {
+    let base = m.base_url();
+    let token = m.token_url();
+    let mut args = vec!["--base-url", &base, "--token-url", &token];
+    args.extend_from_slice(extra);
+    GatewayProc::start(env, &args)
+}
+
+fn status_file(env: &TestEnv) -> Value {
+    std::fs::read_to_string(env.data_dir().join("account_status.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Seed account_status.json with a main-window usage for `name`.
+fn seed_usage(env: &TestEnv, name: &str, used: f64) {
+    let mut f = status_file(env);
+    if f.is_null() {
+        f = json!({"statuses": {}});
+    }
+    f["statuses"][name] = json!({"usage": {
+        "windows": [{"family": "codex", "slot": "primary", "usedPercent": used,
+                     "windowMinutes": 300, "resetsAtMs": (now_secs() + 3600) * 1000}],
+        "seenAtMs": now_secs() * 1000, "source": "headers"}});
+    std::fs::write(
+        env.data_dir().join("account_status.json"),
+        serde_json::to_string_pretty(&f).unwrap(),
+    )
+    .unwrap();
+}
+
+async fn status_json(g: &GatewayProc) -> Value {
+    let a = send("GET", &format!("{}/status", g.url), &[], b"").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json()
+}
+
+fn account<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("{name} missing from {status}"))
+}
+
+/// Which account served each model call, in order.
+fn served(m: &MockUpstream) -> Vec<String> {
+    m.requests()
+        .iter()
+        .filter(|r| r.is_model_call() && r.status == 200)
+        .map(|r| r.account().unwrap_or("-").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn headers_and_stream_events_are_tracked_reported_and_persisted() {
+    let env = accounts(2);
+    let reset = now_secs() + 7380;
+    let faults = AccountFaults {
+        headers: headers(&[
+            ("x-codex-primary-used-percent", "40".into()),
+            ("x-codex-primary-window-minutes", "300".into()),
+            ("x-codex-primary-reset-at", reset.to_string()),
+            ("x-codex-credits-has-credits", "true".into()),
+            ("x-codex-credits-unlimited", "false".into()),
+            ("x-codex-credits-balance", "7".into()),
+        ]),
+        rate_limit_event: Some(json!({"type": "codex.rate_limits", "plan_type": "plus",
+            "rate_limits": {"allowed": true, "limit_reached": false,
+              "primary": {"used_percent": 42.0, "window_minutes": 300, "reset_at": reset},
+              "secondary": {"used_percent": 12.0, "window_minutes": 10080, "reset_after_seconds": 400000}}})),
+        ..Default::default()
+    };
+    let m = MockUpstream::spawn(
+        "127.0.0.1",
+        0,
+        Scenario::default().with_account("acc-1", faults),
+    )
+    .await
+    .unwrap();
+    let g = gw(&env, &m, &[]);
+
+    let a = model_call(&g.url, Some("s1")).await;
+    assert_eq!(a.status, 200);
+    // The event reaches the client untouched, before the end of the turn.
+    let ev = a
+        .body
+        .find("event: codex.rate_limits")
+        .expect("event forwarded");
+    assert!(ev < a.body.find("response.completed").unwrap());
+    assert_eq!(a.headers["x-codex-primary-used-percent"], "40");
+
+    let st = status_json(&g).await;
+    let a1 = account(&st, "a1");
+    assert_eq!(a1["state"], "ready");
+    assert_eq!(a1["isDefault"], true);
+    assert_eq!(a1["usedPercent"], 42.0, "{a1}");
+    let w = &a1["usage"]["windows"];
+    assert_eq!(w[0]["slot"], "primary");
+    assert_eq!(w[0]["usedPercent"], 42.0);
+    assert_eq!(w[0]["resetsAtMs"], reset * 1000);
+    assert_eq!(w[1]["windowMinutes"], 10080);
+    assert_eq!(
+        a1["usage"]["credits"]["balance"], "7",
+        "credits kept from headers"
+    );
+    assert_eq!(a1["usage"]["source"], "event");
+    assert_eq!(account(&st, "a2")["usage"], Value::Null);
+    assert_eq!(st["strategy"], "fill-first");
+    assert_eq!(st["switchAt"], 98.0);
+    assert_eq!(st["affinityCount"], 1);
+
+    let metrics = send("GET", &format!("{}/metrics", g.url), &[], b"").await;
+    assert_eq!(metrics.status, 200);
+    for want in [
+        "cao_gateway_usage_percent{account=\"a1\",family=\"codex\",slot=\"primary\"} 42.0",
+        "cao_gateway_usage_percent{account=\"a1\",family=\"codex\",slot=\"secondary\"} 12.0",
+        "cao_gateway_requests_total{account=\"a1\",status=\"200\"} 1",
+        "cao_gateway_accounts_cooling 0",
+        "cao_gateway_request_duration_seconds_bucket",
+    ] {
+        assert!(
+            metrics.body.contains(want),
+            "no {want:?} in\n{}",
+            metrics.body
+        );
+    }
+
+    let page = send("GET", &format!("{}/", g.url), &[], b"").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.body.contains("<title>cao gateway</title>"));
+    assert!(
+        m.requests()
+            .iter()
+            .all(|r| r.path != "/" && r.path != "/status")
+    );
+
+    // Persisted (batched, about once a second) so `cao status` shows it without a gateway.
+    assert!(
+        eventually(
+            10,
+            || status_file(&env)["statuses"]["a1"]["usage"]["windows"][0]["usedPercent"] == 42.0
+        ),
+        "usage not persisted: {}",
+        status_file(&env)
+    );
+    assert!(g.stop().success());
+
+    let out = cao_command(&env)
+        .args(["status", "--compact"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("usage: 5h 42% (2h 3m), weekly 12%")
+            || text.contains("usage: 5h 42% (2h 2m), weekly 12%"),
+        "{text}"
+    );
+    let out = cao_command(&env)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v.to_string();
+    assert!(text.contains("\"resetsInSeconds\""), "{text}");
+    assert!(text.contains("\"name\":\"weekly\""), "{text}");
+    let out = cao_command(&env)
+        .args(["status", "--full"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("42%  resets in 2h"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_account_keeps_its_sessions_but_gets_no_new_ones() {
+    let env = accounts(2);
+    seed_usage(&env, "a1", 97.0);
+    let faults = AccountFaults {
+        headers: headers(&[
+            ("x-codex-primary-used-percent", "99".into()),
+            ("x-codex-primary-window-minutes", "300".into()),
+        ]),
+        ..Default::default()
+    };
+    let m = MockUpstream::spawn(
+        "127.0.0.1",
+        0,
+        Scenario::default().with_account("acc-1", faults),
+    )
+    .await
+    .unwrap();
+    let g = gw(&env, &m, &[]);
+
+    // 97 % is below the default 98: the new session goes to a1, which then reports 99 %.
+    assert_eq!(model_call(&g.url, Some("s1")).await.status, 200);
+    // s1 stays on a1 (its prompt cache lives there); the new session s2 goes to a2.
+    assert_eq!(model_call(&g.url, Some("s1")).await.status, 200);
+    assert_eq!(model_call(&g.url, Some("s2")).await.status, 200);
+    assert_eq!(model_call(&g.url, None).await.status, 200);
+    assert_eq!(served(&m), ["acc-1", "acc-1", "acc-2", "acc-2"]);
+
+    let st = status_json(&g).await;
+    assert_eq!(account(&st, "a1")["state"], "full");
+    let d = &st["lastDecision"];
+    assert_eq!(d["account"], "a2");
+    assert_eq!(d["skipped"][0]["account"], "a1");
+    assert_eq!(d["skipped"][0]["reason"], "aboveSwitchAt");
+    assert!(
+        d["summary"].as_str().unwrap().contains("a1 5h at 99%"),
+        "{d}"
+    );
+    assert!(g.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn switch_at_is_configurable_and_saved() {
+    let env = accounts(2);
+    seed_usage(&env, "a1", 60.0);
+    let m = MockUpstream::spawn("127.0.0.1", 0, Scenario::default())
+        .await
+        .unwrap();
+    let g = gw(&env, &m, &["--switch-at", "50", "--save"]);
+    assert_eq!(model_call(&g.url, Some("s1")).await.status, 200);
+    assert_eq!(served(&m), ["acc-2"]);
+    assert_eq!(status_json(&g).await["switchAt"], 50.0);
+    assert!(g.stop().success());
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.data_dir().join("gateway.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["switchAt"], 50.0);
+
+    let bad = cao_command(&env)
+        .args(["gateway", "start", "--port", "0", "--switch-at", "150"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("switch"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn least_used_picks_the_emptiest_account() {
+    let env = accounts(3);
+    seed_usage(&env, "a1", 80.0);
+    seed_usage(&env, "a2", 10.0);
+    seed_usage(&env, "a3", 30.0);
+    let m = MockUpstream::spawn("127.0.0.1", 0, Scenario::default())
+        .await
+        .unwrap();
+    let g = gw(&env, &m, &["--strategy", "least-used"]);
+    assert_eq!(model_call(&g.url, Some("s1")).await.status, 200);
+    assert_eq!(model_call(&g.url, Some("s2")).await.status, 200);
+    assert_eq!(served(&m), ["acc-2", "acc-2"]);
+    let st = status_json(&g).await;
+    assert_eq!(st["strategy"], "least-used");
+    assert_eq!(st["lastDecision"]["reason"], "least used (5h at 10%)");
+    assert!(g.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn round_robin_spreads_new_sessions_and_soonest_reset_uses_expiring_quota() {
+    let env = accounts(3);
+    let m = MockUpstream::spawn("127.0.0.1", 0, Scenario::default())
+        .await
+        .unwrap();
+    let g = gw(&env, &m, &["--strategy", "round-robin"]);
+    for s in ["s1", "s2", "s3", "s4"] {
+        assert_eq!(model_call(&g.url, Some(s)).await.status, 200);
+    }
+    // A known session stays put whatever the rotation says.
+    assert_eq!(model_call(&g.url, Some("s1")).await.status, 200);
+    assert_eq!(served(&m), ["acc-1", "acc-2", "acc-3", "acc-1", "acc-1"]);
+    assert!(g.stop().success());
+
+    m.clear_requests();
+    let mut f = json!({"statuses": {}});
+    for (name, reset_s) in [("a1", 9000), ("a2", 600), ("a3", 3000)] {
+        f["statuses"][name] = json!({"usage": {"windows": [{"family": "codex", "slot": "primary",
+            "usedPercent": 50.0, "windowMinutes": 300, "resetsAtMs": (now_secs() + reset_s) * 1000}],
+            "seenAtMs": now_secs() * 1000, "source": "headers"}});
+    }
+    std::fs::write(env.data_dir().join("account_status.json"), f.to_string()).unwrap();
+    let g = gw(&env, &m, &["--strategy", "soonest-reset"]);
+    assert_eq!(model_call(&g.url, Some("t1")).await.status, 200);
+    assert_eq!(served(&m), ["acc-2"]);
+    assert!(g.stop().success());
+}
