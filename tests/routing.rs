@@ -210,6 +210,24 @@ fn an_unparsable_config_is_left_untouched_with_an_error_naming_it() {
 }
 
 #[test]
+fn disable_on_a_config_broken_since_enable_changes_nothing() {
+    let r = Routing::new();
+    r.write_config(USER_CONFIG);
+    r.enable().success();
+    let broken = format!("{}[tui\n", r.read_config());
+    std::fs::write(r.config(), &broken).unwrap();
+    r.disable()
+        .failure()
+        .stderr(predicate::str::contains("nothing was changed"));
+    assert_eq!(r.read_config(), broken);
+    assert!(
+        r.shim().exists(),
+        "the shim stays until the config can be undone too"
+    );
+    assert!(r.sidecar(".cao-routing.json").exists());
+}
+
+#[test]
 fn a_user_set_provider_is_switched_and_restored() {
     let r = Routing::new();
     let original = "model_provider = \"azure\"\n[model_providers.azure]\nname = \"Azure\"\nbase_url = \"https://x/openai\"\n";
@@ -378,6 +396,18 @@ fn without_codex_on_path_the_config_is_still_routed() {
         .stderr(predicate::str::contains("no codex found on PATH"));
     assert!(!r.shim().exists());
     assert!(r.read_config().contains("openai_base_url"));
+}
+
+#[test]
+fn a_codex_home_without_a_login_is_pointed_out() {
+    let r = Routing::new();
+    r.enable()
+        .success()
+        .stderr(predicate::str::contains("has no auth.json"));
+    std::fs::write(r.codex_home().join("auth.json"), "{}").unwrap();
+    r.enable()
+        .success()
+        .stderr(predicate::str::contains("has no auth.json").not());
 }
 
 #[test]

@@ -154,6 +154,14 @@ pub fn enable(_ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
             )),
         },
     }
+    if let Some(home_dir) = paths.config.parent()
+        && !home_dir.join("auth.json").exists()
+    {
+        warnings.push(format!(
+            "{} has no auth.json: Codex needs a ChatGPT login there to start (any account; the gateway puts the serving account's credentials on every request); run `codex login` or copy an account's auth.json there",
+            home_dir.display()
+        ));
+    }
     if !gateway_answers(&url) {
         warnings.push(format!(
             "no gateway answers at {url} yet; start one with `cao gateway start` (Codex fails to connect until then)"
@@ -174,6 +182,17 @@ pub fn disable(_ctx: &Ctx, _args: &GatewayDisableArgs) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     let mut warnings = Vec::new();
 
+    // Work out the config undo first, so an unparsable file stops everything before any change.
+    let record = read_record(&paths.record)?;
+    let current = read_text(&paths.config)?;
+    let undone =
+        match &record {
+            Some(record) => Some(config_edit::disable(current.as_deref(), record).map_err(
+                |e| anyhow::anyhow!("{}: {e}; nothing was changed", paths.config.display()),
+            )?),
+            None => None,
+        };
+
     match shim::remove(&home)? {
         shim::Removed::Removed(p) => writeln!(out, "Removed the codex shim {}", p.display())?,
         shim::Removed::Absent(_) => writeln!(out, "No codex shim to remove.")?,
@@ -182,7 +201,7 @@ pub fn disable(_ctx: &Ctx, _args: &GatewayDisableArgs) -> Result<i32> {
         }
     }
 
-    let Some(record) = read_record(&paths.record)? else {
+    let (Some(record), Some(undone)) = (record, undone) else {
         writeln!(
             out,
             "{} is not routed by cao (no {}); nothing to undo.",
@@ -195,9 +214,6 @@ pub fn disable(_ctx: &Ctx, _args: &GatewayDisableArgs) -> Result<i32> {
         }
         return Ok(0);
     };
-    let current = read_text(&paths.config)?;
-    let undone = config_edit::disable(current.as_deref(), &record)
-        .map_err(|e| anyhow::anyhow!("{}: {e}; nothing was changed", paths.config.display()))?;
     match &undone.text {
         Some(text) => {
             let target = paths.write_target();
