@@ -1,6 +1,7 @@
 //! `cao run` driving the real Codex CLI (npm `@openai/codex@0.169.0`) against the mock upstream
 //! on 127.0.0.1: account 1 is at its usage limit (429 `usage_limit_reached` with `resets_at`),
 //! account 2 answers. Codex is pointed at the mock with `-c` overrides after `--`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `cao run` with small fake codex programs: fallback, status, cooldowns, exit codes, signals,
 //! pipes and pseudo-terminals.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -499,9 +500,7 @@ fn terminal_is_restored_after_the_run() {
     let wrapper = f.path("wrap.sh");
     std::fs::write(
         &wrapper,
-        format!(
-            "#!/bin/sh\n\"$@\"\necho \"after: $(stty -a | tr ' ' '\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' ')\"\n"
-        ),
+        "#!/bin/sh\n\"$@\"\necho \"after: $(stty -a | tr ' ' '\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' ')\"\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;

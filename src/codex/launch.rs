@@ -159,10 +159,10 @@ fn observe(
         None => scanner.finish(),
     };
     for line in lines {
-        if watch.observe(&line, crate::store::now_ms()) {
-            if let Some(hit) = watch.hit() {
-                on_first_hit(hit, pty);
-            }
+        if watch.observe(&line, crate::store::now_ms())
+            && let Some(hit) = watch.hit()
+        {
+            on_first_hit(hit, pty);
         }
     }
 }
@@ -217,10 +217,10 @@ fn run_piped(
     let mut exited: Option<(std::process::ExitStatus, std::time::Instant)> = None;
     let mut streams_done = false;
     loop {
-        if let Some((_, at)) = &exited {
-            if streams_done || at.elapsed() >= DRAIN_LIMIT {
-                break;
-            }
+        if let Some((_, at)) = &exited
+            && (streams_done || at.elapsed() >= DRAIN_LIMIT)
+        {
+            break;
         }
         if streams_done {
             std::thread::sleep(TICK);
@@ -246,10 +246,10 @@ fn run_piped(
             interrupted = true;
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         }
-        if exited.is_none() {
-            if let Some(status) = child.try_wait().context("waiting for codex")? {
-                exited = Some((status, std::time::Instant::now()));
-            }
+        if exited.is_none()
+            && let Some(status) = child.try_wait().context("waiting for codex")?
+        {
+            exited = Some((status, std::time::Instant::now()));
         }
     }
     observe(&mut out_scan, watch, None, false, on_first_hit);
@@ -292,10 +292,10 @@ mod pty {
                         Ok(0) | Err(_) => break,
                         Ok(n) => n,
                     };
-                    if let Ok(mut g) = stdin_target().lock() {
-                        if let Some(w) = g.as_mut() {
-                            let _ = w.write_all(&buf[..n]).and_then(|_| w.flush());
-                        }
+                    if let Ok(mut g) = stdin_target().lock()
+                        && let Some(w) = g.as_mut()
+                    {
+                        let _ = w.write_all(&buf[..n]).and_then(|_| w.flush());
                     }
                 }
             });
@@ -414,10 +414,10 @@ mod pty {
         let mut exited: Option<(portable_pty::ExitStatus, std::time::Instant)> = None;
         let mut stream_done = false;
         loop {
-            if let Some((_, at)) = &exited {
-                if stream_done || at.elapsed() >= DRAIN_LIMIT {
-                    break;
-                }
+            if let Some((_, at)) = &exited
+                && (stream_done || at.elapsed() >= DRAIN_LIMIT)
+            {
+                break;
             }
             if stream_done {
                 std::thread::sleep(TICK);
@@ -440,10 +440,10 @@ mod pty {
                 interrupted = true;
                 let _ = child.kill();
             }
-            if exited.is_none() {
-                if let Some(status) = child.try_wait().context("waiting for codex")? {
-                    exited = Some((status, std::time::Instant::now()));
-                }
+            if exited.is_none()
+                && let Some(status) = child.try_wait().context("waiting for codex")?
+            {
+                exited = Some((status, std::time::Instant::now()));
             }
         }
         if let Ok(mut g) = stdin_target().lock() {

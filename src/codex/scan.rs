@@ -58,10 +58,8 @@ impl vte::Perform for Lines {
         match byte {
             b'\n' | b'\r' | 0x0b | 0x0c => self.end_line(),
             b'\t' => self.push_char(' '),
-            0x08 => {
-                if self.current.pop().is_some() {
-                    self.chars = self.chars.saturating_sub(1);
-                }
+            0x08 if self.current.pop().is_some() => {
+                self.chars = self.chars.saturating_sub(1);
             }
             _ => {}
         }

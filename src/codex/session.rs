@@ -50,10 +50,10 @@ pub fn latest_session(home: &Path, since_ms: i64) -> Option<Session> {
                     .is_some()
             {
                 // File times have coarse resolution on some systems: allow 2 s of slack.
-                if let Some(m) = modified_ms(&p).filter(|&m| m >= since_ms - 2_000) {
-                    if best.as_ref().is_none_or(|(bm, _)| m > *bm) {
-                        best = Some((m, p));
-                    }
+                if let Some(m) = modified_ms(&p).filter(|&m| m >= since_ms - 2_000)
+                    && best.as_ref().is_none_or(|(bm, _)| m > *bm)
+                {
+                    best = Some((m, p));
                 }
             }
         }
@@ -80,10 +80,10 @@ pub fn share_session(session: &Session, to_home: &Path) -> Result<PathBuf, Store
     if target == session.rollout {
         return Ok(target);
     }
-    if let (Some(src), Some(dst)) = (modified_ms(&session.rollout), modified_ms(&target)) {
-        if dst >= src {
-            return Ok(target);
-        }
+    if let (Some(src), Some(dst)) = (modified_ms(&session.rollout), modified_ms(&target))
+        && dst >= src
+    {
+        return Ok(target);
     }
     let bytes =
         std::fs::read(&session.rollout).map_err(|e| StoreError::io("read", &session.rollout, e))?;

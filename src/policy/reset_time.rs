@@ -115,7 +115,7 @@ fn duration_ms(text: &str) -> Option<i64> {
         };
         total += n * ms;
     }
-    (total.is_finite() && total >= 0.0 && total < 9.0e15).then_some(total.round() as i64)
+    (total.is_finite() && (0.0..9.0e15).contains(&total)).then_some(total.round() as i64)
 }
 
 /// Hour (0-23) and minute from a `CLOCK` match; `None` for impossible times like 13:00 PM.

@@ -1,5 +1,10 @@
 //! Helpers shared by the integration tests: temp data dirs, fake Codex logins, the real binary.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 
