@@ -328,3 +328,77 @@ async fn round_robin_spreads_new_sessions_and_soonest_reset_uses_expiring_quota(
     assert_eq!(served(&m), ["acc-2"]);
     assert!(g.stop().success());
 }
+
+/// Run `cao status --watch --interval 1` until its output contains every `want` (or 20 s pass),
+/// then stop it. Returns what it printed.
+fn watch_until(env: &TestEnv, want: &[&str]) -> String {
+    use std::io::Read;
+    let mut child = cao_command(env)
+        .args(["status", "--watch", "--interval", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    eventually(20, || {
+        let s = seen.lock().unwrap();
+        want.iter().all(|w| s.contains(w))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = seen.lock().unwrap().clone();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_watch_redraws_from_the_running_gateway_else_from_files() {
+    let env = accounts(2);
+    let faults = AccountFaults {
+        headers: headers(&[
+            ("x-codex-primary-used-percent", "63".into()),
+            ("x-codex-primary-window-minutes", "300".into()),
+        ]),
+        ..Default::default()
+    };
+    let m = MockUpstream::spawn(
+        "127.0.0.1",
+        0,
+        Scenario::default().with_account("acc-1", faults),
+    )
+    .await
+    .unwrap();
+    let g = gw(&env, &m, &["--strategy", "least-used"]);
+    // Point the saved config at this gateway's port so `cao status` finds it.
+    let port: u16 = g.url.rsplit(':').next().unwrap().parse().unwrap();
+    std::fs::write(
+        env.data_dir().join("gateway.json"),
+        json!({"port": port}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(model_call(&g.url, Some("s1")).await.status, 200);
+
+    let gateway_line = format!("Gateway {} · least-used · switch at 98%", g.url);
+    let out = watch_until(&env, &[&gateway_line, "63%", "last decision: least-used"]);
+    assert!(out.contains(&gateway_line), "{out}");
+    assert!(out.contains("63%"), "live usage drawn: {out}");
+    assert!(out.contains("last decision: least-used -> a1"), "{out}");
+    assert!(g.stop().success());
+
+    // Without a gateway: the dashboard from files (usage was persisted), no gateway footer.
+    let out = watch_until(&env, &["63%", "Refreshing every 1s"]);
+    assert!(out.contains("63%"), "{out}");
+    assert!(!out.contains("Gateway http"), "{out}");
+}

@@ -11,6 +11,7 @@ pub mod remove;
 pub mod run;
 pub mod run_gateway;
 pub mod status;
+pub mod status_watch;
 pub mod switch;
 
 use std::io::Write;

@@ -106,9 +106,10 @@ fn watch(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
     let opts = health_options(&a.health);
     let tty = std::io::stdout().is_terminal();
     loop {
-        let overview = ctx.store.inspect()?;
+        let (overview, live) = super::status_watch::snapshot(ctx)?; // + the running gateway's view
         let r = RenderOpts::now(width(tty));
         let (body, _) = render(&overview, Mode::Pretty, &opts, &r);
+        let body = body + &live;
         let mut out = anstream::stdout();
         // Home the cursor and clear the screen, then draw: one write, so no flicker.
         let frame = format!(
