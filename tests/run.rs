@@ -608,3 +608,57 @@ fn the_interactive_ui_resumes_the_session_on_the_next_account() {
         ]
     );
 }
+
+#[test]
+fn window_size_changes_reach_codex() {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    // The fake waits until its terminal is 50x132 (polling, bounded), then reports the size.
+    let f = Fixture::new(
+        &["a"],
+        "touch \"$(dirname \"$0\")/ready\"\ni=0\nwhile [ \"$(stty size)\" != '50 132' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\necho \"size now $(stty size)\"",
+    );
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(assert_cmd::cargo::cargo_bin("cao"));
+    cmd.arg("--data-dir");
+    cmd.arg(f.env.data_dir());
+    cmd.args(["run", "--codex"]);
+    cmd.arg(&f.codex);
+    cmd.args(["--", "exec", "x"]);
+    cmd.env("NO_COLOR", "1");
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let writer = pair.master.take_writer().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            s.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        s
+    });
+    wait_for_file(&f.path("ready"));
+    pair.master
+        .resize(PtySize {
+            rows: 50,
+            cols: 132,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    child.wait().unwrap();
+    drop(pair.master);
+    drop(writer);
+    let out = t.join().unwrap();
+    assert!(out.contains("size now 50 132"), "{out}");
+}
