@@ -574,7 +574,17 @@ async fn accounts_added_or_relogged_while_running_are_picked_up() {
 async fn save_writes_typescript_keys_and_invalid_values_are_refused() {
     let env = two_accounts();
     let m = mock(Scenario::default()).await;
-    let g = gw(&env, &m, &["--save", "--cooldown-seconds", "120"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let g = gw(
+        &env,
+        &m,
+        &["--save", "--cooldown-seconds", "120", "--port", &port],
+    );
     let saved: Value = serde_json::from_str(
         &std::fs::read_to_string(env.data_dir().join("gateway.json")).unwrap(),
     )
@@ -604,6 +614,11 @@ async fn save_writes_typescript_keys_and_invalid_values_are_refused() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["accounts"][0]["state"], "ready");
     assert_eq!(v["config"]["cooldownSeconds"], 120);
+    assert_eq!(
+        v["live"]["health"]["status"], "ok",
+        "the running gateway is shown: {v}"
+    );
+    assert_eq!(v["live"]["health"]["ready"], 2);
     drop(g);
     let out = cao_command(&env)
         .args([
@@ -630,5 +645,39 @@ async fn save_writes_typescript_keys_and_invalid_values_are_refused() {
         String::from_utf8_lossy(&out.stderr).contains("port in"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_rotated_by_someone_else_are_used_instead_of_refreshing_again() {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() - 60);
+    let m = mock(Scenario::default()).await;
+    let g = gw(&env, &m, &[]);
+    // Codex (or another cao) refreshed meanwhile: auth.json holds fresh tokens.
+    common::write_account(&env.data_dir(), "a1", "acc-1", now_secs() + 3600);
+    let a = model_call(&g.url, None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        m.refresh_count("acc-1"),
+        0,
+        "the rotated login is adopted, not refreshed"
+    );
+    assert!(m.requests().iter().all(|r| r.path != "/oauth/token"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_about_to_expire_is_refreshed_before_use() {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() + 120);
+    let m = mock(Scenario::default()).await;
+    let g = gw(&env, &m, &[]);
+    assert_eq!(model_call(&g.url, None).await.status, 200);
+    assert_eq!(model_call(&g.url, None).await.status, 200);
+    assert_eq!(m.refresh_count("acc-1"), 1);
+    assert_eq!(
+        m.requests()[0].path,
+        "/oauth/token",
+        "refreshed before the first call"
     );
 }

@@ -262,8 +262,15 @@ impl GatewayState {
             AuthState::Present(f) => f.tokens().and_then(Creds::new).map(Arc::new),
             AuthState::Missing => None,
             AuthState::Unreadable(e) => {
-                tracing::warn!(account = %acct.name, "auth.json does not parse ({e}); account skipped until it is fixed");
-                None
+                // Maybe caught mid-write by a tool that does not write atomically: keep the
+                // tokens we have and look again on the next tick (mtime is not recorded).
+                if acct.creds().is_none() {
+                    tracing::warn!(account = %acct.name, "auth.json does not parse ({e}); account skipped until it is fixed");
+                    if let Ok(mut am) = acct.auth_mtime.lock() {
+                        *am = m;
+                    }
+                }
+                return Ok(());
             }
         };
         acct.set_creds(creds);
@@ -379,7 +386,11 @@ impl GatewayState {
 
     fn patch(&self, name: &str, f: impl FnOnce(&mut StatusPatch)) {
         if let Ok(mut p) = self.pending.lock() {
-            f(p.entry(name.to_string()).or_default());
+            // No allocation when the account already has a pending patch (the common case).
+            match p.get_mut(name) {
+                Some(patch) => f(patch),
+                None => f(p.entry(name.to_string()).or_default()),
+            }
         }
     }
 

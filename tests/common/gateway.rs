@@ -41,7 +41,11 @@ impl GatewayProc {
     /// Like [`GatewayProc::start`], but returns the exit status and stderr if it fails to start.
     pub fn try_start(env: &TestEnv, args: &[&str]) -> Result<Self, String> {
         let mut cmd = cao_command(env);
-        cmd.args(["gateway", "start", "--port", "0"]).args(args);
+        cmd.args(["gateway", "start"]);
+        if !args.contains(&"--port") {
+            cmd.args(["--port", "0"]);
+        }
+        cmd.args(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         let stderr = Arc::new(Mutex::new(String::new()));
