@@ -212,9 +212,10 @@ pub struct RunArgs {
     /// Route Codex through the gateway (starting one for this run if none answers)
     #[arg(long)]
     pub gateway: bool,
-    /// Gateway URL for --gateway
-    #[arg(long, default_value = "http://127.0.0.1:4319", value_name = "URL")]
-    pub gateway_url: String,
+    /// Gateway URL for --gateway (default: the address saved in gateway.json, else
+    /// http://127.0.0.1:4319)
+    #[arg(long, value_name = "URL")]
+    pub gateway_url: Option<String>,
     /// Arguments for codex (after `--`)
     #[arg(last = true, allow_hyphen_values = true, value_name = "CODEX_ARGS")]
     pub codex_args: Vec<String>,
@@ -323,9 +324,10 @@ pub struct GatewayStatusArgs {
 
 #[derive(Debug, Args)]
 pub struct GatewayEnableArgs {
-    /// Gateway base URL Codex should use
-    #[arg(long, default_value = "http://127.0.0.1:4319", value_name = "URL")]
-    pub base_url: String,
+    /// Gateway base URL Codex should use (default: the address saved in gateway.json, else
+    /// http://127.0.0.1:4319)
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

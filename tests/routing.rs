@@ -421,6 +421,26 @@ fn disable_without_enable_changes_nothing() {
 }
 
 #[test]
+fn without_base_url_the_saved_gateway_address_is_used() {
+    let r = Routing::new();
+    std::fs::create_dir_all(r.env.data_dir()).unwrap();
+    std::fs::write(
+        r.env.data_dir().join("gateway.json"),
+        r#"{"bindAddress": "0.0.0.0", "port": 5055}"#,
+    )
+    .unwrap();
+    r.cao(&r.path_with_shim())
+        .args(["gateway", "enable"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("gateway at http://127.0.0.1:5055"));
+    assert!(
+        r.read_config()
+            .contains("openai_base_url = \"http://127.0.0.1:5055\"")
+    );
+}
+
+#[test]
 fn a_bad_url_is_refused() {
     let r = Routing::new();
     r.cao(&r.path_with_shim())

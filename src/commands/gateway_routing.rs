@@ -77,9 +77,38 @@ pub fn normalize_url(raw: &str) -> Result<String> {
     Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
 
+/// The gateway URL to use when none is given: where `cao gateway start` listens with the saved
+/// settings (`bindAddress` and `port` in gateway.json), a wildcard bind reached over loopback.
+pub fn saved_gateway_url(store: &crate::store::Store) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let saved = store
+        .read_json_or_back_up::<serde_json::Value>(&store.gateway_path())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let port = saved["port"]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+        .unwrap_or(crate::gateway::config::DEFAULT_PORT);
+    let bind = saved["bindAddress"]
+        .as_str()
+        .and_then(|b| b.trim().trim_matches(['[', ']']).parse::<IpAddr>().ok())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    match bind {
+        IpAddr::V4(a) if a.is_unspecified() => format!("http://127.0.0.1:{port}"),
+        IpAddr::V6(a) if a.is_unspecified() => format!("http://[{}]:{port}", Ipv6Addr::LOCALHOST),
+        IpAddr::V4(a) => format!("http://{a}:{port}"),
+        IpAddr::V6(a) => format!("http://[{a}]:{port}"),
+    }
+}
+
 /// `cao gateway enable`.
-pub fn enable(_ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
-    let url = normalize_url(&args.base_url)?;
+pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
+    let url = match &args.base_url {
+        Some(u) => normalize_url(u)?,
+        None => normalize_url(&saved_gateway_url(&ctx.store))?,
+    };
     let home = crate::store::home_dir();
     let paths = Paths::new(&codex_home());
 

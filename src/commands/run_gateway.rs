@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 
 use super::Ctx;
-use super::gateway_routing::{gateway_answers, normalize_url};
+use super::gateway_routing::{gateway_answers, normalize_url, saved_gateway_url};
 use crate::cli::{GatewayStartArgs, RunArgs};
 use crate::codex::launch::{self, Launch};
 use crate::codex::scan::QuotaWatch;
@@ -30,7 +30,10 @@ pub const EMBEDDED_LOG_FILE: &str = "run-gateway.log";
 /// `cao run --gateway [--gateway-url URL] -- <codex args>`.
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
     let store = &ctx.store;
-    let url = normalize_url(&args.gateway_url)?;
+    let url = match &args.gateway_url {
+        Some(u) => normalize_url(u)?,
+        None => normalize_url(&saved_gateway_url(store))?,
+    };
     let account = pick_account(store, args.account.as_deref())?;
     let program = real_codex(&args.codex)?;
     if !args.no_fallback {
