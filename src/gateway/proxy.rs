@@ -70,6 +70,21 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
+/// Where a request path goes upstream: `base_url + path`, except that a path under
+/// `/backend-api/` goes to the same path on the base URL's origin when the base URL itself lives
+/// under `/backend-api` (the default `https://chatgpt.com/backend-api/codex`). So Codex can keep
+/// its own ChatGPT paths (`chatgpt_base_url = <gateway>/backend-api` makes it call
+/// `/backend-api/wham/usage` and friends) while model calls (`/responses`, `/models`) go under
+/// `/backend-api/codex`.
+pub fn upstream_url(base_url: &str, path_and_query: &str) -> String {
+    if path_and_query.starts_with("/backend-api/")
+        && let Some(at) = base_url.find("/backend-api")
+    {
+        return format!("{}{}", &base_url[..at], path_and_query);
+    }
+    format!("{base_url}{path_and_query}")
+}
+
 /// The fallback handler: forward anything that is not one of the gateway's own routes.
 pub async fn forward(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
     let started = Instant::now();
@@ -181,7 +196,7 @@ async fn run(
             false,
         );
     };
-    let uri: http::Uri = match format!("{}{}", cfg.base_url, path_q).parse() {
+    let uri: http::Uri = match upstream_url(&cfg.base_url, path_q).parse() {
         Ok(u) => u,
         Err(_) => {
             return (
@@ -465,4 +480,45 @@ fn stream_back(state: &GatewayState, resp: http::Response<hyper::body::Incoming>
     let idle = Duration::from_millis(state.config.idle_timeout_ms);
     let body = Body::new(IdleTimeoutBody::new(incoming, idle));
     Response::from_parts(parts, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls_keep_codex_and_chatgpt_paths_apart() {
+        let base = "https://chatgpt.com/backend-api/codex";
+        assert_eq!(
+            upstream_url(base, "/responses"),
+            "https://chatgpt.com/backend-api/codex/responses"
+        );
+        assert_eq!(
+            upstream_url(base, "/models?client_version=1"),
+            "https://chatgpt.com/backend-api/codex/models?client_version=1"
+        );
+        assert_eq!(
+            upstream_url(base, "/backend-api/wham/usage"),
+            "https://chatgpt.com/backend-api/wham/usage"
+        );
+        assert_eq!(
+            upstream_url("http://127.0.0.1:9", "/backend-api/wham/usage"),
+            "http://127.0.0.1:9/backend-api/wham/usage"
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("session-id", HeaderValue::from_static("s"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("session-id"));
+    }
 }
