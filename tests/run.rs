@@ -662,3 +662,26 @@ fn window_size_changes_reach_codex() {
     let out = t.join().unwrap();
     assert!(out.contains("size now 50 132"), "{out}");
 }
+
+#[test]
+fn accounts_that_need_a_new_login_are_skipped() {
+    let f = Fixture::new(&["a", "b"], "echo ok");
+    std::fs::write(
+        f.env.data_dir().join("account_status.json"),
+        r#"{"statuses":{"a":{"needsLogin":true}}}"#,
+    )
+    .unwrap();
+    std::fs::remove_file(f.env.data_dir().join("b/auth.json")).unwrap();
+    f.cao()
+        .args(["--", "exec", "x"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "skipping account a: its token refresh failed",
+        ))
+        .stderr(predicate::str::contains(
+            "skipping account b: it has no auth.json",
+        ))
+        .stderr(predicate::str::contains("no account is logged in"));
+    assert!(f.calls().is_empty());
+}

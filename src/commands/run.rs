@@ -67,12 +67,23 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
         }
         order = vec![name.clone()];
     } else {
-        let (ready, missing): (Vec<String>, Vec<String>) = order
+        let needs_login = |n: &String| {
+            statuses
+                .statuses
+                .get(n)
+                .is_some_and(|s| s.needs_login == Some(true))
+        };
+        let (ready, skipped): (Vec<String>, Vec<String>) = order
             .into_iter()
-            .partition(|n| store.auth_path(n).is_file());
-        for n in &missing {
+            .partition(|n| store.auth_path(n).is_file() && !needs_login(n));
+        for n in &skipped {
+            let why = if needs_login(n) {
+                "its token refresh failed for good"
+            } else {
+                "it has no auth.json"
+            };
             say(&format!(
-                "skipping account {n}: it has no auth.json (log it in with `cao add {n}`)"
+                "skipping account {n}: {why} (log it in again with `cao add {n}`)"
             ));
         }
         if ready.is_empty() {
