@@ -402,3 +402,40 @@ async fn status_watch_redraws_from_the_running_gateway_else_from_files() {
     assert!(out.contains("63%"), "{out}");
     assert!(!out.contains("Gateway http"), "{out}");
 }
+
+#[test]
+fn doctor_warns_above_the_threshold_and_errors_when_every_account_is_spent() {
+    let env = TestEnv::new();
+    // Tokens valid for long enough not to raise token_expiring_soon.
+    env.add_logged_in("a1", "acc-1", now_secs() + 90 * 24 * 3600);
+    env.add_logged_in("a2", "acc-2", now_secs() + 90 * 24 * 3600);
+    seed_usage(&env, "a1", 99.0);
+    let out = cao_command(&env)
+        .args(["status", "--doctor"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("usage_high"), "{text}");
+    assert!(text.contains("5h window at 99%"), "{text}");
+    assert!(!text.contains("all_spent"), "{text}");
+
+    // a2 spent too (100 %, resets in about 10 minutes): every account is spent.
+    let mut f = status_file(&env);
+    f["statuses"]["a2"] = json!({"usage": {"windows": [{"family": "codex", "slot": "primary",
+        "usedPercent": 100.0, "windowMinutes": 300, "resetsAtMs": (now_secs() + 600) * 1000}],
+        "seenAtMs": now_secs() * 1000, "source": "event"}});
+    std::fs::write(env.data_dir().join("account_status.json"), f.to_string()).unwrap();
+    // a1 is cooling after a usage limit.
+    let mut f = status_file(&env);
+    f["statuses"]["a1"]["cooldownUntilMs"] = json!((now_secs() + 3600) * 1000);
+    std::fs::write(env.data_dir().join("account_status.json"), f.to_string()).unwrap();
+    let out = cao_command(&env)
+        .args(["status", "--doctor", "--json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("\"all_spent\""), "{text}");
+    assert!(text.contains("the first to reset is a2, in "), "{text}");
+}

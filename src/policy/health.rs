@@ -28,6 +28,10 @@ pub enum IssueCode {
     FailuresHigh,
     LastError,
     InsecurePermissions,
+    /// Main usage window at or above the switch threshold (issue 6).
+    UsageHigh,
+    /// Every logged-in account is spent (issue 6).
+    AllSpent,
 }
 
 impl IssueCode {
@@ -42,6 +46,8 @@ impl IssueCode {
             Self::FailuresHigh => "failures_high",
             Self::LastError => "last_error",
             Self::InsecurePermissions => "insecure_permissions",
+            Self::UsageHigh => "usage_high",
+            Self::AllSpent => "all_spent",
         }
     }
 }
@@ -105,7 +111,7 @@ pub enum Login {
 }
 
 /// Everything health evaluation needs to know about one account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HealthInput<'a> {
     pub name: &'a str,
     pub login: Login,
@@ -120,6 +126,8 @@ pub struct HealthInput<'a> {
     pub loose_auth_mode: Option<u32>,
     /// Path of auth.json, for messages.
     pub auth_path: &'a str,
+    /// Last usage upstream reported (issue 6).
+    pub usage: Option<&'a crate::policy::usage::UsageSnapshot>,
 }
 
 /// Totals over all accounts.
@@ -271,6 +279,7 @@ pub fn evaluate(input: &HealthInput<'_>, options: &HealthOptions, now_ms: i64) -
         );
     }
 
+    issues.extend(super::usage_health::account_issue(input, now_ms));
     issues
 }
 
@@ -294,6 +303,9 @@ pub fn summarize(
         }
         summary.issues.extend(issues);
     }
+    summary
+        .issues
+        .extend(super::usage_health::all_spent(inputs, now_ms));
     summary.warn_count = summary
         .issues
         .iter()
@@ -325,6 +337,7 @@ mod tests {
             needs_login: false,
             loose_auth_mode: None,
             auth_path: "/d/a/auth.json",
+            usage: None,
         }
     }
 

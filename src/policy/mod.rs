@@ -10,3 +10,4 @@ pub mod run_plan;
 pub mod strategy;
 pub mod upstream;
 pub mod usage;
+pub mod usage_health;

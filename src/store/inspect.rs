@@ -74,6 +74,7 @@ impl AccountView {
             needs_login: self.status.needs_login == Some(true),
             loose_auth_mode: self.auth_mode.filter(|m| health::mode_is_loose(*m)),
             auth_path,
+            usage: self.status.usage.as_ref(),
         }
     }
 }

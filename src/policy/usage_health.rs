@@ -1,0 +1,192 @@
+//! Doctor rules about usage (used by [`super::health`]): an account whose main window is at or
+//! above the switch threshold gets a warning (`usage_high`); when every logged-in account is
+//! spent (window at 100 % or cooling down after a usage limit) that is an error
+//! (`all_spent`) naming the account that resets first and when.
+
+use super::health::{HealthInput, HealthIssue, IssueCode, Login, Severity};
+use super::strategy::DEFAULT_SWITCH_AT;
+
+/// The usage issue of one account, if its main window is at least `DEFAULT_SWITCH_AT` full.
+pub fn account_issue(input: &HealthInput<'_>, now_ms: i64) -> Option<HealthIssue> {
+    let u = input.usage?;
+    let f = u.fullness(now_ms)?;
+    if f.used_percent < DEFAULT_SWITCH_AT {
+        return None;
+    }
+    let reset = match f.window.resets_at_ms.filter(|&r| r > now_ms) {
+        Some(r) => format!(", resets in {}", span(r - now_ms)),
+        None => String::new(),
+    };
+    Some(HealthIssue {
+        account: input.name.to_string(),
+        severity: Severity::Warn,
+        code: IssueCode::UsageHigh,
+        message: format!(
+            "{} window at {:.0}%{reset}; new sessions go to other accounts (switch at {:.0}%).",
+            f.window.display_name(),
+            f.used_percent,
+            DEFAULT_SWITCH_AT
+        ),
+    })
+}
+
+/// When the account can serve again, if it cannot now: its cooldown or its spent window's
+/// reset (`i64::MAX` when spent with no known reset).
+fn spent_until(input: &HealthInput<'_>, now_ms: i64) -> Option<i64> {
+    let cooling = input.cooldown_until_ms.filter(|&c| c > now_ms);
+    let spent = input.usage.and_then(|u| u.spent_until_ms(now_ms));
+    match (cooling, spent) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The `all_spent` error when every logged-in account is spent, on the account that resets
+/// first. Nothing when some account can still serve or none is logged in. It needs usage
+/// evidence (some account's window at 100 %): cooldowns alone stay the TypeScript tool's
+/// `cooldown_active` warning, since they may come from short rate limits or auth failures.
+pub fn all_spent(inputs: &[HealthInput<'_>], now_ms: i64) -> Option<HealthIssue> {
+    let usable: Vec<&HealthInput<'_>> = inputs
+        .iter()
+        .filter(|i| i.login == Login::LoggedIn && !i.needs_login)
+        .collect();
+    let evidence = usable
+        .iter()
+        .any(|i| i.usage.and_then(|u| u.spent_until_ms(now_ms)).is_some());
+    if !evidence {
+        return None;
+    }
+    let mut first: Option<(&str, i64)> = None;
+    for i in &usable {
+        let until = spent_until(i, now_ms)?;
+        if first.is_none_or(|(_, f)| until < f) {
+            first = Some((i.name, until));
+        }
+    }
+    let (name, until) = first?;
+    let when = if until == i64::MAX {
+        "no reset time is known".to_string()
+    } else {
+        format!("the first to reset is {name}, in {}", span(until - now_ms))
+    };
+    Some(HealthIssue {
+        account: name.to_string(),
+        severity: Severity::Error,
+        code: IssueCode::AllSpent,
+        message: format!(
+            "Every account has hit its usage limit; {when}. Add another account with `cao add <name>` or wait."
+        ),
+    })
+}
+
+/// `45s`, `12m`, `2h 3m`, `3d 4h`.
+fn span(ms: i64) -> String {
+    let s = (ms.max(0) + 999) / 1000;
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::usage::{UsageSnapshot, from_headers};
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn snap(used: &str, reset_in_s: i64) -> UsageSnapshot {
+        let reset = (NOW / 1000 + reset_in_s).to_string();
+        let h = [
+            ("x-codex-primary-used-percent", used),
+            ("x-codex-primary-window-minutes", "300"),
+            ("x-codex-primary-reset-at", reset.as_str()),
+        ];
+        from_headers(h.iter().copied(), NOW).unwrap()
+    }
+
+    fn input<'a>(name: &'a str, usage: Option<&'a UsageSnapshot>) -> HealthInput<'a> {
+        HealthInput {
+            name,
+            login: Login::LoggedIn,
+            token_expires_at_ms: Some(NOW + 100_000_000),
+            cooldown_until_ms: None,
+            consecutive_failures: None,
+            last_error: None,
+            needs_login: false,
+            loose_auth_mode: None,
+            auth_path: "/x/auth.json",
+            usage,
+        }
+    }
+
+    #[test]
+    fn warns_at_the_switch_threshold_with_reset() {
+        let s = snap("98", 7380);
+        let i = account_issue(&input("a", Some(&s)), NOW).unwrap();
+        assert_eq!(i.code, IssueCode::UsageHigh);
+        assert_eq!(i.severity, Severity::Warn);
+        assert_eq!(
+            i.message,
+            "5h window at 98%, resets in 2h 3m; new sessions go to other accounts (switch at 98%)."
+        );
+        let s = snap("97.9", 60);
+        assert_eq!(account_issue(&input("a", Some(&s)), NOW), None);
+        assert_eq!(account_issue(&input("a", None), NOW), None);
+        // After the reset the window counts as empty again.
+        let s = snap("100", 60);
+        assert_eq!(account_issue(&input("a", Some(&s)), NOW + 61_000), None);
+    }
+
+    #[test]
+    fn all_spent_names_the_first_reset() {
+        let (s1, s2) = (snap("100", 7200), snap("100", 600));
+        let mut cooling = input("c", None);
+        cooling.cooldown_until_ms = Some(NOW + 3_600_000);
+        let mut logged_out = input("x", None);
+        logged_out.login = Login::Missing;
+        let inputs = [
+            input("a", Some(&s1)),
+            input("b", Some(&s2)),
+            cooling,
+            logged_out,
+        ];
+        let e = all_spent(&inputs, NOW).unwrap();
+        assert_eq!(e.code, IssueCode::AllSpent);
+        assert_eq!(e.severity, Severity::Error);
+        assert_eq!(e.account, "b");
+        assert!(
+            e.message.contains("the first to reset is b, in 10m"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn one_usable_account_means_not_all_spent() {
+        let (s1, s2) = (snap("100", 7200), snap("50", 600));
+        assert_eq!(
+            all_spent(&[input("a", Some(&s1)), input("b", Some(&s2))], NOW),
+            None
+        );
+        assert_eq!(
+            all_spent(&[input("a", Some(&s1)), input("b", None)], NOW),
+            None
+        );
+        assert_eq!(all_spent(&[], NOW), None);
+        // Cooldowns alone (no usage evidence) stay a warning elsewhere.
+        let mut cooling = input("c", None);
+        cooling.cooldown_until_ms = Some(NOW + 60_000);
+        assert_eq!(all_spent(&[cooling], NOW), None);
+        // Spent with no reset time still counts, and says so.
+        let s3 = from_headers([("x-codex-primary-used-percent", "100")], NOW).unwrap();
+        let e = all_spent(&[input("a", Some(&s3))], NOW).unwrap();
+        assert!(
+            e.message.contains("no reset time is known"),
+            "{}",
+            e.message
+        );
+    }
+}
