@@ -5,6 +5,8 @@
 //! fail under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -195,4 +197,41 @@ async fn console_errors_are_detected() {
         console.iter().any(|l| l.contains("boom from page")),
         "console error not detected: {console:#?}"
     );
+}
+
+/// The real gateway's page: every registered account, bars from live usage, no console errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_gateway_page_shows_live_usage() {
+    use cao::mock::{AccountFaults, MockUpstream, Scenario};
+    use common::gateway::{GatewayProc, model_call};
+    let Some(bin) = chromium() else { return };
+    let env = common::TestEnv::new();
+    env.add_logged_in("work", "acc-1", common::now_secs() + 3600);
+    env.add_logged_in("home", "acc-2", common::now_secs() + 3600);
+    let faults = AccountFaults {
+        rate_limit_event: Some(json!({"type": "codex.rate_limits",
+            "rate_limits": {"primary": {"used_percent": 37.0, "window_minutes": 300,
+                "reset_after_seconds": 5000}}})),
+        ..Default::default()
+    };
+    let m = MockUpstream::spawn(
+        "127.0.0.1",
+        0,
+        Scenario::default().with_account("acc-1", faults),
+    )
+    .await
+    .unwrap();
+    let (base, token) = (m.base_url(), m.token_url());
+    let g = GatewayProc::start(&env, &["--base-url", &base, "--token-url", &token]);
+    assert_eq!(model_call(&g.url, Some("s1")).await.status, 200);
+
+    let (dom, console) = dump_dom(bin, format!("{}/", g.url)).await;
+    assert!(g.stop().success());
+    assert!(console.is_empty(), "console output: {console:#?}");
+    assert!(dom.contains("data-account=\"work\""), "{dom}");
+    assert!(dom.contains("data-account=\"home\""), "{dom}");
+    assert!(dom.contains("aria-valuenow=\"37\""), "{dom}");
+    assert!(dom.contains("width: 37%"), "{dom}");
+    assert!(dom.contains("resets in 1h 23m"), "{dom}");
+    assert!(dom.contains("<b>1</b>"), "one session pinned: {dom}");
 }
