@@ -492,15 +492,14 @@ fn interactive_ui_limit_is_noticed_live_and_cao_moves_on_after_codex_exits_zero(
     assert!(f.status("a")["cooldownUntilMs"].is_i64());
 }
 
-#[test]
-fn terminal_is_restored_after_the_run() {
-    // The fake prints the terminal's settings; after cao returns, `stty` must show cooked mode
-    // (icanon, echo) again on the same terminal.
-    let f = Fixture::new(&["a"], "echo child");
+/// Run cao on a pseudo-terminal inside a shell wrapper that afterwards prints cao's exit code
+/// and whether the terminal is back in cooked mode (icanon, echo).
+fn run_then_check_terminal(body: &str) -> String {
+    let f = Fixture::new(&["a"], body);
     let wrapper = f.path("wrap.sh");
     std::fs::write(
         &wrapper,
-        "#!/bin/sh\n\"$@\"\necho \"after: $(stty -a | tr ' ' '\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' ')\"\n",
+        "#!/bin/sh\n\"$@\"\necho \"exit: $?\"\necho \"after: $(stty -a | tr ' ' '\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' ')\"\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -518,7 +517,7 @@ fn terminal_is_restored_after_the_run() {
     let mut child = pair.slave.spawn_command(cmd).unwrap();
     drop(pair.slave);
     let mut reader = pair.master.try_clone_reader().unwrap();
-    let _w = pair.master.take_writer().unwrap();
+    let writer = pair.master.take_writer().unwrap();
     let t = std::thread::spawn(move || {
         let mut s = String::new();
         let mut buf = [0u8; 4096];
@@ -532,9 +531,24 @@ fn terminal_is_restored_after_the_run() {
     });
     child.wait().unwrap();
     drop(pair.master);
-    drop(_w);
-    let out = t.join().unwrap();
+    drop(writer);
+    t.join().unwrap()
+}
+
+#[test]
+fn terminal_is_restored_after_the_run() {
+    let out = run_then_check_terminal("echo child");
     assert!(out.contains("child"), "{out}");
+    assert!(out.contains("exit: 0"), "{out}");
+    assert!(out.contains("after: icanon echo"), "{out}");
+}
+
+#[test]
+fn terminal_is_restored_when_codex_dies_from_a_signal() {
+    // Codex put the terminal in raw mode and the alternate screen, then was killed.
+    let out = run_then_check_terminal("stty raw -echo; printf '\\033[?1049h'; kill -KILL $$");
+    assert!(out.contains("exit: 137"), "{out}");
+    assert!(out.contains("\x1b[?1049l"), "{out:?}");
     assert!(out.contains("after: icanon echo"), "{out}");
 }
 

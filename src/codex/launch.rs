@@ -364,6 +364,8 @@ mod pty {
         watch: &mut QuotaWatch,
         on_first_hit: &mut dyn FnMut(&QuotaHit, bool),
     ) -> Result<Outcome> {
+        // Raw mode first: if the terminal refuses, no Codex has been started yet.
+        let guard = RawGuard::enable()?;
         let pair = native_pty_system()
             .openpty(term_size())
             .context("could not open a pseudo-terminal for codex")?;
@@ -402,7 +404,6 @@ mod pty {
             }
         });
 
-        let guard = RawGuard::enable()?;
         if let Ok(mut g) = stdin_target().lock() {
             *g = Some(writer);
         }
@@ -463,8 +464,11 @@ mod pty {
             None => (i32::try_from(status.exit_code()).unwrap_or(1), false),
         };
         if status.signal().is_some() {
-            // Codex died without cleaning up: leave the alternate screen, show the cursor.
-            let _ = stdout.write_all(b"\x1b[?1049l\x1b[?25h\r\n");
+            // Codex died without cleaning up: leave the alternate screen, show the cursor, and
+            // turn off bracketed paste, mouse reporting and the keyboard-protocol level it pushed.
+            let _ = stdout.write_all(
+                b"\x1b[?1049l\x1b[?25h\x1b[?2004l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[<u\r\n",
+            );
             let _ = stdout.flush();
         }
         Ok(Outcome {
