@@ -681,3 +681,37 @@ async fn a_token_about_to_expire_is_refreshed_before_use() {
         "refreshed before the first call"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_hangs_up_cancels_its_upstream_stream() {
+    use http_body_util::BodyExt;
+    let env = two_accounts();
+    let m = mock(Scenario::default().with_account(
+        "acc-1",
+        AccountFaults {
+            stall_after_events: Some(1),
+            ..Default::default()
+        },
+    ))
+    .await;
+    let g = gw(&env, &m, &[]);
+    let client = cao::gateway::http_client().unwrap();
+    let req = http::Request::post(format!("{}/responses", g.url))
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(first.data_ref().unwrap()).contains("response.created"));
+    assert_eq!(m.open_streams(), 1);
+    drop(body);
+    drop(client);
+    assert!(
+        eventually(10, || m.open_streams() == 0),
+        "the upstream stream must end when the client leaves"
+    );
+    // The gateway keeps serving.
+    m.set_faults("acc-1", AccountFaults::default());
+    assert_eq!(model_call(&g.url, None).await.status, 200);
+}

@@ -72,6 +72,7 @@ impl MockUpstream {
             scenario: RwLock::new(scenario),
             state: Mutex::new(server::MockState::default()),
             started: std::time::Instant::now(),
+            open_streams: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = server::router(shared.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -111,6 +112,14 @@ impl MockUpstream {
             .lock()
             .map(|s| s.requests.clone())
             .unwrap_or_default()
+    }
+
+    /// SSE answers still streaming. Drops to 0 once clients (or the gateway) hang up, which is
+    /// how tests see that a client abort cancelled the upstream request.
+    pub fn open_streams(&self) -> usize {
+        self.shared
+            .open_streams
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Forget the recorded requests.

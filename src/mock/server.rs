@@ -2,6 +2,7 @@
 //! endpoint.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -23,6 +25,24 @@ pub(super) struct Shared {
     pub scenario: RwLock<Scenario>,
     pub state: Mutex<MockState>,
     pub started: Instant,
+    /// SSE answers still being sent (their stream not yet finished or dropped).
+    pub open_streams: AtomicUsize,
+}
+
+/// Counts an SSE answer as open until its stream is dropped (finished, or the client left).
+struct OpenStream(Arc<Shared>);
+
+impl OpenStream {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.open_streams.fetch_add(1, Ordering::SeqCst);
+        Self(shared)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.open_streams.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Mutable bookkeeping, behind one short-held mutex.
@@ -186,7 +206,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                     format!("event: codex.rate_limits\ndata: {ev}\n\n").into(),
                 );
             }
-            let stream = sse::event_stream(events, Duration::from_millis(delay), ending);
+            let guard = OpenStream::new(shared.clone());
+            let stream =
+                sse::event_stream(events, Duration::from_millis(delay), ending).map(move |item| {
+                    let _alive = &guard;
+                    item
+                });
             let mut r = Response::new(Body::from_stream(stream));
             let hm = r.headers_mut();
             hm.insert(
