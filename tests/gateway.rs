@@ -715,3 +715,29 @@ async fn a_client_that_hangs_up_cancels_its_upstream_stream() {
     m.set_faults("acc-1", AccountFaults::default());
     assert_eq!(model_call(&g.url, None).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passthrough_auth_keeps_the_clients_own_credentials() {
+    let env = two_accounts();
+    let m = mock(Scenario::default()).await;
+    let g = gw(&env, &m, &["--passthrough-auth"]);
+    let own = common::jwt(serde_json::json!({
+        "exp": now_secs() + 600,
+        "https://api.openai.com/auth": {"chatgpt_account_id": "acc-own"}
+    }));
+    let bearer = format!("Bearer {own}");
+    let a = send(
+        "POST",
+        &format!("{}/responses", g.url),
+        &[
+            ("authorization", &bearer),
+            ("chatgpt-account-id", "acc-own"),
+        ],
+        b"{}",
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let r = &m.requests()[0];
+    assert_eq!(r.bearer_account.as_deref(), Some("acc-own"));
+    assert_eq!(r.header_account.as_deref(), Some("acc-own"));
+}
