@@ -439,3 +439,43 @@ fn doctor_warns_above_the_threshold_and_errors_when_every_account_is_spent() {
     assert!(text.contains("\"all_spent\""), "{text}");
     assert!(text.contains("the first to reset is a2, in "), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switch_is_counted_and_explained_in_the_live_view() {
+    let env = accounts(2);
+    let m = MockUpstream::spawn(
+        "127.0.0.1",
+        0,
+        Scenario::default().with_account("acc-1", AccountFaults::spent(3600)),
+    )
+    .await
+    .unwrap();
+    let g = gw(&env, &m, &[]);
+    assert_eq!(model_call(&g.url, Some("s1")).await.status, 200);
+    let st = status_json(&g).await;
+    assert_eq!(st["switches"], 1);
+    let sw = &st["recentSwitches"][0];
+    assert_eq!(
+        (sw["from"].as_str(), sw["to"].as_str()),
+        (Some("a1"), Some("a2"))
+    );
+    assert_eq!(sw["reason"], "usage limit reached");
+    assert_eq!(account(&st, "a1")["state"], "cooling");
+    assert!(account(&st, "a1")["cooldownUntilMs"].as_i64().unwrap() > now_secs() * 1000);
+    let d = &st["lastDecision"];
+    assert_eq!(d["account"], "a2");
+    assert_eq!(d["skipped"][0]["reason"], "tried");
+    let metrics = send("GET", &format!("{}/metrics", g.url), &[], b"").await;
+    for want in [
+        "cao_gateway_switches_total{from=\"a1\",to=\"a2\"} 1",
+        "cao_gateway_accounts_cooling 1",
+        "cao_gateway_requests_total{account=\"a2\",status=\"200\"} 1",
+    ] {
+        assert!(
+            metrics.body.contains(want),
+            "no {want:?} in\n{}",
+            metrics.body
+        );
+    }
+    assert!(g.stop().success());
+}

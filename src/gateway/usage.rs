@@ -186,6 +186,10 @@ impl UsageTracker {
             })
         });
         if pinned_usable {
+            tracing::debug!(
+                account = affinity.unwrap_or("-"),
+                "route: the session stays on its account (affinity)"
+            );
             return;
         }
         let scands: Vec<strategy::Candidate<'_>> = cands
