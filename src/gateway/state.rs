@@ -173,6 +173,8 @@ pub struct GatewayState {
     affinity: Mutex<HashMap<String, String>>,
     pending: Mutex<BTreeMap<String, StatusPatch>>,
     registry_mtime: Mutex<Option<SystemTime>>,
+    /// The last status write failed (warn once, not every second).
+    flush_failing: AtomicBool,
 }
 
 fn mtime(path: &Path) -> Option<SystemTime> {
@@ -204,6 +206,7 @@ impl GatewayState {
             affinity: Mutex::new(HashMap::new()),
             pending: Mutex::new(BTreeMap::new()),
             registry_mtime: Mutex::new(None),
+            flush_failing: AtomicBool::new(false),
         };
         state.reload_registry()?;
         Ok(state)
@@ -490,8 +493,13 @@ impl GatewayState {
                 }
             }
         });
+        if result.is_ok() && self.flush_failing.swap(false, Ordering::Relaxed) {
+            tracing::info!("account status written again");
+        }
         if let Err(e) = result {
-            tracing::warn!("could not write account status (will retry): {e}");
+            if !self.flush_failing.swap(true, Ordering::Relaxed) {
+                tracing::warn!("could not write account status (retrying every second): {e}");
+            }
             self.usage.restore_dirty(&usage);
             if let Ok(mut p) = self.pending.lock() {
                 for (name, patch) in pending {
