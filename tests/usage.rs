@@ -208,6 +208,12 @@ async fn headers_and_stream_events_are_tracked_reported_and_persisted() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("42%  resets in 2h"), "{text}");
+    let out = cao_command(&env)
+        .args(["status", "--report"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("## Usage\n\n- a1: 5h 42% (2h "), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -46,6 +46,17 @@ pub fn markdown(o: &Overview, health: &HealthSummary, r: &RenderOpts) -> String 
             health_cell,
         );
     }
+    // Usage windows (issue 6), when upstream has reported any.
+    let usage: Vec<String> = o
+        .accounts
+        .iter()
+        .filter_map(|v| {
+            super::usage::short(v.status.usage.as_ref(), now).map(|u| format!("- {}: {u}", v.name))
+        })
+        .collect();
+    if !usage.is_empty() {
+        let _ = write!(out, "\n## Usage\n\n{}\n", usage.join("\n"));
+    }
     let _ = writeln!(
         out,
         "\n{} accounts: {} ok, {} warnings, {} errors.",
