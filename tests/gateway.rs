@@ -741,3 +741,40 @@ async fn passthrough_auth_keeps_the_clients_own_credentials() {
     assert_eq!(r.bearer_account.as_deref(), Some("acc-own"));
     assert_eq!(r.header_account.as_deref(), Some("acc-own"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_token_endpoint_is_not_a_lost_login_and_not_hammered() {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() - 60);
+    env.add_logged_in("a2", "acc-2", now_secs() + 3600);
+    let m = mock(Scenario::default().with_account(
+        "acc-1",
+        AccountFaults {
+            refresh: RefreshFault::Error,
+            ..Default::default()
+        },
+    ))
+    .await;
+    let g = gw(&env, &m, &[]);
+    for _ in 0..3 {
+        let a = model_call(&g.url, None).await;
+        assert_eq!(a.status, 200);
+        assert!(a.body.contains("acc-2"));
+    }
+    assert_eq!(
+        m.requests()
+            .iter()
+            .filter(|r| r.path == "/oauth/token")
+            .count(),
+        1,
+        "the account rests briefly instead of retrying the refresh on every request"
+    );
+    assert!(
+        model_calls(&m).iter().all(|(a, _)| a == "acc-2"),
+        "no call with the expired token"
+    );
+    assert!(eventually(5, || {
+        status_file(&env)["statuses"]["a1"]["cooldownUntilMs"].is_i64()
+    }));
+    assert_ne!(status_file(&env)["statuses"]["a1"]["needsLogin"], true);
+}

@@ -114,7 +114,9 @@ pub async fn refresh(
         return Err(CredError::NeedsLogin);
     }
     let answer = request_refresh(state, &refresh_token).await;
-    if !matches!(answer, Err(RefreshFailure::Unreachable(_)))
+    // A rotation spends the old refresh token: it is never sent again. A transient error (5xx,
+    // no answer) most likely did not spend it, so it may be retried later (as Codex does).
+    if answer.is_ok()
         && let Ok(mut used) = acct.used_refresh_tokens.lock()
     {
         used.insert(refresh_token.clone());
