@@ -3,7 +3,7 @@
 //!
 //! Needs Debian's `chromium` (scripts/test installs it). Without it the tests skip locally and
 //! fail under CI.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod common;
 
