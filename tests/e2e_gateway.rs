@@ -182,3 +182,66 @@ async fn real_codex_runs_two_turns_on_account_2_while_account_1_is_spent() {
     }
     assert!(g.stop().success());
 }
+
+/// The built-in provider routed with `openai_base_url` + `chatgpt_base_url=<gw>/backend-api`:
+/// Codex tries WebSocket first (426 from the gateway sends it to HTTP at once) and uses its own
+/// ChatGPT paths under `/backend-api/`, which all get the chosen account's credentials.
+#[tokio::test(flavor = "multi_thread")]
+async fn real_codex_with_the_builtin_provider_falls_back_from_websocket_at_once() {
+    let Some(bin) = common::real_codex() else {
+        return;
+    };
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() + 3600);
+    let m = MockUpstream::spawn("127.0.0.1", 0, Scenario::default())
+        .await
+        .unwrap();
+    let (base, token) = (m.base_url(), m.token_url());
+    let g = GatewayProc::start(&env, &["--base-url", &base, "--token-url", &token]);
+    let home = env.dir.path().join("codex-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let auth = auth_json("client-own-account", "me@example.com", now_secs() + 3600);
+    std::fs::write(home.join("auth.json"), auth.to_string()).unwrap();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let url = g.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(&bin)
+            .args(["-c", &format!("openai_base_url={url}")])
+            .args(["-c", &format!("chatgpt_base_url={url}/backend-api")])
+            .args(["exec", "--skip-git-repo-check", "hello"])
+            .current_dir(&work)
+            .env("CODEX_HOME", &home)
+            .env("HOME", &home)
+            .env("CODEX_REFRESH_TOKEN_URL_OVERRIDE", &token)
+            .env("CODEX_REVOKE_TOKEN_URL_OVERRIDE", &token)
+            .env_remove("OPENAI_API_KEY")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("Mock reply from acc-1."),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        g.log()
+    );
+    let log = g.log();
+    assert_eq!(
+        log.matches("path=/responses account=- status=426").count(),
+        1,
+        "one websocket attempt, then HTTP: {log}"
+    );
+    let reqs = m.requests();
+    assert!(
+        reqs.iter().any(|r| r.path.starts_with("/backend-api/")),
+        "{reqs:?}"
+    );
+    for r in &reqs {
+        assert_eq!(r.bearer_account.as_deref(), Some("acc-1"), "{r:?}");
+        assert_eq!(r.header_account.as_deref(), Some("acc-1"), "{r:?}");
+    }
+}
