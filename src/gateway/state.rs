@@ -509,3 +509,7 @@ impl GatewayState {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
