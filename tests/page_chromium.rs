@@ -235,3 +235,57 @@ async fn real_gateway_page_shows_live_usage() {
     assert!(dom.contains("resets in 1h 23m"), "{dom}");
     assert!(dom.contains("<b>1</b>"), "one session pinned: {dom}");
 }
+
+/// With an access key the page loads without it, and reads it from `/#key=...` (a fragment,
+/// never sent to the server) to call /status; without it, the page says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_with_an_access_key() {
+    use cao::mock::{MockUpstream, Scenario};
+    use common::gateway::{GatewayProc, send};
+    let Some(bin) = chromium() else { return };
+    let env = common::TestEnv::new();
+    env.add_logged_in("work", "acc-1", common::now_secs() + 3600);
+    let m = MockUpstream::spawn("127.0.0.1", 0, Scenario::default())
+        .await
+        .unwrap();
+    let (base, token) = (m.base_url(), m.token_url());
+    let g = GatewayProc::start(
+        &env,
+        &[
+            "--base-url",
+            &base,
+            "--token-url",
+            &token,
+            "--access-key",
+            "s3cret-key",
+        ],
+    );
+    assert_eq!(
+        send("GET", &format!("{}/", g.url), &[], b"").await.status,
+        200
+    );
+    assert_eq!(
+        send("GET", &format!("{}/status", g.url), &[], b"")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        send("GET", &format!("{}/metrics", g.url), &[], b"")
+            .await
+            .status,
+        401
+    );
+
+    let (dom, console) = dump_dom(bin.clone(), format!("{}/#key=s3cret-key", g.url)).await;
+    assert!(console.is_empty(), "console output: {console:#?}");
+    assert!(dom.contains("data-account=\"work\""), "{dom}");
+
+    let (dom, _) = dump_dom(bin, format!("{}/", g.url)).await;
+    assert!(g.stop().success());
+    assert!(!dom.contains("data-account=\"work\""), "{dom}");
+    assert!(
+        dom.contains("<div id=\"error\" style=\"display: block;\">cannot reach the gateway: this gateway needs its access key"),
+        "{dom}"
+    );
+}

@@ -60,7 +60,8 @@ async fn access_key(State(state): State<Arc<GatewayState>>, req: Request, next: 
     let Some(key) = state.config.access_key.as_deref() else {
         return next.run(req).await;
     };
-    if req.uri().path() == "/health" {
+    // The status page itself holds no data (it sends the key from `/#key=...` to /status).
+    if req.uri().path() == "/health" || (req.uri().path() == "/" && req.method() == "GET") {
         return next.run(req).await;
     }
     let h = req.headers();
