@@ -221,6 +221,8 @@ pub struct RunArgs {
     pub codex_args: Vec<String>,
 }
 
+// Parsed once per run: the size of the `start` options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum GatewayCommand {
     /// Start the local gateway
