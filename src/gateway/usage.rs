@@ -386,6 +386,32 @@ mod tests {
         assert_eq!(got, vec![EV.to_string()]);
     }
 
+    proptest::proptest! {
+        /// Where upstream splits its frames never changes what is found, and nothing panics.
+        #[test]
+        fn scanner_is_split_invariant(
+            body in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b"data: ".to_vec()),
+                proptest::strategy::Just(EV.as_bytes().to_vec()),
+                proptest::strategy::Just(b"\n".to_vec()),
+                proptest::strategy::Just(b"\r\n".to_vec()),
+                proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+            ], 0..12),
+            split in 0usize..400,
+        ) {
+            let bytes: Vec<u8> = body.concat();
+            let split = split.min(bytes.len());
+            let whole = SseScanner::default().feed(&bytes);
+            let mut s = SseScanner::default();
+            let mut parts = s.feed(&bytes[..split]);
+            parts.extend(s.feed(&bytes[split..]));
+            proptest::prop_assert_eq!(&whole, &parts);
+            for p in &whole {
+                let _ = usage::from_event(p, 0);
+            }
+        }
+    }
+
     #[test]
     fn scanner_skips_overlong_lines_and_recovers() {
         let mut s = SseScanner::default();

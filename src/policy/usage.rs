@@ -223,11 +223,15 @@ pub fn from_headers<'a>(
     headers: impl IntoIterator<Item = (&'a str, &'a str)>,
     now_ms: i64,
 ) -> Option<UsageSnapshot> {
+    // Only `x-` headers matter; skip the rest before allocating anything.
     let pairs: Vec<(String, &str)> = headers
         .into_iter()
+        .filter(|(k, _)| k.len() > 2 && k.as_bytes()[..2].eq_ignore_ascii_case(b"x-"))
         .map(|(k, v)| (k.to_ascii_lowercase(), v.trim()))
-        .filter(|(k, _)| k.starts_with("x-"))
         .collect();
+    if pairs.is_empty() {
+        return None;
+    }
     let get = |name: &str| {
         pairs
             .iter()
@@ -239,8 +243,8 @@ pub fn from_headers<'a>(
     // Every family that reports a used percent for any slot, in first-seen order.
     let mut prefixes: Vec<String> = Vec::new();
     for (k, _) in &pairs {
-        for slot in ["primary", "secondary"] {
-            if let Some(p) = k.strip_suffix(&format!("-{slot}-used-percent"))
+        for suffix in ["-primary-used-percent", "-secondary-used-percent"] {
+            if let Some(p) = k.strip_suffix(suffix)
                 && let Some(p) = p.strip_prefix("x-")
                 && !p.is_empty()
                 && !prefixes.iter().any(|q| q == p)

@@ -319,3 +319,13 @@ fn window_spans_read_naturally() {
     assert_eq!(window_span(45), "45m");
     assert_eq!(window_span(43200), "30d");
 }
+
+#[test]
+fn odd_header_names_never_panic() {
+    let s = from_headers(
+        vec![("xé-codex", "1"), ("x", "1"), ("X-", "2"), ("é", "3")],
+        NOW,
+    );
+    assert_eq!(s, None);
+    assert_eq!(from_event("", NOW), None);
+}
