@@ -778,3 +778,40 @@ async fn a_failing_token_endpoint_is_not_a_lost_login_and_not_hammered() {
     }));
     assert_ne!(status_file(&env)["statuses"]["a1"]["needsLogin"], true);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_hanging_up_mid_refresh_does_not_lose_the_rotated_token() {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() - 60);
+    let m = mock(Scenario::default().with_account(
+        "acc-1",
+        AccountFaults {
+            refresh_delay_ms: 700,
+            ..Default::default()
+        },
+    ))
+    .await;
+    let g = gw(&env, &m, &[]);
+    let gone = tokio::time::timeout(
+        std::time::Duration::from_millis(150),
+        model_call(&g.url, None),
+    )
+    .await;
+    assert!(
+        gone.is_err(),
+        "the client gave up before the refresh finished"
+    );
+    let auth_path = env.data_dir().join("a1/auth.json");
+    let saved = || {
+        std::fs::read_to_string(&auth_path)
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+            .is_some_and(|v| v["tokens"]["refresh_token"] != "rt-acc-1-0")
+    };
+    assert!(
+        eventually(10, saved),
+        "the rotated tokens were saved anyway"
+    );
+    assert_eq!(model_call(&g.url, None).await.status, 200);
+    assert_eq!(m.refresh_count("acc-1"), 1);
+}

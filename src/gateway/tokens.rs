@@ -38,8 +38,8 @@ pub enum CredError {
 
 /// Credentials for a request: the cached ones, refreshed first if they expire soon.
 pub async fn credentials(
-    state: &GatewayState,
-    acct: &Account,
+    state: &Arc<GatewayState>,
+    acct: &Arc<Account>,
     now_ms: i64,
 ) -> Result<Arc<Creds>, CredError> {
     match acct.creds() {
@@ -59,7 +59,22 @@ pub async fn credentials(
 
 /// Refresh the account's tokens unless someone already did since `stale` (the access token the
 /// caller saw fail or expire). Single flight: concurrent callers wait for one refresh.
+///
+/// The refresh runs in its own task: a client that hangs up mid-refresh must not cancel it
+/// between "the token endpoint rotated the refresh token" and "the new one is saved", or the
+/// login would be lost.
 pub async fn refresh(
+    state: &Arc<GatewayState>,
+    acct: &Arc<Account>,
+    stale: Option<&str>,
+) -> Result<Arc<Creds>, CredError> {
+    let (state, acct, stale) = (state.clone(), acct.clone(), stale.map(str::to_string));
+    tokio::spawn(async move { refresh_detached(&state, &acct, stale.as_deref()).await })
+        .await
+        .unwrap_or_else(|e| Err(CredError::Transient(format!("refresh task failed: {e}"))))
+}
+
+async fn refresh_detached(
     state: &GatewayState,
     acct: &Account,
     stale: Option<&str>,
@@ -159,18 +174,33 @@ pub async fn refresh(
     acct.set_creds(Some(creds.clone()));
     let stamp = jiff::Timestamp::now().to_string();
     file.set_tokens(&tokens, &stamp);
-    save(state, acct, file);
-    drop(lock);
+    save(state, acct, file, lock).await;
     tracing::info!(account = %acct.name, "access token refreshed");
     Ok(creds)
 }
 
 /// Write rotated tokens (caller holds the account's auth lock). On failure they stay in memory
 /// and the background task retries: a lost rotated refresh token would lock the user out.
-fn save(state: &GatewayState, acct: &Account, file: AuthFile) {
-    match state.store.save_auth(&acct.name, &file) {
-        Ok(()) => {
-            note_written(state, acct);
+async fn save(state: &GatewayState, acct: &Account, file: AuthFile, lock: crate::store::FileLock) {
+    let (store, name, copy) = (state.store.clone(), acct.name.clone(), file.clone());
+    // The mtime is read before the lock is released, so a later write by someone else is
+    // never mistaken for ours.
+    let written = tokio::task::spawn_blocking(move || {
+        let r = store.save_auth(&name, &copy).map(|()| {
+            std::fs::metadata(store.auth_path(&name))
+                .and_then(|m| m.modified())
+                .ok()
+        });
+        drop(lock);
+        r.map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    match written {
+        Ok(mtime) => {
+            if let Ok(mut am) = acct.auth_mtime.lock() {
+                *am = mtime;
+            }
             if let Ok(mut u) = acct.unsaved.lock() {
                 *u = None;
             }

@@ -74,6 +74,8 @@ pub struct AccountFaults {
     pub server_error: Option<ServerErrorFault>,
     /// What the token endpoint does with this account's refresh token.
     pub refresh: RefreshFault,
+    /// Wait this long before the token endpoint answers this account's refresh.
+    pub refresh_delay_ms: u64,
     /// Wait this long before sending the response head of a model call.
     pub first_byte_delay_ms: u64,
     /// Send this many SSE events, then go silent forever (until the client hangs up).

@@ -111,6 +111,20 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let path = parts.uri.path().to_string();
     let method = parts.method.as_str().to_string();
     if method == "POST" && path.ends_with("/oauth/token") {
+        let delay = refresh_token_of(&body)
+            .as_deref()
+            .and_then(refresh_token_account)
+            .and_then(|a| {
+                shared
+                    .scenario
+                    .read()
+                    .ok()
+                    .map(|s| s.faults_for(Some(&a)).refresh_delay_ms)
+            })
+            .unwrap_or(0);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         return token_endpoint(&shared, &body);
     }
     let h = &parts.headers;
