@@ -24,6 +24,8 @@ use super::scan::{QuotaHit, QuotaWatch, Scanner};
 
 /// How often the wait loops look at signals and the child while no output arrives.
 const TICK: Duration = Duration::from_millis(50);
+/// How often to look for the child's exit once its output has closed (it is about to exit).
+const REAP_TICK: Duration = Duration::from_millis(2);
 /// After the child exits, how long to keep draining output a grandchild may still be writing.
 const DRAIN_LIMIT: Duration = Duration::from_millis(1500);
 
@@ -223,7 +225,7 @@ fn run_piped(
             break;
         }
         if streams_done {
-            std::thread::sleep(TICK);
+            std::thread::sleep(REAP_TICK);
         } else {
             match rx.recv_timeout(TICK) {
                 Ok(Chunk::Out(b)) => {
@@ -421,7 +423,7 @@ mod pty {
                 break;
             }
             if stream_done {
-                std::thread::sleep(TICK);
+                std::thread::sleep(REAP_TICK);
             } else {
                 match rx.recv_timeout(TICK) {
                     Ok(b) => {
