@@ -56,7 +56,10 @@ fn assert_no_mismatch(m: &MockUpstream) {
             "mismatched credentials on {r:?}"
         );
         assert_ne!(r.header_account.as_deref(), Some("client-own-account"));
-        assert!(!r.had_cookie, "client cookie leaked upstream: {r:?}");
+        assert!(
+            !r.cookie.as_deref().unwrap_or("").contains("client=1"),
+            "client cookie leaked upstream: {r:?}"
+        );
     }
 }
 
@@ -814,4 +817,22 @@ async fn a_client_hanging_up_mid_refresh_does_not_lose_the_rotated_token() {
     );
     assert_eq!(model_call(&g.url, None).await.status, 200);
     assert_eq!(m.refresh_count("acc-1"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cookies_upstream_sets_go_back_with_the_same_account_only() {
+    let env = two_accounts();
+    let mut faults = AccountFaults::default();
+    faults.headers.insert(
+        "set-cookie".into(),
+        "__cf_bm=acc1cookie; Path=/; HttpOnly".into(),
+    );
+    let m = mock(Scenario::default().with_account("acc-1", faults)).await;
+    let g = gw(&env, &m, &[]);
+    assert_eq!(model_call(&g.url, Some("x")).await.status, 200);
+    assert_eq!(model_call(&g.url, Some("x")).await.status, 200);
+    let reqs = m.requests();
+    assert_eq!(reqs[0].cookie, None, "the client's cookie is never sent");
+    assert_eq!(reqs[1].cookie.as_deref(), Some("__cf_bm=acc1cookie"));
+    assert_no_mismatch(&m);
 }

@@ -354,6 +354,9 @@ async fn attempt_account(
             }
         };
         if let Some(c) = &creds {
+            if let Some(cookie) = acct.cookie_header() {
+                headers.insert(header::COOKIE, cookie);
+            }
             headers.insert(header::AUTHORIZATION, c.bearer.clone());
             if let Some(a) = &c.account_header {
                 headers.insert("chatgpt-account-id", a.clone());
@@ -370,6 +373,9 @@ async fn attempt_account(
         .await;
         let (outcome, held) = match sent {
             Ok(Ok(resp)) => {
+                if !cfg.passthrough_auth {
+                    acct.store_cookies(resp.headers());
+                }
                 let status = resp.status();
                 if !upstream::is_retryable_status(status.as_u16()) {
                     state.record_success(acct, now_ms());

@@ -87,6 +87,10 @@ pub struct Account {
     pub(super) used_refresh_tokens: Mutex<HashSet<String>>,
     /// Rotated tokens whose write to auth.json failed; retried by the background task.
     pub(super) unsaved: Mutex<Option<AuthFile>>,
+    /// Cookies upstream set for this account (e.g. Cloudflare's), sent back on its requests in
+    /// place of the client's own: `name=value` pairs and the ready `cookie` header.
+    cookies: Mutex<Vec<(String, String)>>,
+    cookie_header: RwLock<Option<HeaderValue>>,
 }
 
 impl Account {
@@ -100,6 +104,8 @@ impl Account {
             auth_mtime: Mutex::new(None),
             used_refresh_tokens: Mutex::new(HashSet::new()),
             unsaved: Mutex::new(None),
+            cookies: Mutex::new(Vec::new()),
+            cookie_header: RwLock::new(None),
         }
     }
 
@@ -115,6 +121,45 @@ impl Account {
 
     pub fn cooldown_until(&self) -> Option<i64> {
         Some(self.cooldown_until_ms.load(Ordering::Relaxed)).filter(|u| *u > 0)
+    }
+
+    /// The `cookie` header for this account's upstream requests, if upstream set any.
+    pub fn cookie_header(&self) -> Option<HeaderValue> {
+        self.cookie_header.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Remember the cookies of `Set-Cookie` headers (name and value only; at most 32).
+    pub fn store_cookies(&self, headers: &http::HeaderMap) {
+        let mut set = headers.get_all(http::header::SET_COOKIE).iter().peekable();
+        if set.peek().is_none() {
+            return;
+        }
+        let Ok(mut jar) = self.cookies.lock() else {
+            return;
+        };
+        for v in set {
+            let Some((name, value)) = v
+                .to_str()
+                .ok()
+                .and_then(|v| v.split(';').next())
+                .and_then(|nv| nv.split_once('='))
+            else {
+                continue;
+            };
+            let (name, value) = (name.trim(), value.trim());
+            jar.retain(|(n, _)| n != name);
+            if !value.is_empty() && jar.len() < 32 {
+                jar.push((name.to_string(), value.to_string()));
+            }
+        }
+        let joined: Vec<String> = jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let header = HeaderValue::from_str(&joined.join("; ")).ok().map(|mut h| {
+            h.set_sensitive(true);
+            h
+        });
+        if let Ok(mut c) = self.cookie_header.write() {
+            *c = header.filter(|_| !jar.is_empty());
+        }
     }
 
     pub fn needs_login(&self) -> bool {

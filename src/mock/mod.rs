@@ -31,6 +31,8 @@ pub struct RecordedRequest {
     pub session_id: Option<String>,
     /// Whether a `cookie` header arrived.
     pub had_cookie: bool,
+    /// The `cookie` header, if any.
+    pub cookie: Option<String>,
     /// Request body size in bytes (as received; zstd bodies are not decoded).
     pub body_len: usize,
     /// The status the mock answered.
