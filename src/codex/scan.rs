@@ -273,4 +273,22 @@ mod tests {
         assert!(!w.observe("maximum recursion depth exceeded", 0));
         assert!(w.into_hit().is_none());
     }
+
+    proptest::proptest! {
+        /// Cutting the stream anywhere never changes the lines (chunk boundaries are invisible).
+        #[test]
+        fn chunking_does_not_change_lines(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300), cuts in proptest::collection::vec(0usize..300, 0..6)) {
+            let whole = feed_all(&[&bytes]);
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            points.sort_unstable();
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut start = 0;
+            for p in points {
+                chunks.push(&bytes[start..p]);
+                start = p;
+            }
+            chunks.push(&bytes[start..]);
+            proptest::prop_assert_eq!(feed_all(&chunks), whole);
+        }
+    }
 }

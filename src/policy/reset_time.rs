@@ -356,4 +356,18 @@ mod tests {
             Some(at(&z, 2026, 11, 24, 19, 6))
         );
     }
+
+    proptest::proptest! {
+        /// Whatever Codex (or anything else) prints, parsing never panics, and a clock time is
+        /// never read as more than a year and a day away.
+        #[test]
+        fn never_panics_and_stays_near(text in "\\PC{0,80}", tail in "[a-z .]{0,40}", h in 0u8..30, m in 0u8..70, now in 0i64..4_000_000_000_000) {
+            let z = tz(3);
+            let _ = parse_reset(&text, now, &z);
+            let line = format!("try again at {h}:{m:02} PM {tail}");
+            if let Some(at) = parse_reset(&line, now, &z) {
+                proptest::prop_assert!(at >= now - JUST_PASSED_MS && at <= now + 367 * DAY_MS);
+            }
+        }
+    }
 }
