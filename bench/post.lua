@@ -1,0 +1,18 @@
+-- A Codex-shaped model call: POST /responses with the headers Codex 0.169 sends.
+wrk.method = "POST"
+wrk.path = "/responses"
+wrk.body = '{"model":"gpt-5-codex","instructions":"You are Codex.","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}],"stream":true,"store":false}'
+wrk.headers["content-type"] = "application/json"
+wrk.headers["accept"] = "text/event-stream"
+wrk.headers["authorization"] = "Bearer client-token"
+wrk.headers["chatgpt-account-id"] = "client-account"
+wrk.headers["originator"] = "codex_exec"
+wrk.headers["session-id"] = "bench-session"
+
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT rps=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d non2xx=%d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
