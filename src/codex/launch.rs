@@ -134,9 +134,6 @@ pub fn run_once(
     mut watch: QuotaWatch,
     on_first_hit: &mut dyn FnMut(&QuotaHit, bool),
 ) -> Result<Outcome> {
-    let sig = signals();
-    sig.interrupt.store(false, Ordering::SeqCst);
-    sig.terminate.store(false, Ordering::SeqCst);
     if launch.pty {
         pty::run(launch, &mut watch, on_first_hit)
     } else {

@@ -116,6 +116,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
         let now = now_ms();
         match plan.next(now) {
             Step::Run { account, skipped } => {
+                // Ctrl-C between two runs (while cao itself had the terminal) stops here.
+                if launch::take_interrupt() {
+                    say("interrupted");
+                    return Ok(INTERRUPTED_EXIT);
+                }
                 for (name, until) in skipped {
                     say(&format!(
                         "skipping account {name}: usage limit, resets {}",
