@@ -5,6 +5,7 @@
 //! (picks up accounts added, removed or re-logged, by mtime). [`GatewayHandle::shutdown`] stops
 //! accepting, lets in-flight streams finish for a bounded time, and flushes state.
 
+pub mod account;
 pub mod body;
 pub mod config;
 pub mod metrics;

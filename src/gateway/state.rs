@@ -4,17 +4,15 @@
 //! The hot path only reads atomics and clones `Arc`s; files are touched by background tasks
 //! ([`GatewayState::reload_if_changed`] and [`GatewayState::flush_statuses`]), never per request.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
-use http::HeaderValue;
-
 use super::HttpClient;
+pub use super::account::{Account, Creds, Pool};
 use super::config::GatewayConfig;
-use crate::codex::auth::{AuthFile, TokenSet, decode_claims};
 use crate::policy::route::{self, Candidate, Choice, RouteInput};
 use crate::store::{AuthState, Store};
 
@@ -24,163 +22,6 @@ const NEEDS_LOGIN_MTIME_KEY: &str = "needsLoginAuthMtimeMs";
 
 /// Most sessions remembered for affinity (older ones are forgotten wholesale beyond this).
 const MAX_AFFINITY: usize = 20_000;
-
-/// One account's credentials, ready to put on a request.
-pub struct Creds {
-    pub tokens: TokenSet,
-    /// Access token expiry, ms since the epoch.
-    pub exp_ms: Option<i64>,
-    /// `Bearer <access token>`, marked sensitive.
-    pub bearer: HeaderValue,
-    /// The ChatGPT account id the bearer belongs to.
-    pub account_header: Option<HeaderValue>,
-}
-
-impl std::fmt::Debug for Creds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Creds")
-            .field("account_id", &self.tokens.account_id)
-            .field("exp_ms", &self.exp_ms)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Creds {
-    /// Build from a token set; `None` if the access token cannot be a header value.
-    pub fn new(tokens: TokenSet) -> Option<Self> {
-        let claims = decode_claims(&tokens.access_token).unwrap_or_default();
-        let mut tokens = tokens;
-        if tokens.account_id.is_none() {
-            tokens.account_id = claims.chatgpt_account_id.clone();
-        }
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", tokens.access_token)).ok()?;
-        bearer.set_sensitive(true);
-        let account_header = tokens
-            .account_id
-            .as_deref()
-            .and_then(|a| HeaderValue::from_str(a).ok());
-        Some(Self {
-            exp_ms: claims.exp.map(|e| e.saturating_mul(1000)),
-            tokens,
-            bearer,
-            account_header,
-        })
-    }
-
-    /// Whether the access token expires within `margin_ms` of `now_ms`.
-    pub fn expiring(&self, now_ms: i64, margin_ms: i64) -> bool {
-        self.exp_ms.is_some_and(|e| e - margin_ms <= now_ms)
-    }
-}
-
-/// One account in the pool.
-pub struct Account {
-    pub name: String,
-    creds: RwLock<Option<Arc<Creds>>>,
-    /// Single flight for token refreshes of this account.
-    pub refresh_lock: tokio::sync::Mutex<()>,
-    cooldown_until_ms: AtomicI64,
-    needs_login: AtomicBool,
-    /// mtime of auth.json when last read or written by us.
-    pub(super) auth_mtime: Mutex<Option<SystemTime>>,
-    /// Refresh tokens already sent to the token endpoint: never sent again.
-    pub(super) used_refresh_tokens: Mutex<HashSet<String>>,
-    /// Rotated tokens whose write to auth.json failed; retried by the background task.
-    pub(super) unsaved: Mutex<Option<AuthFile>>,
-    /// Cookies upstream set for this account (e.g. Cloudflare's), sent back on its requests in
-    /// place of the client's own: `name=value` pairs and the ready `cookie` header.
-    cookies: Mutex<Vec<(String, String)>>,
-    cookie_header: RwLock<Option<HeaderValue>>,
-}
-
-impl Account {
-    fn new(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            creds: RwLock::new(None),
-            refresh_lock: tokio::sync::Mutex::new(()),
-            cooldown_until_ms: AtomicI64::new(0),
-            needs_login: AtomicBool::new(false),
-            auth_mtime: Mutex::new(None),
-            used_refresh_tokens: Mutex::new(HashSet::new()),
-            unsaved: Mutex::new(None),
-            cookies: Mutex::new(Vec::new()),
-            cookie_header: RwLock::new(None),
-        }
-    }
-
-    pub fn creds(&self) -> Option<Arc<Creds>> {
-        self.creds.read().ok().and_then(|c| c.clone())
-    }
-
-    pub fn set_creds(&self, creds: Option<Arc<Creds>>) {
-        if let Ok(mut c) = self.creds.write() {
-            *c = creds;
-        }
-    }
-
-    pub fn cooldown_until(&self) -> Option<i64> {
-        Some(self.cooldown_until_ms.load(Ordering::Relaxed)).filter(|u| *u > 0)
-    }
-
-    /// The `cookie` header for this account's upstream requests, if upstream set any.
-    pub fn cookie_header(&self) -> Option<HeaderValue> {
-        self.cookie_header.read().ok().and_then(|c| c.clone())
-    }
-
-    /// Remember the cookies of `Set-Cookie` headers (name and value only; at most 32).
-    pub fn store_cookies(&self, headers: &http::HeaderMap) {
-        let mut set = headers.get_all(http::header::SET_COOKIE).iter().peekable();
-        if set.peek().is_none() {
-            return;
-        }
-        let Ok(mut jar) = self.cookies.lock() else {
-            return;
-        };
-        for v in set {
-            let Some((name, value)) = v
-                .to_str()
-                .ok()
-                .and_then(|v| v.split(';').next())
-                .and_then(|nv| nv.split_once('='))
-            else {
-                continue;
-            };
-            let (name, value) = (name.trim(), value.trim());
-            jar.retain(|(n, _)| n != name);
-            if !value.is_empty() && jar.len() < 32 {
-                jar.push((name.to_string(), value.to_string()));
-            }
-        }
-        let joined: Vec<String> = jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        let header = HeaderValue::from_str(&joined.join("; ")).ok().map(|mut h| {
-            h.set_sensitive(true);
-            h
-        });
-        if let Ok(mut c) = self.cookie_header.write() {
-            *c = header.filter(|_| !jar.is_empty());
-        }
-    }
-
-    pub fn needs_login(&self) -> bool {
-        self.needs_login.load(Ordering::Relaxed)
-    }
-
-    fn candidate(&self) -> Candidate<'_> {
-        Candidate {
-            name: &self.name,
-            cooldown_until_ms: self.cooldown_until(),
-            needs_login: self.needs_login() || self.creds().is_none(),
-            avoid_new_sessions: false,
-        }
-    }
-}
-
-/// The accounts in rotation order (default first, then registry order).
-#[derive(Default)]
-pub struct Pool {
-    pub accounts: Vec<Arc<Account>>,
-}
 
 /// Pending changes to account_status.json, merged into the file by the flusher.
 #[derive(Debug, Default, Clone)]
