@@ -298,3 +298,68 @@ fn real_codex_resumes_the_same_session_on_the_next_account() {
         );
     }
 }
+
+/// Run `cao <args>` on a pseudo-terminal; returns what reached the terminal and the exit code.
+fn run_on_pty(e: &E2e, args: &[String]) -> (String, u32) {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use std::io::Read;
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(assert_cmd::cargo::cargo_bin("cao"));
+    cmd.arg("--data-dir");
+    cmd.arg(e.env.data_dir());
+    cmd.args(["run", "--codex"]);
+    cmd.arg(&e.codex);
+    cmd.arg("--");
+    cmd.args(args);
+    cmd.env("HOME", e.env.dir.path().join("home"));
+    cmd.env("TERM", "xterm-256color");
+    cmd.cwd(e.work_dir());
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let writer = pair.master.take_writer().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        all
+    });
+    let status = child.wait().unwrap();
+    drop(pair.master);
+    drop(writer);
+    let out = t.join().unwrap();
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        status.exit_code(),
+    )
+}
+
+#[test]
+fn real_codex_on_a_terminal_falls_back_too() {
+    let resets_at = common::now_secs() + 3 * 3600;
+    let Some(e) = E2e::start(resets_at) else {
+        return;
+    };
+    let (out, code) = run_on_pty(&e, &codex_exec_args(&e.base(), "say hello"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Hello from acct-2."), "{out}");
+    assert!(out.contains("using account two"), "{out}");
+    let one = e.status("one");
+    let until = one["cooldownUntilMs"].as_i64().unwrap();
+    assert!(
+        until >= resets_at * 1000 && until <= resets_at * 1000 + 60_000,
+        "{one}"
+    );
+}
