@@ -95,6 +95,23 @@ impl E2e {
             .collect()
     }
 
+    /// `cao run [--account <account>] --codex <real codex> -- <args>` in the work dir.
+    fn cao_run(&self, account: Option<&str>, args: Vec<String>) -> std::process::Output {
+        let mut c = self.env.cao();
+        c.current_dir(self.work_dir())
+            .arg("run")
+            .arg("--codex")
+            .arg(&self.codex);
+        if let Some(a) = account {
+            c.args(["--account", a]);
+        }
+        c.arg("--")
+            .args(args)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap()
+    }
+
     fn work_dir(&self) -> std::path::PathBuf {
         let d = self.env.dir.path().join("work");
         std::fs::create_dir_all(&d).unwrap();
@@ -126,18 +143,7 @@ fn real_codex_falls_back_from_a_spent_account_to_the_next() {
     let Some(e) = E2e::start(resets_at) else {
         return;
     };
-    let out = e
-        .env
-        .cao()
-        .current_dir(e.work_dir())
-        .arg("run")
-        .arg("--codex")
-        .arg(&e.codex)
-        .arg("--")
-        .args(codex_exec_args(&e.base(), "say hello"))
-        .timeout(std::time::Duration::from_secs(120))
-        .output()
-        .unwrap();
+    let out = e.cao_run(None, codex_exec_args(&e.base(), "say hello"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -199,18 +205,7 @@ fn the_second_run_skips_the_cooling_account_without_asking_upstream() {
         return;
     };
     for _ in 0..2 {
-        let out = e
-            .env
-            .cao()
-            .current_dir(e.work_dir())
-            .arg("run")
-            .arg("--codex")
-            .arg(&e.codex)
-            .arg("--")
-            .args(codex_exec_args(&e.base(), "again"))
-            .timeout(std::time::Duration::from_secs(120))
-            .output()
-            .unwrap();
+        let out = e.cao_run(None, codex_exec_args(&e.base(), "again"));
         assert_eq!(out.status.code(), Some(0), "{out:?}");
     }
     let calls = e.model_calls_by();
@@ -228,21 +223,7 @@ fn real_codex_resumes_the_same_session_on_the_next_account() {
     let Some(e) = E2e::start_after(common::now_secs() + 3600, 1) else {
         return;
     };
-    let run = |args: Vec<String>, account: Option<&str>| {
-        let mut c = e.env.cao();
-        c.current_dir(e.work_dir())
-            .arg("run")
-            .arg("--codex")
-            .arg(&e.codex);
-        if let Some(a) = account {
-            c.args(["--account", a]);
-        }
-        c.arg("--")
-            .args(args)
-            .timeout(std::time::Duration::from_secs(120))
-            .output()
-            .unwrap()
-    };
+    let run = |args: Vec<String>, account: Option<&str>| e.cao_run(account, args);
     // A first turn on account one (it still has one answer left).
     let out = run(codex_exec_args(&e.base(), "first question"), Some("one"));
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -299,19 +280,9 @@ fn real_codex_resumes_the_same_session_on_the_next_account() {
     }
 }
 
-/// Run `cao <args>` on a pseudo-terminal; returns what reached the terminal and the exit code.
+/// Run `cao run <args>` on a 40x120 pseudo-terminal in the work dir.
 fn run_on_pty(e: &E2e, args: &[String]) -> (String, u32) {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-    use std::io::Read;
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows: 40,
-            cols: 120,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = CommandBuilder::new(assert_cmd::cargo::cargo_bin("cao"));
+    let mut cmd = portable_pty::CommandBuilder::new(assert_cmd::cargo::cargo_bin("cao"));
     cmd.arg("--data-dir");
     cmd.arg(e.env.data_dir());
     cmd.args(["run", "--codex"]);
@@ -321,29 +292,7 @@ fn run_on_pty(e: &E2e, args: &[String]) -> (String, u32) {
     cmd.env("HOME", e.env.dir.path().join("home"));
     cmd.env("TERM", "xterm-256color");
     cmd.cwd(e.work_dir());
-    let mut child = pair.slave.spawn_command(cmd).unwrap();
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let writer = pair.master.take_writer().unwrap();
-    let t = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            all.extend_from_slice(&buf[..n]);
-        }
-        all
-    });
-    let status = child.wait().unwrap();
-    drop(pair.master);
-    drop(writer);
-    let out = t.join().unwrap();
-    (
-        String::from_utf8_lossy(&out).into_owned(),
-        status.exit_code(),
-    )
+    common::run_on_pty(cmd, 40, 120, |_| {})
 }
 
 #[test]

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use common::TestEnv;
@@ -412,19 +411,9 @@ fn codex_that_ignores_ctrl_c_keeps_running_and_cao_survives() {
 
 // ---- pseudo-terminal -------------------------------------------------------------------------
 
-/// Run `cao <args>` on a pseudo-terminal (as a person would in a terminal); returns everything
-/// it wrote to the terminal and its exit code.
-fn run_on_pty(f: &Fixture, args: &[&str]) -> (String, u32) {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows: 30,
-            cols: 100,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = CommandBuilder::new(assert_cmd::cargo::cargo_bin("cao"));
+/// `cao run --codex <fake>` with `args`, ready to start on a pseudo-terminal.
+fn cao_pty_command(f: &Fixture, args: &[&str]) -> portable_pty::CommandBuilder {
+    let mut cmd = portable_pty::CommandBuilder::new(assert_cmd::cargo::cargo_bin("cao"));
     cmd.arg("--data-dir");
     cmd.arg(f.env.data_dir());
     cmd.args(["run", "--codex"]);
@@ -433,29 +422,12 @@ fn run_on_pty(f: &Fixture, args: &[&str]) -> (String, u32) {
     cmd.env("HOME", f.env.dir.path().join("home"));
     cmd.env("NO_COLOR", "1");
     cmd.cwd(f.env.dir.path());
-    let mut child = pair.slave.spawn_command(cmd).unwrap();
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let _writer = pair.master.take_writer().unwrap(); // kept open: closing it sends EOF
-    let collector = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            all.extend_from_slice(&buf[..n]);
-        }
-        all
-    });
-    let status = child.wait().unwrap();
-    drop(pair.master);
-    drop(_writer);
-    let out = collector.join().unwrap();
-    (
-        String::from_utf8_lossy(&out).into_owned(),
-        status.exit_code(),
-    )
+    cmd
+}
+
+/// Run `cao run <args>` on a 30x100 pseudo-terminal; returns what reached it and the exit code.
+fn run_on_pty(f: &Fixture, args: &[&str]) -> (String, u32) {
+    common::run_on_pty(cao_pty_command(f, args), 30, 100, |_| {})
 }
 
 #[test]
@@ -504,35 +476,10 @@ fn run_then_check_terminal(body: &str) -> String {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-    let pair = native_pty_system().openpty(PtySize::default()).unwrap();
-    let mut cmd = CommandBuilder::new(&wrapper);
-    cmd.arg(assert_cmd::cargo::cargo_bin("cao"));
-    cmd.arg("--data-dir");
-    cmd.arg(f.env.data_dir());
-    cmd.args(["run", "--codex"]);
-    cmd.arg(&f.codex);
-    cmd.args(["--", "exec", "x"]);
+    let mut cmd = portable_pty::CommandBuilder::new(&wrapper);
+    cmd.args(cao_pty_command(&f, &["--", "exec", "x"]).get_argv());
     cmd.env("NO_COLOR", "1");
-    let mut child = pair.slave.spawn_command(cmd).unwrap();
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let writer = pair.master.take_writer().unwrap();
-    let t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            s.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-        s
-    });
-    child.wait().unwrap();
-    drop(pair.master);
-    drop(writer);
-    t.join().unwrap()
+    common::run_on_pty(cmd, 24, 80, |_| {}).0
 }
 
 #[test]
@@ -625,55 +572,28 @@ fn the_interactive_ui_resumes_the_session_on_the_next_account() {
 
 #[test]
 fn window_size_changes_reach_codex() {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
     // The fake waits until its terminal is 50x132 (polling, bounded), then reports the size.
     let f = Fixture::new(
         &["a"],
         "touch \"$(dirname \"$0\")/ready\"\ni=0\nwhile [ \"$(stty size)\" != '50 132' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\necho \"size now $(stty size)\"",
     );
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows: 24,
-            cols: 80,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = CommandBuilder::new(assert_cmd::cargo::cargo_bin("cao"));
-    cmd.arg("--data-dir");
-    cmd.arg(f.env.data_dir());
-    cmd.args(["run", "--codex"]);
-    cmd.arg(&f.codex);
-    cmd.args(["--", "exec", "x"]);
-    cmd.env("NO_COLOR", "1");
-    let mut child = pair.slave.spawn_command(cmd).unwrap();
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let writer = pair.master.take_writer().unwrap();
-    let t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            s.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-        s
-    });
-    wait_for_file(&f.path("ready"));
-    pair.master
-        .resize(PtySize {
-            rows: 50,
-            cols: 132,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    child.wait().unwrap();
-    drop(pair.master);
-    drop(writer);
-    let out = t.join().unwrap();
+    let (out, code) = common::run_on_pty(
+        cao_pty_command(&f, &["--", "exec", "x"]),
+        24,
+        80,
+        |master| {
+            wait_for_file(&f.path("ready"));
+            master
+                .resize(portable_pty::PtySize {
+                    rows: 50,
+                    cols: 132,
+                    pixel_width: 0,
+                    pixel_height: 0,
+                })
+                .unwrap();
+        },
+    );
+    assert_eq!(code, 0, "{out}");
     assert!(out.contains("size now 50 132"), "{out}");
 }
 

@@ -135,3 +135,48 @@ pub fn real_codex() -> Option<PathBuf> {
 
 /// Running the gateway as a child process and sending it requests.
 pub mod gateway;
+
+/// Run `cmd` on a new `rows` x `cols` pseudo-terminal, as a person at a terminal would; `during`
+/// gets the terminal's master side while it runs (to resize it). Returns everything written to
+/// the terminal and the exit code.
+pub fn run_on_pty(
+    cmd: portable_pty::CommandBuilder,
+    rows: u16,
+    cols: u16,
+    during: impl FnOnce(&dyn portable_pty::MasterPty),
+) -> (String, u32) {
+    use std::io::Read;
+    let pair = portable_pty::native_pty_system()
+        .openpty(portable_pty::PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    // Kept open until the end: dropping the writer sends EOF to the program.
+    let writer = pair.master.take_writer().unwrap();
+    let collector = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        all
+    });
+    during(&*pair.master);
+    let status = child.wait().unwrap();
+    drop(pair.master);
+    drop(writer);
+    let out = collector.join().unwrap();
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        status.exit_code(),
+    )
+}
