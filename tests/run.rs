@@ -619,3 +619,29 @@ fn accounts_that_need_a_new_login_are_skipped() {
         .stderr(predicate::str::contains("no account is logged in"));
     assert!(f.calls().is_empty());
 }
+
+#[test]
+fn piped_stdin_reaches_every_attempt() {
+    // Like `echo prompt | cao run -- exec -`: each attempt reads all of stdin.
+    let f = Fixture::new(
+        &["a", "b"],
+        "input=$(cat)\necho \"$acct read: $input\"\nif [ $acct = a ]; then echo 'ERROR: You’ve hit your usage limit.' >&2; exit 1; fi",
+    );
+    f.cao()
+        .args(["--", "exec", "-"])
+        .write_stdin("line one\nline two\n")
+        .assert()
+        .success()
+        .stdout("a read: line one\nline two\nb read: line one\nline two\n");
+}
+
+#[test]
+fn codex_that_ignores_piped_stdin_does_not_hang_cao() {
+    let f = Fixture::new(&["a"], "echo done");
+    f.cao()
+        .args(["--", "exec", "x"])
+        .write_stdin(vec![b'x'; 1 << 20])
+        .assert()
+        .success()
+        .stdout("done\n");
+}

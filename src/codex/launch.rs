@@ -171,15 +171,25 @@ fn run_piped(
     watch: &mut QuotaWatch,
     on_first_hit: &mut dyn FnMut(&QuotaHit, bool),
 ) -> Result<Outcome> {
+    use std::io::IsTerminal;
     use std::process::{Command, Stdio};
+    // A terminal is shared as is; piped input is replayed to every attempt (see stdin_tee).
+    let tee_stdin = !std::io::stdin().is_terminal();
     let mut child = Command::new(&launch.program)
         .args(&launch.args)
         .env("CODEX_HOME", &launch.codex_home)
-        .stdin(Stdio::inherit())
+        .stdin(if tee_stdin {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("could not start {}", launch.program.display()))?;
+    if let Some(input) = child.stdin.take() {
+        super::stdin_tee::attach(input);
+    }
     let (tx, rx) = mpsc::channel::<Chunk>();
     let mut readers = Vec::new();
     if let Some(mut out) = child.stdout.take() {

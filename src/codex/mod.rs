@@ -5,3 +5,4 @@ pub mod launch;
 pub mod scan;
 pub mod session;
 pub mod shim;
+pub mod stdin_tee;

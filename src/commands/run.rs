@@ -98,6 +98,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
     let interactive = pty && is_interactive(&codex_args);
     // The conversation that hit a limit, to continue on the next account.
     let mut carry: Option<Session> = None;
+    let mut plan_attempts = 0u32;
     let tz = TimeZone::system();
     launch::catch_signals();
 
@@ -132,6 +133,10 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
                 store
                     .update_account_status(&account, |s| s.last_attempt_at_ms = Some(attempt_at))?;
                 say(&format!("using account {account}"));
+                if plan_attempts > 0 && crate::codex::stdin_tee::truncated() {
+                    say("stdin was larger than 64 MB; this attempt gets only its first 64 MB");
+                }
+                plan_attempts += 1;
                 let args_now = match &carry {
                     Some(session) => continue_session(store, session, &account, &codex_args),
                     None => codex_args.clone(),
