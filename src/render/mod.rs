@@ -27,8 +27,22 @@ impl RenderOpts {
     pub fn now(width: usize) -> Self {
         Self {
             now_ms: crate::store::now_ms(),
-            tz: jiff::tz::TimeZone::system(),
+            tz: local_tz(),
             width,
         }
     }
+}
+
+/// The user's time zone, cheaply. `jiff::tz::TimeZone::system()` walks the whole zoneinfo
+/// directory to learn the zone's name (~2 ms, more than all the rest of `cao status`), and
+/// views only need its rules and abbreviation: so read `/etc/localtime` directly unless `TZ`
+/// is set.
+pub fn local_tz() -> jiff::tz::TimeZone {
+    if std::env::var_os("TZ").is_some_and(|v| !v.is_empty()) {
+        return jiff::tz::TimeZone::system();
+    }
+    std::fs::read("/etc/localtime")
+        .ok()
+        .and_then(|bytes| jiff::tz::TimeZone::tzif("Local", &bytes).ok())
+        .unwrap_or_else(jiff::tz::TimeZone::system)
 }

@@ -191,9 +191,22 @@ fn read_with_mode(path: &std::path::Path) -> Result<(Option<String>, Option<u32>
     };
     #[cfg(not(unix))]
     let mode = None;
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0) + 1);
-    file.read_to_end(&mut bytes)
-        .map_err(|source| StoreError::io("read", path, source))?;
+    // Read into a buffer sized from the fstat above (`read_to_end` on a File would stat and
+    // seek again); loop in case the file grew meanwhile.
+    let mut bytes = vec![0u8; usize::try_from(meta.len()).unwrap_or(0) + 1];
+    let mut filled = 0;
+    loop {
+        if filled == bytes.len() {
+            bytes.resize(bytes.len() * 2, 0);
+        }
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(StoreError::io("read", path, source)),
+        }
+    }
+    bytes.truncate(filled);
     let text = match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
