@@ -90,6 +90,11 @@ pub async fn spawn(store: Arc<Store>, config: GatewayConfig) -> anyhow::Result<G
     let app = server::router(state.clone());
     let mut server_stop = stop.subscribe();
     let server = tokio::spawn(async move {
+        // No Nagle: SSE events are small writes that must leave at once (with Nagle and the
+        // client's delayed ACK, each one waits ~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = server_stop.wait_for(|s| *s).await;
