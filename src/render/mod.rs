@@ -7,6 +7,8 @@ pub mod doctor;
 pub mod extra;
 pub mod records;
 pub mod report;
+#[cfg(test)]
+mod snapshot_tests;
 pub mod style;
 pub mod text;
 pub mod time;

@@ -1,0 +1,187 @@
+//! Snapshot tests of every human view with fixed data and a fixed clock (`cargo insta review`
+//! to update after an intended change).
+
+use std::path::PathBuf;
+
+use super::{RenderOpts, dashboard, doctor, records, report, style, text};
+use crate::codex::auth::Claims;
+use crate::policy::health::HealthOptions;
+use crate::store::AccountStatus;
+use crate::store::inspect::{AccountView, AuthView, Overview};
+
+const NOW: i64 = 1_800_000_000_000; // 2027-01-15T08:00:00Z
+const MIN: i64 = 60_000;
+const HOUR: i64 = 60 * MIN;
+
+fn view(
+    name: &str,
+    is_default: bool,
+    auth: AuthView,
+    exp_ms: Option<i64>,
+    status: AccountStatus,
+) -> AccountView {
+    let logged_in = auth == AuthView::LoggedIn;
+    AccountView {
+        name: name.to_string(),
+        is_default,
+        account_dir: PathBuf::from(format!("/data/{name}")),
+        auth_path: PathBuf::from(format!("/data/{name}/auth.json")),
+        auth,
+        claims: if logged_in {
+            Claims {
+                exp: exp_ms.map(|e| e / 1000),
+                email: Some(format!("{name}@example.com")),
+                chatgpt_account_id: Some(format!("acc-{name}")),
+                plan_type: Some("plus".into()),
+                user_id: None,
+                organization_id: Some("org-1".into()),
+            }
+        } else {
+            Claims::default()
+        },
+        last_refresh_ms: logged_in.then_some(NOW - 3 * 24 * HOUR),
+        status,
+        auth_mode: Some(0o600),
+    }
+}
+
+fn overview() -> Overview {
+    let mut loose = view(
+        "loose",
+        false,
+        AuthView::LoggedIn,
+        Some(NOW + 3 * HOUR + 12 * MIN),
+        AccountStatus::default(),
+    );
+    loose.auth_mode = Some(0o644);
+    Overview {
+        data_dir: PathBuf::from("/data"),
+        default_account: Some("work".into()),
+        accounts: vec![
+            view(
+                "work",
+                true,
+                AuthView::LoggedIn,
+                Some(NOW + 9 * 24 * HOUR),
+                AccountStatus {
+                    last_attempt_at_ms: Some(NOW - 5 * MIN),
+                    last_success_at_ms: Some(NOW - 5 * MIN),
+                    consecutive_failures: Some(0),
+                    ..Default::default()
+                },
+            ),
+            view(
+                "spent",
+                false,
+                AuthView::LoggedIn,
+                Some(NOW + 2 * 24 * HOUR),
+                AccountStatus {
+                    last_attempt_at_ms: Some(NOW - 20 * MIN),
+                    last_quota_at_ms: Some(NOW - 20 * MIN),
+                    cooldown_until_ms: Some(NOW + 2 * HOUR + 40 * MIN),
+                    consecutive_failures: Some(3),
+                    last_error: Some("usage_limit_reached".into()),
+                    ..Default::default()
+                },
+            ),
+            loose,
+            view(
+                "expired",
+                false,
+                AuthView::LoggedIn,
+                Some(NOW - HOUR),
+                AccountStatus {
+                    needs_login: Some(true),
+                    ..Default::default()
+                },
+            ),
+            view(
+                "new",
+                false,
+                AuthView::Missing,
+                None,
+                AccountStatus::default(),
+            ),
+        ],
+    }
+}
+
+fn opts() -> RenderOpts {
+    RenderOpts {
+        now_ms: NOW,
+        tz: jiff::tz::TimeZone::UTC,
+        width: 100,
+    }
+}
+
+#[test]
+fn dashboard_view() {
+    let o = overview();
+    let h = o.health(&HealthOptions::default(), NOW);
+    insta::assert_snapshot!(style::strip(&dashboard::render(&o, &h, &opts())));
+}
+
+#[test]
+fn compact_view() {
+    insta::assert_snapshot!(text::compact(&overview(), &opts()));
+}
+
+#[test]
+fn full_view() {
+    insta::assert_snapshot!(style::strip(&text::full(&overview(), &opts())));
+}
+
+#[test]
+fn list_view() {
+    insta::assert_snapshot!(text::list(&overview()));
+}
+
+#[test]
+fn markdown_report() {
+    let o = overview();
+    let h = o.health(&HealthOptions::default(), NOW);
+    insta::assert_snapshot!(report::markdown(&o, &h, &opts()));
+}
+
+#[test]
+fn doctor_text_and_json() {
+    let o = overview();
+    let options = HealthOptions::default();
+    let h = o.health(&options, NOW);
+    insta::assert_snapshot!(style::strip(&doctor::text(&o, &h, &options)));
+    insta::assert_snapshot!(doctor::json(&o, &h, &options, &opts()));
+}
+
+#[test]
+fn status_json_record() {
+    let o = overview();
+    let json = records::status_json(&o, &opts());
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    insta::assert_snapshot!(serde_json::to_string_pretty(&v[1]).unwrap_or_default());
+}
+
+#[test]
+fn narrow_terminal_keeps_the_frame() {
+    let o = overview();
+    let h = o.health(&HealthOptions::default(), NOW);
+    let r = RenderOpts {
+        width: 40,
+        ..opts()
+    };
+    let out = style::strip(&dashboard::render(&o, &h, &r));
+    assert!(
+        out.lines()
+            .all(|l| l.chars().count() == dashboard::MIN_WIDTH),
+        "{out}"
+    );
+    let r = RenderOpts {
+        width: 500,
+        ..opts()
+    };
+    let out = style::strip(&dashboard::render(&o, &h, &r));
+    assert!(
+        out.lines()
+            .all(|l| l.chars().count() == dashboard::MAX_WIDTH),
+        "{out}"
+    );
+}
