@@ -622,6 +622,16 @@ async fn save_writes_typescript_keys_and_invalid_values_are_refused() {
         "the running gateway is shown: {v}"
     );
     assert_eq!(v["live"]["health"]["ready"], 2);
+    let out = cao_command(&env)
+        .args(["gateway", "status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Live: running at") && text.contains("requests,"),
+        "{text}"
+    );
+    assert!(text.contains("*a1") && text.contains("ready"), "{text}");
     drop(g);
     let out = cao_command(&env)
         .args([

@@ -110,6 +110,29 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
         })
         .collect();
     let live = query_live(&config);
+    // The running gateway knows cooldowns and login failures before they reach the file.
+    let mut accounts = accounts;
+    if let Some(live_accounts) = live
+        .as_ref()
+        .and_then(|v| v["status"]["accounts"].as_array())
+    {
+        for acc in &mut accounts {
+            let Some(l) = live_accounts.iter().find(|l| l["name"] == acc["name"]) else {
+                continue;
+            };
+            match l["state"].as_str() {
+                Some("cooling") => {
+                    acc["state"] = json!("cooling");
+                    acc["cooldownUntilMs"] = l["cooldownUntilMs"].clone();
+                }
+                Some("needs-login") if acc["state"] != "needs_login" => {
+                    acc["state"] = json!("needs_login");
+                    acc["detail"] = json!("refresh token rejected");
+                }
+                _ => {}
+            }
+        }
+    }
     let ctx_cfg = config.to_saved_json();
     if a.json {
         let v = json!({"config": ctx_cfg, "url": config.local_url(), "accounts": accounts, "live": live});
@@ -144,13 +167,26 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
         println!("  {mark}{name:<20} {text}");
     }
     match &live {
-        Some(v) => println!(
-            "Live: running at {} ({} of {} account(s) ready, up {} s)",
-            config.local_url(),
-            v["health"]["ready"],
-            v["health"]["accounts"],
-            v["health"]["uptimeSeconds"]
-        ),
+        Some(v) => {
+            println!(
+                "Live: running at {} ({} of {} account(s) ready, up {} s)",
+                config.local_url(),
+                v["health"]["ready"],
+                v["health"]["accounts"],
+                v["health"]["uptimeSeconds"]
+            );
+            let st = &v["status"];
+            if st.is_object() {
+                println!(
+                    "  {} requests, {} account switches, {} token refreshes ({} failed), {} sessions pinned",
+                    st["requests"],
+                    st["switches"],
+                    st["refreshes"],
+                    st["refreshFailures"],
+                    st["affinityCount"]
+                );
+            }
+        }
         None => println!(
             "Live: no gateway answers at {} (start one with `cao gateway start`)",
             config.local_url()
