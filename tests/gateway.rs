@@ -846,3 +846,29 @@ async fn cookies_upstream_sets_go_back_with_the_same_account_only() {
     assert_eq!(reqs[1].cookie.as_deref(), Some("__cf_bm=acc1cookie"));
     assert_no_mismatch(&m);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_first_byte_waits_up_to_the_timeout_then_fails_clearly() {
+    let env = two_accounts();
+    let m = mock(Scenario::default().with_account(
+        "acc-1",
+        AccountFaults {
+            first_byte_delay_ms: 400,
+            ..Default::default()
+        },
+    ))
+    .await;
+    let patient = gw(&env, &m, &[]);
+    assert_eq!(model_call(&patient.url, None).await.status, 200);
+    drop(patient);
+    m.clear_requests();
+    let hasty = gw(
+        &env,
+        &m,
+        &["--timeout-ms", "100", "--upstream-retries", "1"],
+    );
+    let a = model_call(&hasty.url, None).await;
+    assert_eq!(a.status, 502, "{}", a.body);
+    assert_eq!(a.json()["error"]["type"], "upstream_unreachable");
+    assert_eq!(model_calls(&m).len(), 2, "one try and one retry");
+}
