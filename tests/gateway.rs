@@ -314,6 +314,22 @@ async fn a_rejected_refresh_marks_needs_login_moves_on_and_never_retries() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("needs login"), "{text}");
+    // A new login (`cao add a1` rewrites auth.json) is picked up without a restart.
+    m.set_faults("acc-1", AccountFaults::default());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    common::write_account(&env.data_dir(), "a1", "acc-1", now_secs() + 3600);
+    let mut back = false;
+    for _ in 0..60 {
+        if model_call(&g.url, None).await.body.contains("acc-1") {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(back, "the re-logged account serves again");
+    assert!(eventually(5, || status_file(&env)["statuses"]["a1"]
+        .get("needsLogin")
+        .is_none()));
     drop(g);
 }
 
