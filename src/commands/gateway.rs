@@ -46,6 +46,19 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
             "forwarding to {upstream} with {} account(s); Ctrl-C to stop",
             pool.accounts.len()
         );
+        let now = crate::store::now_ms();
+        let ready = pool
+            .accounts
+            .iter()
+            .filter(|a| {
+                !a.needs_login() && a.creds().is_some() && a.cooldown_until().is_none_or(|u| u <= now)
+            })
+            .count();
+        if pool.accounts.is_empty() {
+            eprintln!("warning: no accounts yet; add one with `cao add <name>` (picked up without a restart)");
+        } else if ready == 0 {
+            eprintln!("warning: no account is ready right now (all cooling down or needing a login); see `cao gateway status`");
+        }
         wait_for_stop_signal().await?;
         eprintln!(
             "cao gateway: stopping (finishing in-flight requests, at most {:?})",
