@@ -268,6 +268,10 @@ pub fn switch_reason(failed: Option<(u16, &[u8])>, now_ms: i64) -> String {
     }
 }
 
+/// The event name, searched with SIMD.
+static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(RATE_LIMIT_EVENT));
+
 /// Finds `data:` lines that carry a rate-limit event in an SSE byte stream split into
 /// arbitrary frames. Only the unfinished tail line is kept between frames.
 #[derive(Debug, Default)]
@@ -280,9 +284,16 @@ pub struct SseScanner {
 impl SseScanner {
     /// Feed one frame; returns the payloads of complete `data:` lines naming the event.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<String> {
+        if self.carry.is_empty() && !self.skipping && FINDER.find(chunk).is_none() {
+            // The common case: nothing in this frame can be an event (one SIMD pass); keep
+            // only its unfinished last line, which the next frame may complete.
+            let tail = memchr::memrchr(b'\n', chunk).map_or(chunk, |i| &chunk[i + 1..]);
+            self.keep_tail(tail);
+            return Vec::new();
+        }
         let mut out = Vec::new();
         let mut rest = chunk;
-        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(nl);
             rest = &tail[1..];
             if self.skipping {
@@ -298,6 +309,12 @@ impl SseScanner {
                 Self::check(&full, &mut out);
             }
         }
+        self.keep_tail(rest);
+        out
+    }
+
+    /// Remember the start of an unfinished line (dropping lines past [`MAX_LINE`]).
+    fn keep_tail(&mut self, rest: &[u8]) {
         if !rest.is_empty() && !self.skipping {
             if self.carry.len() + rest.len() > MAX_LINE {
                 self.carry.clear();
@@ -306,7 +323,6 @@ impl SseScanner {
                 self.carry.extend_from_slice(rest);
             }
         }
-        out
     }
 
     fn check(line: &[u8], out: &mut Vec<String>) {
@@ -314,8 +330,7 @@ impl SseScanner {
         let Some(data) = line.strip_prefix(b"data:") else {
             return;
         };
-        let marker = RATE_LIMIT_EVENT.as_bytes();
-        if data.windows(marker.len()).any(|w| w == marker)
+        if FINDER.find(data).is_some()
             && let Ok(s) = std::str::from_utf8(data)
         {
             out.push(s.trim_start().to_string());
