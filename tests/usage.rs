@@ -485,3 +485,81 @@ async fn a_switch_is_counted_and_explained_in_the_live_view() {
     }
     assert!(g.stop().success());
 }
+
+/// The real Codex CLI streams a turn through the gateway while upstream reports usage in
+/// headers and a mid-stream `codex.rate_limits` event: the turn is unaffected and the gateway
+/// learns the usage.
+#[tokio::test(flavor = "multi_thread")]
+async fn real_codex_turn_with_rate_limit_headers_and_events() {
+    let Some(bin) = common::real_codex() else {
+        return;
+    };
+    let env = accounts(2);
+    let faults = AccountFaults {
+        headers: headers(&[
+            ("x-codex-primary-used-percent", "55".into()),
+            ("x-codex-primary-window-minutes", "300".into()),
+            ("x-codex-primary-reset-at", (now_secs() + 3000).to_string()),
+        ]),
+        rate_limit_event: Some(json!({"type": "codex.rate_limits", "plan_type": "plus",
+            "rate_limits": {"allowed": true, "limit_reached": false,
+              "primary": {"used_percent": 56.0, "window_minutes": 300, "reset_after_seconds": 3000}}})),
+        ..Default::default()
+    };
+    let m = MockUpstream::spawn(
+        "127.0.0.1",
+        0,
+        Scenario::default().with_account("acc-1", faults),
+    )
+    .await
+    .unwrap();
+    let g = gw(&env, &m, &[]);
+    let home = env.dir.path().join("codex-home");
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let auth = common::auth_json("client-own-account", "me@example.com", now_secs() + 3600);
+    std::fs::write(home.join("auth.json"), auth.to_string()).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        "cli_auth_credentials_store = \"file\"\nforced_login_method = \"chatgpt\"\n",
+    )
+    .unwrap();
+    let (url, token) = (g.url.clone(), m.token_url());
+    let out = tokio::task::spawn_blocking(move || {
+        let provider = format!(
+            "model_providers.cao={{name=\"cao\",base_url=\"{url}\",wire_api=\"responses\",requires_openai_auth=true}}"
+        );
+        std::process::Command::new(bin)
+            .args(["-c", "model_provider=cao", "-c", &provider])
+            .args(["-c", &format!("chatgpt_base_url={url}")])
+            .args(["exec", "--skip-git-repo-check", "say hello"])
+            .current_dir(&work)
+            .env("CODEX_HOME", &home)
+            .env("HOME", &home)
+            .env("CODEX_REFRESH_TOKEN_URL_OVERRIDE", &token)
+            .env("CODEX_REVOKE_TOKEN_URL_OVERRIDE", &token)
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("CODEX_API_KEY")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "codex failed: {stdout}\n{stderr}\n{}",
+        g.log()
+    );
+    assert!(
+        stdout.contains("Mock reply from acc-1."),
+        "{stdout}\n{stderr}"
+    );
+    let st = status_json(&g).await;
+    assert_eq!(account(&st, "a1")["usedPercent"], 56.0, "{st}");
+    assert!(g.stop().success());
+}
