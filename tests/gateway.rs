@@ -175,10 +175,10 @@ async fn every_account_spent_answers_like_upstream_with_the_earliest_reset() {
         assert_eq!(err["type"], "usage_limit_reached", "{}", a.body);
         let secs = err["resets_in_seconds"].as_i64().unwrap();
         assert!(
-            (295..=301).contains(&secs),
+            (280..=301).contains(&secs),
             "earliest reset is acc-2's 300 s, got {secs}"
         );
-        assert!((err["resets_at"].as_i64().unwrap() - (now_secs() + 300)).abs() <= 5);
+        assert!((err["resets_at"].as_i64().unwrap() - (now_secs() + 300)).abs() <= 20);
     }
     assert_eq!(
         model_calls(&m).len(),
@@ -815,14 +815,14 @@ async fn a_client_hanging_up_mid_refresh_does_not_lose_the_rotated_token() {
     let m = mock(Scenario::default().with_account(
         "acc-1",
         AccountFaults {
-            refresh_delay_ms: 700,
+            refresh_delay_ms: 1500,
             ..Default::default()
         },
     ))
     .await;
     let g = gw(&env, &m, &[]);
     let gone = tokio::time::timeout(
-        std::time::Duration::from_millis(150),
+        std::time::Duration::from_millis(500),
         model_call(&g.url, None),
     )
     .await;
