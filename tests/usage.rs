@@ -141,6 +141,8 @@ async fn headers_and_stream_events_are_tracked_reported_and_persisted() {
     assert_eq!(st["strategy"], "fill-first");
     assert_eq!(st["switchAt"], 98.0);
     assert_eq!(st["affinityCount"], 1);
+    assert_eq!(a1["sessions"], 1);
+    assert_eq!(account(&st, "a2")["sessions"], 0);
 
     let metrics = send("GET", &format!("{}/metrics", g.url), &[], b"").await;
     assert_eq!(metrics.status, 200);

@@ -42,7 +42,7 @@ pub async fn handler() -> Response {
 /// {"service":"cao-gateway","nowMs":..,"uptimeSeconds":..,"strategy":"fill-first","switchAt":98,
 ///  "affinityCount":3,"requests":..,"switches":..,"refreshes":..,"refreshFailures":..,
 ///  "accounts":[{"name":"work","isDefault":true,"state":"ready|full|cooling|spent|needs-login",
-///    "cooldownUntilMs":null,"usedPercent":42.0,"usage":{..UsageSnapshot..}}],
+///    "cooldownUntilMs":null,"usedPercent":42.0,"sessions":2,"usage":{..UsageSnapshot..}}],
 ///  "recentSwitches":[{"atMs":..,"from":"a","to":"b","reason":"usage limit reached"}],
 ///  "lastDecision":{"account":"b","strategy":"fill-first","reason":"..","skipped":[..],"summary":".."}}
 /// ```
@@ -64,6 +64,7 @@ pub fn status_json(state: &GatewayState, now: i64) -> Value {
         .ok()
         .and_then(|r| r.default_account);
     let switch_at = state.config.switch_at;
+    let sessions = state.sessions_by_account();
     let accounts: Vec<Value> = pool
         .accounts
         .iter()
@@ -88,6 +89,7 @@ pub fn status_json(state: &GatewayState, now: i64) -> Value {
                 "state": st,
                 "cooldownUntilMs": cooling,
                 "usedPercent": used,
+                "sessions": sessions.get(&a.name).copied().unwrap_or(0),
                 "usage": u,
             })
         })

@@ -273,6 +273,17 @@ impl GatewayState {
         self.affinity.lock().map(|m| m.len()).unwrap_or(0)
     }
 
+    /// How many remembered sessions each account serves (for the live view).
+    pub fn sessions_by_account(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        if let Ok(m) = self.affinity.lock() {
+            for account in m.values() {
+                *out.entry(account.clone()).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
     fn patch(&self, name: &str, f: impl FnOnce(&mut StatusPatch)) {
         if let Ok(mut p) = self.pending.lock() {
             // No allocation when the account already has a pending patch (the common case).
