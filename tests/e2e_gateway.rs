@@ -1,49 +1,76 @@
-//! The real Codex CLI through the real gateway against the mock upstream: two turns while
-//! account 1 is spent.
+//! The real Codex CLI through the real gateway against the mock upstream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
+use std::path::PathBuf;
+use std::process::{Command, Output};
 
 use cao::mock::{AccountFaults, MockUpstream, Scenario};
 use common::gateway::GatewayProc;
 use common::{TestEnv, auth_json, now_secs};
 
-/// `codex -c ... <args>` routed to `gw_url` with the custom provider of codex-facts.md.
-fn codex(
-    bin: &Path,
-    home: &Path,
-    cwd: &Path,
-    gw_url: &str,
-    token_url: &str,
-    args: &[&str],
-) -> std::process::Output {
-    let provider = format!(
-        "model_providers.cao={{name=\"cao\",base_url=\"{gw_url}\",wire_api=\"responses\",requires_openai_auth=true}}"
+/// A Codex home logged in as an account of its own (which the gateway must replace on every
+/// request), and a way to run the real codex in it.
+struct Codex {
+    bin: PathBuf,
+    home: PathBuf,
+    work: PathBuf,
+    token_url: String,
+}
+
+impl Codex {
+    fn new(env: &TestEnv, bin: PathBuf, token_url: &str) -> Self {
+        let home = env.dir.path().join("codex-home");
+        std::fs::create_dir_all(&home).unwrap();
+        let auth = auth_json("client-own-account", "me@example.com", now_secs() + 3600);
+        std::fs::write(home.join("auth.json"), auth.to_string()).unwrap();
+        std::fs::write(
+            home.join("config.toml"),
+            "cli_auth_credentials_store = \"file\"\nforced_login_method = \"chatgpt\"\n",
+        )
+        .unwrap();
+        let work = env.dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        Self {
+            bin,
+            home,
+            work,
+            token_url: token_url.to_string(),
+        }
+    }
+
+    /// `codex -c <override>... <args>`; the token endpoints point at the mock, never the internet.
+    async fn run(&self, overrides: &[String], args: &[&str]) -> Output {
+        let mut cmd = Command::new(&self.bin);
+        for o in overrides {
+            cmd.args(["-c", o]);
+        }
+        cmd.args(args)
+            .current_dir(&self.work)
+            .env("CODEX_HOME", &self.home)
+            .env("HOME", &self.home)
+            .env("CODEX_REFRESH_TOKEN_URL_OVERRIDE", &self.token_url)
+            .env("CODEX_REVOKE_TOKEN_URL_OVERRIDE", &self.token_url)
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("CODEX_API_KEY")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+/// Succeeded and printed `expected`, else fail with everything needed to see why.
+fn assert_answered(out: &Output, expected: &str, g: &GatewayProc) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(expected),
+        "expected {expected:?}\nstdout: {stdout}\nstderr: {}\ngateway log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        g.log()
     );
-    Command::new(bin)
-        .args([
-            "-c",
-            "model_provider=cao",
-            "-c",
-            &provider,
-            "-c",
-            &format!("chatgpt_base_url={gw_url}"),
-        ])
-        .args(args)
-        .current_dir(cwd)
-        .env("CODEX_HOME", home)
-        .env("HOME", home)
-        .env("CODEX_REFRESH_TOKEN_URL_OVERRIDE", token_url)
-        .env("CODEX_REVOKE_TOKEN_URL_OVERRIDE", token_url)
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("CODEX_API_KEY")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -54,101 +81,34 @@ async fn real_codex_runs_two_turns_on_account_2_while_account_1_is_spent() {
     let env = TestEnv::new();
     env.add_logged_in("a1", "acc-1", now_secs() + 3600);
     env.add_logged_in("a2", "acc-2", now_secs() + 3600);
-    let m = MockUpstream::spawn(
-        "127.0.0.1",
-        0,
-        Scenario::default().with_account("acc-1", AccountFaults::spent(3600)),
-    )
-    .await
-    .unwrap();
-    let base = m.base_url();
-    let token = m.token_url();
+    let spent = Scenario::default().with_account("acc-1", AccountFaults::spent(3600));
+    let m = MockUpstream::spawn("127.0.0.1", 0, spent).await.unwrap();
+    let (base, token) = (m.base_url(), m.token_url());
     let g = GatewayProc::start(&env, &["--base-url", &base, "--token-url", &token]);
+    let codex = Codex::new(&env, bin, &token);
+    // The custom provider of codex-facts.md.
+    let url = &g.url;
+    let routed = [
+        "model_provider=cao".to_string(),
+        format!(
+            "model_providers.cao={{name=\"cao\",base_url=\"{url}\",wire_api=\"responses\",requires_openai_auth=true}}"
+        ),
+        format!("chatgpt_base_url={url}"),
+    ];
 
-    // Codex's own login (a different account): the gateway must replace it on every request.
-    let home = env.dir.path().join("codex-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let auth = auth_json("client-own-account", "me@example.com", now_secs() + 3600);
-    std::fs::write(
-        home.join("auth.json"),
-        serde_json::to_string_pretty(&auth).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(
-        home.join("config.toml"),
-        "cli_auth_credentials_store = \"file\"\nforced_login_method = \"chatgpt\"\n",
-    )
-    .unwrap();
-    let work = env.dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-
-    let (bin2, home2, work2, url2, token2) = (
-        bin.clone(),
-        home.clone(),
-        work.clone(),
-        g.url.clone(),
-        token.clone(),
-    );
-    let first = tokio::task::spawn_blocking(move || {
-        codex(
-            &bin2,
-            &home2,
-            &work2,
-            &url2,
-            &token2,
-            &["exec", "--skip-git-repo-check", "say hello"],
-        )
-    })
-    .await
-    .unwrap();
-    let out1 = String::from_utf8_lossy(&first.stdout).to_string();
-    let err1 = String::from_utf8_lossy(&first.stderr).to_string();
-    assert!(
-        first.status.success(),
-        "turn 1 failed: {out1}\n{err1}\ngateway log:\n{}",
-        g.log()
-    );
-    assert!(
-        out1.contains("Mock reply from acc-2."),
-        "turn 1 answered by account 2: {out1}\n{err1}"
-    );
-
-    let (bin2, home2, work2, url2, token2) = (
-        bin.clone(),
-        home.clone(),
-        work.clone(),
-        g.url.clone(),
-        token.clone(),
-    );
-    let second = tokio::task::spawn_blocking(move || {
-        codex(
-            &bin2,
-            &home2,
-            &work2,
-            &url2,
-            &token2,
-            &[
-                "exec",
-                "--skip-git-repo-check",
-                "resume",
-                "--last",
-                "and again",
-            ],
-        )
-    })
-    .await
-    .unwrap();
-    let out2 = String::from_utf8_lossy(&second.stdout).to_string();
-    let err2 = String::from_utf8_lossy(&second.stderr).to_string();
-    assert!(
-        second.status.success(),
-        "turn 2 failed: {out2}\n{err2}\ngateway log:\n{}",
-        g.log()
-    );
-    assert!(
-        out2.contains("Mock reply from acc-2."),
-        "turn 2 answered by account 2: {out2}\n{err2}"
-    );
+    let first = codex
+        .run(&routed, &["exec", "--skip-git-repo-check", "say hello"])
+        .await;
+    assert_answered(&first, "Mock reply from acc-2.", &g);
+    let resume = [
+        "exec",
+        "--skip-git-repo-check",
+        "resume",
+        "--last",
+        "and again",
+    ];
+    let second = codex.run(&routed, &resume).await;
+    assert_answered(&second, "Mock reply from acc-2.", &g);
 
     let reqs = m.requests();
     let model: Vec<_> = reqs.iter().filter(|r| r.is_model_call()).collect();
@@ -198,37 +158,15 @@ async fn real_codex_with_the_builtin_provider_falls_back_from_websocket_at_once(
         .unwrap();
     let (base, token) = (m.base_url(), m.token_url());
     let g = GatewayProc::start(&env, &["--base-url", &base, "--token-url", &token]);
-    let home = env.dir.path().join("codex-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let auth = auth_json("client-own-account", "me@example.com", now_secs() + 3600);
-    std::fs::write(home.join("auth.json"), auth.to_string()).unwrap();
-    let work = env.dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let url = g.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(&bin)
-            .args(["-c", &format!("openai_base_url={url}")])
-            .args(["-c", &format!("chatgpt_base_url={url}/backend-api")])
-            .args(["exec", "--skip-git-repo-check", "hello"])
-            .current_dir(&work)
-            .env("CODEX_HOME", &home)
-            .env("HOME", &home)
-            .env("CODEX_REFRESH_TOKEN_URL_OVERRIDE", &token)
-            .env("CODEX_REVOKE_TOKEN_URL_OVERRIDE", &token)
-            .env_remove("OPENAI_API_KEY")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("Mock reply from acc-1."),
-        "{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        g.log()
-    );
+    let codex = Codex::new(&env, bin, &token);
+    let routed = [
+        format!("openai_base_url={}", g.url),
+        format!("chatgpt_base_url={}/backend-api", g.url),
+    ];
+    let out = codex
+        .run(&routed, &["exec", "--skip-git-repo-check", "hello"])
+        .await;
+    assert_answered(&out, "Mock reply from acc-1.", &g);
     let log = g.log();
     assert_eq!(
         log.matches("path=/responses account=- status=426").count(),

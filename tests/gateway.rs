@@ -63,6 +63,11 @@ fn assert_no_mismatch(m: &MockUpstream) {
     }
 }
 
+/// `GET <gateway><path>` with the given headers.
+async fn get(gw_url: &str, path: &str, headers: &[(&str, &str)]) -> common::gateway::Answer {
+    send("GET", &format!("{gw_url}{path}"), headers, b"").await
+}
+
 fn status_file(env: &TestEnv) -> Value {
     std::fs::read_to_string(env.data_dir().join("account_status.json"))
         .ok()
@@ -468,29 +473,11 @@ async fn access_key_is_required_when_set_and_for_any_non_loopback_bind() {
     assert!(refused.contains("access key"), "{refused}");
     let g = gw(&env, &m, &["--access-key", "s3cret-key"]);
     assert_eq!(model_call(&g.url, None).await.status, 401);
-    let wrong = send(
-        "GET",
-        &format!("{}/models", g.url),
-        &[("x-cao-key", "s3cret-kez")],
-        b"",
-    )
-    .await;
+    let wrong = get(&g.url, "/models", &[("x-cao-key", "s3cret-kez")]).await;
     assert_eq!(wrong.status, 401);
-    let ok = send(
-        "GET",
-        &format!("{}/models", g.url),
-        &[("x-cao-key", "s3cret-key")],
-        b"",
-    )
-    .await;
+    let ok = get(&g.url, "/models", &[("x-cao-key", "s3cret-key")]).await;
     assert_eq!(ok.status, 200);
-    let bearer = send(
-        "GET",
-        &format!("{}/models", g.url),
-        &[("authorization", "Bearer s3cret-key")],
-        b"",
-    )
-    .await;
+    let bearer = get(&g.url, "/models", &[("authorization", "Bearer s3cret-key")]).await;
     assert_eq!(bearer.status, 200);
     assert_eq!(
         send("GET", &format!("{}/health", g.url), &[], b"")

@@ -47,13 +47,7 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
             pool.accounts.len()
         );
         let now = crate::store::now_ms();
-        let ready = pool
-            .accounts
-            .iter()
-            .filter(|a| {
-                !a.needs_login() && a.creds().is_some() && a.cooldown_until().is_none_or(|u| u <= now)
-            })
-            .count();
+        let ready = pool.accounts.iter().filter(|a| a.is_ready(now)).count();
         if pool.accounts.is_empty() {
             eprintln!("warning: no accounts yet; add one with `cao add <name>` (picked up without a restart)");
         } else if ready == 0 {

@@ -148,6 +148,13 @@ impl Account {
         }
     }
 
+    /// Usable at `now_ms`: logged in, not needing a new login, not cooling.
+    pub fn is_ready(&self, now_ms: i64) -> bool {
+        !self.needs_login()
+            && self.creds().is_some()
+            && self.cooldown_until().is_none_or(|u| u <= now_ms)
+    }
+
     pub fn needs_login(&self) -> bool {
         self.needs_login.load(Ordering::Relaxed)
     }

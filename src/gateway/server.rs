@@ -35,13 +35,7 @@ fn own_routes() -> Router<Arc<GatewayState>> {
 async fn health(State(state): State<Arc<GatewayState>>) -> Response {
     let now = crate::store::now_ms();
     let pool = state.pool();
-    let ready = pool
-        .accounts
-        .iter()
-        .filter(|a| {
-            !a.needs_login() && a.creds().is_some() && a.cooldown_until().is_none_or(|u| u <= now)
-        })
-        .count();
+    let ready = pool.accounts.iter().filter(|a| a.is_ready(now)).count();
     axum::Json(serde_json::json!({
         "status": "ok",
         "service": "cao-gateway",
