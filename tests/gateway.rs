@@ -3,77 +3,13 @@
 
 mod common;
 
-use cao::mock::{AccountFaults, MockUpstream, RefreshFault, Scenario, ServerErrorFault, Times};
-use common::gateway::{GatewayProc, cao_command, eventually, model_call, send};
+use cao::mock::{AccountFaults, RefreshFault, Scenario, ServerErrorFault, Times};
+use common::gateway::{
+    GatewayProc, assert_no_mismatch, cao_command, eventually, get, gw, mock, mock_acc1, model_call,
+    model_calls, send, status_file, two_accounts,
+};
 use common::{TestEnv, now_secs};
 use serde_json::Value;
-
-/// Two logged-in accounts: a1 (default, ChatGPT account acc-1) and a2 (acc-2).
-fn two_accounts() -> TestEnv {
-    let env = TestEnv::new();
-    env.add_logged_in("a1", "acc-1", now_secs() + 3600);
-    env.add_logged_in("a2", "acc-2", now_secs() + 3600);
-    env
-}
-
-async fn mock(scenario: Scenario) -> MockUpstream {
-    MockUpstream::spawn("127.0.0.1", 0, scenario).await.unwrap()
-}
-
-fn gw(env: &TestEnv, m: &MockUpstream, extra: &[&str]) -> GatewayProc {
-    let base = m.base_url();
-    let token = m.token_url();
-    let mut args = vec![
-        "--base-url",
-        &base,
-        "--token-url",
-        &token,
-        "--upstream-retry-base-ms",
-        "10",
-        "--upstream-retry-max-ms",
-        "50",
-        "--upstream-retry-jitter-ms",
-        "5",
-    ];
-    args.extend_from_slice(extra);
-    GatewayProc::start(env, &args)
-}
-
-/// Model calls the mock answered, as (account, status).
-fn model_calls(m: &MockUpstream) -> Vec<(String, u16)> {
-    m.requests()
-        .iter()
-        .filter(|r| r.is_model_call())
-        .map(|r| (r.account().unwrap_or("-").to_string(), r.status))
-        .collect()
-}
-
-/// Upstream never saw a bearer of one account next to another account's id, nor the client's.
-fn assert_no_mismatch(m: &MockUpstream) {
-    for r in m.requests().iter().filter(|r| r.path != "/oauth/token") {
-        assert_eq!(
-            r.bearer_account, r.header_account,
-            "mismatched credentials on {r:?}"
-        );
-        assert_ne!(r.header_account.as_deref(), Some("client-own-account"));
-        assert!(
-            !r.cookie.as_deref().unwrap_or("").contains("client=1"),
-            "client cookie leaked upstream: {r:?}"
-        );
-    }
-}
-
-/// `GET <gateway><path>` with the given headers.
-async fn get(gw_url: &str, path: &str, headers: &[(&str, &str)]) -> common::gateway::Answer {
-    send("GET", &format!("{gw_url}{path}"), headers, b"").await
-}
-
-fn status_file(env: &TestEnv) -> Value {
-    std::fs::read_to_string(env.data_dir().join("account_status.json"))
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or(Value::Null)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forwards_every_path_with_the_chosen_accounts_credentials() {
@@ -123,7 +59,7 @@ async fn forwards_every_path_with_the_chosen_accounts_credentials() {
 #[tokio::test(flavor = "multi_thread")]
 async fn spent_account_is_cooled_until_its_reset_and_remembered_across_restart() {
     let env = two_accounts();
-    let m = mock(Scenario::default().with_account("acc-1", AccountFaults::spent(3600))).await;
+    let m = mock_acc1(AccountFaults::spent(3600)).await;
     let g = gw(&env, &m, &[]);
     for _ in 0..3 {
         let a = model_call(&g.url, None).await;
@@ -254,13 +190,10 @@ async fn forty_concurrent_requests_with_an_expired_token_cause_exactly_one_refre
 #[tokio::test(flavor = "multi_thread")]
 async fn a_401_refreshes_once_and_retries_the_same_account() {
     let env = two_accounts();
-    let m = mock(Scenario::default().with_account(
-        "acc-1",
-        AccountFaults {
-            unauthorized: true,
-            ..Default::default()
-        },
-    ))
+    let m = mock_acc1(AccountFaults {
+        unauthorized: true,
+        ..Default::default()
+    })
     .await;
     let g = gw(&env, &m, &[]);
     let a = model_call(&g.url, None).await;
@@ -288,14 +221,11 @@ async fn a_401_refreshes_once_and_retries_the_same_account() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_refresh_marks_needs_login_moves_on_and_never_retries() {
     let env = two_accounts();
-    let m = mock(Scenario::default().with_account(
-        "acc-1",
-        AccountFaults {
-            unauthorized: true,
-            refresh: RefreshFault::Reused,
-            ..Default::default()
-        },
-    ))
+    let m = mock_acc1(AccountFaults {
+        unauthorized: true,
+        refresh: RefreshFault::Reused,
+        ..Default::default()
+    })
     .await;
     let g = gw(&env, &m, &[]);
     for _ in 0..3 {
@@ -341,16 +271,13 @@ async fn a_rejected_refresh_marks_needs_login_moves_on_and_never_retries() {
 #[tokio::test(flavor = "multi_thread")]
 async fn server_errors_are_retried_then_reported_as_sent() {
     let env = two_accounts();
-    let m = mock(Scenario::default().with_account(
-        "acc-1",
-        AccountFaults {
-            server_error: Some(ServerErrorFault {
-                status: 502,
-                times: Some(1),
-            }),
-            ..Default::default()
-        },
-    ))
+    let m = mock_acc1(AccountFaults {
+        server_error: Some(ServerErrorFault {
+            status: 502,
+            times: Some(1),
+        }),
+        ..Default::default()
+    })
     .await;
     let g = gw(&env, &m, &[]);
     let a = model_call(&g.url, None).await;
@@ -384,13 +311,10 @@ async fn server_errors_are_retried_then_reported_as_sent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_short_rate_limit_moves_on_without_a_long_cooldown_and_sessions_stick() {
     let env = two_accounts();
-    let m = mock(Scenario::default().with_account(
-        "acc-1",
-        AccountFaults {
-            rate_limited: Some(Times { times: Some(1) }),
-            ..Default::default()
-        },
-    ))
+    let m = mock_acc1(AccountFaults {
+        rate_limited: Some(Times { times: Some(1) }),
+        ..Default::default()
+    })
     .await;
     let g = gw(&env, &m, &[]);
     let a = model_call(&g.url, Some("sess-A")).await;
@@ -512,13 +436,10 @@ async fn shutdown_lets_a_running_stream_finish_and_exits_zero() {
 #[tokio::test(flavor = "multi_thread")]
 async fn silent_streams_end_with_an_error_after_the_idle_timeout() {
     let env = two_accounts();
-    let m = mock(Scenario::default().with_account(
-        "acc-1",
-        AccountFaults {
-            stall_after_events: Some(2),
-            ..Default::default()
-        },
-    ))
+    let m = mock_acc1(AccountFaults {
+        stall_after_events: Some(2),
+        ..Default::default()
+    })
     .await;
     let g = gw(&env, &m, &["--idle-timeout-ms", "300"]);
     let a = model_call(&g.url, None).await;
@@ -535,13 +456,10 @@ async fn silent_streams_end_with_an_error_after_the_idle_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_disconnect_mid_stream_reaches_the_client_as_an_error() {
     let env = two_accounts();
-    let m = mock(Scenario::default().with_account(
-        "acc-1",
-        AccountFaults {
-            disconnect_after_events: Some(2),
-            ..Default::default()
-        },
-    ))
+    let m = mock_acc1(AccountFaults {
+        disconnect_after_events: Some(2),
+        ..Default::default()
+    })
     .await;
     let g = gw(&env, &m, &[]);
     let a = model_call(&g.url, None).await;
@@ -559,7 +477,7 @@ async fn a_disconnect_mid_stream_reaches_the_client_as_an_error() {
 async fn accounts_added_or_relogged_while_running_are_picked_up() {
     let env = TestEnv::new();
     env.add_logged_in("a1", "acc-1", now_secs() + 3600);
-    let m = mock(Scenario::default().with_account("acc-1", AccountFaults::spent(600))).await;
+    let m = mock_acc1(AccountFaults::spent(600)).await;
     let g = gw(&env, &m, &[]);
     assert_eq!(model_call(&g.url, None).await.status, 429);
     env.add_logged_in("a2", "acc-2", now_secs() + 3600);
@@ -702,13 +620,10 @@ async fn a_token_about_to_expire_is_refreshed_before_use() {
 async fn a_client_that_hangs_up_cancels_its_upstream_stream() {
     use http_body_util::BodyExt;
     let env = two_accounts();
-    let m = mock(Scenario::default().with_account(
-        "acc-1",
-        AccountFaults {
-            stall_after_events: Some(1),
-            ..Default::default()
-        },
-    ))
+    let m = mock_acc1(AccountFaults {
+        stall_after_events: Some(1),
+        ..Default::default()
+    })
     .await;
     let g = gw(&env, &m, &[]);
     let client = cao::gateway::http_client().unwrap();
@@ -763,13 +678,10 @@ async fn a_failing_token_endpoint_is_not_a_lost_login_and_not_hammered() {
     let env = TestEnv::new();
     env.add_logged_in("a1", "acc-1", now_secs() - 60);
     env.add_logged_in("a2", "acc-2", now_secs() + 3600);
-    let m = mock(Scenario::default().with_account(
-        "acc-1",
-        AccountFaults {
-            refresh: RefreshFault::Error,
-            ..Default::default()
-        },
-    ))
+    let m = mock_acc1(AccountFaults {
+        refresh: RefreshFault::Error,
+        ..Default::default()
+    })
     .await;
     let g = gw(&env, &m, &[]);
     for _ in 0..3 {
@@ -799,13 +711,10 @@ async fn a_failing_token_endpoint_is_not_a_lost_login_and_not_hammered() {
 async fn a_client_hanging_up_mid_refresh_does_not_lose_the_rotated_token() {
     let env = TestEnv::new();
     env.add_logged_in("a1", "acc-1", now_secs() - 60);
-    let m = mock(Scenario::default().with_account(
-        "acc-1",
-        AccountFaults {
-            refresh_delay_ms: 1500,
-            ..Default::default()
-        },
-    ))
+    let m = mock_acc1(AccountFaults {
+        refresh_delay_ms: 1500,
+        ..Default::default()
+    })
     .await;
     let g = gw(&env, &m, &[]);
     let gone = tokio::time::timeout(
@@ -853,13 +762,10 @@ async fn cookies_upstream_sets_go_back_with_the_same_account_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_first_byte_waits_up_to_the_timeout_then_fails_clearly() {
     let env = two_accounts();
-    let m = mock(Scenario::default().with_account(
-        "acc-1",
-        AccountFaults {
-            first_byte_delay_ms: 400,
-            ..Default::default()
-        },
-    ))
+    let m = mock_acc1(AccountFaults {
+        first_byte_delay_ms: 400,
+        ..Default::default()
+    })
     .await;
     let patient = gw(&env, &m, &[]);
     assert_eq!(model_call(&patient.url, None).await.status, 200);

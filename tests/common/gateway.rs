@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-use super::TestEnv;
+use cao::mock::{AccountFaults, MockUpstream, Scenario};
+use serde_json::Value;
+
+use super::{TestEnv, now_secs};
 
 /// A `cao gateway start --port 0` child process. Killed on drop if still running.
 pub struct GatewayProc {
@@ -199,4 +202,78 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     f()
+}
+
+// ---- A gateway in front of the mock upstream (shared by tests/gateway.rs and friends) ----
+
+/// Two logged-in accounts: a1 (default, ChatGPT account acc-1) and a2 (acc-2).
+pub fn two_accounts() -> TestEnv {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() + 3600);
+    env.add_logged_in("a2", "acc-2", now_secs() + 3600);
+    env
+}
+
+pub async fn mock(scenario: Scenario) -> MockUpstream {
+    MockUpstream::spawn("127.0.0.1", 0, scenario).await.unwrap()
+}
+
+/// A mock where only acc-1 has faults.
+pub async fn mock_acc1(faults: AccountFaults) -> MockUpstream {
+    mock(Scenario::default().with_account("acc-1", faults)).await
+}
+
+pub fn gw(env: &TestEnv, m: &MockUpstream, extra: &[&str]) -> GatewayProc {
+    let base = m.base_url();
+    let token = m.token_url();
+    let mut args = vec![
+        "--base-url",
+        &base,
+        "--token-url",
+        &token,
+        "--upstream-retry-base-ms",
+        "10",
+        "--upstream-retry-max-ms",
+        "50",
+        "--upstream-retry-jitter-ms",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    GatewayProc::start(env, &args)
+}
+
+/// Model calls the mock answered, as (account, status).
+pub fn model_calls(m: &MockUpstream) -> Vec<(String, u16)> {
+    m.requests()
+        .iter()
+        .filter(|r| r.is_model_call())
+        .map(|r| (r.account().unwrap_or("-").to_string(), r.status))
+        .collect()
+}
+
+/// Upstream never saw a bearer of one account next to another account's id, nor the client's.
+pub fn assert_no_mismatch(m: &MockUpstream) {
+    for r in m.requests().iter().filter(|r| r.path != "/oauth/token") {
+        assert_eq!(
+            r.bearer_account, r.header_account,
+            "mismatched credentials on {r:?}"
+        );
+        assert_ne!(r.header_account.as_deref(), Some("client-own-account"));
+        assert!(
+            !r.cookie.as_deref().unwrap_or("").contains("client=1"),
+            "client cookie leaked upstream: {r:?}"
+        );
+    }
+}
+
+/// `GET <gateway><path>` with the given headers.
+pub async fn get(gw_url: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+    send("GET", &format!("{gw_url}{path}"), headers, b"").await
+}
+
+pub fn status_file(env: &TestEnv) -> Value {
+    std::fs::read_to_string(env.data_dir().join("account_status.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null)
 }
