@@ -76,8 +76,11 @@ async fn spent_account_is_cooled_until_its_reset_and_remembered_across_restart()
         ]
     );
     assert!(g.log().contains("switched=true"));
-    let status = g.stop();
-    assert!(status.success(), "graceful stop exits 0: {status}");
+    let status = g.stop_with("-INT");
+    assert!(
+        status.success(),
+        "Ctrl-C stops gracefully with exit 0: {status}"
+    );
     let until = status_file(&env)["statuses"]["a1"]["cooldownUntilMs"]
         .as_i64()
         .unwrap_or(0);
@@ -780,4 +783,39 @@ async fn a_slow_first_byte_waits_up_to_the_timeout_then_fails_clearly() {
     assert_eq!(a.status, 502, "{}", a.body);
     assert_eq!(a.json()["error"]["type"], "upstream_unreachable");
     assert_eq!(model_calls(&m).len(), 2, "one try and one retry");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn short_rate_limits_everywhere_are_passed_on_unless_another_pass_is_allowed() {
+    let env = two_accounts();
+    let once = || AccountFaults {
+        rate_limited: Some(Times { times: Some(1) }),
+        ..Default::default()
+    };
+    let scenario = Scenario::default()
+        .with_account("acc-1", once())
+        .with_account("acc-2", once());
+    let m = mock(scenario.clone()).await;
+    let g = gw(&env, &m, &["--no-app-env"]);
+    let a = model_call(&g.url, None).await;
+    assert_eq!(a.status, 429);
+    assert_eq!(
+        a.json()["error"]["type"],
+        "rate_limit_exceeded",
+        "not a usage limit: passed on as upstream sent it"
+    );
+    drop(g);
+    m.set_scenario(scenario);
+    m.clear_requests();
+    let g = gw(&env, &m, &["--max-retry-passes", "2"]);
+    let a = model_call(&g.url, None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        model_calls(&m),
+        vec![
+            ("acc-1".into(), 429),
+            ("acc-2".into(), 429),
+            ("acc-1".into(), 200)
+        ]
+    );
 }

@@ -91,9 +91,14 @@ impl GatewayProc {
     }
 
     /// SIGTERM, then wait (bounded) for the exit.
-    pub fn stop(mut self) -> ExitStatus {
+    pub fn stop(self) -> ExitStatus {
+        self.stop_with("-TERM")
+    }
+
+    /// Send `signal` (as `kill` spells it, e.g. `-INT`), then wait (bounded) for the exit.
+    pub fn stop_with(mut self, signal: &str) -> ExitStatus {
         let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
