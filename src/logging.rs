@@ -1,14 +1,30 @@
-//! Logging set-up: `tracing` to stderr, filtered by `CAO_LOG` (default `info` for the gateway's
-//! request lines, quiet elsewhere).
+//! Logging set-up: `tracing` to stderr, filtered by `CAO_LOG` (default `info`, which is where the
+//! gateway's one-line-per-request log lives).
+//!
+//! Lines are handed to a background writer thread so a slow or unbuffered stderr never sits on
+//! the gateway's request path; the writer blocks rather than drops when it falls behind, so no
+//! line is lost. Colour only when stderr is a terminal and `NO_COLOR` is unset.
 
-/// Install the stderr subscriber. Safe to call more than once.
-pub fn init() {
+use std::io::IsTerminal;
+
+/// Keeps the background log writer alive; dropping it flushes every pending line.
+pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+
+/// Install the stderr subscriber. Hold the returned guard until the process ends.
+pub fn init() -> Option<LogGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
+        .with_ansi(ansi)
         .with_target(false)
         .compact()
-        .try_init();
+        .try_init()
+        .ok()
+        .map(|()| guard)
 }

@@ -7,7 +7,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cao::cli::Cli::parse();
-    cao::logging::init();
+    let log_guard = cao::logging::init();
     let code = match cao::commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -15,6 +15,7 @@ fn main() -> ExitCode {
             1
         }
     };
+    drop(log_guard); // flush pending log lines before exit
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
 
