@@ -151,6 +151,26 @@ impl E2e {
             .collect()
     }
 
+    /// Codex's non-model calls arrived in its normal ChatGPT path style (`/backend-api/...`,
+    /// which the real backend serves), never as `/api/codex/...` (what Codex falls back to when
+    /// `chatgpt_base_url` lacks `/backend-api`).
+    fn assert_chatgpt_path_style(&self) {
+        let paths: Vec<String> = self
+            .mock()
+            .requests()
+            .iter()
+            .map(|r| r.path.clone())
+            .collect();
+        assert!(
+            paths.iter().all(|p| !p.contains("/api/codex/")),
+            "CodexApi-style paths reached upstream: {paths:?}"
+        );
+        assert!(
+            paths.iter().any(|p| p.starts_with("/backend-api/")),
+            "no ChatGPT backend call went through the gateway: {paths:?}"
+        );
+    }
+
     /// Upstream only ever saw the accounts cao holds, with matching bearer and header.
     fn assert_no_leak(&self) {
         for r in self.mock().requests() {
@@ -210,6 +230,7 @@ fn assert_served_by_account_two(e: &E2e, out: &Output) {
         "{calls:?}"
     );
     e.assert_no_leak();
+    e.assert_chatgpt_path_style();
 }
 
 #[test]

@@ -105,7 +105,7 @@ fn enable_routes_config_and_disable_restores_it_byte_for_byte() {
         "{text}"
     );
     assert!(
-        text.contains("chatgpt_base_url = \"http://127.0.0.1:4319\""),
+        text.contains("chatgpt_base_url = \"http://127.0.0.1:4319/backend-api\""),
         "{text}"
     );
     assert!(
@@ -156,9 +156,12 @@ fn a_new_url_replaces_the_old_one() {
         .success();
     let text = r.read_config();
     assert!(!text.contains("4319"), "{text}");
-    assert_eq!(
-        text.matches("\"http://127.0.0.1:5555\"").count(),
-        2,
+    assert!(
+        text.contains("openai_base_url = \"http://127.0.0.1:5555\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("chatgpt_base_url = \"http://127.0.0.1:5555/backend-api\""),
         "{text}"
     );
     assert!(std::fs::read_to_string(r.shim()).unwrap().contains("5555"));
@@ -324,7 +327,7 @@ fn the_shim_runs_the_real_codex_with_the_routing_overrides() {
             "-c",
             "openai_base_url=\"http://127.0.0.1:4319\"",
             "-c",
-            "chatgpt_base_url=\"http://127.0.0.1:4319\"",
+            "chatgpt_base_url=\"http://127.0.0.1:4319/backend-api\"",
             "exec",
             "two words"
         ]

@@ -91,11 +91,22 @@ pub struct Disabled {
 }
 
 /// The root keys and values that route Codex to `base_url`.
+///
+/// `chatgpt_base_url` gets `/backend-api` appended: Codex picks its path style from that URL,
+/// and only a URL containing `/backend-api` makes it call its normal ChatGPT paths
+/// (`/backend-api/wham/...`), which the gateway forwards to the same paths upstream. Without it
+/// Codex switches to `/api/codex/...` paths that the ChatGPT backend behind the gateway does not
+/// serve.
 pub fn routing_settings(base_url: &str) -> [(&'static str, String); 2] {
     [
         (OPENAI_BASE_URL_KEY, base_url.to_string()),
-        (CHATGPT_BASE_URL_KEY, base_url.to_string()),
+        (CHATGPT_BASE_URL_KEY, chatgpt_base_url(base_url)),
     ]
+}
+
+/// The `chatgpt_base_url` that routes Codex's non-model calls through the gateway at `base_url`.
+pub fn chatgpt_base_url(base_url: &str) -> String {
+    format!("{}/backend-api", base_url.trim_end_matches('/'))
 }
 
 /// The same routing as `-c key=value` overrides for one Codex run (they go before the

@@ -14,7 +14,11 @@ fn root_str<'a>(doc: &'a DocumentMut, key: &str) -> Option<&'a str> {
 fn assert_routed(text: &str) -> DocumentMut {
     let doc: DocumentMut = text.parse().unwrap();
     assert_eq!(root_str(&doc, OPENAI_BASE_URL_KEY), Some(URL), "{text}");
-    assert_eq!(root_str(&doc, CHATGPT_BASE_URL_KEY), Some(URL), "{text}");
+    assert_eq!(
+        root_str(&doc, CHATGPT_BASE_URL_KEY),
+        Some(chatgpt_base_url(URL).as_str()),
+        "{text}"
+    );
     doc
 }
 
@@ -326,7 +330,7 @@ fn cli_overrides_are_valid_toml_assignments() {
             "-c",
             "openai_base_url=\"http://127.0.0.1:4319\"",
             "-c",
-            "chatgpt_base_url=\"http://127.0.0.1:4319\"",
+            "chatgpt_base_url=\"http://127.0.0.1:4319/backend-api\"",
         ]
     );
     for pair in args.iter().skip(1).step_by(2) {

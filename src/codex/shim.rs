@@ -173,7 +173,7 @@ mod tests {
         assert!(is_cao_shim(s.as_bytes()));
         assert!(s.contains(r"exec '/opt/it'\''s/codex' '-c' 'model_provider="));
         assert!(s.contains("'openai_base_url=\"http://127.0.0.1:4319\"'"));
-        assert!(s.contains("'chatgpt_base_url=\"http://127.0.0.1:4319\"'"));
+        assert!(s.contains("'chatgpt_base_url=\"http://127.0.0.1:4319/backend-api\"'"));
         assert!(s.trim_end().ends_with("\"$@\""));
     }
 
