@@ -59,6 +59,20 @@ pub enum Command {
     Completions(CompletionsArgs),
 }
 
+impl Command {
+    /// Whether this command serves requests or runs Codex for a long time, so logging must
+    /// never block it (see `logging::init`).
+    pub fn logs_on_hot_path(&self) -> bool {
+        matches!(
+            self,
+            Command::Run(_)
+                | Command::Gateway(GatewayCommand::Start(_))
+                | Command::Demo(_)
+                | Command::MockUpstream(_)
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct AddArgs {
     /// Account name: 1-64 letters, digits, '-' or '_'

@@ -7,7 +7,14 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cao::cli::Cli::parse();
-    let log_guard = cao::logging::init();
+    // Only long-running commands (gateway, run, demo) get the background log writer; for the
+    // rest its thread costs more than the command itself.
+    let log_guard = if cli.command.logs_on_hot_path() {
+        cao::logging::init()
+    } else {
+        cao::logging::init_direct();
+        None
+    };
     let code = match cao::commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -572,3 +572,28 @@ fn status_reads_without_writing() {
         .collect();
     assert_eq!(before, after);
 }
+
+#[test]
+fn many_accounts_keep_registry_order() {
+    // Enough accounts for inspection to run on several threads.
+    let env = TestEnv::new();
+    let names: Vec<String> = (0..150).rev().map(|i| format!("acct-{i:03}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        common::write_account(&env.data_dir(), n, &format!("acc-{i}"), now_secs() + DAY);
+    }
+    fs::write(
+        env.data_dir().join("registry.json"),
+        json!({"default_account": names[7], "accounts": names}).to_string(),
+    )
+    .unwrap();
+    let (v, _) = json_out(&env, &["status", "--json"]);
+    let got: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, names.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(v[7]["isDefault"], true);
+    assert_eq!(v[149]["accountId"], "acc-149");
+}
