@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
         args.push("--device-auth");
     }
     writeln!(out, "Starting `codex {}` for {name}...", args.join(" "))?;
-    drop(out);
+    out.flush()?;
     let status = Command::new(&codex)
         .args(&args)
         .env("CODEX_HOME", &dir)
