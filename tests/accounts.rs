@@ -1,5 +1,6 @@
 //! Account commands on the real binary: add, list, current, switch, use, remove, import, the
 //! data-dir guarantees (modes, locking, corrupt files) and compatibility with the TypeScript tool.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns too
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `cao status` in every mode, doctor exit codes and issue codes, reports, and the deprecated
 //! `doctor` / `report` commands, on the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns too
 
 mod common;
 
