@@ -598,3 +598,59 @@ fn many_accounts_keep_registry_order() {
     assert_eq!(v[7]["isDefault"], true);
     assert_eq!(v[149]["accountId"], "acc-149");
 }
+
+#[test]
+fn on_a_terminal_status_is_the_coloured_dashboard_unless_no_color() {
+    use std::io::Read;
+    let env = three_accounts();
+    let run = |no_color: bool| {
+        let pair = portable_pty::native_pty_system()
+            .openpty(portable_pty::PtySize {
+                rows: 40,
+                cols: 100,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = portable_pty::CommandBuilder::new(assert_cmd::cargo::cargo_bin("cao"));
+        cmd.arg("--data-dir");
+        cmd.arg(env.data_dir());
+        cmd.arg("status");
+        cmd.env("HOME", env.dir.path().join("home"));
+        cmd.env("TERM", "xterm-256color");
+        cmd.cwd(env.dir.path());
+        cmd.env_remove("CLICOLOR_FORCE");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let mut child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let collector = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = reader.read_to_end(&mut all);
+            all
+        });
+        let status = child.wait().unwrap();
+        drop(pair.master);
+        let out = String::from_utf8_lossy(&collector.join().unwrap()).into_owned();
+        assert!(status.success(), "{out}");
+        out
+    };
+    let coloured = run(false);
+    assert!(
+        coloured.contains("CAO Status") && coloured.contains('┌'),
+        "{coloured}"
+    );
+    assert!(
+        coloured.contains("\x1b["),
+        "colour on a terminal: {coloured}"
+    );
+    // The frame follows the terminal width (100 columns).
+    let plain = run(true);
+    assert!(!plain.contains('\x1b'), "{plain}");
+    let first = plain.lines().next().unwrap().trim_end_matches('\r');
+    assert_eq!(first.chars().count(), 100, "{first}");
+}
