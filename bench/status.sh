@@ -52,6 +52,7 @@ with open(f"{d}/account_status.json", "w") as f: json.dump({"statuses": statuses
 PY
 }
 
+load="$(cut -d' ' -f1-3 /proc/loadavg)"
 results=""
 for n in 50 1000; do
   dir="$WORK/accounts-$n"
@@ -64,8 +65,13 @@ for n in 50 1000; do
   fi
   args=()
   for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
-  hyperfine --warmup 5 --min-runs 30 -N --export-markdown "$WORK/md-$n" "${args[@]}" >&2
-  results+=$'\n'"### $n accounts"$'\n\n'"$(sed 's/`//g' "$WORK/md-$n")"$'\n'
+  hyperfine --warmup 5 --min-runs 30 -N --export-markdown "$WORK/md-$n" \
+    --export-json "$WORK/json-$n" "${args[@]}" >&2
+  # The median and CPU time per run (user + system) move much less with the machine's load than wall time.
+  cpu_times="$(python3 -c 'import json,sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print("- %s: median %.1f ms wall, %.1f ms CPU per run (user %.1f + system %.1f)" % (r["command"], r["median"]*1000, (r["user"]+r["system"])*1000, r["user"]*1000, r["system"]*1000))' "$WORK/json-$n")"
+  results+=$'\n'"### $n accounts"$'\n\n'"$(sed 's/`//g' "$WORK/md-$n")"$'\n\n'"${cpu_times}"$'\n'
 done
 
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
@@ -75,7 +81,9 @@ Command: \`bench/status.sh\` (release build; \`hyperfine --warmup 5 --min-runs 3
 with N logged-in accounts, each an auth.json with two JWTs, a config.toml and a status entry).
 Goal: under 5 ms for 50 accounts.
 
-Machine: $(nproc) cores, ${cpu}, $(uname -sr). Measured $(date -u +%Y-%m-%d).
+Machine: $(nproc) cores, ${cpu}, $(uname -sr). Measured $(date -u +%Y-%m-%d), load average
+before the run: ${load} (other jobs on the machine inflate every number; compare the rows of
+one table, which ran interleaved on the same dirs).
 ${results}"
 
 # Replace (or append) only this section of BENCHMARKS.md; other sections belong to other scripts.
