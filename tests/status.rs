@@ -601,17 +601,8 @@ fn many_accounts_keep_registry_order() {
 
 #[test]
 fn on_a_terminal_status_is_the_coloured_dashboard_unless_no_color() {
-    use std::io::Read;
     let env = three_accounts();
     let run = |no_color: bool| {
-        let pair = portable_pty::native_pty_system()
-            .openpty(portable_pty::PtySize {
-                rows: 40,
-                cols: 100,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .unwrap();
         let mut cmd = portable_pty::CommandBuilder::new(assert_cmd::cargo::cargo_bin("cao"));
         cmd.arg("--data-dir");
         cmd.arg(env.data_dir());
@@ -625,18 +616,8 @@ fn on_a_terminal_status_is_the_coloured_dashboard_unless_no_color() {
         } else {
             cmd.env_remove("NO_COLOR");
         }
-        let mut child = pair.slave.spawn_command(cmd).unwrap();
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().unwrap();
-        let collector = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = reader.read_to_end(&mut all);
-            all
-        });
-        let status = child.wait().unwrap();
-        drop(pair.master);
-        let out = String::from_utf8_lossy(&collector.join().unwrap()).into_owned();
-        assert!(status.success(), "{out}");
+        let (out, code) = common::run_on_pty(cmd, 40, 100, |_| {});
+        assert_eq!(code, 0, "{out}");
         out
     };
     let coloured = run(false);

@@ -125,36 +125,32 @@ fn watch(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
 
 /// Deprecated `cao doctor`: same as `cao status --doctor`.
 pub fn doctor_deprecated(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
-    writeln!(
-        anstream::stderr(),
-        "warning: `cao doctor` is deprecated; use `cao status --doctor`"
-    )?;
-    let overview = ctx.store.inspect()?;
-    let r = RenderOpts::now(88);
-    let (text, code) = render(
-        &overview,
+    deprecated(
+        ctx,
+        "doctor",
         Mode::Doctor { json: a.json },
         &health_options(&a.health),
-        &r,
-    );
-    anstream::stdout().write_all(text.as_bytes())?;
-    Ok(code)
+    )
 }
 
 /// Deprecated `cao report`: same as `cao status --report`.
 pub fn report_deprecated(ctx: &Ctx, a: &ReportArgs) -> Result<i32> {
-    writeln!(
-        anstream::stderr(),
-        "warning: `cao report` is deprecated; use `cao status --report`"
-    )?;
-    let overview = ctx.store.inspect()?;
-    let r = RenderOpts::now(88);
-    let (text, code) = render(
-        &overview,
+    deprecated(
+        ctx,
+        "report",
         Mode::Report(a.format),
         &HealthOptions::default(),
-        &r,
-    );
+    )
+}
+
+/// Say that `cao <old>` is deprecated in favour of `cao status --<old>`, then do it.
+fn deprecated(ctx: &Ctx, old: &str, mode: Mode, opts: &HealthOptions) -> Result<i32> {
+    writeln!(
+        anstream::stderr(),
+        "warning: `cao {old}` is deprecated; use `cao status --{old}`"
+    )?;
+    let overview = ctx.store.inspect()?;
+    let (text, code) = render(&overview, mode, opts, &RenderOpts::now(88));
     anstream::stdout().write_all(text.as_bytes())?;
     Ok(code)
 }

@@ -46,41 +46,33 @@ pub fn severity(sev: Severity) -> String {
     }
 }
 
-/// Visible width of `text`: characters, not counting ANSI escape sequences.
-pub fn visible_width(text: &str) -> usize {
-    let mut width = 0;
+/// The characters of `text` a terminal shows: ANSI escape sequences (CSI: `ESC [` params,
+/// then a final byte in `@`..=`~`) skipped.
+fn visible_chars(text: &str) -> impl Iterator<Item = char> + '_ {
     let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            // CSI: ESC [ params final-byte (0x40..=0x7e)
+    std::iter::from_fn(move || {
+        loop {
+            let c = chars.next()?;
+            if c != '\x1b' {
+                return Some(c);
+            }
             for d in chars.by_ref() {
                 if ('@'..='~').contains(&d) && d != '[' {
                     break;
                 }
             }
-        } else {
-            width += 1;
         }
-    }
-    width
+    })
+}
+
+/// Visible width of `text`: characters, not counting ANSI escape sequences.
+pub fn visible_width(text: &str) -> usize {
+    visible_chars(text).count()
 }
 
 /// Remove ANSI escape sequences.
 pub fn strip(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for d in chars.by_ref() {
-                if ('@'..='~').contains(&d) && d != '[' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    visible_chars(text).collect()
 }
 
 #[cfg(test)]
