@@ -266,3 +266,69 @@ fn read_with_mode(path: &std::path::Path) -> Result<(Option<String>, Option<u32>
     };
     Ok((Some(text), mode))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with(auth: &[(&str, &str)]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::at(dir.path());
+        let names: Vec<&str> = auth.iter().map(|(n, _)| *n).collect();
+        for (name, text) in auth {
+            std::fs::create_dir_all(store.account_dir(name)).unwrap_or_default();
+            if !text.is_empty() {
+                std::fs::write(store.auth_path(name), text).unwrap_or_default();
+            }
+        }
+        let reg = serde_json::json!({"default_account": names.get(1), "accounts": names});
+        std::fs::write(store.registry_path(), reg.to_string()).unwrap_or_default();
+        (dir, store)
+    }
+
+    #[test]
+    fn classifies_every_kind_of_auth_json() {
+        let jwt = crate::codex::auth::make_unsigned_jwt(&serde_json::json!({
+            "exp": 2_000_000_000,
+            "https://api.openai.com/auth": {"chatgpt_account_id": "acc-1"}
+        }));
+        let ok = format!(
+            r#"{{"tokens":{{"access_token":"{jwt}"}},"last_refresh":"2026-01-01T00:00:00Z"}}"#
+        );
+        let (_dir, store) = store_with(&[
+            ("ok", &ok),
+            ("missing", ""),
+            ("broken", "{nope"),
+            ("apikey", r#"{"OPENAI_API_KEY":"sk-test","tokens":null}"#),
+            ("empty", r#"{"tokens":{"access_token":""}}"#),
+        ]);
+        let o = store.inspect().unwrap_or_else(|e| panic!("{e}"));
+        let kinds: Vec<&AuthView> = o.accounts.iter().map(|a| &a.auth).collect();
+        assert_eq!(kinds[0], &AuthView::LoggedIn);
+        assert_eq!(kinds[1], &AuthView::Missing);
+        assert!(matches!(kinds[2], AuthView::Unreadable(_)));
+        assert_eq!(kinds[3], &AuthView::ApiKeyOnly);
+        assert_eq!(kinds[4], &AuthView::NoTokens);
+        let okv = &o.accounts[0];
+        assert_eq!(okv.token_expires_at_ms(), Some(2_000_000_000_000));
+        assert_eq!(okv.claims.chatgpt_account_id.as_deref(), Some("acc-1"));
+        assert_eq!(okv.last_refresh_ms, Some(1_767_225_600_000));
+        assert!(o.accounts[1].is_default);
+        assert_eq!(o.accounts[1].auth_mode, None);
+        assert!(okv.auth_mode.is_some());
+        // Only a ChatGPT login counts as logged in.
+        assert_eq!(o.accounts.iter().filter(|a| a.logged_in()).count(), 1);
+    }
+
+    #[test]
+    fn empty_registry_reads_nothing_else() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::at(dir.path().join("absent"));
+        let o = store.inspect().unwrap_or_else(|e| panic!("{e}"));
+        assert!(o.accounts.is_empty());
+        assert!(
+            !dir.path().join("absent").exists(),
+            "a read creates nothing"
+        );
+    }
+}
