@@ -876,3 +876,42 @@ fn switch_without_a_name_picks_on_a_terminal() {
     assert!(out.contains("No account selected."), "{out}");
     env.cao().arg("current").assert().success().stdout("beta\n");
 }
+
+#[test]
+fn hand_edited_typescript_files_are_read_like_the_typescript_tool() {
+    let env = TestEnv::new();
+    let data = ts_fixture(&env, "messy");
+    // Duplicates, padded and invalid names dropped; an unregistered default falls back to the
+    // first account; junk status values ignored (as registry_store.ts / account_status_store.ts).
+    let list = "* work (logged-in)\n  home (not-logged-in)\n";
+    env.cao()
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(list)
+        .stderr("");
+    if let Some(ts) = ts_tool() {
+        let out = std::process::Command::new(ts)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("list")
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&out), list);
+    }
+    let out = env.cao().args(["status", "--json"]).output().unwrap();
+    let recs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(recs[0]["lastAttemptAtMs"], 1_764_000_000_000i64);
+    assert_eq!(recs[0]["cooldownUntilMs"], Value::Null);
+    assert_eq!(recs[0]["consecutiveFailures"], 0);
+    assert_eq!(recs[0]["lastError"], Value::Null);
+    assert_eq!(recs[1]["lastQuotaAtMs"], Value::Null);
+    assert_eq!(recs[1]["consecutiveFailures"], 2);
+    assert_eq!(recs[1]["lastError"], "exit_code_1");
+    // The first write stores the normalized registry.
+    env.cao().args(["use", "home"]).assert().success();
+    assert_eq!(
+        registry(&env),
+        json!({"default_account": "home", "accounts": ["work", "home"]})
+    );
+}
