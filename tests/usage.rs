@@ -367,8 +367,7 @@ fn watch_until(env: &TestEnv, want: &[&str]) -> String {
     });
     let _ = child.kill();
     let _ = child.wait();
-    let out = seen.lock().unwrap().clone();
-    out
+    seen.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread")]
