@@ -46,9 +46,7 @@ impl FileLock {
                 path: path.to_path_buf(),
             })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(source)) => {
-                Err(StoreError::io("lock", path, source))
-            }
+            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::io("lock", path, source)),
         }
     }
 
