@@ -168,6 +168,17 @@ pub fn mock_upstream(a: &MockUpstreamArgs) -> Result<i32> {
         .thread_name("cao-mock")
         .build()
         .context("could not start the async runtime")?;
+    let loopback = a
+        .bind
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(a.bind == "localhost");
+    if !loopback {
+        eprintln!(
+            "warning: the mock upstream has no access control and issues tokens to anyone; it is listening beyond this machine on {}",
+            a.bind
+        );
+    }
     runtime.block_on(async move {
         let mock = MockUpstream::spawn(&a.bind, a.port, scenario).await?;
         let mut out = std::io::stdout().lock();
