@@ -27,6 +27,9 @@ fuzz_target!(|data: &[u8]| {
     let args: Vec<String> = text.split(' ').map(str::to_string).collect();
     let _ = is_interactive(&args);
     if let Some(new) = continue_args(&args, ID) {
-        assert!(new.iter().any(|a| a == ID), "{args:?} -> {new:?} lost the session id");
+        assert!(
+            new.iter().any(|a| a == ID),
+            "{args:?} -> {new:?} lost the session id"
+        );
     }
 });

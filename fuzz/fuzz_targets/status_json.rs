@@ -38,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
             )
         };
         assert_eq!(known(a), known(s), "a rewrite changed {name:?}");
-        assert!(s.extra.keys().eq(a.extra.keys()), "a rewrite lost a field of {name:?}");
+        assert!(
+            s.extra.keys().eq(a.extra.keys()),
+            "a rewrite lost a field of {name:?}"
+        );
     }
     assert!(file.extra.keys().eq(again.extra.keys()));
     let rewritten = serde_json::to_string_pretty(&again).expect("serialize");
