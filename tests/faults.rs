@@ -553,6 +553,79 @@ async fn an_unwritable_data_dir_neither_crashes_the_gateway_nor_loses_the_cooldo
     );
 }
 
+/// Known failure (src/gateway/tokens.rs): after a rotation whose save failed, the next refresh
+/// re-reads the stale auth.json, finds its refresh token already spent and gives up ("refresh
+/// token was already spent; not sending it again"), so the client gets 503 `no_usable_account`
+/// ("every account needs a login") instead of the gateway using the newer tokens it holds in
+/// memory. Un-ignore when fixed.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "known bug: unsaved rotated tokens lose to the stale auth.json on the next refresh"]
+async fn rotated_tokens_that_cannot_be_saved_are_kept_in_memory_and_saved_later() {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() - 60);
+    // Issued access tokens live 1 s: every request rotates the tokens.
+    let m = mock(Scenario {
+        access_token_ttl_seconds: 1,
+        ..Default::default()
+    })
+    .await;
+    let g = gw(&env, &m, &[]);
+    // First rotation, saved normally (this also creates the account's lock file).
+    assert_eq!(model_call(&g.url, None).await.status, 200);
+    let account_dir = env.data_dir().join("a1");
+    let Some(guard) = Immutable::set(&account_dir) else {
+        eprintln!("chattr +i not available here; skipped");
+        return;
+    };
+    let saved_before = auth_bytes(&env, "a1");
+    // Two more rotations while auth.json cannot be replaced: served all the same.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let a = model_call(&g.url, None).await;
+        assert_eq!(a.status, 200, "{a:?}\ngateway log:\n{}", g.log());
+    }
+    assert_eq!(saved_before, auth_bytes(&env, "a1"));
+    assert!(healthy(&g).await);
+    drop(guard);
+    // The newest tokens reach the file once it is writable again (background retry or shutdown).
+    let newest_saved = eventually(15, || auth_bytes(&env, "a1") != saved_before);
+    assert!(g.stop().success());
+    assert!(
+        newest_saved || auth_bytes(&env, "a1") != saved_before,
+        "rotated tokens were never saved"
+    );
+    let token_calls: Vec<_> = m
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/oauth/token")
+        .collect();
+    assert!(token_calls.len() >= 3, "{token_calls:?}");
+    assert!(
+        token_calls.iter().all(|r| r.status == 200),
+        "a used refresh token was sent again (read back from the stale file?): {token_calls:?}"
+    );
+    // The saved refresh token is the newest one: it has not been used yet.
+    let auth = read_json(&env.data_dir().join("a1").join("auth.json"));
+    let rt = auth["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body =
+        serde_json::json!({"grant_type": "refresh_token", "refresh_token": rt, "client_id": "x"});
+    let r = send(
+        "POST",
+        &m.token_url(),
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        r.status, 200,
+        "the saved refresh token was already used: {}",
+        r.body
+    );
+}
+
 /// 100,000 requests, 5 % with an injected fault (5xx once, a short 429, a disconnect mid-stream,
 /// or a client that hangs up mid-stream), 32 at a time. Reports outcomes by kind and checks the
 /// gateway's memory stays flat. Run with `bench/soak.sh` (release build).
