@@ -553,13 +553,10 @@ async fn an_unwritable_data_dir_neither_crashes_the_gateway_nor_loses_the_cooldo
     );
 }
 
-/// Known failure (src/gateway/tokens.rs): after a rotation whose save failed, the next refresh
-/// re-reads the stale auth.json, finds its refresh token already spent and gives up ("refresh
-/// token was already spent; not sending it again"), so the client gets 503 `no_usable_account`
-/// ("every account needs a login") instead of the gateway using the newer tokens it holds in
-/// memory. Un-ignore when fixed.
+/// After a rotation whose save failed, the next refresh must use the newer tokens held in memory
+/// (the stale auth.json still holds a refresh token already spent), never resend a spent refresh
+/// token, and save the newest tokens once the file is writable again.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "known bug: unsaved rotated tokens lose to the stale auth.json on the next refresh"]
 async fn rotated_tokens_that_cannot_be_saved_are_kept_in_memory_and_saved_later() {
     let env = TestEnv::new();
     env.add_logged_in("a1", "acc-1", now_secs() - 60);

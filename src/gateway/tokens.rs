@@ -113,16 +113,26 @@ async fn refresh_detached(
         return Ok(c);
     }
     let memory = acct.creds().map(|c| c.tokens.clone());
-    let current = on_disk.or(memory).ok_or(CredError::NoLogin)?;
+    let spent = |t: &TokenSet| {
+        t.refresh_token.as_ref().is_some_and(|r| {
+            acct.used_refresh_tokens
+                .lock()
+                .map(|u| u.contains(r))
+                .unwrap_or(false)
+        })
+    };
+    // Disk wins when it holds a refresh token we have not spent (someone else rotated). When it
+    // still holds one we spent, our rotated tokens could not be saved yet: use those from memory
+    // (the pending write retries in the background) rather than declare the login lost.
+    let current = match (on_disk, memory) {
+        (Some(disk), Some(mem)) if spent(&disk) && !spent(&mem) => mem,
+        (disk, mem) => disk.or(mem).ok_or(CredError::NoLogin)?,
+    };
     let Some(refresh_token) = current.refresh_token.clone() else {
         state.set_needs_login(acct, true);
         return Err(CredError::NeedsLogin);
     };
-    let already_used = acct
-        .used_refresh_tokens
-        .lock()
-        .map(|u| u.contains(&refresh_token))
-        .unwrap_or(false);
+    let already_used = spent(&current);
     if already_used {
         tracing::warn!(account = %acct.name, "refresh token was already spent; not sending it again");
         state.set_needs_login(acct, true);

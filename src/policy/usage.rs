@@ -100,7 +100,7 @@ impl UsageWindow {
     /// Seconds until the reset, never negative; None when upstream gave no reset time.
     pub fn reset_in_secs(&self, now_ms: i64) -> Option<i64> {
         self.resets_at_ms
-            .map(|r| ((r - now_ms).max(0) + 999) / 1000)
+            .map(|r| r.saturating_sub(now_ms).max(0).saturating_add(999) / 1000)
     }
 
     /// A short name for display: `5h`, `weekly`, `spark 5h`, else the slot.
@@ -270,7 +270,7 @@ pub fn from_headers<'a>(
                 .or_else(|| {
                     get(&format!("{base}-reset-after-seconds"))
                         .and_then(parse_f64)
-                        .map(|s| now_ms + (s.max(0.0) * 1000.0) as i64)
+                        .map(|s| after_secs(now_ms, s))
                 });
             if let Some(w) = window(&family, slot, label.clone(), used, minutes, reset) {
                 windows.push(w);
@@ -408,7 +408,7 @@ fn event_windows(
             .or_else(|| {
                 w.get("reset_after_seconds")
                     .and_then(Value::as_f64)
-                    .map(|s| now_ms + (s.max(0.0) * 1000.0) as i64)
+                    .map(|s| after_secs(now_ms, s))
             });
         out.extend(window(family, slot, label.clone(), used, minutes, reset));
     }
@@ -466,6 +466,13 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 /// Unix seconds to ms, saturating; values that already look like ms are kept.
+/// `now_ms` plus a (possibly absurd) number of seconds from upstream, saturating instead of
+/// overflowing; negative and NaN count as zero.
+fn after_secs(now_ms: i64, secs: f64) -> i64 {
+    // `as` saturates a float at i64's bounds (and maps NaN to 0).
+    now_ms.saturating_add((secs.max(0.0) * 1000.0) as i64)
+}
+
 fn secs_to_ms(s: i64) -> i64 {
     if s > 100_000_000_000 {
         s

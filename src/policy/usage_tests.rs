@@ -329,3 +329,24 @@ fn odd_header_names_never_panic() {
     assert_eq!(s, None);
     assert_eq!(from_event("", NOW), None);
 }
+
+#[test]
+fn absurd_reset_values_saturate_instead_of_overflowing() {
+    // Found by the usage_headers fuzz target: a reset-at beyond i64 used to overflow.
+    let s = from_headers(
+        h(&[
+            ("x-codex-primary-used-percent", "1"),
+            ("x-codex-primary-reset-at", "99999999999999999999"),
+            ("x-codex-secondary-used-percent", "2"),
+            ("x-codex-secondary-reset-after-seconds", "1e300"),
+        ]),
+        NOW,
+    )
+    .expect("windows");
+    for w in &s.windows {
+        let secs = w.reset_in_secs(NOW).expect("a reset time");
+        assert!(secs > 0, "{w:?}");
+        assert!(w.resets_at_ms.is_some_and(|r| r > NOW), "{w:?}");
+    }
+    assert_eq!(s.windows[0].reset_in_secs(i64::MIN), Some(i64::MAX / 1000));
+}
