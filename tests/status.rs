@@ -101,7 +101,7 @@ fn pretty_is_a_framed_dashboard() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("CAO Status") && text.contains("Accounts: 3 (ok 2, warn 2, error 0)"),
+        text.contains("CAO Status") && text.contains("Accounts: 3 (2 ok) · 2 warnings, 0 errors"),
         "{text}"
     );
     assert!(

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ┌───────────────────────── CAO Status ─────────────────────────┐
-//! │ Accounts: 2 (ok 1, warn 1, error 0) · 2026-11-24 21:30 UTC    │
+//! │ Accounts: 2 (1 ok) · 1 warning, 0 errors · 2026-11-24 21:30 UTC │
 //! │ Data dir: /home/me/.codex-account-orchestrator               │
 //! ├────────────────────────── Accounts ──────────────────────────┤
 //! │ * work  OK  work@example.com · plus · acc-1                  │
@@ -31,12 +31,15 @@ pub fn render(o: &Overview, h: &HealthSummary, r: &RenderOpts) -> String {
         width,
     };
     b.top("CAO Status");
+    // Accounts are counted as accounts and issues as issues (the TypeScript tool's
+    // "ok 1, warn 4" of 3 accounts mixed the two).
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     b.line(&format!(
-        "Accounts: {} (ok {}, warn {}, error {}) · {}",
+        "Accounts: {} ({} ok) · {}, {} · {}",
         o.accounts.len(),
         h.ok_count,
-        h.warn_count,
-        h.error_count,
+        plural(h.warn_count, "warning"),
+        plural(h.error_count, "error"),
         time::local(r.now_ms, &r.tz)
     ));
     b.line(&format!(

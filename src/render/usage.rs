@@ -64,7 +64,7 @@ pub fn lines(u: Option<&UsageSnapshot>, r: &RenderOpts, width: usize) -> Vec<Str
         .map(|w| {
             let used = w.used_at(now);
             let line = format!(
-                "{:<8}{} {:>3.0}%  {}",
+                "{:<8} {} {:>3.0}%  {}",
                 w.display_name(),
                 bar(used, cells),
                 used,
@@ -80,7 +80,8 @@ pub fn lines(u: Option<&UsageSnapshot>, r: &RenderOpts, width: usize) -> Vec<Str
     if u.limit_reached == Some(true) {
         seen.push_str(" · limit reached");
     }
-    out.push(style::dim(&seen));
+    // Aligned under the bars (a window name takes 8 columns and a space).
+    out.push(format!("{:9}{}", "", style::dim(&seen)));
     out
 }
 
@@ -210,10 +211,10 @@ mod tests {
             .map(|l| style::strip(l))
             .collect();
         assert_eq!(got.len(), 3);
-        assert!(got[0].starts_with("5h      █"));
+        assert!(got[0].starts_with("5h       █"), "{}", got[0]);
         assert!(got[0].ends_with(" 42%  resets in 2h 3m"), "{}", got[0]);
         assert!(got[1].ends_with(" 99%"), "{}", got[1]);
-        assert_eq!(got[2], "usage seen 3m ago · credits 5");
+        assert_eq!(got[2], "         usage seen 3m ago · credits 5");
         assert!(lines(None, &opts(), 60).is_empty());
     }
 
