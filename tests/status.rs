@@ -267,7 +267,7 @@ fn doctor_exit_zero_when_all_healthy() {
     assert_eq!(code, 0);
     assert_eq!(
         v["thresholds"],
-        json!({"expiresWithinHours": 24, "maxFailures": 3})
+        json!({"expiresWithinHours": 24, "maxFailures": 3, "switchAt": 98.0})
     );
     assert_eq!(
         v["totals"],
@@ -431,7 +431,7 @@ fn doctor_thresholds_are_options() {
     );
     assert_eq!(
         v["thresholds"],
-        json!({"expiresWithinHours": 1, "maxFailures": 1})
+        json!({"expiresWithinHours": 1, "maxFailures": 1, "switchAt": 98.0})
     );
 }
 

@@ -564,3 +564,53 @@ async fn real_codex_turn_with_rate_limit_headers_and_events() {
     assert_eq!(account(&st, "a1")["usedPercent"], 56.0, "{st}");
     assert!(g.stop().success());
 }
+
+#[test]
+fn doctor_uses_the_saved_switch_threshold_and_counts_quota_cooldowns_as_spent() {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() + 90 * 24 * 3600);
+    env.add_logged_in("a2", "acc-2", now_secs() + 90 * 24 * 3600);
+    seed_usage(&env, "a1", 93.0);
+    // At the default threshold (98 %) 93 % is fine.
+    let out = cao_command(&env)
+        .args(["status", "--doctor"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // The gateway saved --switch-at 90: doctor warns where the gateway stops routing.
+    std::fs::write(
+        env.data_dir().join("gateway.json"),
+        json!({"switchAt": 90}).to_string(),
+    )
+    .unwrap();
+    let out = cao_command(&env)
+        .args(["status", "--doctor"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("(switch at 90%)"), "{text}");
+
+    // Both accounts cooling after a usage-limit hit, recorded the way `cao run` and the
+    // TypeScript tool record it (no usage snapshot): every account is spent.
+    let now_ms = now_secs() * 1000;
+    let quota = |until_ms: i64| {
+        json!({"lastAttemptAtMs": now_ms - 1000, "lastQuotaAtMs": now_ms - 1000,
+               "cooldownUntilMs": until_ms, "consecutiveFailures": 1,
+               "lastError": "usage_limit_reached"})
+    };
+    std::fs::write(
+        env.data_dir().join("account_status.json"),
+        json!({"statuses": {"a1": quota(now_ms + 7_200_000), "a2": quota(now_ms + 1_200_000)}})
+            .to_string(),
+    )
+    .unwrap();
+    let out = cao_command(&env)
+        .args(["status", "--doctor"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("all_spent"), "{text}");
+    assert!(text.contains("the first to reset is a2, in 20m"), "{text}");
+}

@@ -41,8 +41,24 @@ fn mode(a: &StatusArgs, stdout_is_tty: bool) -> Mode {
     }
 }
 
-fn health_options(h: &HealthArgs) -> HealthOptions {
-    HealthOptions::new(h.expires_within_hours, h.max_failures)
+fn health_options(ctx: &Ctx, h: &HealthArgs) -> HealthOptions {
+    let options = HealthOptions::new(h.expires_within_hours, h.max_failures);
+    match saved_switch_at(ctx) {
+        Some(p) => options.with_switch_at(p),
+        None => options,
+    }
+}
+
+/// The gateway's saved `switchAt` (gateway.json), so `usage_high` warns at the threshold the
+/// gateway actually routes by. A missing or unreadable file means the default; `cao gateway`
+/// reports problems with that file itself.
+fn saved_switch_at(ctx: &Ctx) -> Option<f64> {
+    let text = std::fs::read_to_string(ctx.store.gateway_path()).ok()?;
+    let saved: serde_json::Value = serde_json::from_str(&text).ok()?;
+    saved
+        .get("switchAt")?
+        .as_f64()
+        .filter(|p| (0.0..=100.0).contains(p))
 }
 
 /// Terminal width for the dashboard (88 when stdout is not a terminal, as the TS tool).
@@ -63,7 +79,7 @@ pub fn run(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
     let mode = mode(a, tty);
     let overview = ctx.store.inspect()?;
     let r = RenderOpts::now(width(tty));
-    let (text, code) = render(&overview, mode, &health_options(&a.health), &r);
+    let (text, code) = render(&overview, mode, &health_options(ctx, &a.health), &r);
     anstream::stdout().write_all(text.as_bytes())?;
     Ok(code)
 }
@@ -103,7 +119,7 @@ fn render(o: &Overview, mode: Mode, opts: &HealthOptions, r: &RenderOpts) -> (St
 /// Reads the data dir (which a running gateway keeps up to date).
 fn watch(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
     let interval = Duration::from_secs(a.interval.max(1));
-    let opts = health_options(&a.health);
+    let opts = health_options(ctx, &a.health);
     let tty = std::io::stdout().is_terminal();
     loop {
         let (overview, live) = super::status_watch::snapshot(ctx)?; // + the running gateway's view
@@ -129,7 +145,7 @@ pub fn doctor_deprecated(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
         ctx,
         "doctor",
         Mode::Doctor { json: a.json },
-        &health_options(&a.health),
+        &health_options(ctx, &a.health),
     )
 }
 

@@ -67,12 +67,14 @@ pub struct HealthIssue {
     pub message: String,
 }
 
-/// Thresholds (`--expires-within-hours`, `--max-failures`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Thresholds (`--expires-within-hours`, `--max-failures`, and the gateway's `--switch-at`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthOptions {
     pub expires_within_hours: u64,
     pub max_failures: u32,
+    /// Usage percent at which `usage_high` warns (the gateway's saved `switchAt`, default 98).
+    pub switch_at: f64,
 }
 
 impl Default for HealthOptions {
@@ -80,6 +82,7 @@ impl Default for HealthOptions {
         Self {
             expires_within_hours: 24,
             max_failures: 3,
+            switch_at: super::strategy::DEFAULT_SWITCH_AT,
         }
     }
 }
@@ -91,7 +94,13 @@ impl HealthOptions {
         Self {
             expires_within_hours: expires_within_hours.max(1),
             max_failures: max_failures.max(1),
+            switch_at: super::strategy::DEFAULT_SWITCH_AT,
         }
+    }
+
+    /// Use the gateway's switch threshold for `usage_high`.
+    pub fn with_switch_at(self, switch_at: f64) -> Self {
+        Self { switch_at, ..self }
     }
 }
 
@@ -118,6 +127,10 @@ pub struct HealthInput<'a> {
     /// Access-token expiry, milliseconds since the epoch.
     pub token_expires_at_ms: Option<i64>,
     pub cooldown_until_ms: Option<i64>,
+    /// When the last attempt was made and when the last usage limit was hit: a cooldown whose
+    /// account's latest attempt was a usage-limit hit means the account is spent.
+    pub last_attempt_at_ms: Option<i64>,
+    pub last_quota_at_ms: Option<i64>,
     pub consecutive_failures: Option<u32>,
     pub last_error: Option<&'a str>,
     /// A refresh failed for good (invalid_grant, reused refresh token): log in again.
@@ -279,7 +292,11 @@ pub fn evaluate(input: &HealthInput<'_>, options: &HealthOptions, now_ms: i64) -
         );
     }
 
-    issues.extend(super::usage_health::account_issue(input, now_ms));
+    issues.extend(super::usage_health::account_issue(
+        input,
+        options.switch_at,
+        now_ms,
+    ));
     issues
 }
 

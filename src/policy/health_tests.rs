@@ -10,6 +10,8 @@ fn healthy(name: &str) -> HealthInput<'_> {
         login: Login::LoggedIn,
         token_expires_at_ms: Some(NOW + 48 * H),
         cooldown_until_ms: None,
+        last_attempt_at_ms: None,
+        last_quota_at_ms: None,
         consecutive_failures: None,
         last_error: None,
         needs_login: false,
@@ -242,6 +244,6 @@ fn issue_serializes_like_the_typescript_tool() {
     let o = serde_json::to_value(HealthOptions::default()).unwrap_or_default();
     assert_eq!(
         o,
-        serde_json::json!({"expiresWithinHours": 24, "maxFailures": 3})
+        serde_json::json!({"expiresWithinHours": 24, "maxFailures": 3, "switchAt": 98.0})
     );
 }

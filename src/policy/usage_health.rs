@@ -4,13 +4,12 @@
 //! (`all_spent`) naming the account that resets first and when.
 
 use super::health::{HealthInput, HealthIssue, IssueCode, Login, Severity};
-use super::strategy::DEFAULT_SWITCH_AT;
 
-/// The usage issue of one account, if its main window is at least `DEFAULT_SWITCH_AT` full.
-pub fn account_issue(input: &HealthInput<'_>, now_ms: i64) -> Option<HealthIssue> {
+/// The usage issue of one account, if its main window is at least `switch_at` percent full.
+pub fn account_issue(input: &HealthInput<'_>, switch_at: f64, now_ms: i64) -> Option<HealthIssue> {
     let u = input.usage?;
     let f = u.fullness(now_ms)?;
-    if f.used_percent < DEFAULT_SWITCH_AT {
+    if f.used_percent < switch_at {
         return None;
     }
     let reset = match f.window.resets_at_ms.filter(|&r| r > now_ms) {
@@ -25,9 +24,18 @@ pub fn account_issue(input: &HealthInput<'_>, now_ms: i64) -> Option<HealthIssue
             "{} window at {:.0}%{reset}; new sessions go to other accounts (switch at {:.0}%).",
             f.window.display_name(),
             f.used_percent,
-            DEFAULT_SWITCH_AT
+            switch_at
         ),
     })
+}
+
+/// Whether the account's active cooldown comes from a usage-limit hit: its latest attempt hit the
+/// limit (cooldowns after short rate limits or auth failures do not count).
+fn cooling_after_quota(input: &HealthInput<'_>, now_ms: i64) -> bool {
+    input.cooldown_until_ms.is_some_and(|c| c > now_ms)
+        && input
+            .last_quota_at_ms
+            .is_some_and(|q| input.last_attempt_at_ms.is_none_or(|a| q >= a))
 }
 
 /// When the account can serve again, if it cannot now: its cooldown or its spent window's
@@ -42,17 +50,18 @@ fn spent_until(input: &HealthInput<'_>, now_ms: i64) -> Option<i64> {
 }
 
 /// The `all_spent` error when every logged-in account is spent, on the account that resets
-/// first. Nothing when some account can still serve or none is logged in. It needs usage
-/// evidence (some account's window at 100 %): cooldowns alone stay the TypeScript tool's
-/// `cooldown_active` warning, since they may come from short rate limits or auth failures.
+/// first. Nothing when some account can still serve or none is logged in. It needs evidence
+/// of a usage limit (some account's window at 100 %, or a cooldown that followed a usage-limit
+/// hit): other cooldowns alone stay the TypeScript tool's `cooldown_active` warning, since they
+/// may come from short rate limits or auth failures.
 pub fn all_spent(inputs: &[HealthInput<'_>], now_ms: i64) -> Option<HealthIssue> {
     let usable: Vec<&HealthInput<'_>> = inputs
         .iter()
         .filter(|i| i.login == Login::LoggedIn && !i.needs_login)
         .collect();
-    let evidence = usable
-        .iter()
-        .any(|i| i.usage.and_then(|u| u.spent_until_ms(now_ms)).is_some());
+    let evidence = usable.iter().any(|i| {
+        i.usage.and_then(|u| u.spent_until_ms(now_ms)).is_some() || cooling_after_quota(i, now_ms)
+    });
     if !evidence {
         return None;
     }
@@ -113,6 +122,8 @@ mod tests {
             login: Login::LoggedIn,
             token_expires_at_ms: Some(NOW + 100_000_000),
             cooldown_until_ms: None,
+            last_attempt_at_ms: None,
+            last_quota_at_ms: None,
             consecutive_failures: None,
             last_error: None,
             needs_login: false,
@@ -125,7 +136,7 @@ mod tests {
     #[test]
     fn warns_at_the_switch_threshold_with_reset() {
         let s = snap("98", 7380);
-        let i = account_issue(&input("a", Some(&s)), NOW).unwrap();
+        let i = account_issue(&input("a", Some(&s)), 98.0, NOW).unwrap();
         assert_eq!(i.code, IssueCode::UsageHigh);
         assert_eq!(i.severity, Severity::Warn);
         assert_eq!(
@@ -133,11 +144,14 @@ mod tests {
             "5h window at 98%, resets in 2h 3m; new sessions go to other accounts (switch at 98%)."
         );
         let s = snap("97.9", 60);
-        assert_eq!(account_issue(&input("a", Some(&s)), NOW), None);
-        assert_eq!(account_issue(&input("a", None), NOW), None);
+        assert_eq!(account_issue(&input("a", Some(&s)), 98.0, NOW), None);
+        assert_eq!(account_issue(&input("a", None), 98.0, NOW), None);
         // After the reset the window counts as empty again.
         let s = snap("100", 60);
-        assert_eq!(account_issue(&input("a", Some(&s)), NOW + 61_000), None);
+        assert_eq!(
+            account_issue(&input("a", Some(&s)), 98.0, NOW + 61_000),
+            None
+        );
     }
 
     #[test]
@@ -188,5 +202,35 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn the_threshold_is_the_gateways_switch_at() {
+        let s = snap("91", 600);
+        assert_eq!(account_issue(&input("a", Some(&s)), 98.0, NOW), None);
+        let i = account_issue(&input("a", Some(&s)), 90.0, NOW).unwrap();
+        assert!(i.message.ends_with("(switch at 90%)."), "{}", i.message);
+    }
+
+    #[test]
+    fn cooldowns_after_usage_limits_on_every_account_are_all_spent() {
+        let quota_cooldown = |name, until_in_ms: i64| {
+            let mut i = input(name, None);
+            i.cooldown_until_ms = Some(NOW + until_in_ms);
+            i.last_attempt_at_ms = Some(NOW - 1_000);
+            i.last_quota_at_ms = Some(NOW - 1_000);
+            i
+        };
+        let inputs = [quota_cooldown("a", 7_200_000), quota_cooldown("b", 900_000)];
+        let e = all_spent(&inputs, NOW).unwrap();
+        assert_eq!(e.account, "b");
+        assert!(e.message.contains("in 15m"), "{}", e.message);
+        // A cooldown whose latest attempt was not a usage-limit hit (a 401, a short rate limit)
+        // is no evidence: the account may serve again at once.
+        let mut auth_cooldown = quota_cooldown("c", 60_000);
+        auth_cooldown.last_attempt_at_ms = Some(NOW - 500);
+        assert_eq!(all_spent(&[auth_cooldown], NOW), None);
+        // A quota hit whose cooldown has ended is not spent.
+        assert_eq!(all_spent(&[quota_cooldown("d", -1)], NOW), None);
     }
 }

@@ -69,6 +69,8 @@ impl AccountView {
             },
             token_expires_at_ms: self.token_expires_at_ms(),
             cooldown_until_ms: self.status.cooldown_until_ms,
+            last_attempt_at_ms: self.status.last_attempt_at_ms,
+            last_quota_at_ms: self.status.last_quota_at_ms,
             consecutive_failures: self.status.consecutive_failures,
             last_error: self.status.last_error.as_deref(),
             needs_login: self.status.needs_login == Some(true),
