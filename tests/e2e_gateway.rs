@@ -167,7 +167,7 @@ async fn real_codex_with_the_builtin_provider_falls_back_from_websocket_at_once(
         .run(&routed, &["exec", "--skip-git-repo-check", "hello"])
         .await;
     assert_answered(&out, "Mock reply from acc-1.", &g);
-    let log = g.log();
+    let log = g.log_when(|log| log.contains("path=/responses account=- status=426"));
     assert_eq!(
         log.matches("path=/responses account=- status=426").count(),
         1,

@@ -48,7 +48,9 @@ async fn forwards_every_path_with_the_chosen_accounts_credentials() {
     assert_eq!(health.json()["status"], "ok");
     assert_eq!(health.json()["accounts"], 2);
     assert_eq!(m.requests().len(), 4, "/health must not be forwarded");
-    let log = g.log();
+    let log = g.log_when(|log| {
+        log.contains("path=/responses") && log.contains("account=a1") && log.contains("status=200")
+    });
     assert!(
         log.contains("path=/responses") && log.contains("account=a1") && log.contains("status=200"),
         "{log}"
@@ -75,7 +77,8 @@ async fn spent_account_is_cooled_until_its_reset_and_remembered_across_restart()
             ("acc-2".into(), 200)
         ]
     );
-    assert!(g.log().contains("switched=true"));
+    let log = g.log_when(|log| log.contains("switched=true"));
+    assert!(log.contains("switched=true"), "{log}");
     let status = g.stop_with("-INT");
     assert!(
         status.success(),

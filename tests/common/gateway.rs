@@ -90,6 +90,13 @@ impl GatewayProc {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The log once `pred` holds, waiting up to 10 s: a request's log line is written after its
+    /// answer has gone out, by a background writer, so it may trail the client by a moment.
+    pub fn log_when(&self, pred: impl Fn(&str) -> bool) -> String {
+        eventually(10, || pred(&self.log()));
+        self.log()
+    }
+
     /// SIGTERM, then wait (bounded) for the exit.
     pub fn stop(self) -> ExitStatus {
         self.stop_with("-TERM")
