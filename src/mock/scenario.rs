@@ -23,6 +23,9 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+/// See [`Scenario::workspace_backend_origin`].
+pub const DEFAULT_WORKSPACE_BACKEND_ORIGIN: &str = "https://127.0.0.1:9";
+
 /// The whole mock set-up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -39,6 +42,13 @@ pub struct Scenario {
     pub reject_expired_tokens: bool,
     /// Keep a log of requests for [`super::MockUpstream::requests`]. Turn off for long soaks.
     pub record_requests: bool,
+    /// `workspace_backend_origin` of every workspace `GET .../accounts/check` lists. The Codex
+    /// TUI (0.169) refuses to start unless this is an `https://` origin, or `NO_CONSTRAINT` with an
+    /// `https://` `chatgpt_base_url` (which a local mock or gateway never is). Codex only validates
+    /// it (model calls keep going to `openai_base_url`); the default is a loopback origin where
+    /// nothing listens, so traffic sent there would fail locally, never reach the internet.
+    /// Set `"NO_CONSTRAINT"` to reproduce what the real backend answers for a personal account.
+    pub workspace_backend_origin: String,
     /// Faults for accounts not listed in `accounts`.
     pub default_faults: AccountFaults,
     /// Faults by ChatGPT account id.
@@ -54,6 +64,7 @@ impl Default for Scenario {
             access_token_ttl_seconds: 3600,
             reject_expired_tokens: true,
             record_requests: true,
+            workspace_backend_origin: DEFAULT_WORKSPACE_BACKEND_ORIGIN.to_string(),
             default_faults: AccountFaults::default(),
             accounts: BTreeMap::new(),
         }

@@ -170,6 +170,13 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Answer::Json(s, _) => s.as_u16(),
         Answer::Stream { .. } => 200,
     };
+    tracing::debug!(
+        target: "cao::mock",
+        "{method} {} bearer={} header={} -> {status}",
+        parts.uri,
+        bearer_account.as_deref().unwrap_or("-"),
+        header_account.as_deref().unwrap_or("-"),
+    );
     if record && let Ok(mut st) = shared.state.lock() {
         let at_ms = shared.started.elapsed().as_millis() as u64;
         st.requests.push(RecordedRequest {
@@ -283,6 +290,12 @@ fn decide(
     }
     let key = account.unwrap_or("").to_string();
     if !(method == "POST" && is_responses) {
+        if path.ends_with("/accounts/check") {
+            return Answer::Json(
+                StatusCode::OK,
+                accounts_check_body(bearer, &scenario.workspace_backend_origin),
+            );
+        }
         return Answer::Json(StatusCode::OK, other_path_body(path, account));
     }
     let counters = st.counters.entry(key).or_default();
@@ -361,6 +374,41 @@ fn other_path_body(path: &str, account: Option<&str>) -> Value {
     } else {
         json!({})
     }
+}
+
+/// `GET {chatgpt_base_url}/wham/accounts/check` (`/api/codex/accounts/check` without
+/// `/backend-api`): the workspaces the bearer's user may use. At start-up the Codex TUI (0.169,
+/// `account/read`) looks up its own account id (`tokens.account_id` of auth.json) in this list:
+/// missing -> "selected workspace missing from routing discovery"; listed twice -> "duplicate
+/// workspace"; no `workspace_backend_origin` -> "missing backend origin"; an
+/// `account_routing_override` other than `NO_CONSTRAINT`/`us`/`us_cr` -> "invalid account routing
+/// override"; a non-https origin -> "workspace backend must use an HTTPS origin". So the list
+/// holds the one workspace named in the bearer JWT, the way the real backend lists the token
+/// owner's workspaces (the list form; the backend's map form `{id: {"account": {...}}}` is not
+/// matched by Codex 0.169).
+fn accounts_check_body(bearer: &str, backend_origin: &str) -> Value {
+    let claims = decode_claims(bearer);
+    let id = claims.as_ref().and_then(|c| c.chatgpt_account_id.clone());
+    let Some(id) = id else {
+        return json!({"accounts": [], "account_ordering": [], "default_account_id": null});
+    };
+    let plan = claims
+        .and_then(|c| c.plan_type)
+        .unwrap_or_else(|| "plus".to_string());
+    json!({
+        "accounts": [{
+            "id": id,
+            "name": null,
+            "plan_type": plan,
+            "structure": "personal",
+            "profile_picture_url": null,
+            "is_deactivated": false,
+            "workspace_backend_origin": backend_origin,
+            "account_routing_override": "NO_CONSTRAINT",
+        }],
+        "account_ordering": [id],
+        "default_account_id": id,
+    })
 }
 
 /// The account a refresh token belongs to: tokens look like `rt-<account id>-<n>` (this mock
@@ -483,6 +531,23 @@ mod tests {
         assert_eq!(refresh_token_account("rt--1"), None);
         assert_eq!(refresh_token_account("rt-abc-x"), None);
         assert_eq!(refresh_token_account("other"), None);
+    }
+
+    #[test]
+    fn accounts_check_lists_the_bearer_workspace_as_codex_expects() {
+        let bearer = make_unsigned_jwt(&json!({"https://api.openai.com/auth": {
+            "chatgpt_account_id": "acc-7", "chatgpt_plan_type": "pro"}}));
+        let v = accounts_check_body(&bearer, "https://127.0.0.1:9");
+        let list = v["accounts"].as_array().expect("list form");
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0]["id"], "acc-7");
+        assert_eq!(list[0]["plan_type"], "pro");
+        assert_eq!(list[0]["workspace_backend_origin"], "https://127.0.0.1:9");
+        assert_eq!(list[0]["account_routing_override"], "NO_CONSTRAINT");
+        assert_eq!(v["default_account_id"], "acc-7");
+        assert_eq!(v["account_ordering"], json!(["acc-7"]));
+        let none = accounts_check_body("not-a-jwt", "https://127.0.0.1:9");
+        assert_eq!(none["accounts"], json!([]));
     }
 
     #[test]
