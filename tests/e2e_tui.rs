@@ -5,7 +5,7 @@
 //!
 //! Every wait polls the screen against a deadline; on failure the screen is in the message.
 //! Skipped (returns early) when the real codex or tmux is missing locally.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +22,8 @@ const DEADLINE: Duration = Duration::from_secs(90);
 /// A tmux server of this test alone (own socket), holding one window of `cols` x `rows`.
 struct Tmux {
     socket: String,
+    /// The raw terminal output (`pipe-pane`).
+    log: PathBuf,
 }
 
 impl Tmux {
@@ -44,7 +46,10 @@ impl Tmux {
             .map(|a| shell_quote(a))
             .collect::<Vec<_>>()
             .join(" ");
-        let t = Self { socket };
+        let t = Self {
+            socket,
+            log: cwd.join(format!("terminal-{name}.log")),
+        };
         let out = t
             .cmd()
             .args([
@@ -63,6 +68,15 @@ impl Tmux {
             .output()
             .unwrap();
         assert!(out.status.success(), "tmux: {out:?}");
+        // Everything written to the terminal, also what a full-screen redraw wipes later.
+        let _ = t
+            .cmd()
+            .args(["pipe-pane", "-t", "t", "-o"])
+            .arg(format!(
+                "cat >> {}",
+                shell_quote(&t.log.display().to_string())
+            ))
+            .status();
         Some(t)
     }
 
@@ -80,6 +94,11 @@ impl Tmux {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// All output so far, escapes and all (text a redraw removed from the screen included).
+    fn raw(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
     }
 
     /// Type `text` literally.
@@ -112,19 +131,25 @@ impl Tmux {
         self.key("Enter");
     }
 
-    /// Quit Codex the way a person does: Ctrl-C (the first one may only clear the composer or
-    /// interrupt a turn, so press again while it still runs).
-    fn quit_codex(&self, context: &dyn Fn() -> String) {
+    /// Press `key` until `pred(screen)` holds (up to 4 times, 5 s apart): the first Ctrl-C may
+    /// only interrupt a turn that is finishing.
+    fn press_until(&self, key: &str, pred: impl Fn(&str) -> bool) {
         for _ in 0..4 {
-            self.key("C-c");
+            self.key(key);
             let until = Instant::now() + Duration::from_secs(5);
             while Instant::now() < until {
-                if self.screen().contains("[exited ") {
+                if pred(&self.screen()) {
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
+    }
+
+    /// Quit Codex the way a person does: Ctrl-C (the first one may only clear the composer or
+    /// interrupt a turn, so press again while it still runs).
+    fn quit_codex(&self, context: &dyn Fn() -> String) {
+        self.press_until("C-c", |s| s.contains("[exited "));
         self.wait_for("Codex to quit", context, |s| s.contains("[exited "));
     }
 
@@ -368,4 +393,126 @@ fn tui_through_the_gateway_gets_its_answer_from_account_two() {
     drop(t);
     stop_daemon(&s.codex, &home);
     gw.stop();
+}
+
+/// `cao run -- <routing flags>` (interactive: no prompt, no subcommand) on a terminal, without
+/// the gateway. Account 1 answers the first prompt, then hits its limit on the next; cao notices
+/// the limit message live and says so; after the person quits Codex, cao starts Codex again on
+/// account 2 with `resume <session id>`, so the conversation goes on there.
+#[test]
+fn cao_run_interactive_resumes_the_conversation_on_account_two() {
+    let Some(s) = Setup::new(1) else { return };
+    let base = s.mock().base_url();
+    let cao = assert_cmd::cargo::cargo_bin("cao");
+    let argv = vec![
+        cao.display().to_string(),
+        "--data-dir".into(),
+        s.env.data_dir().display().to_string(),
+        "run".into(),
+        "--codex".into(),
+        s.codex.display().to_string(),
+        "--".into(),
+        "-c".into(),
+        format!("openai_base_url=\"{base}\""),
+        "-c".into(),
+        format!("chatgpt_base_url=\"{base}/backend-api\""),
+    ];
+    let mut env = s.term_env(None);
+    env.push(("NO_COLOR", "1".into()));
+    let Some(t) = Tmux::start("run", &s.work(), &env, &argv) else {
+        return;
+    };
+    let context = || format!("upstream saw:\n{}", s.requests_text());
+    t.wait_for("the TUI to start on account one", &context, tui_ready);
+    t.submit("first question");
+    t.wait_for("account 1's answer", &context, |scr| {
+        scr.contains("Hello from acct-1.")
+    });
+    t.submit("second question");
+    // Codex shows the limit; cao, watching the output live, says what happens next.
+    t.wait_for("cao's note about the limit", &context, |scr| {
+        scr.contains("hit your usage limit")
+            && scr.contains("[cao] account one hit its usage limit")
+    });
+
+    // The person leaves Codex; cao continues the conversation on account two. The resumed UI
+    // clears the screen and draws the same conversation again, so the switch is seen in the raw
+    // terminal output and upstream (account two's start-up calls).
+    let two_started = || {
+        s.mock()
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/accounts/check") && r.account() == Some("acct-2"))
+    };
+    t.press_until("C-c", |_| t.raw().contains("[cao] using account two"));
+    t.wait_for("Codex to start again on account two", &context, |_| {
+        two_started()
+    });
+    let raw = t.raw();
+    assert!(
+        raw.contains("[cao] continuing the same conversation (session"),
+        "{raw}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    t.wait_for("the resumed UI", &context, tui_ready);
+    // The earlier exchange is on screen again (the rollout was carried over).
+    let screen = t.screen();
+    assert!(screen.contains("Hello from acct-1."), "{screen}");
+    assert!(screen.contains("second question"), "{screen}");
+    t.submit("third question");
+    t.wait_for("account 2's answer", &context, |scr| {
+        scr.contains("Hello from acct-2.")
+    });
+
+    t.quit_codex(&context);
+    let raw = t.raw();
+    let after = raw.rsplit("[cao] using account two").next().unwrap();
+    // Account two was not taken for spent because the old limit message was drawn again.
+    assert!(!after.contains("hit its usage limit"), "{after}");
+    assert!(after.contains("[exited 0]"), "{after}");
+
+    // Upstream: account 1 answered once and then refused; account 2 answered after that, with
+    // the conversation's history (same session); tokens and account ids never mixed.
+    let calls = s.model_calls();
+    assert_eq!(
+        calls.first().map(String::as_str),
+        Some("acct-1:200"),
+        "{calls:?}"
+    );
+    assert!(calls.iter().any(|c| c == "acct-1:429"), "{calls:?}");
+    assert!(calls.iter().all(|c| c != "acct-2:429"), "{calls:?}");
+    assert_eq!(
+        calls.last().map(String::as_str),
+        Some("acct-2:200"),
+        "{calls:?}"
+    );
+    s.assert_bearer_matches_header();
+    // The conversation account one left is the one resumed on account two.
+    let raw = t.raw();
+    let id = raw
+        .split("[cao] continuing the same conversation (session ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap()
+        .to_string();
+    let before = raw.split("[cao] using account two").next().unwrap();
+    assert!(before.contains(&format!("codex resume {id}")), "{raw}");
+
+    // cao recorded account one's limit, not account two's.
+    let status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(s.env.data_dir().join("account_status.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        status["statuses"]["one"]["cooldownUntilMs"].is_number(),
+        "{status}"
+    );
+    assert!(
+        !status["statuses"]["two"]["cooldownUntilMs"].is_number(),
+        "{status}"
+    );
+    drop(t);
+    for name in ["one", "two"] {
+        stop_daemon(&s.codex, &s.env.data_dir().join(name));
+    }
 }

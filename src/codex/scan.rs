@@ -127,6 +127,10 @@ pub struct QuotaWatch {
     prev: String,
     hit: Option<QuotaHit>,
     lookahead: u32,
+    /// Limit messages already in the conversation being resumed (line, reset).
+    replayed: Vec<(String, Option<i64>)>,
+    /// A sighting not yet told apart from a replayed one (its reset may follow on later lines).
+    pending: Option<QuotaHit>,
 }
 
 impl QuotaWatch {
@@ -137,12 +141,60 @@ impl QuotaWatch {
             prev: String::new(),
             hit: None,
             lookahead: 0,
+            replayed: Vec::new(),
+            pending: None,
         }
+    }
+
+    /// Ignore these earlier hits when they show up again. `codex resume <id>` redraws the whole
+    /// conversation, including the limit message the previous account got (same text, same
+    /// reset time); without this the next account would be taken for spent the moment the
+    /// resumed UI starts (seen with the real Codex 0.169 TUI). A message that differs, in text
+    /// or reset time, still counts.
+    pub fn ignoring(mut self, replayed: &[QuotaHit]) -> Self {
+        self.replayed = replayed
+            .iter()
+            .map(|h| (h.line.trim().to_string(), h.reset_at_ms))
+            .collect();
+        self
+    }
+
+    fn is_replay(&self, h: &QuotaHit) -> bool {
+        self.replayed
+            .iter()
+            .any(|(line, reset)| *line == h.line.trim() && *reset == h.reset_at_ms)
     }
 
     /// Look at one completed line, seen at `now_ms`. Returns true the first time a usage-limit
     /// message is recognised (so the caller can tell the person once).
     pub fn observe(&mut self, line: &str, now_ms: i64) -> bool {
+        if self.replayed.is_empty() {
+            return self.observe_line(line, now_ms);
+        }
+        // Resuming: a sighting waits in `pending` until its reset time is known (it may be on
+        // the next wrapped line), then counts only if it is not a replayed one.
+        let confirmed = self.hit.take();
+        self.hit = self.pending.take();
+        self.observe_line(line, now_ms);
+        self.pending = self.hit.take();
+        self.hit = confirmed;
+        let ready = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.reset_at_ms.is_some() || self.lookahead == 0);
+        if !ready {
+            return false;
+        }
+        match self.pending.take() {
+            Some(p) if self.hit.is_none() && !self.is_replay(&p) => {
+                self.hit = Some(p);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn observe_line(&mut self, line: &str, now_ms: i64) -> bool {
         let joined = if self.prev.is_empty() {
             line.to_string()
         } else {
@@ -181,12 +233,16 @@ impl QuotaWatch {
     }
 
     /// The usage-limit message seen so far, if any.
+    /// (A sighting still waiting for its reset time counts unless it is a replayed one.)
     pub fn hit(&self) -> Option<&QuotaHit> {
-        self.hit.as_ref()
+        self.hit
+            .as_ref()
+            .or_else(|| self.pending.as_ref().filter(|p| !self.is_replay(p)))
     }
 
     pub fn into_hit(self) -> Option<QuotaHit> {
-        self.hit
+        let pending = self.pending.clone().filter(|p| !self.is_replay(p));
+        self.hit.or(pending)
     }
 }
 
@@ -256,6 +312,62 @@ mod tests {
             hit.reset_at_ms,
             Some(1_764_000_000_000 + (3 * 60 + 38) * 60_000)
         );
+    }
+
+    /// What the real Codex TUI shows: the reset time on the wrapped second row.
+    fn limit_message(w: &mut QuotaWatch, at: &str, now: i64) -> bool {
+        let a = w.observe(
+            "■ You’ve hit your usage limit. Upgrade to Pro (https://x), visit",
+            now,
+        );
+        let b = w.observe(
+            &format!("usage to purchase more credits or try again at {at}."),
+            now,
+        );
+        a || b
+    }
+
+    #[test]
+    fn resumed_watch_ignores_the_replayed_message_but_not_a_new_one() {
+        let now = 1_764_000_000_000; // 2025-11-24T16:00:00Z
+        let mut first = QuotaWatch::new(QuotaClassifier::builtin(), TimeZone::UTC);
+        assert!(limit_message(&mut first, "7:37 PM", now));
+        let earlier = first.into_hit().unwrap();
+
+        // `codex resume` on the next account draws the old conversation, message included.
+        let mut w = QuotaWatch::new(QuotaClassifier::builtin(), TimeZone::UTC)
+            .ignoring(std::slice::from_ref(&earlier));
+        assert!(!w.observe("› second question", now));
+        assert!(!limit_message(&mut w, "7:37 PM", now));
+        assert!(!w.observe("› Ask Codex to do anything", now));
+        assert!(w.hit().is_none());
+        // Drawn again (a resize): still a replay.
+        assert!(!limit_message(&mut w, "7:37 PM", now));
+        assert!(w.hit().is_none());
+        // This account's own limit, with its own reset time, counts.
+        assert!(limit_message(&mut w, "9:05 PM", now));
+        let hit = w.into_hit().unwrap();
+        assert_eq!(hit.reset_at_ms, Some(now + (5 * 60 + 6) * 60_000));
+    }
+
+    #[test]
+    fn resumed_watch_counts_a_new_message_without_reset_time() {
+        let mut w =
+            QuotaWatch::new(QuotaClassifier::builtin(), TimeZone::UTC).ignoring(&[QuotaHit {
+                line: "■ You’ve hit your usage limit. Upgrade to Pro (https://x), visit".into(),
+                reset_at_ms: Some(5),
+                seen_at_ms: 0,
+            }]);
+        assert!(!w.observe("■ You’ve hit your usage limit. Try again later.", 0));
+        // Not yet settled (a reset could follow), but it already counts as a hit.
+        assert!(w.hit().is_some());
+        // Told once, when no reset time can follow any more.
+        let told: Vec<bool> = ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .map(|l| w.observe(l, 0))
+            .collect();
+        assert_eq!(told.iter().filter(|t| **t).count(), 1, "{told:?}");
+        assert_eq!(w.into_hit().unwrap().reset_at_ms, None);
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
     let interactive = pty && is_interactive(&codex_args);
     // The conversation that hit a limit, to continue on the next account.
     let mut carry: Option<Session> = None;
+    // The limit messages already in that conversation: a resumed Codex shows them again.
+    let mut replayed: Vec<QuotaHit> = Vec::new();
     let mut plan_attempts = 0u32;
     let tz = TimeZone::system();
     launch::catch_signals();
@@ -141,13 +143,17 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
                     Some(session) => continue_session(store, session, &account, &codex_args),
                     None => codex_args.clone(),
                 };
+                if args_now == codex_args {
+                    // A new conversation: nothing is replayed.
+                    replayed.clear();
+                }
                 let launch = Launch {
                     program: program.clone(),
                     args: args_now,
                     codex_home: store.account_dir(&account),
                     pty,
                 };
-                let watch = QuotaWatch::new(classifier.clone(), tz.clone());
+                let watch = QuotaWatch::new(classifier.clone(), tz.clone()).ignoring(&replayed);
                 let fallback = !args.no_fallback;
                 let mut tell = |hit: &QuotaHit, in_pty: bool| {
                     if in_pty && interactive {
@@ -166,6 +172,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
                     if let Some(s) = latest_session(&store.account_dir(&account), attempt_at) {
                         carry = Some(s);
                     }
+                    replayed.extend(outcome.quota.clone());
                     let reset = cooldown_until(reset_at_ms, now_ms());
                     say(&format!(
                         "account {account} hit its usage limit (resets {})",
