@@ -519,13 +519,10 @@ fn cao_run_interactive_resumes_the_conversation_on_account_two() {
 
 /// Routed the way `cao gateway enable` routes a person's own Codex (logged in as an account cao
 /// does not hold, `acct-user`). At start-up the TUI asks `GET /backend-api/wham/accounts/check`
-/// through the gateway, which sends it with account 1's token; the answer lists account 1's
-/// workspace, not acct-user's, and Codex 0.169 refuses to start: "selected workspace missing from
-/// routing discovery". (The real backend, answering `NO_CONSTRAINT`, would also fail it on the
-/// http URL: "workspace backend must use an HTTPS origin".) Fails until the gateway answers
-/// `accounts/check` for the client's own account (or routing leaves `chatgpt_base_url` alone).
+/// and looks for its own account in the answer; the gateway forwards that one call with the
+/// client's own credentials (no account swap), so the TUI starts, and its model calls are then
+/// served by account 2 while account 1 is spent.
 #[test]
-#[ignore = "fails today: the gateway answers accounts/check for its serving account, not the client's"]
 fn tui_logged_in_as_its_own_account_starts_through_the_gateway() {
     let Some(s) = Setup::new(0) else { return };
     let gw = GatewayProc::start(
@@ -563,6 +560,30 @@ fn tui_logged_in_as_its_own_account_starts_through_the_gateway() {
     );
     let screen = t.screen();
     assert!(!failed(&screen), "{screen}");
+    // The workspace check went upstream as the client itself (bearer and header agreeing); model
+    // calls never carried the client's account.
+    let reqs = s.mock().requests();
+    let check = reqs
+        .iter()
+        .find(|r| r.path.ends_with("/accounts/check"))
+        .unwrap_or_else(|| panic!("no accounts/check upstream\n{}", context()));
+    assert_eq!(
+        check.bearer_account.as_deref(),
+        Some("acct-user"),
+        "{check:?}"
+    );
+    assert_eq!(
+        check.header_account.as_deref(),
+        Some("acct-user"),
+        "{check:?}"
+    );
+    assert!(
+        reqs.iter()
+            .filter(|r| r.is_model_call())
+            .all(|r| r.account() != Some("acct-user")),
+        "{}",
+        context()
+    );
     t.quit_codex(&context);
     drop(t);
     stop_daemon(&s.codex, &home);

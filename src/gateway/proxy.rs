@@ -223,6 +223,17 @@ async fn run(
             base_headers.remove(h);
         }
     }
+    if crate::policy::route::is_client_identity_call(parts.method.as_str(), parts.uri.path())
+        && !cfg.passthrough_auth
+        && cfg.access_key.is_none()
+        && parts.headers.contains_key(header::AUTHORIZATION)
+    {
+        return (
+            forward_as_client(state, &parts, &uri, body).await,
+            None,
+            false,
+        );
+    }
     let policy = RetryPolicy {
         retries: cfg.upstream_retries,
         base_ms: cfg.upstream_retry_base_ms,
@@ -480,6 +491,44 @@ async fn attempt_account(
 }
 
 /// Hand an upstream answer to the client as it arrives, ending it if it goes silent too long.
+/// Forward once with the client's own credentials (see
+/// [`crate::policy::route::is_client_identity_call`]); no account is chosen or charged. Not used
+/// with an access key, which a client may send as its bearer.
+async fn forward_as_client(
+    state: &GatewayState,
+    parts: &http::request::Parts,
+    uri: &http::Uri,
+    body: Bytes,
+) -> Response {
+    let mut headers = parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    headers.remove(header::CONTENT_LENGTH);
+    headers.remove(ACCESS_KEY_HEADER);
+    let mut req = http::Request::new(Full::new(body));
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri.clone();
+    *req.headers_mut() = headers;
+    let sent = tokio::time::timeout(
+        Duration::from_millis(state.config.timeout_ms),
+        state.client.request(req),
+    )
+    .await;
+    match sent {
+        Ok(Ok(resp)) => stream_back(state, resp),
+        Ok(Err(e)) => json_error(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unreachable",
+            &format!("could not reach upstream: {e}"),
+        ),
+        Err(_) => json_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "upstream did not answer within --timeout-ms",
+        ),
+    }
+}
+
 fn stream_back(state: &GatewayState, resp: http::Response<hyper::body::Incoming>) -> Response {
     let (mut parts, incoming) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);

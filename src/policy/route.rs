@@ -111,6 +111,14 @@ pub fn soonest_reset<'a>(candidates: &[Candidate<'a>], now_ms: i64) -> Option<(&
         })
 }
 
+/// Whether a request asks about the client's own login rather than for work to be done: Codex's
+/// start-up workspace check (`GET .../accounts/check`, both path styles). Codex looks for its own
+/// `tokens.account_id` in the answer and refuses to start when it is missing, so this call must
+/// carry the client's own credentials, not those of the account serving model calls.
+pub fn is_client_identity_call(method: &str, path: &str) -> bool {
+    method.eq_ignore_ascii_case("GET") && path.trim_end_matches('/').ends_with("/accounts/check")
+}
+
 /// The session key of a request: the first present of `session-id`, `thread-id`,
 /// `x-session-id` (values as given by `get`).
 pub fn session_key<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<&'h str> {
@@ -272,5 +280,28 @@ mod tests {
         };
         assert_eq!(session_key(h), Some("t1"));
         assert_eq!(session_key(|_| None), None);
+    }
+
+    #[test]
+    fn the_workspace_check_is_about_the_client() {
+        for p in [
+            "/backend-api/wham/accounts/check",
+            "/api/codex/accounts/check",
+            "/backend-api/wham/accounts/check/",
+        ] {
+            assert!(is_client_identity_call("GET", p), "{p}");
+        }
+        assert!(!is_client_identity_call(
+            "POST",
+            "/backend-api/wham/accounts/check"
+        ));
+        for p in [
+            "/responses",
+            "/models",
+            "/backend-api/wham/usage",
+            "/accounts/checkout",
+        ] {
+            assert!(!is_client_identity_call("GET", p), "{p}");
+        }
     }
 }
