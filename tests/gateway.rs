@@ -22,7 +22,7 @@ async fn forwards_every_path_with_the_chosen_accounts_credentials() {
     assert!(a.body.contains("Mock reply from acc-1."));
     for path in [
         "/models?client_version=0.169.0",
-        "/api/codex/accounts/check",
+        "/api/codex/settings/user",
         "/wham/usage",
     ] {
         let r = send(
@@ -43,11 +43,32 @@ async fn forwards_every_path_with_the_chosen_accounts_credentials() {
     assert!(reqs.iter().all(|r| r.account() == Some("acc-1")));
     assert_eq!(reqs[1].path, "/models");
     assert_no_mismatch(&m);
+    // Codex's workspace check is about the client's own login: it goes up with the client's own
+    // credentials, untouched, and no account is chosen for it.
+    let r = send(
+        "GET",
+        &format!("{}/backend-api/wham/accounts/check", g.url),
+        &[
+            ("authorization", "Bearer client-own-token"),
+            ("chatgpt-account-id", "client-own-account"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let check = m.requests().pop().unwrap();
+    assert_eq!(check.path, "/backend-api/wham/accounts/check");
+    assert_eq!(check.header_account.as_deref(), Some("client-own-account"));
+    assert_eq!(
+        check.bearer_account, None,
+        "the client's own (non-JWT) bearer went up"
+    );
+    m.clear_requests();
     let health = send("GET", &format!("{}/health", g.url), &[], b"").await;
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "ok");
     assert_eq!(health.json()["accounts"], 2);
-    assert_eq!(m.requests().len(), 4, "/health must not be forwarded");
+    assert_eq!(m.requests().len(), 0, "/health must not be forwarded");
     let log = g.log_when(|log| {
         log.contains("path=/responses") && log.contains("account=a1") && log.contains("status=200")
     });
