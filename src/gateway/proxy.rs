@@ -218,21 +218,19 @@ async fn run(
     base_headers.remove(header::HOST);
     base_headers.remove(header::CONTENT_LENGTH);
     base_headers.remove(ACCESS_KEY_HEADER);
-    if !cfg.passthrough_auth {
-        for h in CREDENTIAL_HEADERS {
-            base_headers.remove(h);
-        }
-    }
     if crate::policy::route::is_client_identity_call(parts.method.as_str(), parts.uri.path())
         && !cfg.passthrough_auth
         && cfg.access_key.is_none()
         && parts.headers.contains_key(header::AUTHORIZATION)
     {
-        return (
-            forward_as_client(state, &parts, &uri, body).await,
-            None,
-            false,
-        );
+        // The client's credentials are still in `base_headers` here, on purpose.
+        let resp = forward_as_client(state, &parts.method, &uri, base_headers, body).await;
+        return (resp, None, false);
+    }
+    if !cfg.passthrough_auth {
+        for h in CREDENTIAL_HEADERS {
+            base_headers.remove(h);
+        }
     }
     let policy = RetryPolicy {
         retries: cfg.upstream_retries,
@@ -491,22 +489,19 @@ async fn attempt_account(
 }
 
 /// Hand an upstream answer to the client as it arrives, ending it if it goes silent too long.
-/// Forward once with the client's own credentials (see
+/// Forward once with the client's own credentials, `headers` already cleaned of hop-by-hop
+/// headers, host and access key (see
 /// [`crate::policy::route::is_client_identity_call`]); no account is chosen or charged. Not used
 /// with an access key, which a client may send as its bearer.
 async fn forward_as_client(
     state: &GatewayState,
-    parts: &http::request::Parts,
+    method: &http::Method,
     uri: &http::Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut headers = parts.headers.clone();
-    strip_hop_by_hop(&mut headers);
-    headers.remove(header::HOST);
-    headers.remove(header::CONTENT_LENGTH);
-    headers.remove(ACCESS_KEY_HEADER);
     let mut req = http::Request::new(Full::new(body));
-    *req.method_mut() = parts.method.clone();
+    *req.method_mut() = method.clone();
     *req.uri_mut() = uri.clone();
     *req.headers_mut() = headers;
     let sent = tokio::time::timeout(
