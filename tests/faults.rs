@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cao::mock::{AccountFaults, MockUpstream, RefreshFault, Scenario, ServerErrorFault};
-use common::gateway::{GatewayProc, eventually, model_call, send};
+use common::gateway::{GatewayProc, eventually, model_call, read_text, send};
 use common::{TestEnv, now_secs};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -822,7 +822,6 @@ async fn soak_one(url: &str, m: &MockUpstream, gate: &tokio::sync::RwLock<()>, i
 /// A model call without client credentials of its own; returns status and body (with a
 /// `<<stream error>>` marker when the body broke off), or the error if no answer head came.
 async fn streamed_call(url: &str, session: &str) -> Result<(u16, String), String> {
-    use http_body_util::BodyExt;
     let client = cao::gateway::http_client().unwrap();
     let req = http::Request::post(format!("{url}/responses"))
         .header("authorization", "Bearer client")
@@ -837,22 +836,5 @@ async fn streamed_call(url: &str, session: &str) -> Result<(u16, String), String
         .expect("answer within 60 s")
         .map_err(|e| format!("{e:?}"))?;
     let status = resp.status().as_u16();
-    let mut body = resp.into_body();
-    let mut text = String::new();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(60), body.frame()).await {
-            Err(_) => panic!("body stalled for 60 s"),
-            Ok(None) => break,
-            Ok(Some(Ok(f))) => {
-                if let Ok(d) = f.into_data() {
-                    text.push_str(&String::from_utf8_lossy(&d));
-                }
-            }
-            Ok(Some(Err(e))) => {
-                text.push_str(&format!("\n<<stream error: {e}>>"));
-                break;
-            }
-        }
-    }
-    Ok((status, text))
+    Ok((status, read_text(resp.into_body()).await))
 }

@@ -157,7 +157,17 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]
         .expect("request sent");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let mut body = resp.into_body();
+    let body = read_text(resp.into_body()).await;
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Read a whole answer body as text, frame by frame (each within 60 s). A body that breaks off
+/// mid-way is returned with what arrived plus a final `\n<<stream error: ...>>` marker.
+pub async fn read_text(mut body: hyper::body::Incoming) -> String {
     let mut text = String::new();
     loop {
         match tokio::time::timeout(Duration::from_secs(60), body.frame()).await {
@@ -174,11 +184,7 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]
             }
         }
     }
-    Answer {
-        status,
-        headers,
-        body: text,
-    }
+    text
 }
 
 /// A Codex-shaped model call through the gateway (client credentials of its own, which the
