@@ -317,6 +317,31 @@ impl Setup {
             .collect::<Vec<_>>()
             .join("\n")
     }
+
+    /// A real `cao gateway start` in front of the mock, and the TUI logged in as `account`
+    /// (its own CODEX_HOME) routed through it with the `-c` overrides the shim and
+    /// `cao run --gateway` use. `None` when tmux is missing.
+    fn tui_through_gateway(
+        &self,
+        session: &str,
+        account: &str,
+    ) -> Option<(GatewayProc, PathBuf, Tmux)> {
+        let gw = GatewayProc::start(
+            &self.env,
+            &[
+                "--base-url",
+                &self.mock().base_url(),
+                "--token-url",
+                &self.mock().token_url(),
+            ],
+        );
+        let home = self.env.dir.path().join(format!("{account}-codex-home"));
+        codex_home(&home, account);
+        let mut argv = vec![self.codex.display().to_string()];
+        argv.extend(cao::codex::config_edit::cli_overrides(&gw.url));
+        let t = Tmux::start(session, &self.work(), &self.term_env(Some(&home)), &argv)?;
+        Some((gw, home, t))
+    }
 }
 
 impl Drop for Setup {
@@ -333,20 +358,7 @@ impl Drop for Setup {
 #[test]
 fn tui_through_the_gateway_gets_its_answer_from_account_two() {
     let Some(s) = Setup::new(0) else { return };
-    let gw = GatewayProc::start(
-        &s.env,
-        &[
-            "--base-url",
-            &s.mock().base_url(),
-            "--token-url",
-            &s.mock().token_url(),
-        ],
-    );
-    let home = s.env.dir.path().join("client-codex-home");
-    codex_home(&home, "acct-1");
-    let mut argv = vec![s.codex.display().to_string()];
-    argv.extend(cao::codex::config_edit::cli_overrides(&gw.url));
-    let Some(t) = Tmux::start("gw", &s.work(), &s.term_env(Some(&home)), &argv) else {
+    let Some((gw, home, t)) = s.tui_through_gateway("gw", "acct-1") else {
         return;
     };
     let context = || {
@@ -525,20 +537,7 @@ fn cao_run_interactive_resumes_the_conversation_on_account_two() {
 #[test]
 fn tui_logged_in_as_its_own_account_starts_through_the_gateway() {
     let Some(s) = Setup::new(0) else { return };
-    let gw = GatewayProc::start(
-        &s.env,
-        &[
-            "--base-url",
-            &s.mock().base_url(),
-            "--token-url",
-            &s.mock().token_url(),
-        ],
-    );
-    let home = s.env.dir.path().join("user-codex-home");
-    codex_home(&home, "acct-user");
-    let mut argv = vec![s.codex.display().to_string()];
-    argv.extend(cao::codex::config_edit::cli_overrides(&gw.url));
-    let Some(t) = Tmux::start("user", &s.work(), &s.term_env(Some(&home)), &argv) else {
+    let Some((gw, home, t)) = s.tui_through_gateway("user", "acct-user") else {
         return;
     };
     let context = || {
