@@ -11,5 +11,5 @@ cd "$(dirname "$0")/.."
 export SOAK_REQUESTS=${SOAK_REQUESTS:-100000}
 ulimit -n 65536 2>/dev/null || true
 start=$(date +%s)
-cargo test --release --test faults soak_100k -- --ignored --nocapture 2>&1 | grep -E "^SOAK|test result|panicked|assert"
+cargo test --release --test it faults::soak_100k -- --ignored --nocapture 2>&1 | grep -E "^SOAK|test result|panicked|assert"
 echo "soak: $SOAK_REQUESTS requests in $(( $(date +%s) - start )) s (including the release build)"

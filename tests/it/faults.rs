@@ -4,7 +4,7 @@
 //! requests with 5 % injected faults and checks memory stays flat.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! `cao demo` and `cao mock-upstream`: the real binary, offline, on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

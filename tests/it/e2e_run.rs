@@ -3,7 +3,7 @@
 //! account 2 answers. Codex is pointed at the mock with `-c` overrides after `--`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

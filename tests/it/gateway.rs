@@ -1,7 +1,7 @@
 //! The gateway end to end: the real `cao gateway start` against the mock upstream on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use cao::mock::{AccountFaults, RefreshFault, Scenario, ServerErrorFault, Times};
 use common::gateway::{

@@ -2,7 +2,7 @@
 //! pipes and pseudo-terminals.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,5 @@
-//! Running `cao gateway start` as a child process and talking HTTP to it (for tests/gateway.rs,
-//! tests/e2e_gateway.rs and anyone else who needs a live gateway).
+//! Running `cao gateway start` as a child process and talking HTTP to it (for tests/it/gateway.rs,
+//! tests/it/e2e_gateway.rs and anyone else who needs a live gateway).
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -222,7 +222,7 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
-// ---- A gateway in front of the mock upstream (shared by tests/gateway.rs and friends) ----
+// ---- A gateway in front of the mock upstream (shared by tests/it/gateway.rs and friends) ----
 
 /// Two logged-in accounts: a1 (default, ChatGPT account acc-1) and a2 (acc-2).
 pub fn two_accounts() -> TestEnv {

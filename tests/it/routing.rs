@@ -1,6 +1,6 @@
 //! `cao gateway enable` / `disable` on temp HOME and CODEX_HOME dirs (never the real ones).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! 127.0.0.1 where account 1 is spent (429 `usage_limit_reached`) and account 2 answers.
 //! HOME and CODEX_HOME are temp dirs; the real ~/.codex and ~/.local/bin are never touched.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

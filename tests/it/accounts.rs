@@ -2,7 +2,7 @@
 //! data-dir guarantees (modes, locking, corrupt files) and compatibility with the TypeScript tool.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns too
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! Every wait polls the screen against a deadline; on failure the screen is in the message.
 //! Skipped (returns early) when the real codex or tmux is missing locally.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

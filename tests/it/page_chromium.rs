@@ -5,7 +5,7 @@
 //! fail under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

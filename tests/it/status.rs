@@ -2,7 +2,7 @@
 //! `doctor` / `report` commands, on the real binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns too
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The real Codex CLI through the real gateway against the mock upstream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

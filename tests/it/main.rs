@@ -1,0 +1,18 @@
+//! Every integration and end-to-end test in one crate: one build, one link, shared fixtures in
+//! `common`. Each module is one area of behaviour (see its own doc comment).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod accounts;
+mod common;
+mod demo;
+mod e2e_gateway;
+mod e2e_routing;
+mod e2e_run;
+mod e2e_tui;
+mod faults;
+mod gateway;
+mod page_chromium;
+mod routing;
+mod run;
+mod status;
+mod usage;
