@@ -159,12 +159,13 @@ impl Account {
         self.needs_login.load(Ordering::Relaxed)
     }
 
+    /// The account as routing sees it, without usage (the caller adds it) and not tried.
     pub(super) fn candidate(&self) -> Candidate<'_> {
         Candidate {
             name: &self.name,
             cooldown_until_ms: self.cooldown_until(),
             needs_login: self.needs_login() || self.creds().is_none(),
-            avoid_new_sessions: false,
+            ..Default::default()
         }
     }
 }

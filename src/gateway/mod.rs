@@ -11,6 +11,7 @@ pub mod config;
 pub mod metrics;
 pub mod page;
 pub mod proxy;
+pub mod routing;
 pub mod server;
 pub mod state;
 pub mod tokens;

@@ -94,7 +94,7 @@ pub fn status_json(state: &GatewayState, now: i64) -> Value {
             })
         })
         .collect();
-    let decision = state.usage.last_decision().map(|d| {
+    let decision = state.routing.last_decision().map(|d| {
         let mut v = serde_json::to_value(&d).unwrap_or(Value::Null);
         if let Some(o) = v.as_object_mut() {
             o.insert("summary".into(), Value::String(d.summary()));
@@ -115,7 +115,7 @@ pub fn status_json(state: &GatewayState, now: i64) -> Value {
         "refreshes": c.refreshes.load(Relaxed),
         "refreshFailures": c.refresh_failures.load(Relaxed),
         "accounts": accounts,
-        "recentSwitches": state.usage.recent_switches(),
+        "recentSwitches": state.routing.recent_switches(),
         "lastDecision": decision,
     })
 }

@@ -275,10 +275,12 @@ async fn run(
                         let failed = last_failure
                             .as_ref()
                             .map(|h| (h.status.as_u16(), &h.body[..]));
-                        let why = super::usage::switch_reason(failed, now_ms());
+                        let why = super::routing::switch_reason(failed, now_ms());
                         let from = first.as_deref().unwrap_or("-");
                         state.metrics.switched(from, &acct.name);
-                        state.usage.record_switch(from, &acct.name, &why, now_ms());
+                        state
+                            .routing
+                            .record_switch(from, &acct.name, &why, now_ms());
                     }
                     if let Some(s) = &session
                         && resp.status().is_success()

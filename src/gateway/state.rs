@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 use super::HttpClient;
 pub use super::account::{Account, Creds, Pool};
 use super::config::GatewayConfig;
-use crate::policy::route::{self, Candidate, Choice, RouteInput};
+use crate::policy::route::{self, Candidate, Decision, RouteInput};
 use crate::store::{AuthState, Store};
 
 /// Status-file key (cao-only) remembering which auth.json a `needsLogin` verdict was about:
@@ -54,6 +54,8 @@ pub struct GatewayState {
     pub counters: Counters,
     /// Live usage per account and routing memory (issue 6).
     pub usage: super::usage::UsageTracker,
+    /// Last routing decision, round-robin position and recent switches.
+    pub routing: super::routing::RouteMemory,
     pub metrics: super::metrics::Metrics,
     pool: RwLock<Arc<Pool>>,
     affinity: Mutex<HashMap<String, String>>,
@@ -87,6 +89,7 @@ impl GatewayState {
             started: Instant::now(),
             counters: Counters::default(),
             usage,
+            routing: super::routing::RouteMemory::default(),
             metrics: super::metrics::Metrics::new(),
             pool: RwLock::new(Arc::new(Pool::default())),
             affinity: Mutex::new(HashMap::new()),
@@ -199,50 +202,64 @@ impl GatewayState {
         }
     }
 
-    /// Choose the account for the next attempt of a request.
+    /// Decide which account serves the next attempt of a request: builds the input of
+    /// [`route::choose`] from the pool, the session's pin and the usage snapshots, and records
+    /// the result (round-robin position, the live view). Returns the decision and the account.
+    pub fn decide(
+        &self,
+        session: Option<&str>,
+        tried: &[&str],
+        now_ms: i64,
+    ) -> (Decision, Option<Arc<Account>>) {
+        let pool = self.pool();
+        let affinity =
+            session.and_then(|s| self.affinity.lock().ok().and_then(|m| m.get(s).cloned()));
+        let last_assigned = self.routing.last_assigned();
+        let decision = self.usage.with_snapshots(|snaps| {
+            let cands: Vec<Candidate<'_>> = pool
+                .accounts
+                .iter()
+                .map(|a| Candidate {
+                    usage: snaps.get(&a.name),
+                    tried: tried.contains(&a.name.as_str()),
+                    ..a.candidate()
+                })
+                .collect();
+            route::choose(&RouteInput {
+                candidates: &cands,
+                affinity: affinity.as_deref(),
+                strategy: self.config.strategy,
+                switch_at: self.config.switch_at,
+                last_assigned: last_assigned.as_deref(),
+                now_ms,
+            })
+        });
+        tracing::debug!(decision = %decision.summary(), "route");
+        let account = decision
+            .account
+            .as_deref()
+            .and_then(|name| pool.accounts.iter().find(|a| a.name == name))
+            .cloned();
+        (decision, account)
+    }
+
+    /// [`Self::decide`], recording the decision: the account, or when none is usable the
+    /// soonest reset (ms) among the cooling accounts, if any.
     pub fn choose(
         &self,
         session: Option<&str>,
         tried: &[&str],
         now_ms: i64,
     ) -> Result<Arc<Account>, Option<i64>> {
-        let pool = self.pool();
-        let affinity =
-            session.and_then(|s| self.affinity.lock().ok().and_then(|m| m.get(s).cloned()));
-        let mut cands: Vec<Candidate<'_>> = pool.accounts.iter().map(|a| a.candidate()).collect();
-        let (strategy, switch_at) = (self.config.strategy, self.config.switch_at);
-        self.usage.arrange(
-            &mut cands,
-            affinity.as_deref(),
-            tried,
-            strategy,
-            switch_at,
-            now_ms,
-        );
-        let input = RouteInput {
-            candidates: &cands,
-            affinity: affinity.as_deref(),
-            exclude: tried,
-            now_ms,
-        };
-        match route::choose(&input) {
-            Choice::Use { name, reason } => pool
-                .accounts
-                .iter()
-                .find(|a| a.name == name)
-                .inspect(|_| {
-                    if reason != route::Reason::Affinity {
-                        self.usage.assigned(name);
-                    }
-                })
-                .cloned()
-                .ok_or(None),
-            Choice::NoneUsable { soonest } => Err(soonest.map(|s| s.1)),
-        }
+        let (decision, account) = self.decide(session, tried, now_ms);
+        let soonest = decision.soonest_reset.as_ref().map(|s| s.1);
+        self.routing.record(decision);
+        account.ok_or(soonest)
     }
 
     /// Remember that `session` is served by `account`. A session moves only when its old
-    /// account is gone or spent for a while (a brief failover keeps the mapping).
+    /// account is gone or spent for a while ([`route::keeps_pin`]: a brief failover keeps the
+    /// mapping).
     pub fn pin_session(&self, session: &str, account: &Account, now_ms: i64) {
         let pool = self.pool();
         let Ok(mut map) = self.affinity.lock() else {
@@ -252,14 +269,8 @@ impl GatewayState {
             if current == &account.name {
                 return;
             }
-            let keep = pool
-                .accounts
-                .iter()
-                .find(|a| &a.name == current)
-                .is_some_and(|a| {
-                    !a.needs_login() && a.cooldown_until().is_none_or(|u| u < now_ms + 300_000)
-                });
-            if keep {
+            let pinned = pool.accounts.iter().find(|a| &a.name == current);
+            if route::keeps_pin(pinned.map(|a| a.candidate()).as_ref(), now_ms) {
                 return;
             }
         }

@@ -2,54 +2,33 @@
 //! `codex.rate_limits` events seen while an SSE stream passes through (never delayed: each
 //! frame is handed on as it arrives; only lines that can be a rate-limit event are looked at).
 //!
-//! Also the routing glue: [`UsageTracker::arrange`] applies `--strategy` / `--switch-at` to
-//! the candidate list the core router ([`crate::policy::route`]) then picks from, and keeps the
-//! last decision and recent switches for `GET /status`.
+//! Only tracking: which account to use is decided by [`crate::policy::route::choose`], which
+//! reads these snapshots through [`UsageTracker::with_snapshots`].
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use crate::policy::usage::{self, RATE_LIMIT_EVENT, UsageSnapshot};
+use crate::store::StatusFile;
+use crate::store::now_ms;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, header};
 use http_body::Frame;
-use serde::Serialize;
-
-use crate::policy::route::Candidate;
-use crate::policy::strategy::{self, Decision, Strategy};
-use crate::policy::usage::{self, RATE_LIMIT_EVENT, UsageSnapshot};
-use crate::store::StatusFile;
-use crate::store::now_ms;
-
-/// Switches remembered for the live view.
-const RECENT_SWITCHES: usize = 50;
 
 /// Longest SSE line kept across frames while looking for a rate-limit event.
 const MAX_LINE: usize = 256 * 1024;
-
-/// One request that moved from one account to another.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SwitchRecord {
-    pub at_ms: i64,
-    pub from: String,
-    pub to: String,
-    pub reason: String,
-}
 
 #[derive(Debug, Default)]
 struct Inner {
     snapshots: HashMap<String, UsageSnapshot>,
     dirty: BTreeSet<String>,
-    switches: VecDeque<SwitchRecord>,
-    last_decision: Option<Decision>,
-    last_assigned: Option<String>,
 }
 
-/// Per-account usage snapshots plus routing memory. Cheap to clone (shared inside).
+/// Per-account usage snapshots. Cheap to clone (shared inside).
 #[derive(Debug, Clone, Default)]
 pub struct UsageTracker {
     inner: Arc<Mutex<Inner>>,
@@ -153,118 +132,13 @@ impl UsageTracker {
         }
     }
 
-    /// Apply `--strategy` and `--switch-at` to `cands` (rotation order) before the core router
-    /// picks: accounts at or above the threshold are marked to avoid new sessions, and the
-    /// strategy's pick moves to the front. A session pinned to a usable account keeps it (the
-    /// router checks affinity first), so this decision only matters for new sessions.
-    pub fn arrange(
-        &self,
-        cands: &mut [Candidate<'_>],
-        affinity: Option<&str>,
-        tried: &[&str],
-        strategy_kind: Strategy,
-        switch_at: f64,
-        now_ms: i64,
-    ) {
-        let Ok(mut i) = self.inner.lock() else {
-            return;
-        };
-        for c in cands.iter_mut() {
-            let full = i
-                .snapshots
-                .get(c.name)
-                .and_then(|u| u.fullness(now_ms))
-                .is_some_and(|f| f.used_percent >= switch_at);
-            c.avoid_new_sessions = c.avoid_new_sessions || full;
+    /// Run `f` on every snapshot, by account, without copying them (the router reads them
+    /// on every request). `f` must be quick: observations wait for it.
+    pub fn with_snapshots<R>(&self, f: impl FnOnce(&HashMap<String, UsageSnapshot>) -> R) -> R {
+        match self.inner.lock() {
+            Ok(i) => f(&i.snapshots),
+            Err(_) => f(&HashMap::new()),
         }
-        let pinned_usable = affinity.is_some_and(|a| {
-            cands.iter().any(|c| {
-                c.name == a
-                    && !c.needs_login
-                    && !tried.contains(&c.name)
-                    && c.cooldown_until_ms.is_none_or(|u| u <= now_ms)
-            })
-        });
-        if pinned_usable {
-            tracing::debug!(
-                account = affinity.unwrap_or("-"),
-                "route: the session stays on its account (affinity)"
-            );
-            return;
-        }
-        let scands: Vec<strategy::Candidate<'_>> = cands
-            .iter()
-            .map(|c| strategy::Candidate {
-                name: c.name,
-                cooldown_until_ms: c.cooldown_until_ms,
-                needs_login: c.needs_login,
-                usage: i.snapshots.get(c.name),
-            })
-            .collect();
-        let d = strategy::choose(
-            &scands,
-            &strategy::Params {
-                strategy: strategy_kind,
-                switch_at,
-                last_assigned: i.last_assigned.as_deref(),
-                tried,
-                now_ms,
-            },
-        );
-        tracing::debug!(decision = %d.summary(), "route");
-        if let Some(pick) = d.account.as_deref()
-            && let Some(pos) = cands.iter().position(|c| c.name == pick)
-        {
-            cands[..=pos].rotate_right(1);
-            // The strategy may knowingly pick a full account (most headroom when all are).
-            cands[0].avoid_new_sessions = false;
-        }
-        i.last_decision = Some(d);
-    }
-
-    /// The router gave `account` to a request without a usable pinned account.
-    pub fn assigned(&self, account: &str) {
-        self.with(|i| i.last_assigned = Some(account.to_string()));
-    }
-
-    /// A request moved from `from` to `to`.
-    pub fn record_switch(&self, from: &str, to: &str, reason: &str, now_ms: i64) {
-        self.with(|i| {
-            if i.switches.len() >= RECENT_SWITCHES {
-                i.switches.pop_front();
-            }
-            i.switches.push_back(SwitchRecord {
-                at_ms: now_ms,
-                from: from.to_string(),
-                to: to.to_string(),
-                reason: reason.to_string(),
-            });
-        });
-    }
-
-    pub fn recent_switches(&self) -> Vec<SwitchRecord> {
-        self.with(|i| i.switches.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    pub fn last_decision(&self) -> Option<Decision> {
-        self.with(|i| i.last_decision.clone()).flatten()
-    }
-}
-
-/// Why a request left its first account, in words for the live view, from the last failed
-/// answer (status and body) if there was one.
-pub fn switch_reason(failed: Option<(u16, &[u8])>, now_ms: i64) -> String {
-    use crate::policy::upstream::{Outcome, classify};
-    match failed {
-        None => "upstream unreachable or account unusable".to_string(),
-        Some((status, body)) => match classify(status, Some(body), now_ms) {
-            Outcome::UsageLimit { .. } => "usage limit reached".to_string(),
-            Outcome::RateLimited => "rate limited".to_string(),
-            Outcome::AuthFailed => format!("credentials refused ({status})"),
-            Outcome::ServerError => format!("upstream error {status}"),
-            Outcome::Pass => format!("upstream answered {status}"),
-        },
     }
 }
 
@@ -471,48 +345,6 @@ mod tests {
         );
         assert_eq!(t.take_dirty().len(), 1);
         assert!(t.take_dirty().is_empty());
-    }
-
-    #[test]
-    fn arrange_moves_the_strategy_pick_first_and_respects_affinity() {
-        let t = UsageTracker::default();
-        let full = usage::from_headers(vec![("x-codex-primary-used-percent", "99")], 0).unwrap();
-        let low = usage::from_headers(vec![("x-codex-primary-used-percent", "5")], 0).unwrap();
-        t.observe("a", full);
-        t.observe("c", low);
-        let base = [
-            Candidate {
-                name: "a",
-                ..Default::default()
-            },
-            Candidate {
-                name: "b",
-                ..Default::default()
-            },
-            Candidate {
-                name: "c",
-                ..Default::default()
-            },
-        ];
-        let mut cands = base;
-        t.arrange(&mut cands, None, &[], Strategy::FillFirst, 98.0, 1);
-        let order: Vec<_> = cands
-            .iter()
-            .map(|c| (c.name, c.avoid_new_sessions))
-            .collect();
-        assert_eq!(order, [("b", false), ("a", true), ("c", false)]);
-        let d = t.last_decision().unwrap();
-        assert_eq!(d.account.as_deref(), Some("b"));
-
-        let mut cands = base;
-        t.arrange(&mut cands, None, &[], Strategy::LeastUsed, 98.0, 1);
-        assert_eq!(cands[0].name, "b", "no usage known counts as 0 %");
-
-        // A session pinned to the full account stays there: nothing is re-ordered.
-        let mut cands = base;
-        t.arrange(&mut cands, Some("a"), &[], Strategy::LeastUsed, 98.0, 1);
-        assert_eq!(cands[0].name, "a");
-        assert!(cands[0].avoid_new_sessions);
     }
 
     #[test]

@@ -1,114 +1,316 @@
-//! Which account serves a request. Pure.
+//! Which account serves a request: the gateway's ONE routing decision. Pure.
 //!
-//! A session (same `session-id` / `thread-id` / `x-session-id`) stays on its account while that
-//! account is usable, so the upstream prompt cache keeps working. New sessions go to the first
-//! usable account in rotation order (default first, then registry order): "fill first".
-//! Usage-aware strategies (issue 6) plug in by re-ordering [`RouteInput::candidates`] or by
-//! setting [`Candidate::avoid_new_sessions`] before calling [`choose`].
+//! [`choose`] takes everything that matters in a [`RouteInput`] (per account: cooldown, login
+//! state, usage, already tried; overall: the session's pinned account, `--strategy`,
+//! `--switch-at`, the last assignment, the time) and returns a [`Decision`] (the account, why,
+//! and who was passed over and why). The gateway only builds the input and applies the result;
+//! the HTTP and WebSocket transports call the same function.
+//!
+//! The rules, in order:
+//! 1. A session (same `session-id` / `thread-id` / `x-session-id`) stays on its pinned account
+//!    while that account is usable (not tried for this request, not cooling, logged in), even
+//!    above `--switch-at`: the upstream prompt cache lives there. Upstream says when it is
+//!    really spent (a 429), and then the request moves.
+//! 2. Otherwise skip accounts already tried, cooling, needing a login, or whose main window is
+//!    at least `switch_at` full, and let the strategy ([`super::strategy`]) pick among the rest.
+//! 3. When every usable account is above the threshold, take the one with the most headroom
+//!    (ties: rotation order): a nearly full account beats failing a request upstream may serve.
+//! 4. Nothing usable: no account, plus the cooling account that resets first (for the
+//!    upstream-shaped "all spent" answer).
+//!
+//! A cooldown ending at or before `now_ms` is over (one rule for a reset time already in the
+//! past, see [`is_cooling`]).
 
-/// One account as routing sees it, in rotation order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+use serde::Serialize;
+
+use super::strategy::{Strategy, strategy_name};
+use super::usage::UsageSnapshot;
+
+/// A pinned account cooling for less than this is a brief failover (a rate limit, a transient
+/// auth failure: [`super::upstream::AUTH_FAILURE_COOLDOWN_MS`] is one minute): the session keeps
+/// its pin and returns to its account (and its prompt cache) once the cooldown ends. A longer
+/// cooldown means the account is spent for a while (a usage limit resets in hours), so the
+/// session moves to the account that served it. Five minutes sits well between the two.
+pub const BRIEF_COOLDOWN_MS: i64 = 5 * 60 * 1000;
+
+/// One account as routing sees it, given in rotation order (default first, then registry
+/// order).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Candidate<'a> {
     pub name: &'a str,
-    /// End of the account's cooldown (ms since epoch), if any.
+    /// End of the account's cooldown (ms since epoch), if any; at or before now means over.
     pub cooldown_until_ms: Option<i64>,
     /// Login broken or missing: never usable until fixed.
     pub needs_login: bool,
-    /// Usable, but should not take new sessions (e.g. window above `--switch-at`). Sessions
-    /// already on it stay; it is still used when nothing else is left.
-    pub avoid_new_sessions: bool,
+    /// The last usage upstream reported, if any.
+    pub usage: Option<&'a UsageSnapshot>,
+    /// Already tried for this request.
+    pub tried: bool,
+}
+
+/// Whether a cooldown ending at `until_ms` still holds at `now_ms`. A reset time already in
+/// the past (or exactly now) is over: the account is usable again.
+pub fn is_cooling(until_ms: Option<i64>, now_ms: i64) -> bool {
+    until_ms.is_some_and(|u| u > now_ms)
 }
 
 impl Candidate<'_> {
-    fn usable(&self, now_ms: i64) -> bool {
-        !self.needs_login && self.cooldown_until_ms.is_none_or(|u| u <= now_ms)
+    /// Usable for this request at `now_ms`, whatever its usage says.
+    fn open(&self, now_ms: i64) -> bool {
+        !self.tried && !self.needs_login && !is_cooling(self.cooldown_until_ms, now_ms)
     }
 }
 
 /// Everything [`choose`] looks at.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteInput<'a> {
-    /// Accounts in preference order (default first, then registry order, or a strategy's order).
+    /// Accounts in rotation order.
     pub candidates: &'a [Candidate<'a>],
     /// The account this request's session is pinned to, if any.
     pub affinity: Option<&'a str>,
-    /// Accounts already tried for this request.
-    pub exclude: &'a [&'a str],
+    pub strategy: Strategy,
+    /// Percent (0..=100) at which an account stops receiving new sessions.
+    pub switch_at: f64,
+    /// The account the previous new session got (round-robin continues after it).
+    pub last_assigned: Option<&'a str>,
     pub now_ms: i64,
 }
 
-/// Why an account was chosen (for logs and the live view).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// The session was already on it.
+/// Why an account was passed over.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "reason"
+)]
+pub enum SkipReason {
+    /// Already tried for this request.
+    Tried,
+    /// Cooling down after a usage limit or failure, until this time (ms).
+    Cooling { until_ms: i64 },
+    /// Its refresh token is dead; it needs `codex login`.
+    NeedsLogin,
+    /// Its main window is at least `switch_at` full.
+    AboveSwitchAt { used_percent: f64, window: String },
+}
+
+/// An account that was passed over and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    pub account: String,
+    #[serde(flatten)]
+    pub why: SkipReason,
+}
+
+/// Which rule produced the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Basis {
+    /// The session stayed on its pinned account (rule 1).
     Affinity,
-    /// First usable account in order.
-    Order,
-    /// Only accounts marked `avoid_new_sessions` were left.
-    Fallback,
+    /// The strategy picked among the accounts below the threshold (rule 2).
+    #[default]
+    Strategy,
+    /// Every usable account was above the threshold; the one with the most headroom (rule 3).
+    MostHeadroom,
+    /// Nothing usable (rule 4).
+    NoneUsable,
 }
 
-/// The routing decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Choice<'a> {
-    Use {
-        name: &'a str,
-        reason: Reason,
-    },
-    /// Nothing usable. `soonest` is the cooling account that resets first (name, ms), if any
-    /// account is cooling at all.
-    NoneUsable {
-        soonest: Option<(&'a str, i64)>,
-    },
+/// The decision with its explanation, for a debug log line and the live view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// The account to use; None when no account is usable at all.
+    pub account: Option<String>,
+    pub strategy: Strategy,
+    /// Why this account, in words.
+    pub reason: String,
+    pub skipped: Vec<Skipped>,
+    /// Which rule decided (not part of the live view's JSON).
+    #[serde(skip)]
+    pub basis: Basis,
+    /// With no account: the cooling account that resets first and when (ms), if any account
+    /// is cooling at all (needs-login accounts do not count).
+    #[serde(skip)]
+    pub soonest_reset: Option<(String, i64)>,
 }
 
-/// Choose the account for the next attempt.
-pub fn choose<'a>(input: &RouteInput<'a>) -> Choice<'a> {
-    let open = |c: &&Candidate<'a>| c.usable(input.now_ms) && !input.exclude.contains(&c.name);
-    if let Some(a) = input.affinity
-        && let Some(c) = input.candidates.iter().filter(open).find(|c| c.name == a)
+impl Decision {
+    /// A new session was assigned (so round-robin moves on and the live view shows it):
+    /// anything but a session staying on its account.
+    pub fn is_new_assignment(&self) -> bool {
+        self.account.is_some() && self.basis != Basis::Affinity
+    }
+
+    /// One line for logs: `fill-first -> work: first usable in rotation order (skipped: a cooling)`.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} -> {}: {}",
+            strategy_name(self.strategy),
+            self.account.as_deref().unwrap_or("(none)"),
+            self.reason
+        );
+        if !self.skipped.is_empty() {
+            let parts: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|k| format!("{} {}", k.account, skip_words(&k.why)))
+                .collect();
+            s.push_str(&format!(" (skipped: {})", parts.join(", ")));
+        }
+        s
+    }
+}
+
+fn skip_words(r: &SkipReason) -> String {
+    match r {
+        SkipReason::Tried => "already tried".into(),
+        SkipReason::Cooling { until_ms } => format!("cooling until {until_ms}"),
+        SkipReason::NeedsLogin => "needs login".into(),
+        SkipReason::AboveSwitchAt {
+            used_percent,
+            window,
+        } => format!("{window} at {used_percent:.0}%"),
+    }
+}
+
+/// An account below the threshold, as the strategy sees it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Eligible<'a> {
+    /// Position in rotation order.
+    pub index: usize,
+    pub candidate: &'a Candidate<'a>,
+    /// Main-window used percent now (0 when unknown).
+    pub used: f64,
+}
+
+/// Choose the account for the next attempt of a request. The only routing decision.
+pub fn choose(input: &RouteInput<'_>) -> Decision {
+    let now = input.now_ms;
+    let decided = |account: &str, basis, reason: String, skipped| Decision {
+        account: Some(account.to_string()),
+        strategy: input.strategy,
+        reason,
+        skipped,
+        basis,
+        soonest_reset: None,
+    };
+    // Rule 1: the session stays where it is while that account is usable.
+    if let Some(pinned) = input.affinity
+        && let Some(c) = input
+            .candidates
+            .iter()
+            .find(|c| c.name == pinned && c.open(now))
     {
-        return Choice::Use {
-            name: c.name,
-            reason: Reason::Affinity,
-        };
+        return decided(
+            c.name,
+            Basis::Affinity,
+            "the session stays on its account".to_string(),
+            Vec::new(),
+        );
     }
-    if let Some(c) = input
-        .candidates
-        .iter()
-        .filter(open)
-        .find(|c| !c.avoid_new_sessions)
-    {
-        return Choice::Use {
-            name: c.name,
-            reason: Reason::Order,
+
+    let mut skipped = Vec::new();
+    let mut eligible: Vec<Eligible<'_>> = Vec::new();
+    let mut full: Vec<Eligible<'_>> = Vec::new();
+    for (index, c) in input.candidates.iter().enumerate() {
+        let skip = |why| Skipped {
+            account: c.name.to_string(),
+            why,
         };
-    }
-    if let Some(c) = input.candidates.iter().find(open) {
-        return Choice::Use {
-            name: c.name,
-            reason: Reason::Fallback,
+        if c.tried {
+            skipped.push(skip(SkipReason::Tried));
+            continue;
+        }
+        if let Some(until_ms) = c
+            .cooldown_until_ms
+            .filter(|_| is_cooling(c.cooldown_until_ms, now))
+        {
+            skipped.push(skip(SkipReason::Cooling { until_ms }));
+            continue;
+        }
+        if c.needs_login {
+            skipped.push(skip(SkipReason::NeedsLogin));
+            continue;
+        }
+        let fullness = c.usage.and_then(|u| u.fullness(now));
+        let e = Eligible {
+            index,
+            candidate: c,
+            used: fullness.map_or(0.0, |f| f.used_percent),
         };
+        match fullness {
+            Some(f) if f.used_percent >= input.switch_at => {
+                skipped.push(skip(SkipReason::AboveSwitchAt {
+                    used_percent: f.used_percent,
+                    window: f.window.display_name(),
+                }));
+                full.push(e);
+            }
+            _ => eligible.push(e),
+        }
     }
-    Choice::NoneUsable {
-        soonest: soonest_reset(input.candidates, input.now_ms),
+
+    // Rule 2: the strategy picks among the accounts below the threshold.
+    if let Some((pick, reason)) = super::strategy::pick(input, &eligible) {
+        return decided(pick.candidate.name, Basis::Strategy, reason, skipped);
+    }
+
+    // Rule 3: everyone usable is above the threshold: the most headroom (ties: rotation order).
+    let best = full.iter().fold(None::<&Eligible<'_>>, |b, x| match b {
+        Some(b) if b.used <= x.used => Some(b),
+        _ => Some(x),
+    });
+    if let Some(best) = best {
+        let name = best.candidate.name;
+        skipped.retain(|s| s.account != name);
+        let reason = format!(
+            "every usable account is at or above {:.0}%; {name} has the most headroom ({:.0}%)",
+            input.switch_at, best.used
+        );
+        return decided(name, Basis::MostHeadroom, reason, skipped);
+    }
+
+    // Rule 4: nothing usable.
+    Decision {
+        account: None,
+        strategy: input.strategy,
+        reason: "no account is usable".into(),
+        skipped,
+        basis: Basis::NoneUsable,
+        soonest_reset: soonest_reset(input.candidates, now),
     }
 }
 
-/// The cooling (not needs-login) account whose cooldown ends first.
-pub fn soonest_reset<'a>(candidates: &[Candidate<'a>], now_ms: i64) -> Option<(&'a str, i64)> {
+/// The cooling (not needs-login) account whose cooldown ends first, tried or not.
+fn soonest_reset(candidates: &[Candidate<'_>], now_ms: i64) -> Option<(String, i64)> {
     candidates
         .iter()
         .filter(|c| !c.needs_login)
         .filter_map(|c| {
             c.cooldown_until_ms
-                .filter(|u| *u > now_ms)
+                .filter(|_| is_cooling(c.cooldown_until_ms, now_ms))
                 .map(|u| (c.name, u))
         })
-        .fold(None, |best, c| match best {
+        .fold(None::<(&str, i64)>, |best, c| match best {
             Some(b) if b.1 <= c.1 => Some(b),
             _ => Some(c),
         })
+        .map(|(n, u)| (n.to_string(), u))
+}
+
+/// The keep-or-move rule for a session that was just served by another account than the one
+/// it is pinned to: keep the pin when the pinned account is only briefly unusable (cooling for
+/// less than [`BRIEF_COOLDOWN_MS`] from `now_ms`, logged in), move it otherwise (the pinned
+/// account is gone, needs a login, or is spent for a while). `pinned` is None when the pinned
+/// account is no longer in the pool.
+pub fn keeps_pin(pinned: Option<&Candidate<'_>>, now_ms: i64) -> bool {
+    pinned.is_some_and(|c| {
+        !c.needs_login
+            && c.cooldown_until_ms
+                .is_none_or(|u| u < now_ms.saturating_add(BRIEF_COOLDOWN_MS))
+    })
 }
 
 /// Whether a request asks about the client's own login rather than for work to be done: Codex's
@@ -128,180 +330,5 @@ pub fn session_key<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<&'h str>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn c(name: &str) -> Candidate<'_> {
-        Candidate {
-            name,
-            ..Default::default()
-        }
-    }
-
-    fn input<'a>(
-        cands: &'a [Candidate<'a>],
-        aff: Option<&'a str>,
-        ex: &'a [&'a str],
-    ) -> RouteInput<'a> {
-        RouteInput {
-            candidates: cands,
-            affinity: aff,
-            exclude: ex,
-            now_ms: 1000,
-        }
-    }
-
-    #[test]
-    fn first_usable_in_order() {
-        let cands = [c("a"), c("b")];
-        assert_eq!(
-            choose(&input(&cands, None, &[])),
-            Choice::Use {
-                name: "a",
-                reason: Reason::Order
-            }
-        );
-        assert_eq!(
-            choose(&input(&cands, None, &["a"])),
-            Choice::Use {
-                name: "b",
-                reason: Reason::Order
-            }
-        );
-    }
-
-    #[test]
-    fn affinity_sticks_while_usable_and_survives_failover() {
-        let mut cands = [c("a"), c("b")];
-        assert_eq!(
-            choose(&input(&cands, Some("b"), &[])),
-            Choice::Use {
-                name: "b",
-                reason: Reason::Affinity
-            }
-        );
-        cands[1].cooldown_until_ms = Some(5000);
-        assert_eq!(
-            choose(&input(&cands, Some("b"), &[])),
-            Choice::Use {
-                name: "a",
-                reason: Reason::Order
-            }
-        );
-        cands[1].cooldown_until_ms = Some(900);
-        assert_eq!(
-            choose(&input(&cands, Some("b"), &[])),
-            Choice::Use {
-                name: "b",
-                reason: Reason::Affinity
-            }
-        );
-        assert_eq!(
-            choose(&input(&cands, Some("gone"), &[])),
-            Choice::Use {
-                name: "a",
-                reason: Reason::Order
-            }
-        );
-    }
-
-    #[test]
-    fn skips_cooling_and_needs_login() {
-        let mut cands = [c("a"), c("b"), c("c")];
-        cands[0].needs_login = true;
-        cands[1].cooldown_until_ms = Some(2000);
-        assert_eq!(
-            choose(&input(&cands, None, &[])),
-            Choice::Use {
-                name: "c",
-                reason: Reason::Order
-            }
-        );
-    }
-
-    #[test]
-    fn all_cooling_reports_soonest() {
-        let mut cands = [c("a"), c("b"), c("c")];
-        cands[0].cooldown_until_ms = Some(9000);
-        cands[1].cooldown_until_ms = Some(3000);
-        cands[2].needs_login = true;
-        cands[2].cooldown_until_ms = Some(1500);
-        assert_eq!(
-            choose(&input(&cands, None, &[])),
-            Choice::NoneUsable {
-                soonest: Some(("b", 3000))
-            }
-        );
-        assert_eq!(
-            choose(&input(&[], None, &[])),
-            Choice::NoneUsable { soonest: None }
-        );
-        let cands = [c("a")];
-        assert_eq!(
-            choose(&input(&cands, None, &["a"])),
-            Choice::NoneUsable { soonest: None }
-        );
-    }
-
-    #[test]
-    fn avoided_accounts_keep_sessions_and_serve_as_fallback() {
-        let mut cands = [c("a"), c("b")];
-        cands[0].avoid_new_sessions = true;
-        assert_eq!(
-            choose(&input(&cands, None, &[])),
-            Choice::Use {
-                name: "b",
-                reason: Reason::Order
-            }
-        );
-        assert_eq!(
-            choose(&input(&cands, Some("a"), &[])),
-            Choice::Use {
-                name: "a",
-                reason: Reason::Affinity
-            }
-        );
-        assert_eq!(
-            choose(&input(&cands, None, &["b"])),
-            Choice::Use {
-                name: "a",
-                reason: Reason::Fallback
-            }
-        );
-    }
-
-    #[test]
-    fn session_key_takes_first_present() {
-        let h = |k: &str| match k {
-            "thread-id" => Some("t1"),
-            "x-session-id" => Some("x1"),
-            "session-id" => Some("  "),
-            _ => None,
-        };
-        assert_eq!(session_key(h), Some("t1"));
-        assert_eq!(session_key(|_| None), None);
-    }
-
-    #[test]
-    fn the_workspace_check_is_about_the_client() {
-        for p in [
-            "/backend-api/wham/accounts/check",
-            "/api/codex/accounts/check",
-            "/backend-api/wham/accounts/check/",
-        ] {
-            assert!(is_client_identity_call("GET", p), "{p}");
-        }
-        assert!(!is_client_identity_call(
-            "POST",
-            "/backend-api/wham/accounts/check"
-        ));
-        for p in [
-            "/responses",
-            "/models",
-            "/backend-api/wham/usage",
-            "/accounts/checkout",
-        ] {
-            assert!(!is_client_identity_call("GET", p), "{p}");
-        }
-    }
-}
+#[path = "route_tests.rs"]
+mod tests;
