@@ -17,6 +17,9 @@ fn main() -> ExitCode {
     };
     let code = match cao::commands::dispatch(cli) {
         Ok(code) => code,
+        // A closed pipe (`cao status --json | head -c 5`) is the reader saying it has seen
+        // enough: stop quietly with success, as ripgrep does.
+        Err(err) if is_broken_pipe(&err) => 0,
         Err(err) => {
             report_error(&err);
             1
@@ -24,6 +27,15 @@ fn main() -> ExitCode {
     };
     drop(log_guard); // flush pending log lines before exit
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+/// Whether the error comes from writing to a pipe whose reader has gone away.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Print an error chain the way uv does: `error: ...` then `  Caused by: ...`.

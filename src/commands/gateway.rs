@@ -141,21 +141,27 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
         }
     }
     let ctx_cfg = config.to_saved_json();
+    let mut out = std::io::stdout().lock();
     if a.json {
         let v = json!({"config": ctx_cfg, "url": config.local_url(), "accounts": accounts, "live": live});
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(0);
     }
-    println!("Gateway config ({}):", ctx.store.gateway_path().display());
-    println!("  listen     {}", config.local_url());
-    println!("  upstream   {}", config.base_url);
-    println!(
+    writeln!(
+        out,
+        "Gateway config ({}):",
+        ctx.store.gateway_path().display()
+    )?;
+    writeln!(out, "  listen     {}", config.local_url())?;
+    writeln!(out, "  upstream   {}", config.base_url)?;
+    writeln!(
+        out,
         "  cooldown   {} s when upstream gives no reset time; {} upstream retries",
         config.cooldown_seconds, config.upstream_retries
-    );
-    println!("Accounts:");
+    )?;
+    writeln!(out, "Accounts:")?;
     if accounts.is_empty() {
-        println!("  (none; add one with `cao add <name>`)");
+        writeln!(out, "  (none; add one with `cao add <name>`)")?;
     }
     for acc in &accounts {
         let name = acc["name"].as_str().unwrap_or("?");
@@ -171,33 +177,36 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
             ),
             _ => "ready".to_string(),
         };
-        println!("  {mark}{name:<20} {text}");
+        writeln!(out, "  {mark}{name:<20} {text}")?;
     }
     match &live {
         Some(v) => {
-            println!(
+            writeln!(
+                out,
                 "Live: running at {} ({} of {} account(s) ready, up {} s)",
                 config.local_url(),
                 v["health"]["ready"],
                 v["health"]["accounts"],
                 v["health"]["uptimeSeconds"]
-            );
+            )?;
             let st = &v["status"];
             if st.is_object() {
-                println!(
+                writeln!(
+                    out,
                     "  {} requests, {} account switches, {} token refreshes ({} failed), {} sessions pinned",
                     st["requests"],
                     st["switches"],
                     st["refreshes"],
                     st["refreshFailures"],
                     st["affinityCount"]
-                );
+                )?;
             }
         }
-        None => println!(
+        None => writeln!(
+            out,
             "Live: no gateway answers at {} (start one with `cao gateway start`)",
             config.local_url()
-        ),
+        )?,
     }
     Ok(0)
 }

@@ -42,6 +42,12 @@ impl Ctx {
 
 /// Run the parsed command line; returns the process exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
+    // Commands that never read the data dir run without resolving it (so no HOME is needed).
+    match &cli.command {
+        Command::MockUpstream(a) => return demo::mock_upstream(a),
+        Command::Completions(a) => return completions(a.shell),
+        _ => {}
+    }
     let store = Store::resolve(cli.data_dir.as_deref())?;
     let ctx = Ctx { store };
     let result = match cli.command {
@@ -61,8 +67,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Gateway(GatewayCommand::Enable(a)) => gateway::enable(&ctx, &a),
         Command::Gateway(GatewayCommand::Disable(a)) => gateway::disable(&ctx, &a),
         Command::Demo(a) => demo::demo(&ctx, &a),
-        Command::MockUpstream(a) => demo::mock_upstream(&a),
-        Command::Completions(a) => completions(a.shell),
+        Command::MockUpstream(_) | Command::Completions(_) => Ok(0), // handled above
     };
     ctx.flush_notices();
     result
@@ -70,6 +75,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 
 fn completions(shell: clap_complete::Shell) -> Result<i32> {
     let mut cmd = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut cmd, "cao", &mut std::io::stdout());
+    // Generated into memory, then written: `generate` panics on a write error (a closed pipe,
+    // `cao completions fish | head -1`), a returned error exits quietly (see main.rs).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "cao", &mut script);
+    std::io::stdout().write_all(&script)?;
     Ok(0)
 }
