@@ -22,12 +22,15 @@ pub const BACKUP_SUFFIX: &str = ".cao.bak";
 pub const RECORD_SUFFIX: &str = ".cao-routing.json";
 
 /// Where Codex keeps its config: `$CODEX_HOME`, else `~/.codex`.
-pub fn codex_home() -> PathBuf {
-    std::env::var_os("CODEX_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::store::home_dir().join(".codex"))
+pub fn codex_home() -> Result<PathBuf, crate::store::StoreError> {
+    match std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty()) {
+        Some(v) => Ok(PathBuf::from(v)),
+        None => Ok(crate::store::home_dir("pass --data-dir / set CODEX_HOME")?.join(".codex")),
+    }
 }
+
+/// What to say when HOME is unset and `enable`/`disable` need `~/.local/bin` for the shim.
+const HOME_ADVICE: &str = "cao needs it for its codex shim in ~/.local/bin";
 
 /// The files `enable` and `disable` work on.
 struct Paths {
@@ -109,8 +112,8 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
         Some(u) => normalize_url(u)?,
         None => normalize_url(&saved_gateway_url(&ctx.store))?,
     };
-    let home = crate::store::home_dir();
-    let paths = Paths::new(&codex_home());
+    let paths = Paths::new(&codex_home()?);
+    let home = crate::store::home_dir(HOME_ADVICE)?;
 
     let current = read_text(&paths.config)?;
     let record = read_record(&paths.record)?;
@@ -206,8 +209,8 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
 
 /// `cao gateway disable`.
 pub fn disable(_ctx: &Ctx, _args: &GatewayDisableArgs) -> Result<i32> {
-    let home = crate::store::home_dir();
-    let paths = Paths::new(&codex_home());
+    let paths = Paths::new(&codex_home()?);
+    let home = crate::store::home_dir(HOME_ADVICE)?;
     let mut out = std::io::stdout().lock();
     let mut warnings = Vec::new();
 

@@ -24,7 +24,9 @@ pub fn codex_auth(ctx: &Ctx, a: &ImportCodexAuthArgs) -> Result<i32> {
     let store = &ctx.store;
     let source = match &a.source {
         Some(p) => absolute(p)?,
-        None => crate::store::home_dir().join(".codex").join("accounts"),
+        None => crate::store::home_dir("pass the snapshot directory with --source <dir>")?
+            .join(".codex")
+            .join("accounts"),
     };
     if !source.is_dir() {
         bail!(

@@ -129,10 +129,24 @@ pub fn mode_of(path: &Path) -> Option<u32> {
     }
 }
 
-/// Create `dir` (and parents) and make it private (0700).
+/// Create `dir` (and any missing parents) private (0700). A directory that already exists is
+/// left exactly as it is: cao changes the mode only of directories it created (a `--data-dir`
+/// pointing at an existing shared directory must not have its permissions changed).
 pub fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::create_dir_all(dir)
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(PRIVATE_DIR_MODE);
+    }
+    builder
+        .create(dir)
         .map_err(|source| StoreError::io("create directory", dir, source))?;
+    // The umask may have taken bits away (never added them); make the new one exactly 0700.
     if mode_of(dir).is_some_and(|m| m != PRIVATE_DIR_MODE) {
         set_mode(dir, PRIVATE_DIR_MODE)?;
     }

@@ -62,6 +62,15 @@ pub enum StoreError {
     UnknownAccount { name: String },
     #[error("account {name:?} has no auth.json; log in with `cao add {name}`")]
     NotLoggedIn { name: String },
+    /// `HOME` is needed to find a default path and is not set (a service, `env -i`, ...).
+    #[error("HOME is not set; {advice}")]
+    NoHome { advice: &'static str },
+    #[error("the data dir {} is not a directory; pass --data-dir <dir> (or set CAO_DATA_DIR) to a directory", path.display())]
+    DataDirNotADirectory { path: PathBuf },
+    #[error(
+        "cannot expand {value:?}: only a leading `~/` (your home) is understood; write the full path"
+    )]
+    UnexpandableTilde { value: String },
 }
 
 impl StoreError {
@@ -88,15 +97,21 @@ pub struct Store {
 
 impl Store {
     /// Resolve the data dir: `--data-dir`, else `CAO_DATA_DIR`, else
-    /// `~/.codex-account-orchestrator`. Does not create it.
+    /// `~/.codex-account-orchestrator`. A leading `~/` in either is the home directory (a
+    /// shell does not expand it in `CAO_DATA_DIR=~/x` or `--data-dir=~/x`). Does not create
+    /// it, but refuses a path that exists and is not a directory.
     pub fn resolve(flag: Option<&Path>) -> Result<Self, StoreError> {
+        const ADVICE: &str = "pass --data-dir <dir> or set CAO_DATA_DIR";
         let root = match flag {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            Some(p) if !p.as_os_str().is_empty() => expand_tilde(p, ADVICE)?,
             _ => match std::env::var_os("CAO_DATA_DIR").filter(|v| !v.is_empty()) {
-                Some(v) => PathBuf::from(v),
-                None => home_dir().join(".codex-account-orchestrator"),
+                Some(v) => expand_tilde(Path::new(&v), ADVICE)?,
+                None => home_dir(ADVICE)?.join(".codex-account-orchestrator"),
             },
         };
+        if std::fs::metadata(&root).is_ok_and(|m| !m.is_dir()) {
+            return Err(StoreError::DataDirNotADirectory { path: root });
+        }
         let root = if root.is_absolute() {
             root
         } else {
@@ -235,10 +250,29 @@ impl Store {
     }
 }
 
-/// The user's home directory (`HOME`, falling back to `/`).
-pub fn home_dir() -> PathBuf {
+/// The user's home directory (`HOME`). Without it there is no sensible default (falling back
+/// to `/` once wrote `/.codex/config.toml`), so the caller's `advice` says what to pass instead.
+pub fn home_dir(advice: &'static str) -> Result<PathBuf, StoreError> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
+        .ok_or(StoreError::NoHome { advice })
+}
+
+/// `~` or `~/rest` becomes the home directory (`advice` if HOME is unset); `~user/...` is
+/// refused (cao does not look users up); anything else is returned as is.
+pub fn expand_tilde(path: &Path, advice: &'static str) -> Result<PathBuf, StoreError> {
+    let text = path.to_string_lossy();
+    if !text.starts_with('~') {
+        return Ok(path.to_path_buf());
+    }
+    if text == "~" {
+        return home_dir(advice);
+    }
+    match text.strip_prefix("~/") {
+        Some(rest) => Ok(home_dir(advice)?.join(rest)),
+        None => Err(StoreError::UnexpandableTilde {
+            value: text.into_owned(),
+        }),
+    }
 }

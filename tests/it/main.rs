@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod accounts;
+mod cli;
 mod common;
 mod demo;
 mod e2e_gateway;
