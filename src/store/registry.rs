@@ -15,14 +15,65 @@ pub struct Registry {
     pub accounts: Vec<String>,
 }
 
-/// The raw on-disk shape, tolerant of anything JSON can hold, so a hand-edited file with a stray
-/// number or a bad name loses only that entry.
+/// The raw on-disk shape, tolerant of stray entries (a hand-edited file with a number or a bad
+/// name in `accounts` loses only that entry), but not of a different shape: the top level must
+/// be an object whose `accounts` is a list and whose `default_account` is a string or null.
 #[derive(Debug, Deserialize)]
 struct RawRegistry {
     #[serde(default)]
     default_account: serde_json::Value,
-    #[serde(default)]
-    accounts: serde_json::Value,
+    accounts: Vec<serde_json::Value>,
+}
+
+/// Why registry.json text is not a registry.
+#[derive(Debug)]
+enum Unusable {
+    /// Not JSON at all.
+    NotJson(serde_json::Error),
+    /// Valid JSON of another shape (`[]`, `{"accounts": "a"}`, `{}`, ...).
+    WrongShape,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::NotJson(e) => write!(f, "was not valid JSON ({e})"),
+            Unusable::WrongShape => f.write_str(
+                "is valid JSON but not a registry (expected {\"default_account\": ..., \"accounts\": [...]})",
+            ),
+        }
+    }
+}
+
+/// Parse registry.json text, refusing JSON of the wrong shape.
+fn parse_raw(text: &str) -> Result<RawRegistry, Unusable> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(Unusable::NotJson)?;
+    let default_ok = value
+        .get("default_account")
+        .is_none_or(|d| d.is_null() || d.is_string());
+    if !default_ok {
+        return Err(Unusable::WrongShape);
+    }
+    serde_json::from_value(value).map_err(|_| Unusable::WrongShape)
+}
+
+/// The default account named in an unusable registry.json, if it can still be read: the
+/// `default_account` string of valid JSON, else the first `"default_account": "<name>"` in the
+/// text (a file cut off mid-write still names it near the top).
+fn recover_default(text: &str) -> Option<String> {
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+        return value
+            .get("default_account")
+            .and_then(|d| d.as_str())
+            .map(|d| d.trim().to_string());
+    }
+    let rest = &text[text.find("\"default_account\"")? + "\"default_account\"".len()..];
+    let rest = rest
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].trim().to_string())
 }
 
 impl Registry {
@@ -50,8 +101,10 @@ impl Registry {
     /// Parse registry.json text the way [`Store::load_registry`] reads it (tolerant raw shape,
     /// then normalized). Exposed for the fuzz targets; the store reads files through
     /// `load_registry`.
-    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str::<RawRegistry>(text).map(Registry::from)
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        parse_raw(text)
+            .map(Registry::from)
+            .map_err(|e| e.to_string())
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -83,13 +136,11 @@ impl Registry {
 
 impl From<RawRegistry> for Registry {
     fn from(raw: RawRegistry) -> Self {
-        let accounts = match raw.accounts {
-            serde_json::Value::Array(items) => items
-                .into_iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let accounts = raw
+            .accounts
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
         let default_account = raw.default_account.as_str().map(str::to_string);
         Registry {
             default_account,
@@ -100,56 +151,107 @@ impl From<RawRegistry> for Registry {
 }
 
 impl Store {
-    /// Load registry.json. Missing: empty. Unparsable: backed up to `.corrupt-<ms>` and rebuilt
-    /// from the account dirs holding an auth.json or config.toml (the user is told).
+    /// Load registry.json. Missing: rebuilt from the account dirs that hold an auth.json (none on
+    /// a fresh data dir). Unparsable or of the wrong shape: backed up to `.corrupt-<ms>` and
+    /// rebuilt from the account dirs holding an auth.json or config.toml, keeping the old
+    /// default when it can be read. The user is told either way.
     pub fn load_registry(&self) -> Result<Registry, StoreError> {
         let (registry, rebuilt) = self.load_registry_checked()?;
         if rebuilt {
-            self.persist_rebuilt_registry();
+            self.persist_rebuilt_registry(&registry);
+        } else if !self.registry_path().exists() {
+            self.report_unregistered_dirs()?;
         }
         Ok(registry)
     }
 
     /// Like [`Store::load_registry`] without writing anything; also says whether the registry
-    /// was rebuilt from a corrupt file (so the caller writes it back).
+    /// was rebuilt (so the caller writes it back).
     fn load_registry_checked(&self) -> Result<(Registry, bool), StoreError> {
         let path = self.registry_path();
-        if !path.exists() {
-            return Ok((Registry::default(), false));
-        }
-        match self.read_json_or_back_up::<RawRegistry>(&path)? {
-            Some(raw) => Ok((raw.into(), false)),
-            None => {
-                let rebuilt = self.rebuild_registry()?;
-                self.notice(format!(
-                    "rebuilt {} from the account directories: {}",
-                    path.display(),
-                    if rebuilt.accounts.is_empty() {
-                        "none found".to_string()
-                    } else {
-                        rebuilt.accounts.join(", ")
-                    }
-                ));
-                Ok((rebuilt, true))
+        let Some(text) = fsutil::read_optional(&path)? else {
+            let logged_in: Vec<String> = self
+                .scan_account_dirs()?
+                .into_iter()
+                .filter(|n| self.auth_path(n).is_file())
+                .collect();
+            if logged_in.is_empty() {
+                return Ok((Registry::default(), false));
             }
-        }
+            let mut reg = Registry::default();
+            for name in &logged_in {
+                reg.add(name);
+            }
+            self.notice(format!(
+                "{} was missing; rebuilt it from the account directories with a login: {} (default: {}; change it with `cao use <name>`)",
+                path.display(),
+                logged_in.join(", "),
+                reg.default_account.as_deref().unwrap_or("none"),
+            ));
+            return Ok((reg, true));
+        };
+        let why = match parse_raw(&text) {
+            Ok(raw) => return Ok((raw.into(), false)),
+            Err(why) => why,
+        };
+        let backup = fsutil::back_up_corrupt(&path, &text, super::now_ms())?;
+        let mut rebuilt = self.rebuild_registry()?;
+        let found = if rebuilt.accounts.is_empty() {
+            "none found".to_string()
+        } else {
+            rebuilt.accounts.join(", ")
+        };
+        let default = match recover_default(&text) {
+            Some(old) if rebuilt.contains(&old) => {
+                rebuilt.default_account = Some(old.clone());
+                format!("kept the default account {old}")
+            }
+            _ => match &rebuilt.default_account {
+                Some(first) => format!(
+                    "the old default account could not be recovered, so {first} is the default now (change it with `cao use <name>`)"
+                ),
+                None => "no default account".to_string(),
+            },
+        };
+        self.notice(format!(
+            "{} {why}; it was backed up to {} and rebuilt from the account directories: {found}; {default}",
+            path.display(),
+            backup.display(),
+        ));
+        Ok((rebuilt, true))
     }
 
     /// Write a registry rebuilt by a read-only caller back to disk, so the backup and the
     /// warning happen once, not on every `cao status`. Only when the state lock is free right
-    /// now: a caller that holds it is inside `update_registry`, which writes it itself.
-    fn persist_rebuilt_registry(&self) {
+    /// now (a caller that holds it is inside `update_registry`, which writes it itself), and
+    /// only if the file is still the one that was rebuilt (missing or unusable).
+    fn persist_rebuilt_registry(&self, registry: &Registry) {
         let Ok(Some(_lock)) = self.try_lock_state() else {
             return;
         };
         let path = self.registry_path();
-        let still_corrupt = fsutil::read_optional(&path)
-            .ok()
-            .flatten()
-            .is_some_and(|text| serde_json::from_str::<RawRegistry>(&text).is_err());
-        if still_corrupt && let Ok(registry) = self.rebuild_registry() {
-            let _ = self.save_registry(&registry);
+        let still_unusable = match fsutil::read_optional(&path) {
+            Ok(None) => true,
+            Ok(Some(text)) => parse_raw(&text).is_err(),
+            Err(_) => false,
+        };
+        if still_unusable {
+            let _ = self.save_registry(registry);
         }
+    }
+
+    /// With no registry.json, account dirs that hold only a config.toml (created, never logged
+    /// in) are not rebuilt into one: say they exist, so nothing is hidden.
+    fn report_unregistered_dirs(&self) -> Result<(), StoreError> {
+        let orphans = self.scan_account_dirs()?;
+        if !orphans.is_empty() {
+            self.notice(format!(
+                "{} is missing and these account directories are not registered: {}; register them with `cao add <name>`",
+                self.registry_path().display(),
+                orphans.join(", ")
+            ));
+        }
+        Ok(())
     }
 
     /// Every valid-named subdirectory of the data dir holding auth.json or config.toml, sorted.
@@ -205,9 +307,37 @@ mod tests {
     use super::*;
 
     fn raw(json: &str) -> Registry {
-        serde_json::from_str::<RawRegistry>(json)
-            .map(Registry::from)
-            .unwrap_or_default()
+        Registry::from_json(json).unwrap_or_default()
+    }
+
+    #[test]
+    fn wrong_shapes_are_not_registries() {
+        for text in [
+            "[]",
+            "{}",
+            "7",
+            "null",
+            r#"{"accounts": "work"}"#,
+            r#"{"accounts": {"work": true}}"#,
+            r#"{"default_account": 3, "accounts": []}"#,
+        ] {
+            assert!(Registry::from_json(text).is_err(), "{text}");
+        }
+        assert!(Registry::from_json(r#"{"accounts": []}"#).is_ok());
+    }
+
+    #[test]
+    fn the_default_is_recovered_from_broken_files() {
+        assert_eq!(
+            recover_default(r#"{"default_account": "work", "accounts": ["wo"#).as_deref(),
+            Some("work")
+        );
+        assert_eq!(
+            recover_default(r#"{"default_account": "home", "accounts": "x"}"#).as_deref(),
+            Some("home")
+        );
+        assert_eq!(recover_default(r#"{"default_account": null"#), None);
+        assert_eq!(recover_default("garbage"), None);
     }
 
     #[test]

@@ -187,3 +187,114 @@ fn existing_directories_keep_their_mode_new_ones_are_private() {
     assert_eq!(mode(&fresh), 0o700);
     assert_eq!(mode(&env.dir.path().join("a")), 0o700);
 }
+
+fn registry_backups(env: &TestEnv) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(env.data_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("registry.json.corrupt-"))
+        .collect()
+}
+
+fn read_registry(env: &TestEnv) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(env.data_dir().join("registry.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn a_registry_of_the_wrong_shape_is_backed_up_and_rebuilt_keeping_the_default() {
+    for (text, default_kept) in [
+        (
+            r#"{"default_account": "beta", "accounts": "alpha,beta,gamma"}"#,
+            true,
+        ),
+        (r#"[{"name": "alpha"}, {"name": "beta"}]"#, false),
+        (r#"{"default_account": "beta", "accounts": ["alp"#, true),
+    ] {
+        let env = TestEnv::new();
+        for (i, n) in ["alpha", "beta", "gamma"].iter().enumerate() {
+            env.add_logged_in(n, &format!("acc-{i}"), now_secs() + 86_400);
+        }
+        let reg = env.data_dir().join("registry.json");
+        std::fs::write(&reg, text).unwrap();
+        // The next `add` must not drop the three accounts.
+        let out = env
+            .cao()
+            .args(["add", "delta", "--no-login"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("backed up to") && err.contains("rebuilt"),
+            "{text}: {err}"
+        );
+        if default_kept {
+            assert!(err.contains("kept the default account beta"), "{err}");
+        } else {
+            assert!(
+                err.contains("could not be recovered, so alpha is the default"),
+                "{err}"
+            );
+        }
+        let backups = registry_backups(&env);
+        assert_eq!(backups.len(), 1, "{text}");
+        assert_eq!(std::fs::read_to_string(&backups[0]).unwrap(), text);
+        assert_eq!(
+            read_registry(&env),
+            serde_json::json!({
+                "default_account": if default_kept { "beta" } else { "alpha" },
+                // delta's directory exists before the registry is read, so the rebuild (sorted)
+                // finds it too.
+                "accounts": ["alpha", "beta", "delta", "gamma"]
+            }),
+            "{text}"
+        );
+        env.cao().arg("list").assert().success().stderr("");
+    }
+}
+
+#[test]
+fn a_missing_registry_is_rebuilt_from_logged_in_dirs_and_other_dirs_are_reported() {
+    let env = TestEnv::new();
+    for (i, n) in ["alpha", "beta"].iter().enumerate() {
+        env.add_logged_in(n, &format!("acc-{i}"), now_secs() + 86_400);
+    }
+    env.cao()
+        .args(["add", "fresh", "--no-login"])
+        .assert()
+        .success();
+    std::fs::remove_file(env.data_dir().join("registry.json")).unwrap();
+    let out = env.cao().arg("list").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "* alpha (logged-in)\n  beta (logged-in)\n"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("was missing; rebuilt it") && err.contains("alpha, beta"),
+        "{err}"
+    );
+    assert_eq!(
+        read_registry(&env),
+        serde_json::json!({"default_account": "alpha", "accounts": ["alpha", "beta"]})
+    );
+    // Without a registry, a directory that was never logged in is reported, not hidden.
+    std::fs::remove_file(env.data_dir().join("alpha/auth.json")).unwrap();
+    std::fs::remove_file(env.data_dir().join("beta/auth.json")).unwrap();
+    std::fs::remove_file(env.data_dir().join("registry.json")).unwrap();
+    let out = env.cao().arg("status").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not registered: alpha, beta, fresh") && err.contains("cao add <name>"),
+        "{err}"
+    );
+    // A fresh data dir says nothing.
+    let env = TestEnv::new();
+    env.cao()
+        .args(["add", "work", "--no-login"])
+        .assert()
+        .success()
+        .stderr("");
+}
