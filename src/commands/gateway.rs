@@ -96,7 +96,9 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
         .accounts
         .iter()
         .map(|acc| {
-            let (state, until) = if !acc.logged_in() || acc.status.needs_login == Some(true) {
+            let (state, until) = if matches!(acc.auth, AuthView::NoAccess(_)) {
+                ("unreadable", None)
+            } else if !acc.logged_in() || acc.status.needs_login == Some(true) {
                 ("needs_login", None)
             } else if let Some(u) = acc.status.active_cooldown(now) {
                 ("cooling", Some(u))
@@ -106,6 +108,9 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
             let detail = match &acc.auth {
                 AuthView::Missing => "no auth.json".to_string(),
                 AuthView::Unreadable(_) => "auth.json does not parse".to_string(),
+                AuthView::NoAccess(e) => {
+                    crate::policy::health::no_access_message(&acc.auth_path.to_string_lossy(), e)
+                }
                 AuthView::ApiKeyOnly | AuthView::NoTokens => "no ChatGPT login".to_string(),
                 AuthView::LoggedIn if acc.status.needs_login == Some(true) => {
                     "refresh token rejected".to_string()
@@ -175,6 +180,7 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
                 "needs login ({}): run `cao add {name}`",
                 acc["detail"].as_str().unwrap_or("")
             ),
+            Some("unreadable") => acc["detail"].as_str().unwrap_or("").to_string(),
             _ => "ready".to_string(),
         };
         writeln!(out, "  {mark}{name:<20} {text}")?;

@@ -58,6 +58,15 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
         if !store.auth_path(name).is_file() {
             return Err(StoreError::NotLoggedIn { name: name.clone() }.into());
         }
+        if let Err(e) = std::fs::File::open(store.auth_path(name)) {
+            anyhow::bail!(
+                "{}",
+                crate::policy::health::no_access_message(
+                    &store.auth_path(name).to_string_lossy(),
+                    &e.to_string()
+                )
+            );
+        }
         // A named account runs even if cao thinks it is cooling down: the person knows best.
         if let Some(until) = cooldowns.remove(name) {
             say(&format!(
@@ -75,8 +84,19 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
         };
         let (ready, skipped): (Vec<String>, Vec<String>) = order
             .into_iter()
-            .partition(|n| store.auth_path(n).is_file() && !needs_login(n));
+            .partition(|n| readable(&store.auth_path(n)) && !needs_login(n));
         for n in &skipped {
+            let path = store.auth_path(n);
+            if path.is_file() && !readable(&path) {
+                say(&format!(
+                    "skipping account {n}: {}",
+                    crate::policy::health::no_access_message(
+                        &path.to_string_lossy(),
+                        "permission denied"
+                    )
+                ));
+                continue;
+            }
             let why = if needs_login(n) {
                 "its token refresh failed for good"
             } else {
@@ -209,6 +229,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
             }
         }
     }
+}
+
+/// Whether auth.json exists and this user can open it (Codex could not use it otherwise).
+fn readable(path: &std::path::Path) -> bool {
+    path.is_file() && std::fs::File::open(path).is_ok()
 }
 
 /// Everything after `--`, minus a leading `codex` word (people type `cao run -- codex exec ...`).

@@ -157,7 +157,7 @@ impl GatewayState {
                 // Maybe caught mid-write by a tool that does not write atomically: keep the
                 // tokens we have and look again on the next tick (mtime is not recorded).
                 if acct.creds().is_none() {
-                    tracing::warn!(account = %acct.name, "auth.json does not parse ({e}); account skipped until it is fixed");
+                    tracing::warn!(account = %acct.name, "auth.json is unusable ({e}); account skipped until it is fixed");
                     if let Ok(mut am) = acct.auth_mtime.lock() {
                         *am = m;
                     }

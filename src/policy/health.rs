@@ -20,6 +20,8 @@ pub enum Severity {
 #[serde(rename_all = "snake_case")]
 pub enum IssueCode {
     NotLoggedIn,
+    /// auth.json exists but this user cannot read it (wrong owner or mode).
+    AuthUnreadable,
     NeedsLogin,
     TokenUnknown,
     TokenExpired,
@@ -38,6 +40,7 @@ impl IssueCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NotLoggedIn => "not_logged_in",
+            Self::AuthUnreadable => "auth_unreadable",
             Self::NeedsLogin => "needs_login",
             Self::TokenUnknown => "token_unknown",
             Self::TokenExpired => "token_expired",
@@ -113,6 +116,8 @@ pub enum Login {
     Missing,
     /// auth.json exists but is not JSON (the parse error, never the content).
     Unreadable(String),
+    /// auth.json exists but cannot be read by this user (the I/O error).
+    NoAccess(String),
     /// auth.json holds an API key, not a ChatGPT login.
     ApiKeyOnly,
     /// auth.json parses but holds no access token.
@@ -195,8 +200,16 @@ pub fn evaluate(input: &HealthInput<'_>, options: &HealthOptions, now_ms: i64) -
     };
     let name = input.name;
 
+    if let Login::NoAccess(e) = &input.login {
+        push(
+            Severity::Error,
+            IssueCode::AuthUnreadable,
+            no_access_message(input.auth_path, e),
+        );
+        return issues;
+    }
     let not_logged_in = match &input.login {
-        Login::LoggedIn => None,
+        Login::LoggedIn | Login::NoAccess(_) => None,
         Login::Missing => Some(format!(
             "No auth.json found for this account; log in with `cao add {name}`."
         )),
@@ -298,6 +311,13 @@ pub fn evaluate(input: &HealthInput<'_>, options: &HealthOptions, now_ms: i64) -
         now_ms,
     ));
     issues
+}
+
+/// What to do about an auth.json this user cannot read.
+pub fn no_access_message(path: &str, error: &str) -> String {
+    format!(
+        "{path} cannot be read by this user ({error}); give it back with `sudo chown \"$USER\" {path} && chmod 600 {path}`."
+    )
 }
 
 fn loose_message(path: &str, mode: u32) -> String {

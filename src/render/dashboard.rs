@@ -81,11 +81,27 @@ fn account_block(v: &AccountView, h: &HealthSummary, r: &RenderOpts, inner: usiz
             head.push_str("  ");
             head.push_str(&style::dim(&ident.join(" · ")));
         }
+    } else if matches!(v.auth, crate::store::inspect::AuthView::NoAccess(_)) {
+        head.push_str("  ");
+        head.push_str(&style::red("auth.json unreadable"));
     } else {
         head.push_str("  ");
         head.push_str(&style::red("not logged in"));
     }
     let mut lines = vec![head];
+    if matches!(v.auth, crate::store::inspect::AuthView::NoAccess(_)) {
+        let path = v.auth_path.display();
+        let fix = [
+            format!("sudo chown \"$USER\" {path}"),
+            format!("chmod 600 {path}"),
+        ];
+        lines.extend(fit(
+            &format!("    {}", style::dim(&format!("{:<8}", "fix"))),
+            &fix,
+            " && ",
+            inner,
+        ));
+    }
     let label = |k: &str| format!("    {}", style::dim(&format!("{k:<8}")));
 
     if v.logged_in() {

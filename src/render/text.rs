@@ -13,7 +13,9 @@ fn marker(v: &AccountView) -> &'static str {
 }
 
 fn login_word(v: &AccountView) -> &'static str {
-    if v.logged_in() {
+    if matches!(v.auth, crate::store::inspect::AuthView::NoAccess(_)) {
+        "unreadable"
+    } else if v.logged_in() {
         "logged-in"
     } else {
         "not-logged-in"

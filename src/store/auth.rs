@@ -8,7 +8,8 @@ use super::{Store, StoreError, fsutil};
 #[derive(Debug)]
 pub enum AuthState {
     Missing,
-    /// The file exists but does not parse; it is never rewritten blind.
+    /// The file exists but does not parse, or cannot be read by this user (the reason); it is
+    /// never rewritten blind.
     Unreadable(String),
     Present(AuthFile),
 }
@@ -17,7 +18,16 @@ impl Store {
     /// Load an account's auth.json.
     pub fn load_auth(&self, name: &str) -> Result<AuthState, StoreError> {
         let path = self.auth_path(name);
-        match fsutil::read_optional(&path)? {
+        let text = match fsutil::read_optional(&path) {
+            Ok(text) => text,
+            // Root-owned after `sudo codex login`, say: this account is unusable, the others
+            // are not, so it is reported like a corrupt file instead of failing the caller.
+            Err(StoreError::Io { source, .. }) => {
+                return Ok(AuthState::Unreadable(format!("cannot be read: {source}")));
+            }
+            Err(e) => return Err(e),
+        };
+        match text {
             None => Ok(AuthState::Missing),
             Some(text) => Ok(match AuthFile::parse(&text) {
                 Ok(f) => AuthState::Present(f),

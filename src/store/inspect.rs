@@ -19,6 +19,9 @@ pub enum AuthView {
     Missing,
     /// Present but not valid JSON (the parse error, never the content).
     Unreadable(String),
+    /// Present but cannot be read by this user (e.g. root-owned after `sudo codex login`):
+    /// the I/O error. Treated like a corrupt file: shown, never fatal for the other accounts.
+    NoAccess(String),
     /// Valid JSON without an access token but with an API key.
     ApiKeyOnly,
     /// Valid JSON without an access token.
@@ -64,6 +67,7 @@ impl AccountView {
                 AuthView::LoggedIn => Login::LoggedIn,
                 AuthView::Missing => Login::Missing,
                 AuthView::Unreadable(e) => Login::Unreadable(e.clone()),
+                AuthView::NoAccess(e) => Login::NoAccess(e.clone()),
                 AuthView::ApiKeyOnly => Login::ApiKeyOnly,
                 AuthView::NoTokens => Login::NoTokens,
             },
@@ -201,7 +205,24 @@ impl Store {
     ) -> Result<AccountView, StoreError> {
         let account_dir = self.account_dir(name);
         let auth_path = self.auth_path(name);
-        let (text, auth_mode) = read_with_mode(&auth_path)?;
+        let (text, auth_mode) = match read_with_mode(&auth_path) {
+            Ok(read) => read,
+            Err(StoreError::Io { source, .. }) => {
+                let view = AccountView {
+                    name: name.to_string(),
+                    is_default,
+                    account_dir,
+                    auth_path,
+                    auth: AuthView::NoAccess(source.to_string()),
+                    claims: Claims::default(),
+                    last_refresh_ms: None,
+                    status,
+                    auth_mode: None,
+                };
+                return Ok(view);
+            }
+            Err(e) => return Err(e),
+        };
         let (auth, claims, last_refresh_ms) = match text {
             None => (AuthView::Missing, Claims::default(), None),
             Some(text) => match AuthFile::parse(&text) {
