@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Gateway vs direct, side by side at the same fast upstream (nginx, one worker, a fixed
-# Codex-shaped SSE answer): requests/s, p50/p99 latency and the gateway's memory, at 1, 32 and
-# 256 connections, with wrk sending Codex-shaped POST /responses.
+# Gateway vs direct vs nginx as a reverse proxy, side by side at the same fast upstream (nginx,
+# one worker, a fixed Codex-shaped SSE answer): requests/s, p50/p99 latency and the gateway's
+# memory, at 1, 32 and 256 connections, with wrk sending Codex-shaped POST /responses. Then the
+# issue-10 comparison: gateway vs nginx proxy_pass (keepalive upstream), wrk 1 thread x 32
+# connections, 2 KB POST, ROUNDS interleaved rounds, medians.
 #
 #   bench/gateway.sh                 # 10 s per run
 #   DURATION=30 CONNS="32" bench/gateway.sh
+#   CONNS="" ROUNDS=3 bench/gateway.sh   # only the gateway vs nginx proxy_pass comparison
 #   TS=1 bench/gateway.sh            # also the TypeScript gateway (CAO 1.4.2), if installed
 source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10}
-CONNS=${CONNS:-"1 32 256"}
+CONNS=${CONNS-"1 32 256"}
+ROUNDS=${ROUNDS:-3}
 need wrk wrk
 need nginx nginx-light
 need curl curl
@@ -18,6 +22,9 @@ ulimit -n 65536 2>/dev/null || true
 UP_PORT=$(free_port)
 start_nginx "$UP_PORT"
 UP="http://127.0.0.1:$UP_PORT"
+PX_PORT=$(free_port)
+start_nginx_proxy "$PX_PORT" "$UP_PORT"
+PX="http://127.0.0.1:$PX_PORT"
 make_accounts "$WORK/data" 3
 GW_PORT=$(free_port)
 start_gateway "$WORK/data" "$GW_PORT" "$UP"
@@ -37,29 +44,56 @@ if [ "${TS:-0}" = 1 ] && [ -x "$TS_BIN" ]; then
   wait_http "http://127.0.0.1:$TS_PORT/health" || TS_PORT=""
 fi
 
-run() { # run <url> <conns> -> "rps p50 p99 errors non2xx"
-  local t=$(( $2 < 2 ? 1 : 2 ))
+run() { # run <url> <conns> [threads] -> "rps p50 p99 errors non2xx"
+  local t=${3:-$(( $2 < 2 ? 1 : 2 ))}
   wrk -t"$t" -c"$2" -d"${DURATION}s" --latency -s "$ROOT/bench/post.lua" "$1" 2>&1 |
     awk -F'[ =]' '/^RESULT/{print $3, $5, $7, $9, $11}'
 }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", 100*a/b}'; }
+median() { tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 
 echo "## Gateway vs direct (nginx upstream, ${DURATION}s per run)"
 echo
 machine
 echo
+if [ -n "$CONNS" ]; then
 echo "| conns | target | req/s | p50 ms | p99 ms | errors | non-2xx | % of direct | gateway RSS / peak MB |"
 echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+fi
 for c in $CONNS; do
   read -r d_rps d_p50 d_p99 d_err d_bad < <(run "$UP" "$c")
   echo "| $c | direct (nginx) | $d_rps | $d_p50 | $d_p99 | $d_err | $d_bad | 100 | |"
+  read -r p_rps p_p50 p_p99 p_err p_bad < <(run "$PX" "$c")
+  echo "| $c | nginx proxy_pass | $p_rps | $p_p50 | $p_p99 | $p_err | $p_bad | $(pct "$p_rps" "$d_rps") | |"
   read -r g_rps g_p50 g_p99 g_err g_bad < <(run "$GW" "$c")
   read -r r h < <(rss "$CAO_PID")
-  echo "| $c | cao gateway | $g_rps | $g_p50 | $g_p99 | $g_err | $g_bad | $(awk -v a="$g_rps" -v b="$d_rps" 'BEGIN{printf "%.1f", 100*a/b}') | $r / $h |"
+  echo "| $c | cao gateway | $g_rps | $g_p50 | $g_p99 | $g_err | $g_bad | $(pct "$g_rps" "$d_rps") | $r / $h |"
   if [ -n "$TS_PORT" ]; then
     read -r t_rps t_p50 t_p99 t_err t_bad < <(run "http://127.0.0.1:$TS_PORT" "$c")
     read -r tr th < <(rss "$TS_PID")
     echo "| $c | TS gateway 1.4.2 | $t_rps | $t_p50 | $t_p99 | $t_err | $t_bad | $(awk -v a="$t_rps" -v b="$d_rps" 'BEGIN{printf "%.1f", 100*a/b}') | $tr / $th (node) |"
   fi
 done
+
+if [ "$ROUNDS" -gt 0 ]; then
+  echo
+  echo "## Gateway vs nginx proxy_pass (wrk -t1 -c32, 2 KB POST, ${DURATION}s per run, $ROUNDS interleaved rounds)"
+  echo
+  echo "| round | nginx proxy_pass req/s | p99 ms | cao gateway req/s | p99 ms | gateway % of nginx | gateway RSS / peak MB |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
+  P_RPS=(); P_P99=(); G_RPS=(); G_P99=()
+  for i in $(seq "$ROUNDS"); do
+    read -r p_rps _ p_p99 _ _ < <(BODY_BYTES=2048 run "$PX" 32 1)
+    read -r g_rps _ g_p99 _ _ < <(BODY_BYTES=2048 run "$GW" 32 1)
+    read -r r h < <(rss "$CAO_PID")
+    P_RPS+=("$p_rps"); P_P99+=("$p_p99"); G_RPS+=("$g_rps"); G_P99+=("$g_p99")
+    echo "| $i | $p_rps | $p_p99 | $g_rps | $g_p99 | $(pct "$g_rps" "$p_rps") | $r / $h |"
+  done
+  mp=$(echo "${P_RPS[@]}" | median); mpp=$(echo "${P_P99[@]}" | median)
+  mg=$(echo "${G_RPS[@]}" | median); mgp=$(echo "${G_P99[@]}" | median)
+  echo "| median | $mp | $mpp | $mg | $mgp | $(pct "$mg" "$mp") | |"
+  echo
+  echo "goal (issue 10): gateway req/s >= 75 % of nginx's: $(pct "$mg" "$mp") %; gateway p99 <= 2x nginx's: $(awk -v a="$mgp" -v b="$mpp" 'BEGIN{printf "%.2f", a/b}')x"
+fi
 echo
 echo "gateway log lines written: $(wc -l <"$WORK/gateway-$GW_PORT.log")"

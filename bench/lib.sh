@@ -2,7 +2,8 @@
 # process started here is stopped on exit.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CAO="$ROOT/target/release/cao"
+# CAO_BIN=/path/to/cao compares another build (no build then), e.g. before/after a change.
+CAO="${CAO_BIN:-$ROOT/target/release/cao}"
 WORK="$(mktemp -d /tmp/cao-bench-XXXXXX)"
 PIDS=()
 cleanup() {
@@ -20,6 +21,7 @@ need() { # need <command> <debian package>
 }
 
 build_release() {
+  [ -n "${CAO_BIN:-}" ] && return 0
   (cd "$ROOT" && cargo build --release --quiet "$@")
 }
 
@@ -65,12 +67,13 @@ PY
 # A fixed Codex-shaped SSE answer (response.created, two deltas, response.completed).
 SSE_BODY='event: response.created\ndata: {"type":"response.created","response":{"id":"resp_1","status":"in_progress"}}\n\nevent: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"Hello"}\n\nevent: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":" world"}\n\nevent: response.completed\ndata: {"type":"response.completed","response":{"id":"resp_1","status":"completed","usage":{"input_tokens":10,"output_tokens":2,"total_tokens":12}}}\n\n'
 
-# start_nginx <port>: one worker answering every request with SSE_BODY.
-start_nginx() {
-  local port=$1 dir="$WORK/nginx"
+# run_nginx <name> <workers> <http block body>: an nginx in $WORK/<name>, logging nothing,
+# keeping connections open for the whole run.
+run_nginx() {
+  local dir="$WORK/$1"
   mkdir -p "$dir/tmp"
   cat >"$dir/nginx.conf" <<CONF
-worker_processes 1;
+worker_processes $2;
 pid $dir/nginx.pid;
 error_log $dir/error.log;
 events { worker_connections 8192; }
@@ -79,15 +82,39 @@ http {
   client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
   uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
   keepalive_requests 10000000;
-  server {
-    listen 127.0.0.1:$port;
-    location / { default_type text/event-stream; return 200 '$SSE_BODY'; }
-  }
+$3
 }
 CONF
   nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
   PIDS+=($!)
-  wait_http "http://127.0.0.1:$port/health"
+}
+
+# start_nginx <port>: one worker answering every request with SSE_BODY.
+start_nginx() {
+  run_nginx nginx 1 "  server {
+    listen 127.0.0.1:$1;
+    location / { default_type text/event-stream; return 200 '$SSE_BODY'; }
+  }"
+  wait_http "http://127.0.0.1:$1/health"
+}
+
+# start_nginx_proxy <port> <upstream port>: nginx as a reverse proxy in front of the upstream,
+# the way nginx is usually put in front of an app: proxy_pass to a keepalive upstream block,
+# HTTP/1.1 to upstream, unbuffered (like the gateway, which streams), NGINX_PROXY_WORKERS
+# workers (default 1, the same as the upstream).
+start_nginx_proxy() {
+  run_nginx nginx-proxy "${NGINX_PROXY_WORKERS:-1}" "  upstream app { server 127.0.0.1:$2; keepalive 1024; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:$1;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+      proxy_buffering off;
+      client_body_buffer_size 64k;
+    }
+  }"
+  wait_http "http://127.0.0.1:$1/health"
 }
 
 wait_http() { # wait_http <url>: until it answers (any status), 20 s at most

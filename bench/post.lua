@@ -1,7 +1,9 @@
 -- A Codex-shaped model call: POST /responses with the headers Codex 0.169 sends.
 wrk.method = "POST"
 wrk.path = "/responses"
-wrk.body = '{"model":"gpt-5-codex","instructions":"You are Codex.","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}],"stream":true,"store":false}'
+-- BODY_BYTES=2048 pads the user text so the body is about that many bytes (default: ~200).
+local pad = math.max(0, (tonumber(os.getenv("BODY_BYTES") or "0") or 0) - 190)
+wrk.body = '{"model":"gpt-5-codex","instructions":"You are Codex.","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi' .. string.rep("x", pad) .. '"}]}],"stream":true,"store":false}'
 wrk.headers["content-type"] = "application/json"
 wrk.headers["accept"] = "text/event-stream"
 wrk.headers["authorization"] = "Bearer client-token"

@@ -8,10 +8,10 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{StatusCode, header};
+use http::header;
 use subtle::ConstantTimeEq;
 
-use super::proxy::{self, ACCESS_KEY_HEADER};
+use super::proxy::{self, ACCESS_KEY_HEADER, GatewayError};
 use super::state::GatewayState;
 
 /// Build the router.
@@ -67,11 +67,7 @@ async fn access_key(State(state): State<Arc<GatewayState>>, req: Request, next: 
     });
     let ok = given.is_some_and(|g| bool::from(g.ct_eq(key.as_bytes())));
     if !ok {
-        return proxy::json_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_access_key",
-            "this cao gateway needs its access key in the x-cao-key header",
-        );
+        return GatewayError::InvalidAccessKey.into_response();
     }
     next.run(req).await
 }

@@ -1,0 +1,73 @@
+//! Forwarding, in named phases (like pingora's): every method and path that is not one of the
+//! gateway's own routes goes upstream with the chosen account's credentials.
+//!
+//! 1. [`prepare`]: limits, the upstream URL, header hygiene, the session: a [`Replay`].
+//! 2. [`attempt`]: one account: credentials, send, classify ([`crate::policy::upstream`]).
+//! 3. [`passes`]: the loop over accounts ([`crate::policy::route::choose`] picks each one)
+//!    and the final answer ([`Served`]).
+//!
+//! The gateway's own answers are [`GatewayError`]s. The handler [`forward`] ties the phases
+//! together, logs one line and counts the request.
+
+pub mod attempt;
+pub mod error;
+pub mod passes;
+pub mod prepare;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, header};
+
+pub use error::{GatewayError, json_error};
+pub use passes::Served;
+pub use prepare::{ACCESS_KEY_HEADER, Prepared, Replay, upstream_url};
+
+use super::state::GatewayState;
+
+/// Whether a request asks to be upgraded to a WebSocket.
+pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// The fallback handler: forward anything that is not one of the gateway's own routes.
+pub async fn forward(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
+    let started = Instant::now();
+    state.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let uri = parts.uri.clone();
+    let served = if is_websocket_upgrade(&parts.headers) {
+        // The WebSocket transport takes the upgrade here. Until then: Codex tries WebSocket
+        // first, and 426 makes it use HTTP for the rest of the session at once.
+        Served::local(GatewayError::WebSocketUnsupported.into_response())
+    } else {
+        match prepare::prepare(&state.config, parts, body).await {
+            Ok(Prepared::Route(replay)) => passes::serve(&state, &replay).await,
+            Ok(Prepared::AsClient(replay)) => {
+                Served::local(attempt::as_client(&state, replay).await)
+            }
+            Err(e) => Served::local(e.into_response()),
+        }
+    };
+    let account = served.account.as_deref().map(|a| a.name.as_str());
+    let status = served.response.status().as_u16();
+    let elapsed = started.elapsed();
+    tracing::info!(
+        method = %method,
+        path = %uri.path(),
+        account = %account.unwrap_or("-"),
+        status,
+        ms = elapsed.as_millis() as u64,
+        switched = served.switched,
+        "request"
+    );
+    state.metrics.request(account, status, elapsed);
+    served.response
+}
