@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::policy::strategy::Strategy;
+
 /// cao: run the OpenAI Codex CLI across several ChatGPT accounts.
 ///
 /// When one account's usage limit is spent, Codex keeps working on the next one.
@@ -249,14 +251,15 @@ pub enum GatewayCommand {
     Disable(GatewayDisableArgs),
 }
 
-/// Routing strategies for new sessions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strategy {
-    FillFirst,
-    RoundRobin,
-    LeastUsed,
-    SoonestReset,
+/// `--strategy` takes the policy's own spellings ([`Strategy::as_str`]).
+impl ValueEnum for Strategy {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Strategy::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
 }
 
 /// `cao gateway start` options. Every value is optional here so that unset flags fall back to

@@ -2,26 +2,53 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use http_body_util::{BodyExt, Full};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::{GatewayDisableArgs, GatewayEnableArgs, GatewayStartArgs, GatewayStatusArgs};
-use crate::gateway::{self, GatewayConfig};
-use crate::store::Store;
-use crate::store::inspect::AuthView;
+use crate::gateway::wire::{self, Health};
+use crate::gateway::{self, GatewayConfig, LiveGateway, Overrides, live};
+use crate::policy::account::State as AccountState;
+use crate::render::time;
+use crate::store::inspect::{AuthView, Overview};
+use crate::store::{SavedGateway, Store};
 
 /// The line tests and scripts read to learn the bound address (stdout, flushed).
 pub const LISTENING_PREFIX: &str = "cao gateway listening on ";
 
+/// The command line of `cao gateway start` as overrides of `gateway.json`.
+fn overrides(a: GatewayStartArgs) -> Overrides {
+    Overrides {
+        bind: a.bind,
+        port: a.port,
+        base_url: a.base_url,
+        cooldown_seconds: a.cooldown_seconds,
+        max_retry_passes: a.max_retry_passes,
+        timeout_ms: a.timeout_ms,
+        upstream_retries: a.upstream_retries,
+        upstream_retry_base_ms: a.upstream_retry_base_ms,
+        upstream_retry_max_ms: a.upstream_retry_max_ms,
+        upstream_retry_jitter_ms: a.upstream_retry_jitter_ms,
+        passthrough_auth: a.passthrough_auth,
+        no_app_env: a.no_app_env,
+        token_url: a.token_url,
+        client_id: a.client_id,
+        access_key: a.access_key,
+        max_body_bytes: a.max_body_bytes,
+        idle_timeout_ms: a.idle_timeout_ms,
+        strategy: a.strategy,
+        switch_at: a.switch_at,
+    }
+}
+
 /// `cao gateway start`: resolve options, optionally save them, serve until SIGINT/SIGTERM.
 pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
-    let config = GatewayConfig::resolve(&ctx.store, &a)?;
+    let save = a.save;
+    let config = GatewayConfig::load(&ctx.store, &overrides(a))?;
     ctx.flush_notices();
-    if a.save {
+    if save {
         config.save(&ctx.store)?;
         eprintln!(
             "saved the gateway options to {}",
@@ -81,75 +108,116 @@ async fn wait_for_stop_signal() -> Result<()> {
     Ok(())
 }
 
-/// `cao gateway status`: saved config, each account's readiness, and the live gateway if any.
-pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
-    let args = GatewayStartArgs {
-        access_key: std::env::var("CAO_GATEWAY_KEY")
-            .ok()
-            .filter(|k| !k.is_empty()),
-        ..Default::default()
-    };
-    let config = GatewayConfig::resolve(&ctx.store, &args)?;
-    let overview = ctx.store.inspect()?;
-    let now = crate::store::now_ms();
-    let accounts: Vec<Value> = overview
+/// One account's readiness in `cao gateway status --json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Readiness {
+    name: String,
+    default: bool,
+    state: AccountState,
+    cooldown_until_ms: Option<i64>,
+    /// Why it needs a login (empty otherwise).
+    detail: String,
+}
+
+/// What a running gateway said, in `cao gateway status --json`.
+#[derive(Debug, Serialize)]
+struct Live {
+    health: Health,
+    status: Option<wire::Status>,
+}
+
+/// `cao gateway status --json`.
+#[derive(Debug, Serialize)]
+struct Report {
+    config: SavedGateway,
+    url: String,
+    accounts: Vec<Readiness>,
+    live: Option<Live>,
+}
+
+/// Each account's readiness from the data dir, corrected by the running gateway, which knows
+/// cooldowns and login failures before they reach the files.
+fn readiness(overview: &Overview, live: Option<&wire::Status>, now: i64) -> Vec<Readiness> {
+    overview
         .accounts
         .iter()
         .map(|acc| {
-            let (state, until) = if matches!(acc.auth, AuthView::NoAccess(_)) {
-                ("unreadable", None)
+            let mut r = Readiness {
+                name: acc.name.clone(),
+                default: acc.is_default,
+                state: AccountState::Ready,
+                cooldown_until_ms: None,
+                detail: match &acc.auth {
+                    AuthView::Missing => "no auth.json".to_string(),
+                    AuthView::Unreadable(_) => "auth.json does not parse".to_string(),
+                    AuthView::NoAccess(e) => crate::policy::health::no_access_message(
+                        &acc.auth_path.to_string_lossy(),
+                        e,
+                    ),
+                    AuthView::ApiKeyOnly | AuthView::NoTokens => "no ChatGPT login".to_string(),
+                    AuthView::LoggedIn if acc.status.needs_login == Some(true) => {
+                        REFRESH_REJECTED.to_string()
+                    }
+                    AuthView::LoggedIn => String::new(),
+                },
+            };
+            if matches!(acc.auth, AuthView::NoAccess(_)) {
+                r.state = AccountState::Unreadable;
             } else if !acc.logged_in() || acc.status.needs_login == Some(true) {
-                ("needs_login", None)
+                r.state = AccountState::NeedsLogin;
             } else if let Some(u) = acc.status.active_cooldown(now) {
-                ("cooling", Some(u))
-            } else {
-                ("ready", None)
-            };
-            let detail = match &acc.auth {
-                AuthView::Missing => "no auth.json".to_string(),
-                AuthView::Unreadable(_) => "auth.json does not parse".to_string(),
-                AuthView::NoAccess(e) => {
-                    crate::policy::health::no_access_message(&acc.auth_path.to_string_lossy(), e)
+                r.state = AccountState::Cooling;
+                r.cooldown_until_ms = Some(u);
+            }
+            match live.and_then(|l| l.account(&acc.name)) {
+                Some(l) if l.state == AccountState::Cooling => {
+                    r.state = AccountState::Cooling;
+                    r.cooldown_until_ms = l.cooldown_until_ms;
                 }
-                AuthView::ApiKeyOnly | AuthView::NoTokens => "no ChatGPT login".to_string(),
-                AuthView::LoggedIn if acc.status.needs_login == Some(true) => {
-                    "refresh token rejected".to_string()
-                }
-                AuthView::LoggedIn => String::new(),
-            };
-            json!({"name": acc.name, "default": acc.is_default, "state": state,
-                   "cooldownUntilMs": until, "detail": detail})
-        })
-        .collect();
-    let live = query_live(&config);
-    // The running gateway knows cooldowns and login failures before they reach the file.
-    let mut accounts = accounts;
-    if let Some(live_accounts) = live
-        .as_ref()
-        .and_then(|v| v["status"]["accounts"].as_array())
-    {
-        for acc in &mut accounts {
-            let Some(l) = live_accounts.iter().find(|l| l["name"] == acc["name"]) else {
-                continue;
-            };
-            match l["state"].as_str() {
-                Some("cooling") => {
-                    acc["state"] = json!("cooling");
-                    acc["cooldownUntilMs"] = l["cooldownUntilMs"].clone();
-                }
-                Some("needs-login") if acc["state"] != "needs_login" => {
-                    acc["state"] = json!("needs_login");
-                    acc["detail"] = json!("refresh token rejected");
+                Some(l)
+                    if l.state == AccountState::NeedsLogin
+                        && r.state != AccountState::NeedsLogin =>
+                {
+                    r.state = AccountState::NeedsLogin;
+                    r.detail = REFRESH_REJECTED.to_string();
                 }
                 _ => {}
             }
-        }
-    }
-    let ctx_cfg = config.to_saved_json();
+            r
+        })
+        .collect()
+}
+
+const REFRESH_REJECTED: &str = "refresh token rejected";
+
+/// `cao gateway status`: saved config, each account's readiness, and the live gateway if any.
+pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
+    let saved = ctx.store.load_gateway()?;
+    let config = GatewayConfig::resolve(&saved, &Overrides::from_env())?;
+    let overview = ctx.store.inspect()?;
+    let now = crate::store::now_ms();
+    let url = live::reach_url(config.bind, config.port);
+    let live = LiveGateway::find(&url, config.access_key.clone()).and_then(|g| {
+        Some(Live {
+            health: g.health().ok()?,
+            status: g.status().ok(),
+        })
+    });
+    let accounts = readiness(
+        &overview,
+        live.as_ref().and_then(|l| l.status.as_ref()),
+        now,
+    );
     let mut out = std::io::stdout().lock();
     if a.json {
-        let v = json!({"config": ctx_cfg, "url": config.local_url(), "accounts": accounts, "live": live});
-        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        let report = Report {
+            config: config.to_saved(),
+            url: config.local_url(),
+            accounts,
+            live,
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(0);
     }
     writeln!(
@@ -168,43 +236,38 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
     if accounts.is_empty() {
         writeln!(out, "  (none; add one with `cao add <name>`)")?;
     }
+    let tz = crate::render::local_tz();
     for acc in &accounts {
-        let name = acc["name"].as_str().unwrap_or("?");
-        let mark = if acc["default"] == true { "*" } else { " " };
-        let text = match acc["state"].as_str() {
-            Some("cooling") => format!(
+        let name = &acc.name;
+        let mark = if acc.default { "*" } else { " " };
+        let text = match acc.state {
+            AccountState::Cooling => format!(
                 "cooling until {}",
-                local_time(acc["cooldownUntilMs"].as_i64().unwrap_or(0), now)
+                time::local_with_relative(acc.cooldown_until_ms.unwrap_or(0), now, &tz)
             ),
-            Some("needs_login") => format!(
-                "needs login ({}): run `cao add {name}`",
-                acc["detail"].as_str().unwrap_or("")
-            ),
-            Some("unreadable") => acc["detail"].as_str().unwrap_or("").to_string(),
+            AccountState::NeedsLogin => {
+                format!("needs login ({}): run `cao add {name}`", acc.detail)
+            }
+            AccountState::Unreadable => acc.detail.clone(),
             _ => "ready".to_string(),
         };
         writeln!(out, "  {mark}{name:<20} {text}")?;
     }
     match &live {
-        Some(v) => {
+        Some(l) => {
             writeln!(
                 out,
                 "Live: running at {} ({} of {} account(s) ready, up {} s)",
                 config.local_url(),
-                v["health"]["ready"],
-                v["health"]["accounts"],
-                v["health"]["uptimeSeconds"]
+                l.health.ready,
+                l.health.accounts,
+                l.health.uptime_seconds
             )?;
-            let st = &v["status"];
-            if st.is_object() {
+            if let Some(st) = &l.status {
                 writeln!(
                     out,
                     "  {} requests, {} account switches, {} token refreshes ({} failed), {} sessions pinned",
-                    st["requests"],
-                    st["switches"],
-                    st["refreshes"],
-                    st["refreshFailures"],
-                    st["affinityCount"]
+                    st.requests, st.switches, st.refreshes, st.refresh_failures, st.affinity_count
                 )?;
             }
         }
@@ -215,66 +278,6 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
         )?,
     }
     Ok(0)
-}
-
-/// `2026-11-24 22:00 (in 41m)` in local time.
-fn local_time(ms: i64, now: i64) -> String {
-    let when = jiff::Timestamp::from_millisecond(ms)
-        .map(|t| {
-            t.to_zoned(jiff::tz::TimeZone::system())
-                .strftime("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| ms.to_string());
-    let mins = ((ms - now).max(0) + 59_999) / 60_000;
-    if mins >= 120 {
-        format!("{when} (in {}h{:02}m)", mins / 60, mins % 60)
-    } else {
-        format!("{when} (in {mins}m)")
-    }
-}
-
-/// Ask a running gateway for `/health` (and `/status` when it has one), briefly.
-fn query_live(config: &GatewayConfig) -> Option<Value> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    let base = config.local_url().replace("0.0.0.0", "127.0.0.1");
-    let key = config.access_key.clone().filter(|k| !k.is_empty());
-    rt.block_on(async move {
-        let client = gateway::http_client().ok()?;
-        let get = |path: &str| {
-            let mut b = http::Request::get(format!("{base}{path}"));
-            if let Some(k) = &key {
-                b = b.header(gateway::proxy::ACCESS_KEY_HEADER, k.as_str());
-            }
-            let req = b.body(Full::new(bytes::Bytes::new())).ok();
-            let client = client.clone();
-            async move {
-                let resp = tokio::time::timeout(Duration::from_millis(1500), client.request(req?))
-                    .await
-                    .ok()?
-                    .ok()?;
-                if !resp.status().is_success() {
-                    return None;
-                }
-                let body =
-                    tokio::time::timeout(Duration::from_millis(1500), resp.into_body().collect())
-                        .await
-                        .ok()?
-                        .ok()?
-                        .to_bytes();
-                serde_json::from_slice::<Value>(&body).ok()
-            }
-        };
-        let health = get("/health").await?;
-        if health.get("service").and_then(Value::as_str) != Some("cao-gateway") {
-            return None;
-        }
-        let status = get("/status").await;
-        Some(json!({"health": health, "status": status}))
-    })
 }
 
 pub fn enable(ctx: &Ctx, a: &GatewayEnableArgs) -> Result<i32> {

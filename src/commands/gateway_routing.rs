@@ -14,6 +14,7 @@ use super::Ctx;
 use crate::cli::{GatewayDisableArgs, GatewayEnableArgs};
 use crate::codex::config_edit::{self, RoutingRecord};
 use crate::codex::shim;
+use crate::gateway::{LiveGateway, Overrides, live};
 use crate::store::fsutil;
 
 /// Suffix of the copy of config.toml taken before the first change.
@@ -80,37 +81,11 @@ pub fn normalize_url(raw: &str) -> Result<String> {
     Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
 
-/// The gateway URL to use when none is given: where `cao gateway start` listens with the saved
-/// settings (`bindAddress` and `port` in gateway.json), a wildcard bind reached over loopback.
-pub fn saved_gateway_url(store: &crate::store::Store) -> String {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    let saved = store
-        .read_json_or_back_up::<serde_json::Value>(&store.gateway_path())
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let port = saved["port"]
-        .as_u64()
-        .and_then(|p| u16::try_from(p).ok())
-        .filter(|p| *p != 0)
-        .unwrap_or(crate::gateway::config::DEFAULT_PORT);
-    let bind = saved["bindAddress"]
-        .as_str()
-        .and_then(|b| b.trim().trim_matches(['[', ']']).parse::<IpAddr>().ok())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    match bind {
-        IpAddr::V4(a) if a.is_unspecified() => format!("http://127.0.0.1:{port}"),
-        IpAddr::V6(a) if a.is_unspecified() => format!("http://[{}]:{port}", Ipv6Addr::LOCALHOST),
-        IpAddr::V4(a) => format!("http://{a}:{port}"),
-        IpAddr::V6(a) => format!("http://[{a}]:{port}"),
-    }
-}
-
 /// `cao gateway enable`.
 pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
     let url = match &args.base_url {
         Some(u) => normalize_url(u)?,
-        None => normalize_url(&saved_gateway_url(&ctx.store))?,
+        None => normalize_url(&live::saved_url(&ctx.store))?,
     };
     let paths = Paths::new(&codex_home()?);
     let home = crate::store::home_dir(HOME_ADVICE)?;
@@ -194,7 +169,7 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
             home_dir.display()
         ));
     }
-    if !gateway_answers(&url) {
+    if LiveGateway::find(&url, Overrides::from_env().access_key).is_none() {
         warnings.push(format!(
             "no gateway answers at {url} yet; start one with `cao gateway start` (Codex fails to connect until then)"
         ));
@@ -296,56 +271,6 @@ pub fn disable(_ctx: &Ctx, _args: &GatewayDisableArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// True when something answers `GET <url>/health` with a 2xx on this machine, within a second.
-/// Only plain-HTTP gateways are probed (cao's gateway serves plain HTTP on loopback).
-pub fn gateway_answers(base_url: &str) -> bool {
-    use std::io::Read;
-    use std::net::{TcpStream, ToSocketAddrs};
-    use std::time::Duration;
-
-    let Ok(url) = url::Url::parse(base_url) else {
-        return false;
-    };
-    if url.scheme() != "http" {
-        return false;
-    }
-    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let Some(addr) = (host, port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-    else {
-        return false;
-    };
-    let timeout = Duration::from_secs(1);
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
-    let path = format!("{}/health", url.path().trim_end_matches('/'));
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n\r\n",
-        url.authority()
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 16];
-    let mut got = 0;
-    while got < head.len() {
-        match stream.read(&mut head[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
-        }
-    }
-    let status = String::from_utf8_lossy(&head[..got]);
-    status.starts_with("HTTP/1.1 2") || status.starts_with("HTTP/1.0 2")
-}
-
 /// Print a warning on stderr in the house style.
 pub(crate) fn warn(message: &str) {
     let mut err = anstream::stderr();
@@ -414,31 +339,5 @@ mod tests {
         assert!(normalize_url("127.0.0.1:4319").is_err());
         assert!(normalize_url("ftp://h").is_err());
         assert!(normalize_url("http://h/?x=1").is_err());
-    }
-
-    #[test]
-    fn a_closed_port_does_not_answer() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
-        assert!(!gateway_answers(&format!("http://127.0.0.1:{port}")));
-    }
-
-    #[test]
-    fn a_200_on_health_answers() {
-        use std::io::Read;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 1024];
-            let n = s.read(&mut buf).unwrap();
-            let req = String::from_utf8_lossy(&buf[..n]).to_string();
-            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
-                .unwrap();
-            req
-        });
-        assert!(gateway_answers(&format!("http://127.0.0.1:{port}")));
-        assert!(server.join().unwrap().starts_with("GET /health HTTP/1.1"));
     }
 }

@@ -14,12 +14,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 
 use super::Ctx;
-use super::gateway_routing::{gateway_answers, normalize_url, saved_gateway_url};
-use crate::cli::{GatewayStartArgs, RunArgs};
+use super::gateway_routing::normalize_url;
+use crate::cli::RunArgs;
 use crate::codex::launch::{self, Launch};
 use crate::codex::scan::QuotaWatch;
 use crate::codex::{config_edit, shim};
-use crate::gateway::{GatewayConfig, GatewayHandle};
+use crate::gateway::{GatewayConfig, GatewayHandle, LiveGateway, Overrides, live};
 use crate::policy::order::rotation;
 use crate::policy::quota::QuotaClassifier;
 use crate::store::{Store, StoreError, fsutil};
@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
     let store = &ctx.store;
     let url = match &args.gateway_url {
         Some(u) => normalize_url(u)?,
-        None => normalize_url(&saved_gateway_url(store))?,
+        None => normalize_url(&live::saved_url(store))?,
     };
     let account = pick_account(store, args.account.as_deref())?;
     let program = real_codex(&args.codex)?;
@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
         say("CLI fallback is off with --gateway (the gateway switches accounts itself)");
     }
 
-    let embedded = if gateway_answers(&url) {
+    let embedded = if LiveGateway::find(&url, Overrides::from_env().access_key).is_some() {
         say(&format!("using the gateway at {url}"));
         None
     } else {
@@ -128,12 +128,12 @@ struct Embedded {
 
 impl Embedded {
     fn start(store: &Store) -> Result<Self> {
-        let options = GatewayStartArgs {
+        let options = Overrides {
             bind: Some("127.0.0.1".to_string()),
             port: Some(0),
-            ..GatewayStartArgs::default()
+            ..Overrides::default()
         };
-        let config = GatewayConfig::resolve(store, &options)?;
+        let config = GatewayConfig::load(store, &options)?;
         let (dispatch, log) = log_to_file(store)?;
         let worker_dispatch = dispatch.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -53,11 +53,10 @@ fn health_options(ctx: &Ctx, h: &HealthArgs) -> HealthOptions {
 /// gateway actually routes by. A missing or unreadable file means the default; `cao gateway`
 /// reports problems with that file itself.
 fn saved_switch_at(ctx: &Ctx) -> Option<f64> {
-    let text = std::fs::read_to_string(ctx.store.gateway_path()).ok()?;
-    let saved: serde_json::Value = serde_json::from_str(&text).ok()?;
-    saved
-        .get("switchAt")?
-        .as_f64()
+    ctx.store
+        .load_gateway()
+        .ok()?
+        .switch_at
         .filter(|p| (0.0..=100.0).contains(p))
 }
 

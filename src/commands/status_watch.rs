@@ -3,21 +3,13 @@
 //! cooldowns plus a footer (strategy, sessions, last routing decision, recent switches).
 //! Without a gateway the dashboard comes from the data dir alone.
 
-use std::time::Duration;
-
 use anyhow::Result;
-use http_body_util::{BodyExt, Full};
-use serde_json::Value;
 
 use super::Ctx;
-use crate::cli::GatewayStartArgs;
-use crate::gateway::GatewayConfig;
-use crate::policy::usage::UsageSnapshot;
+use crate::gateway::wire::Status;
+use crate::gateway::{LiveGateway, Overrides, live};
 use crate::render::{style, time};
 use crate::store::inspect::Overview;
-
-/// How long one redraw waits for the gateway.
-const LIVE_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// The overview to draw and a footer about the gateway (empty without one).
 pub fn snapshot(ctx: &Ctx) -> Result<(Overview, String)> {
@@ -32,68 +24,24 @@ pub fn snapshot(ctx: &Ctx) -> Result<(Overview, String)> {
 }
 
 /// The configured gateway's `/status`, if one answers.
-fn live_status(ctx: &Ctx) -> Option<(String, Value)> {
-    let args = GatewayStartArgs {
-        access_key: std::env::var("CAO_GATEWAY_KEY")
-            .ok()
-            .filter(|k| !k.is_empty()),
-        ..Default::default()
-    };
-    let config = GatewayConfig::resolve(&ctx.store, &args).ok()?;
-    let base = config
-        .local_url()
-        .replace("://0.0.0.0", "://127.0.0.1")
-        .replace("://[::]", "://[::1]");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    let url = base.clone();
-    let v = rt.block_on(async move {
-        let client = crate::gateway::http_client().ok()?;
-        let mut b = http::Request::get(format!("{url}/status"));
-        if let Some(k) = config.access_key.as_deref() {
-            b = b.header(crate::gateway::proxy::ACCESS_KEY_HEADER, k);
-        }
-        let req = b.body(Full::new(bytes::Bytes::new())).ok()?;
-        let resp = tokio::time::timeout(LIVE_TIMEOUT, client.request(req))
-            .await
-            .ok()?
-            .ok()?;
-        if !resp.status().is_success() {
-            return None;
-        }
-        let body = tokio::time::timeout(LIVE_TIMEOUT, resp.into_body().collect())
-            .await
-            .ok()?
-            .ok()?
-            .to_bytes();
-        serde_json::from_slice::<Value>(&body).ok()
-    })?;
-    (v.get("service").and_then(Value::as_str) == Some("cao-gateway")).then_some((base, v))
+fn live_status(ctx: &Ctx) -> Option<(String, Status)> {
+    let url = live::saved_url(&ctx.store);
+    let gateway = LiveGateway::find(&url, Overrides::from_env().access_key)?;
+    let status = gateway.status().ok()?;
+    Some((gateway.url().to_string(), status))
 }
 
 /// Put the gateway's in-memory usage and cooldowns (fresher than the batched files) into the
 /// overview.
-fn overlay(o: &mut Overview, live: &Value) {
-    let Some(accounts) = live.get("accounts").and_then(Value::as_array) else {
-        return;
-    };
-    for a in accounts {
-        let Some(view) = a
-            .get("name")
-            .and_then(Value::as_str)
-            .and_then(|n| o.accounts.iter_mut().find(|v| v.name == n))
-        else {
+fn overlay(o: &mut Overview, live: &Status) {
+    for a in &live.accounts {
+        let Some(view) = o.accounts.iter_mut().find(|v| v.name == a.name) else {
             continue;
         };
-        if let Some(u) = a
-            .get("usage")
-            .and_then(|u| serde_json::from_value::<UsageSnapshot>(u.clone()).ok())
-        {
-            view.status.usage = Some(u);
+        if let Some(u) = &a.usage {
+            view.status.usage = Some(u.clone());
         }
-        if let Some(c) = a.get("cooldownUntilMs").and_then(Value::as_i64) {
+        if let Some(c) = a.cooldown_until_ms {
             view.status.cooldown_until_ms = Some(c);
         }
     }
@@ -101,37 +49,32 @@ fn overlay(o: &mut Overview, live: &Value) {
 
 /// `Gateway http://127.0.0.1:4319 · fill-first · switch at 98% · 3 sessions · 12 requests · 1 switch`
 /// then the last decision and the latest switches.
-fn footer(url: &str, live: &Value, now: i64) -> String {
-    let n = |k: &str| live.get(k).and_then(Value::as_u64).unwrap_or(0);
+fn footer(url: &str, live: &Status, now: i64) -> String {
     let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "es" });
     let mut out = format!(
         "{} {url} · {} · switch at {}% · {} session(s) · {} request(s) · {}\n",
         style::bold("Gateway"),
-        live.get("strategy")
-            .and_then(Value::as_str)
-            .unwrap_or("fill-first"),
-        live.get("switchAt").and_then(Value::as_f64).unwrap_or(98.0),
-        n("affinityCount"),
-        n("requests"),
-        plural(n("switches"), "switch"),
+        live.strategy,
+        live.switch_at,
+        live.affinity_count,
+        live.requests,
+        plural(live.switches, "switch"),
     );
-    if let Some(s) = live
-        .pointer("/lastDecision/summary")
-        .and_then(Value::as_str)
+    if let Some(d) = live
+        .last_decision
+        .as_ref()
+        .filter(|d| !d.summary.is_empty())
     {
-        out.push_str(&format!("  last decision: {}\n", style::dim(s)));
+        out.push_str(&format!("  last decision: {}\n", style::dim(&d.summary)));
     }
-    if let Some(sw) = live.get("recentSwitches").and_then(Value::as_array) {
-        for s in sw.iter().rev().take(3) {
-            let at = s.get("atMs").and_then(Value::as_i64).unwrap_or(now);
-            out.push_str(&format!(
-                "  switch {}: {} → {} ({})\n",
-                time::relative(at, now),
-                s.get("from").and_then(Value::as_str).unwrap_or("?"),
-                s.get("to").and_then(Value::as_str).unwrap_or("?"),
-                s.get("reason").and_then(Value::as_str).unwrap_or(""),
-            ));
-        }
+    for s in live.recent_switches.iter().rev().take(3) {
+        out.push_str(&format!(
+            "  switch {}: {} → {} ({})\n",
+            time::relative(s.at_ms, now),
+            s.from,
+            s.to,
+            s.reason,
+        ));
     }
     out
 }
@@ -147,6 +90,7 @@ mod tests {
             "requests": 7, "switches": 1,
             "lastDecision": {"summary": "least-used -> b: least used (5h at 3%)"},
             "recentSwitches": [{"atMs": 1_000, "from": "a", "to": "b", "reason": "usage limit reached"}]});
+        let live: Status = serde_json::from_value(live).unwrap_or_default();
         let f = style::strip(&footer("http://127.0.0.1:4319", &live, 61_000));
         assert_eq!(
             f,

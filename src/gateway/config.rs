@@ -1,18 +1,20 @@
-//! Gateway options: command line > `gateway.json` > defaults, validated (never clamped).
+//! Gateway options: overrides > `gateway.json` > defaults, validated (never clamped).
 //!
-//! `gateway.json` uses the TypeScript tool's camelCase keys (`bindAddress`, `port`, `baseUrl`,
-//! `oauthClientId`, `cooldownSeconds`, `maxRetryPasses`, `requestTimeoutMs`,
-//! `upstreamMaxRetries`, `upstreamRetryBaseMs`, `upstreamRetryMaxMs`, `upstreamRetryJitterMs`,
-//! `overrideAuth`) plus cao's own (`tokenUrl`, `maxBodyBytes`, `idleTimeoutMs`, `strategy`,
-//! `switchAt`). The access key is never saved: it is a secret, pass it by `CAO_GATEWAY_KEY`.
+//! Two layers, as in ripgrep's low-args/high-args split: [`Overrides`] is what a caller asks
+//! for (the command line of `cao gateway start`, or a fixed set such as `cao run --gateway`'s
+//! loopback-and-free-port), [`SavedGateway`] is what `gateway.json` holds (read and written
+//! only through [`crate::store`]), and [`GatewayConfig::resolve`] turns the two into the one
+//! resolved, checked set the gateway runs with. A new option is a field in each of the three.
 
 use std::net::IpAddr;
 
 use anyhow::{Context, bail};
-use serde_json::{Map, Value, json};
 
-use crate::cli::{GatewayStartArgs, Strategy};
-use crate::store::Store;
+use crate::policy::strategy::{DEFAULT_SWITCH_AT, Strategy};
+use crate::store::{SavedGateway, Store};
+
+/// The environment variable holding the access key (`--access-key`).
+pub const ACCESS_KEY_ENV: &str = "CAO_GATEWAY_KEY";
 
 pub const DEFAULT_BIND: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 4319;
@@ -20,6 +22,42 @@ pub const DEFAULT_BASE_URL: &str = "https://chatgpt.com/backend-api/codex";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
 /// The Codex CLI's OAuth client id (codex-rs `login/src/auth/manager.rs`, `CLIENT_ID`).
 pub const DEFAULT_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
+
+/// What a caller asks for on top of `gateway.json`: `None` / `false` = not asked, the saved
+/// value or the default applies.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub port: Option<u16>,
+    pub base_url: Option<String>,
+    pub cooldown_seconds: Option<u64>,
+    pub max_retry_passes: Option<u32>,
+    pub timeout_ms: Option<u64>,
+    pub upstream_retries: Option<u32>,
+    pub upstream_retry_base_ms: Option<u64>,
+    pub upstream_retry_max_ms: Option<u64>,
+    pub upstream_retry_jitter_ms: Option<u64>,
+    pub passthrough_auth: bool,
+    pub no_app_env: bool,
+    pub token_url: Option<String>,
+    pub client_id: Option<String>,
+    pub access_key: Option<String>,
+    pub max_body_bytes: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub strategy: Option<Strategy>,
+    pub switch_at: Option<f64>,
+}
+
+impl Overrides {
+    /// Nothing asked but the access key from [`ACCESS_KEY_ENV`]: what a command that talks to
+    /// the running gateway (rather than starting one) resolves with.
+    pub fn from_env() -> Self {
+        Self {
+            access_key: std::env::var(ACCESS_KEY_ENV).ok(),
+            ..Self::default()
+        }
+    }
+}
 
 /// Resolved gateway options.
 #[derive(Clone, PartialEq)]
@@ -81,7 +119,7 @@ impl Default for GatewayConfig {
             max_body_bytes: 64 * 1024 * 1024,
             idle_timeout_ms: 300_000,
             strategy: Strategy::FillFirst,
-            switch_at: 98.0,
+            switch_at: DEFAULT_SWITCH_AT,
         }
     }
 }
@@ -95,89 +133,67 @@ impl GatewayConfig {
         }
     }
 
-    /// Resolve from the command line, then `gateway.json`, then the defaults, and validate.
-    pub fn resolve(store: &Store, args: &GatewayStartArgs) -> anyhow::Result<Self> {
-        let path = store.gateway_path();
-        let saved: Map<String, Value> = match store.read_json_or_back_up::<Value>(&path)? {
-            Some(Value::Object(m)) => m,
-            Some(_) => bail!(
-                "{} must hold a JSON object; fix or remove it",
-                path.display()
-            ),
-            None => Map::new(),
-        };
-        let file = FileValues {
-            map: &saved,
-            path: &path,
-        };
+    /// Resolve `overrides`, then `saved`, then the defaults, and validate.
+    pub fn resolve(saved: &SavedGateway, o: &Overrides) -> anyhow::Result<Self> {
         let d = Self::default();
-        let bind_text = match &args.bind {
-            Some(b) => b.clone(),
-            None => file.string("bindAddress")?.unwrap_or(DEFAULT_BIND.into()),
+        let text = |o: &Option<String>, s: &Option<String>| {
+            o.as_deref().or(s.as_deref()).map(|t| t.trim().to_string())
         };
         let cfg = Self {
-            bind: parse_bind(&bind_text)?,
-            port: match args.port {
-                Some(p) => p,
-                None => match file.uint("port")? {
-                    Some(p) => u16::try_from(p).ok().with_context(|| {
-                        format!("port {p} in {} is above 65535", path.display())
-                    })?,
-                    None => d.port,
-                },
-            },
-            base_url: args
-                .base_url
-                .clone()
-                .or(file.string("baseUrl")?)
-                .unwrap_or(d.base_url),
-            cooldown_seconds: pick(args.cooldown_seconds, file.uint("cooldownSeconds")?, d.cooldown_seconds),
-            max_retry_passes: pick_u32(args.max_retry_passes, file.uint("maxRetryPasses")?, d.max_retry_passes, "maxRetryPasses")?,
-            timeout_ms: pick(args.timeout_ms, file.uint("requestTimeoutMs")?, d.timeout_ms),
-            upstream_retries: pick_u32(args.upstream_retries, file.uint("upstreamMaxRetries")?, d.upstream_retries, "upstreamMaxRetries")?,
-            upstream_retry_base_ms: pick(args.upstream_retry_base_ms, file.uint("upstreamRetryBaseMs")?, d.upstream_retry_base_ms),
-            upstream_retry_max_ms: pick(args.upstream_retry_max_ms, file.uint("upstreamRetryMaxMs")?, d.upstream_retry_max_ms),
-            upstream_retry_jitter_ms: pick(args.upstream_retry_jitter_ms, file.uint("upstreamRetryJitterMs")?, d.upstream_retry_jitter_ms),
-            passthrough_auth: args.passthrough_auth
-                || file.bool("overrideAuth")?.map(|o| !o).unwrap_or(false),
-            no_app_env: args.no_app_env,
-            token_url: args
-                .token_url
-                .clone()
-                .or(file.string("tokenUrl")?)
-                .unwrap_or(d.token_url),
-            client_id: args
-                .client_id
-                .clone()
-                .or(file.string("oauthClientId")?)
-                .unwrap_or(d.client_id),
-            access_key: args.access_key.clone().filter(|k| !k.is_empty()),
-            max_body_bytes: pick(args.max_body_bytes, file.uint("maxBodyBytes")?, d.max_body_bytes),
-            idle_timeout_ms: pick(args.idle_timeout_ms, file.uint("idleTimeoutMs")?, d.idle_timeout_ms),
-            strategy: match args.strategy {
-                Some(s) => s,
-                None => match saved.get("strategy") {
-                    None | Some(Value::Null) => d.strategy,
-                    Some(v) => serde_json::from_value(v.clone()).ok().with_context(|| {
-                        format!(
-                            "strategy {v} in {} is not one of fill-first, round-robin, least-used, soonest-reset",
-                            path.display()
-                        )
-                    })?,
-                },
-            },
-            switch_at: match args.switch_at {
-                Some(s) => s,
-                None => match saved.get("switchAt") {
-                    None | Some(Value::Null) => d.switch_at,
-                    Some(v) => v.as_f64().with_context(|| {
-                        format!("switchAt in {} must be a number", path.display())
-                    })?,
-                },
-            },
+            bind: parse_bind(&text(&o.bind, &saved.bind_address).unwrap_or(DEFAULT_BIND.into()))?,
+            port: o.port.or(saved.port).unwrap_or(d.port),
+            base_url: text(&o.base_url, &saved.base_url).unwrap_or(d.base_url),
+            cooldown_seconds: o
+                .cooldown_seconds
+                .or(saved.cooldown_seconds)
+                .unwrap_or(d.cooldown_seconds),
+            max_retry_passes: o
+                .max_retry_passes
+                .or(saved.max_retry_passes)
+                .unwrap_or(d.max_retry_passes),
+            timeout_ms: o
+                .timeout_ms
+                .or(saved.request_timeout_ms)
+                .unwrap_or(d.timeout_ms),
+            upstream_retries: o
+                .upstream_retries
+                .or(saved.upstream_max_retries)
+                .unwrap_or(d.upstream_retries),
+            upstream_retry_base_ms: o
+                .upstream_retry_base_ms
+                .or(saved.upstream_retry_base_ms)
+                .unwrap_or(d.upstream_retry_base_ms),
+            upstream_retry_max_ms: o
+                .upstream_retry_max_ms
+                .or(saved.upstream_retry_max_ms)
+                .unwrap_or(d.upstream_retry_max_ms),
+            upstream_retry_jitter_ms: o
+                .upstream_retry_jitter_ms
+                .or(saved.upstream_retry_jitter_ms)
+                .unwrap_or(d.upstream_retry_jitter_ms),
+            passthrough_auth: o.passthrough_auth || saved.override_auth == Some(false),
+            no_app_env: o.no_app_env,
+            token_url: text(&o.token_url, &saved.token_url).unwrap_or(d.token_url),
+            client_id: text(&o.client_id, &saved.oauth_client_id).unwrap_or(d.client_id),
+            access_key: o.access_key.clone().filter(|k| !k.is_empty()),
+            max_body_bytes: o
+                .max_body_bytes
+                .or(saved.max_body_bytes)
+                .unwrap_or(d.max_body_bytes),
+            idle_timeout_ms: o
+                .idle_timeout_ms
+                .or(saved.idle_timeout_ms)
+                .unwrap_or(d.idle_timeout_ms),
+            strategy: o.strategy.or(saved.strategy).unwrap_or(d.strategy),
+            switch_at: o.switch_at.or(saved.switch_at).unwrap_or(d.switch_at),
         };
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// [`Self::resolve`] with the data dir's `gateway.json`.
+    pub fn load(store: &Store, overrides: &Overrides) -> anyhow::Result<Self> {
+        Self::resolve(&store.load_gateway()?, overrides)
     }
 
     /// Refuse values that make no sense, naming the option.
@@ -231,47 +247,47 @@ impl GatewayConfig {
         Ok(())
     }
 
-    /// The `gateway.json` object for these options (TypeScript keys + cao's own). The access key
-    /// is left out on purpose.
-    pub fn to_saved_json(&self) -> Value {
-        json!({
-            "bindAddress": self.bind.to_string(),
-            "port": self.port,
-            "baseUrl": self.base_url,
-            "oauthClientId": self.client_id,
-            "cooldownSeconds": self.cooldown_seconds,
-            "maxRetryPasses": self.max_retry_passes,
-            "requestTimeoutMs": self.timeout_ms,
-            "upstreamMaxRetries": self.upstream_retries,
-            "upstreamRetryBaseMs": self.upstream_retry_base_ms,
-            "upstreamRetryMaxMs": self.upstream_retry_max_ms,
-            "upstreamRetryJitterMs": self.upstream_retry_jitter_ms,
-            "overrideAuth": !self.passthrough_auth,
-            "tokenUrl": self.token_url,
-            "maxBodyBytes": self.max_body_bytes,
-            "idleTimeoutMs": self.idle_timeout_ms,
-            "strategy": self.strategy,
-            "switchAt": self.switch_at,
-        })
+    /// These options as `gateway.json` keeps them (every key written; the access key is left
+    /// out on purpose).
+    pub fn to_saved(&self) -> SavedGateway {
+        SavedGateway {
+            bind_address: Some(self.bind.to_string()),
+            port: Some(self.port),
+            base_url: Some(self.base_url.clone()),
+            oauth_client_id: Some(self.client_id.clone()),
+            cooldown_seconds: Some(self.cooldown_seconds),
+            max_retry_passes: Some(self.max_retry_passes),
+            request_timeout_ms: Some(self.timeout_ms),
+            upstream_max_retries: Some(self.upstream_retries),
+            upstream_retry_base_ms: Some(self.upstream_retry_base_ms),
+            upstream_retry_max_ms: Some(self.upstream_retry_max_ms),
+            upstream_retry_jitter_ms: Some(self.upstream_retry_jitter_ms),
+            override_auth: Some(!self.passthrough_auth),
+            token_url: Some(self.token_url.clone()),
+            max_body_bytes: Some(self.max_body_bytes),
+            idle_timeout_ms: Some(self.idle_timeout_ms),
+            strategy: Some(self.strategy),
+            switch_at: Some(self.switch_at),
+            other: serde_json::Map::new(),
+        }
     }
 
-    /// Write `gateway.json` under the state lock, keeping keys cao does not know.
+    /// Write these options to `gateway.json` (under the state lock, keeping keys cao does not
+    /// know).
     pub fn save(&self, store: &Store) -> anyhow::Result<()> {
-        let _lock = store.lock_state()?;
-        let path = store.gateway_path();
-        let mut obj = match store.read_json_or_back_up::<Value>(&path)? {
-            Some(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        if let Value::Object(new) = self.to_saved_json() {
-            obj.extend(new);
-        }
-        store.write_json(&path, &Value::Object(obj))?;
+        store.update_gateway(|saved| {
+            let other = std::mem::take(&mut saved.other);
+            *saved = SavedGateway {
+                other,
+                ..self.to_saved()
+            };
+        })?;
         Ok(())
     }
 }
 
-fn parse_bind(text: &str) -> anyhow::Result<IpAddr> {
+/// `127.0.0.1`, `::1`, `[::1]` or `localhost` as an address.
+pub(crate) fn parse_bind(text: &str) -> anyhow::Result<IpAddr> {
     let t = text.trim();
     if t.eq_ignore_ascii_case("localhost") {
         return Ok(IpAddr::from([127, 0, 0, 1]));
@@ -281,63 +297,6 @@ fn parse_bind(text: &str) -> anyhow::Result<IpAddr> {
         .parse()
         .ok()
         .with_context(|| format!("--bind {text:?} is not an IP address (for example 127.0.0.1)"))
-}
-
-fn pick(cli: Option<u64>, file: Option<u64>, default: u64) -> u64 {
-    cli.or(file).unwrap_or(default)
-}
-
-fn pick_u32(cli: Option<u32>, file: Option<u64>, default: u32, key: &str) -> anyhow::Result<u32> {
-    match (cli, file) {
-        (Some(v), _) => Ok(v),
-        (None, Some(v)) => u32::try_from(v)
-            .ok()
-            .with_context(|| format!("{key} {v} in gateway.json is too large")),
-        (None, None) => Ok(default),
-    }
-}
-
-/// Typed reads from `gateway.json` that name the key and file on a wrong type.
-struct FileValues<'a> {
-    map: &'a Map<String, Value>,
-    path: &'a std::path::Path,
-}
-
-impl FileValues<'_> {
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-    fn uint(&self, key: &str) -> anyhow::Result<Option<u64>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v.as_u64().map(Some).with_context(|| {
-                format!(
-                    "{key} in {} must be a whole number >= 0, got {v}; fix or remove it",
-                    self.path.display()
-                )
-            }),
-        }
-    }
-    fn string(&self, key: &str) -> anyhow::Result<Option<String>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
-            Some(v) => bail!(
-                "{key} in {} must be a non-empty string, got {v}; fix or remove it",
-                self.path.display()
-            ),
-        }
-    }
-    fn bool(&self, key: &str) -> anyhow::Result<Option<bool>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(v) => bail!(
-                "{key} in {} must be true or false, got {v}; fix or remove it",
-                self.path.display()
-            ),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -355,11 +314,11 @@ mod tests {
     fn cli_beats_file_beats_defaults() {
         let (_d, store) =
             store_with(r#"{"port": 5000, "cooldownSeconds": 60, "overrideAuth": false}"#);
-        let args = GatewayStartArgs {
+        let args = Overrides {
             port: Some(6000),
             ..Default::default()
         };
-        let c = GatewayConfig::resolve(&store, &args).unwrap_or_default();
+        let c = GatewayConfig::load(&store, &args).unwrap_or_default();
         assert_eq!(c.port, 6000);
         assert_eq!(c.cooldown_seconds, 60);
         assert!(c.passthrough_auth);
@@ -369,33 +328,33 @@ mod tests {
     #[test]
     fn invalid_values_are_errors_not_clamps() {
         let (_d, store) = store_with(r#"{"port": "x"}"#);
-        let e = GatewayConfig::resolve(&store, &GatewayStartArgs::default());
+        let e = GatewayConfig::load(&store, &Overrides::default());
         assert!(
             format!("{:#}", e.err().map(|e| e.to_string()).unwrap_or_default()).contains("port")
         );
         let (_d, store) = store_with("{}");
-        let bad = GatewayStartArgs {
+        let bad = Overrides {
             upstream_retry_base_ms: Some(500),
             upstream_retry_max_ms: Some(100),
             ..Default::default()
         };
-        assert!(GatewayConfig::resolve(&store, &bad).is_err());
-        let open = GatewayStartArgs {
+        assert!(GatewayConfig::load(&store, &bad).is_err());
+        let open = Overrides {
             bind: Some("0.0.0.0".into()),
             ..Default::default()
         };
-        assert!(GatewayConfig::resolve(&store, &open).is_err());
-        let keyed = GatewayStartArgs {
+        assert!(GatewayConfig::load(&store, &open).is_err());
+        let keyed = Overrides {
             bind: Some("0.0.0.0".into()),
             access_key: Some("k".into()),
             ..Default::default()
         };
-        assert!(GatewayConfig::resolve(&store, &keyed).is_ok());
-        let url = GatewayStartArgs {
+        assert!(GatewayConfig::load(&store, &keyed).is_ok());
+        let url = Overrides {
             base_url: Some("ftp://x".into()),
             ..Default::default()
         };
-        assert!(GatewayConfig::resolve(&store, &url).is_err());
+        assert!(GatewayConfig::load(&store, &url).is_err());
     }
 
     #[test]
@@ -404,7 +363,7 @@ mod tests {
             access_key: Some("secret".into()),
             ..Default::default()
         };
-        let v = c.to_saved_json();
+        let v = serde_json::to_value(c.to_saved()).unwrap_or_default();
         assert_eq!(v["bindAddress"], "127.0.0.1");
         assert_eq!(v["overrideAuth"], true);
         assert_eq!(v["upstreamMaxRetries"], 2);

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod body;
 pub mod config;
+pub mod live;
 pub mod metrics;
 pub mod page;
 pub mod proxy;
@@ -16,6 +17,7 @@ pub mod server;
 pub mod state;
 pub mod tokens;
 pub mod usage;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,7 +30,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-pub use config::GatewayConfig;
+pub use config::{GatewayConfig, Overrides};
+pub use live::LiveGateway;
 pub use state::GatewayState;
 
 use crate::store::Store;

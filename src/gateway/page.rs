@@ -3,14 +3,13 @@
 
 use std::sync::Arc;
 
+use super::state::GatewayState;
+use super::wire::{AccountLive, DecisionView, SERVICE, Status};
+use crate::policy::account::State as AccountState;
+use crate::store::now_ms;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
-
-use super::state::GatewayState;
-use crate::policy::strategy::strategy_name;
-use crate::store::now_ms;
 
 /// The page, compiled into the binary.
 pub const PAGE_HTML: &str = include_str!("page.html");
@@ -36,25 +35,16 @@ pub async fn handler() -> Response {
     res
 }
 
-/// `GET /status`: the live view as JSON (what the page and `cao status --watch` draw).
-///
-/// ```json
-/// {"service":"cao-gateway","nowMs":..,"uptimeSeconds":..,"strategy":"fill-first","switchAt":98,
-///  "affinityCount":3,"requests":..,"switches":..,"refreshes":..,"refreshFailures":..,
-///  "accounts":[{"name":"work","isDefault":true,"state":"ready|full|cooling|spent|needs-login",
-///    "cooldownUntilMs":null,"usedPercent":42.0,"sessions":2,"usage":{..UsageSnapshot..}}],
-///  "recentSwitches":[{"atMs":..,"from":"a","to":"b","reason":"usage limit reached"}],
-///  "lastDecision":{"account":"b","strategy":"fill-first","reason":"..","skipped":[..],"summary":".."}}
-/// ```
+/// `GET /status`: the live view ([`Status`]) the page and `cao status --watch` draw.
 pub async fn status(State(state): State<Arc<GatewayState>>) -> Response {
-    let mut res = axum::Json(status_json(&state, now_ms())).into_response();
+    let mut res = axum::Json(status_view(&state, now_ms())).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
 /// The body of `GET /status` at `now`.
-pub fn status_json(state: &GatewayState, now: i64) -> Value {
+pub fn status_view(state: &GatewayState, now: i64) -> Status {
     use std::sync::atomic::Ordering::Relaxed;
     let pool = state.pool();
     let usage = state.usage.all();
@@ -65,7 +55,7 @@ pub fn status_json(state: &GatewayState, now: i64) -> Value {
         .and_then(|r| r.default_account);
     let switch_at = state.config.switch_at;
     let sessions = state.sessions_by_account();
-    let accounts: Vec<Value> = pool
+    let accounts = pool
         .accounts
         .iter()
         .map(|a| {
@@ -73,51 +63,48 @@ pub fn status_json(state: &GatewayState, now: i64) -> Value {
             let used = u.and_then(|u| u.fullness(now)).map(|f| f.used_percent);
             let cooling = a.cooldown_until().filter(|&c| c > now);
             let st = if a.needs_login() || a.creds().is_none() {
-                "needs-login"
+                AccountState::NeedsLogin
             } else if cooling.is_some() {
-                "cooling"
+                AccountState::Cooling
             } else if used.is_some_and(|p| p >= 100.0) {
-                "spent"
+                AccountState::Spent
             } else if used.is_some_and(|p| p >= switch_at) {
-                "full"
+                AccountState::Full
             } else {
-                "ready"
+                AccountState::Ready
             };
-            json!({
-                "name": a.name,
-                "isDefault": default.as_deref() == Some(a.name.as_str()),
-                "state": st,
-                "cooldownUntilMs": cooling,
-                "usedPercent": used,
-                "sessions": sessions.get(&a.name).copied().unwrap_or(0),
-                "usage": u,
-            })
+            AccountLive {
+                is_default: default.as_deref() == Some(a.name.as_str()),
+                state: st,
+                cooldown_until_ms: cooling,
+                used_percent: used,
+                sessions: sessions.get(&a.name).copied().unwrap_or(0),
+                usage: u.cloned(),
+                name: a.name.clone(),
+            }
         })
         .collect();
-    let decision = state.routing.last_decision().map(|d| {
-        let mut v = serde_json::to_value(&d).unwrap_or(Value::Null);
-        if let Some(o) = v.as_object_mut() {
-            o.insert("summary".into(), Value::String(d.summary()));
-        }
-        v
-    });
     let c = &state.counters;
-    json!({
-        "service": "cao-gateway",
-        "version": env!("CARGO_PKG_VERSION"),
-        "nowMs": now,
-        "uptimeSeconds": state.started.elapsed().as_secs(),
-        "strategy": strategy_name(state.config.strategy),
-        "switchAt": switch_at,
-        "affinityCount": state.affinity_count(),
-        "requests": c.requests.load(Relaxed),
-        "switches": c.switches.load(Relaxed),
-        "refreshes": c.refreshes.load(Relaxed),
-        "refreshFailures": c.refresh_failures.load(Relaxed),
-        "accounts": accounts,
-        "recentSwitches": state.routing.recent_switches(),
-        "lastDecision": decision,
-    })
+    Status {
+        service: SERVICE.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        now_ms: now,
+        uptime_seconds: state.started.elapsed().as_secs(),
+        strategy: state.config.strategy,
+        switch_at,
+        affinity_count: state.affinity_count(),
+        requests: c.requests.load(Relaxed),
+        switches: c.switches.load(Relaxed),
+        refreshes: c.refreshes.load(Relaxed),
+        refresh_failures: c.refresh_failures.load(Relaxed),
+        accounts,
+        recent_switches: state.routing.recent_switches(),
+        last_decision: state
+            .routing
+            .last_decision()
+            .as_ref()
+            .map(DecisionView::from),
+    }
 }
 
 /// `GET /metrics`: Prometheus text format.

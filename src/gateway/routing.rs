@@ -14,7 +14,7 @@ use crate::policy::upstream::{Outcome, classify};
 const RECENT_SWITCHES: usize = 50;
 
 /// One request that moved from one account to another.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SwitchRecord {
     pub at_ms: i64,

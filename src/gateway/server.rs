@@ -36,14 +36,14 @@ async fn health(State(state): State<Arc<GatewayState>>) -> Response {
     let now = crate::store::now_ms();
     let pool = state.pool();
     let ready = pool.accounts.iter().filter(|a| a.is_ready(now)).count();
-    axum::Json(serde_json::json!({
-        "status": "ok",
-        "service": "cao-gateway",
-        "version": env!("CARGO_PKG_VERSION"),
-        "accounts": pool.accounts.len(),
-        "ready": ready,
-        "uptimeSeconds": state.started.elapsed().as_secs(),
-    }))
+    axum::Json(super::wire::Health {
+        status: "ok".to_string(),
+        service: super::wire::SERVICE.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        accounts: pool.accounts.len(),
+        ready,
+        uptime_seconds: state.started.elapsed().as_secs(),
+    })
     .into_response()
 }
 

@@ -77,7 +77,7 @@ pub struct RouteInput<'a> {
 }
 
 /// Why an account was passed over.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(
     rename_all = "camelCase",
     rename_all_fields = "camelCase",
@@ -95,7 +95,7 @@ pub enum SkipReason {
 }
 
 /// An account that was passed over and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Skipped {
     pub account: String,

@@ -86,6 +86,11 @@ pub fn relative_with_local(
     }
 }
 
+/// `2026-11-24 21:30 UTC (in 3h 12m)`: the wall-clock time first, for a moment people wait for.
+pub fn local_with_relative(ts_ms: i64, now_ms: i64, tz: &TimeZone) -> String {
+    format!("{} ({})", local(ts_ms, tz), relative(ts_ms, now_ms))
+}
+
 /// Token expiry in few words: `unknown`, `expired`, or `in 3h 12m`.
 pub fn expiry_short(ts_ms: Option<i64>, now_ms: i64) -> String {
     match ts_ms {

@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod fsutil;
+pub mod gateway;
 pub mod inspect;
 pub mod registry;
 pub mod status;
@@ -24,6 +25,7 @@ use std::sync::Mutex;
 
 pub use auth::{AuthFile, AuthState, TokenSet};
 pub use fsutil::FileLock;
+pub use gateway::SavedGateway;
 pub use registry::Registry;
 pub use status::{AccountStatus, StatusFile};
 
@@ -54,6 +56,12 @@ pub enum StoreError {
     },
     #[error("{} is not valid JSON ({detail}); fix or remove it", path.display())]
     Parse { path: PathBuf, detail: String },
+    #[error("{key} in {} is not valid: {detail}; fix or remove it", path.display())]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        detail: String,
+    },
     #[error(
         "invalid account name {name:?}: use 1-64 letters, digits, '-' or '_' (for example \"work-2\")"
     )]

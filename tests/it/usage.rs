@@ -60,9 +60,18 @@ fn seed_usage(env: &TestEnv, name: &str, used: f64) {
     .unwrap();
 }
 
+/// `GET /status` as JSON, checked to be exactly what the one wire type
+/// (`cao::gateway::wire::Status`) reads and writes back: no field the clients would miss.
 async fn status_json(g: &GatewayProc) -> Value {
     let a = send("GET", &format!("{}/status", g.url), &[], b"").await;
     assert_eq!(a.status, 200, "{}", a.body);
+    let typed: cao::gateway::wire::Status = serde_json::from_str(&a.body).unwrap();
+    assert_eq!(
+        serde_json::to_value(&typed).unwrap(),
+        a.json(),
+        "{}",
+        a.body
+    );
     a.json()
 }
 

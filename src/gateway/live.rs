@@ -1,0 +1,229 @@
+//! The one client for a running gateway: [`LiveGateway::find`] looks for a cao gateway at a
+//! URL (`GET /health`, which names the service), then [`LiveGateway::health`] and
+//! [`LiveGateway::status`] read its live view as the [`super::wire`] types.
+//!
+//! Blocking on purpose: its callers are commands (`cao gateway status`, `cao status --watch`,
+//! `cao run --gateway`, `cao gateway enable`) that have no runtime of their own; each client
+//! keeps a small one. Every call is bounded by [`TIMEOUT`], so a hung port never hangs cao.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde::de::DeserializeOwned;
+
+use super::wire::{Health, Status};
+use super::{HttpClient, config, proxy};
+use crate::store::{SavedGateway, Store};
+
+/// How long one call may take (connect, answer and body each).
+pub const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why a running gateway could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("could not start the client: {0}")]
+    Setup(String),
+    #[error("no answer from {url}")]
+    Unreachable { url: String },
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} did not answer as a cao gateway")]
+    NotCao { url: String },
+}
+
+/// A cao gateway that answered at [`LiveGateway::url`].
+pub struct LiveGateway {
+    url: String,
+    key: Option<String>,
+    client: HttpClient,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl LiveGateway {
+    /// The cao gateway answering `GET <url>/health`, if one does. `key` is the access key
+    /// (sent as `x-cao-key`; `/health` itself needs none).
+    pub fn find(url: &str, key: Option<String>) -> Option<Self> {
+        let live = Self::at(url, key).ok()?;
+        live.health().ok()?;
+        Some(live)
+    }
+
+    /// A client for `url` without asking anything yet.
+    fn at(url: &str, key: Option<String>) -> Result<Self, LiveError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| LiveError::Setup(e.to_string()))?;
+        let client = super::http_client().map_err(|e| LiveError::Setup(e.to_string()))?;
+        Ok(Self {
+            url: url.trim_end_matches('/').to_string(),
+            key: key.filter(|k| !k.is_empty()),
+            client,
+            runtime,
+        })
+    }
+
+    /// The base URL this gateway answered at (no trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `GET /health`, checked to come from a cao gateway.
+    pub fn health(&self) -> Result<Health, LiveError> {
+        let health: Health = self.get("/health")?;
+        if health.is_cao() {
+            Ok(health)
+        } else {
+            Err(LiveError::NotCao {
+                url: self.url.clone(),
+            })
+        }
+    }
+
+    /// `GET /status`, the live view.
+    pub fn status(&self) -> Result<Status, LiveError> {
+        let status: Status = self.get("/status")?;
+        if status.service == super::wire::SERVICE {
+            Ok(status)
+        } else {
+            Err(LiveError::NotCao {
+                url: self.url.clone(),
+            })
+        }
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, LiveError> {
+        let url = format!("{}{path}", self.url);
+        let unreachable = || LiveError::Unreachable { url: url.clone() };
+        let mut request = http::Request::get(&url).header(http::header::ACCEPT, "application/json");
+        if let Some(key) = &self.key {
+            request = request.header(proxy::ACCESS_KEY_HEADER, key.as_str());
+        }
+        let request = request
+            .body(Full::new(Bytes::new()))
+            .map_err(|_| unreachable())?;
+        let body = self.runtime.block_on(async {
+            let response = tokio::time::timeout(TIMEOUT, self.client.request(request))
+                .await
+                .map_err(|_| unreachable())?
+                .map_err(|_| unreachable())?;
+            if !response.status().is_success() {
+                return Err(LiveError::Status {
+                    url: url.clone(),
+                    status: response.status().as_u16(),
+                });
+            }
+            tokio::time::timeout(TIMEOUT, response.into_body().collect())
+                .await
+                .map_err(|_| unreachable())?
+                .map_err(|_| unreachable())
+                .map(|b| b.to_bytes())
+        })?;
+        serde_json::from_slice(&body).map_err(|_| LiveError::NotCao {
+            url: self.url.clone(),
+        })
+    }
+}
+
+/// The URL a client reaches a gateway listening on `bind:port` at: a wildcard bind over
+/// loopback, port 0 (a free port, unknown afterwards) as the default port.
+pub fn reach_url(bind: IpAddr, port: u16) -> String {
+    let port = if port == 0 {
+        config::DEFAULT_PORT
+    } else {
+        port
+    };
+    match bind {
+        IpAddr::V4(a) if a.is_unspecified() => format!("http://{}:{port}", Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => format!("http://[{}]:{port}", Ipv6Addr::LOCALHOST),
+        IpAddr::V4(a) => format!("http://{a}:{port}"),
+        IpAddr::V6(a) => format!("http://[{a}]:{port}"),
+    }
+}
+
+/// Where `cao gateway start` listens with the data dir's saved settings, as a client reaches
+/// it. A `gateway.json` that cannot be read counts as unsaved (`cao gateway start` and
+/// `cao gateway status` report its problems).
+pub fn saved_url(store: &Store) -> String {
+    url_of(&store.load_gateway().unwrap_or_default())
+}
+
+/// [`saved_url`] of one saved set; an unreadable bind address counts as the default (loopback).
+fn url_of(saved: &SavedGateway) -> String {
+    let bind = saved
+        .bind_address
+        .as_deref()
+        .and_then(|b| config::parse_bind(b).ok())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    reach_url(bind, saved.port.unwrap_or(config::DEFAULT_PORT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A one-shot HTTP server answering `body`; returns its URL and the request it got.
+    fn answer_once(body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let server = std::thread::spawn(move || {
+            let Ok((mut s, _)) = listener.accept() else {
+                return String::new();
+            };
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(body.as_bytes());
+            String::from_utf8_lossy(&buf[..n]).to_string()
+        });
+        (format!("http://127.0.0.1:{port}"), server)
+    }
+
+    #[test]
+    fn a_closed_port_does_not_answer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        drop(listener);
+        assert!(LiveGateway::find(&format!("http://127.0.0.1:{port}"), None).is_none());
+    }
+
+    #[test]
+    fn a_200_on_health_answers() {
+        let (url, server) = answer_once(r#"{"status":"ok","service":"cao-gateway","ready":2}"#);
+        let live = LiveGateway::find(&url, None);
+        assert_eq!(live.as_ref().map(LiveGateway::url), Some(url.as_str()));
+        assert!(
+            server
+                .join()
+                .unwrap_or_default()
+                .starts_with("GET /health HTTP/1.1")
+        );
+    }
+
+    #[test]
+    fn another_service_on_the_port_is_not_a_gateway() {
+        let (url, server) = answer_once("{}");
+        assert!(LiveGateway::find(&url, None).is_none());
+        let _ = server.join();
+    }
+
+    #[test]
+    fn wildcard_binds_are_reached_over_loopback() {
+        let saved = |bind: &str, port| SavedGateway {
+            bind_address: Some(bind.into()),
+            port,
+            ..SavedGateway::default()
+        };
+        assert_eq!(
+            url_of(&saved("0.0.0.0", Some(5055))),
+            "http://127.0.0.1:5055"
+        );
+        assert_eq!(url_of(&saved("[::]", None)), "http://[::1]:4319");
+        assert_eq!(url_of(&saved("10.0.0.2", Some(0))), "http://10.0.0.2:4319");
+        assert_eq!(url_of(&SavedGateway::default()), "http://127.0.0.1:4319");
+    }
+}

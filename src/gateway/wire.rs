@@ -1,0 +1,153 @@
+//! What the gateway says about itself on `GET /health` and `GET /status`: one type each,
+//! serialized by the server and read back by [`super::live::LiveGateway`] (for
+//! `cao gateway status`, `cao status --watch`, `cao run --gateway`) and by the tests.
+//!
+//! Every struct reads with `#[serde(default)]`, so a cao that knows fewer or more fields than
+//! the gateway it talks to still understands it. To add a field: add it here (with a default),
+//! fill it where the server builds the value, and read it where it is shown.
+
+use serde::{Deserialize, Serialize};
+
+use crate::gateway::routing::SwitchRecord;
+use crate::policy::account::State;
+use crate::policy::route::{Decision, Skipped};
+use crate::policy::strategy::Strategy;
+use crate::policy::usage::UsageSnapshot;
+
+/// `service` on both answers: how a client knows a cao gateway answered, and not some other
+/// server on the port.
+pub const SERVICE: &str = "cao-gateway";
+
+/// `GET /health`: small and free of account names, so it can stay unauthenticated.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    pub service: String,
+    pub version: String,
+    /// Accounts loaded.
+    pub accounts: usize,
+    /// Accounts that can take a request right now.
+    pub ready: usize,
+    pub uptime_seconds: u64,
+}
+
+impl Health {
+    /// Whether this answer came from a cao gateway.
+    pub fn is_cao(&self) -> bool {
+        self.service == SERVICE
+    }
+}
+
+/// `GET /status`: the live view the status page, `cao gateway status` and `cao status --watch`
+/// draw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Status {
+    pub service: String,
+    pub version: String,
+    /// The gateway's clock when it answered (ms since the epoch).
+    pub now_ms: i64,
+    pub uptime_seconds: u64,
+    pub strategy: Strategy,
+    pub switch_at: f64,
+    /// Sessions pinned to an account.
+    pub affinity_count: usize,
+    pub requests: u64,
+    pub switches: u64,
+    pub refreshes: u64,
+    pub refresh_failures: u64,
+    pub accounts: Vec<AccountLive>,
+    /// Oldest first.
+    pub recent_switches: Vec<SwitchRecord>,
+    pub last_decision: Option<DecisionView>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self {
+            service: String::new(),
+            version: String::new(),
+            now_ms: 0,
+            uptime_seconds: 0,
+            strategy: Strategy::default(),
+            switch_at: crate::policy::strategy::DEFAULT_SWITCH_AT,
+            affinity_count: 0,
+            requests: 0,
+            switches: 0,
+            refreshes: 0,
+            refresh_failures: 0,
+            accounts: Vec::new(),
+            recent_switches: Vec::new(),
+            last_decision: None,
+        }
+    }
+}
+
+impl Status {
+    /// The account called `name`, if the gateway has it.
+    pub fn account(&self, name: &str) -> Option<&AccountLive> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+}
+
+/// One account on `GET /status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AccountLive {
+    pub name: String,
+    pub is_default: bool,
+    pub state: State,
+    /// Set while cooling.
+    pub cooldown_until_ms: Option<i64>,
+    /// The main window's used percent, when usage is known.
+    pub used_percent: Option<f64>,
+    /// Sessions pinned to this account.
+    pub sessions: usize,
+    pub usage: Option<UsageSnapshot>,
+}
+
+/// The last routing decision, with its one-line summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DecisionView {
+    pub account: Option<String>,
+    pub strategy: Strategy,
+    pub reason: String,
+    pub skipped: Vec<Skipped>,
+    /// `fill-first -> work: first usable in rotation order (skipped: a cooling)`.
+    pub summary: String,
+}
+
+impl From<&Decision> for DecisionView {
+    fn from(d: &Decision) -> Self {
+        Self {
+            account: d.account.clone(),
+            strategy: d.strategy,
+            reason: d.reason.clone(),
+            skipped: d.skipped.clone(),
+            summary: d.summary(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_from_an_older_or_newer_gateway_still_reads() {
+        let v = serde_json::json!({"service": "cao-gateway", "requests": 3,
+            "accounts": [{"name": "a", "state": "needs-login", "fromTheFuture": 1}],
+            "lastDecision": {"summary": "fill-first -> a: first"}});
+        let s: Status = serde_json::from_value(v).unwrap_or_default();
+        assert_eq!(s.requests, 3);
+        assert_eq!(s.switch_at, 98.0);
+        assert_eq!(s.account("a").map(|a| a.state), Some(State::NeedsLogin));
+        assert_eq!(
+            s.last_decision.map(|d| d.summary).as_deref(),
+            Some("fill-first -> a: first")
+        );
+    }
+}
