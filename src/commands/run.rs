@@ -23,6 +23,7 @@ use crate::policy::quota::QuotaClassifier;
 use crate::policy::run_plan::{
     self, Attempt, ExitReason, PlanOptions, RunPlan, Step, cooldown_until,
 };
+use crate::store::status::StatusEvent;
 use crate::store::{Store, StoreError, fsutil, now_ms};
 
 /// Exit code when the person interrupts a wait (like a shell's 128 + SIGINT).
@@ -152,8 +153,9 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
                 }
                 ensure_account_config(store, &account)?;
                 let attempt_at = now_ms();
-                store
-                    .update_account_status(&account, |s| s.last_attempt_at_ms = Some(attempt_at))?;
+                store.update_account_status(&account, |s| {
+                    s.apply(&StatusEvent::Attempted, attempt_at)
+                })?;
                 say(&format!("using account {account}"));
                 if plan_attempts > 0 && crate::codex::stdin_tee::truncated() {
                     say("stdin was larger than 64 MB; this attempt gets only its first 64 MB");
@@ -336,27 +338,22 @@ fn record_status(
 ) -> Result<()> {
     let now = now_ms();
     store.update_account_status(name, |s| {
-        s.last_attempt_at_ms = Some(attempt_at);
+        s.apply(&StatusEvent::Attempted, attempt_at);
         match attempt {
-            Attempt::Success => {
-                s.last_success_at_ms = Some(now);
-                s.consecutive_failures = Some(0);
-                s.cooldown_until_ms = None;
-                s.last_error = None;
-            }
-            Attempt::Failed { code } => {
-                s.consecutive_failures = Some(s.consecutive_failures.unwrap_or(0) + 1);
-                s.cooldown_until_ms = None;
-                s.last_error = Some(format!("exit_code_{code}"));
-            }
+            Attempt::Success => s.apply(&StatusEvent::Succeeded, now),
+            Attempt::Failed { code } => s.apply(
+                &StatusEvent::Failed {
+                    error: format!("exit_code_{code}"),
+                    cooling_until_ms: None,
+                },
+                now,
+            ),
             // Not the account's fault: leave its record alone.
             Attempt::Interrupted { .. } => {}
             Attempt::Quota { reset_at_ms, .. } => {
                 let seen = hit.map(|h| h.seen_at_ms).unwrap_or(now);
-                s.last_quota_at_ms = Some(seen);
-                s.cooldown_until_ms = Some(cooldown_until(reset_at_ms, seen));
-                s.consecutive_failures = Some(s.consecutive_failures.unwrap_or(0) + 1);
-                s.last_error = Some("usage_limit_reached".to_string());
+                let cooling_until_ms = cooldown_until(reset_at_ms, seen);
+                s.apply(&StatusEvent::QuotaHit { cooling_until_ms }, seen);
             }
         }
     })?;

@@ -14,27 +14,11 @@ use super::HttpClient;
 pub use super::account::{Account, Creds, Pool};
 use super::config::GatewayConfig;
 use crate::policy::route::{self, Candidate, Decision, RouteInput};
+use crate::store::status::{NEEDS_LOGIN_MTIME_KEY, PendingEvents, StatusEvent, USAGE_LIMIT_ERROR};
 use crate::store::{AuthState, Store};
-
-/// Status-file key (cao-only) remembering which auth.json a `needsLogin` verdict was about:
-/// when auth.json changes (a new login), the verdict no longer applies.
-const NEEDS_LOGIN_MTIME_KEY: &str = "needsLoginAuthMtimeMs";
 
 /// Most sessions remembered for affinity (older ones are forgotten wholesale beyond this).
 const MAX_AFFINITY: usize = 20_000;
-
-/// Pending changes to account_status.json, merged into the file by the flusher.
-#[derive(Debug, Default, Clone)]
-struct StatusPatch {
-    last_attempt: Option<i64>,
-    last_success: Option<i64>,
-    last_quota: Option<i64>,
-    cooldown: Option<Option<i64>>,
-    reset_failures: bool,
-    add_failures: u32,
-    last_error: Option<Option<String>>,
-    needs_login: Option<Option<i64>>,
-}
 
 /// Counters for the log and the live view.
 #[derive(Default)]
@@ -59,7 +43,8 @@ pub struct GatewayState {
     pub metrics: super::metrics::Metrics,
     pool: RwLock<Arc<Pool>>,
     affinity: Mutex<HashMap<String, String>>,
-    pending: Mutex<BTreeMap<String, StatusPatch>>,
+    /// Status events not yet written to account_status.json, per account.
+    pending: Mutex<BTreeMap<String, PendingEvents>>,
     registry_mtime: Mutex<Option<SystemTime>>,
     /// The last status write failed (warn once, not every second).
     flush_failing: AtomicBool,
@@ -295,12 +280,16 @@ impl GatewayState {
         out
     }
 
-    fn patch(&self, name: &str, f: impl FnOnce(&mut StatusPatch)) {
+    /// Queue status events for `name`, written by the next [`Self::flush_statuses`].
+    fn record(&self, name: &str, events: impl IntoIterator<Item = StatusEvent>, now_ms: i64) {
         if let Ok(mut p) = self.pending.lock() {
-            // No allocation when the account already has a pending patch (the common case).
-            match p.get_mut(name) {
-                Some(patch) => f(patch),
-                None => f(p.entry(name.to_string()).or_default()),
+            // No allocation when the account already has pending events (the common case).
+            let queue = match p.get_mut(name) {
+                Some(q) => q,
+                None => p.entry(name.to_string()).or_default(),
+            };
+            for e in events {
+                queue.push(e, now_ms);
             }
         }
     }
@@ -309,17 +298,15 @@ impl GatewayState {
         if acct.cooldown_until().is_some() {
             acct.cooldown_until_ms.store(0, Ordering::Relaxed);
         }
-        self.patch(&acct.name, |p| {
-            p.last_attempt = Some(now_ms);
-            p.last_success = Some(now_ms);
-            p.reset_failures = true;
-            p.add_failures = 0;
-            p.last_error = Some(None);
-            p.cooldown = Some(None);
-        });
+        self.record(
+            &acct.name,
+            [StatusEvent::Attempted, StatusEvent::Succeeded],
+            now_ms,
+        );
     }
 
-    /// A failed attempt: optional cooldown, a failure count, and why.
+    /// A failed attempt: optional cooldown, a failure count, and why (`quota`: a usage-limit
+    /// hit, recorded as [`StatusEvent::QuotaHit`] whatever `error` says).
     pub fn record_failure(
         &self,
         acct: &Account,
@@ -331,25 +318,30 @@ impl GatewayState {
         if let Some(u) = cooldown_until {
             acct.cooldown_until_ms.fetch_max(u, Ordering::Relaxed);
         }
-        let until = acct.cooldown_until();
-        self.patch(&acct.name, |p| {
-            p.last_attempt = Some(now_ms);
-            if quota {
-                p.last_quota = Some(now_ms);
-            }
-            if cooldown_until.is_some() {
-                p.cooldown = Some(until);
-            }
-            p.add_failures += 1;
-            p.last_error = Some(Some(error.to_string()));
-        });
+        // The cooldown written is the account's, which a concurrent failure may have set later.
+        let until = cooldown_until.and(acct.cooldown_until());
+        let failure = match until {
+            Some(cooling_until_ms) if quota => StatusEvent::QuotaHit { cooling_until_ms },
+            _ => StatusEvent::Failed {
+                error: if quota { USAGE_LIMIT_ERROR } else { error }.to_string(),
+                cooling_until_ms: until,
+            },
+        };
+        self.record(&acct.name, [StatusEvent::Attempted, failure], now_ms);
     }
 
     /// Mark (or clear) "needs a new login" in memory and, batched, in account_status.json.
     pub fn set_needs_login(&self, acct: &Account, needs: bool) {
         acct.needs_login.store(needs, Ordering::Relaxed);
-        let about = mtime_ms(mtime(&self.store.auth_path(&acct.name))).unwrap_or(0);
-        self.patch(&acct.name, |p| p.needs_login = Some(needs.then_some(about)));
+        let event = if needs {
+            let about = mtime_ms(mtime(&self.store.auth_path(&acct.name))).unwrap_or(0);
+            StatusEvent::LoginBroken {
+                auth_mtime_ms: about,
+            }
+        } else {
+            StatusEvent::LoginRestored
+        };
+        self.record(&acct.name, [event], crate::store::now_ms());
     }
 
     /// Write pending status changes to account_status.json (one locked read-modify-write).
@@ -361,44 +353,8 @@ impl GatewayState {
         };
         let result = self.store.update_statuses(|file| {
             super::usage::UsageTracker::apply(file, &usage);
-            for (name, p) in &pending {
-                let s = file.statuses.entry(name.clone()).or_default();
-                if let Some(v) = p.last_attempt {
-                    s.last_attempt_at_ms = Some(v);
-                }
-                if let Some(v) = p.last_success {
-                    s.last_success_at_ms = Some(v);
-                }
-                if let Some(v) = p.last_quota {
-                    s.last_quota_at_ms = Some(v);
-                }
-                if let Some(v) = p.cooldown {
-                    s.cooldown_until_ms = v;
-                }
-                if p.reset_failures {
-                    s.consecutive_failures = Some(0);
-                }
-                if p.add_failures > 0 {
-                    s.consecutive_failures = Some(
-                        s.consecutive_failures
-                            .unwrap_or(0)
-                            .saturating_add(p.add_failures),
-                    );
-                }
-                if let Some(v) = &p.last_error {
-                    s.last_error = v.clone();
-                }
-                match p.needs_login {
-                    Some(Some(about)) => {
-                        s.needs_login = Some(true);
-                        s.extra.insert(NEEDS_LOGIN_MTIME_KEY.into(), about.into());
-                    }
-                    Some(None) => {
-                        s.needs_login = None;
-                        s.extra.remove(NEEDS_LOGIN_MTIME_KEY);
-                    }
-                    None => {}
-                }
+            for (name, events) in &pending {
+                events.apply_to(file.statuses.entry(name.clone()).or_default());
             }
         });
         if result.is_ok() && self.flush_failing.swap(false, Ordering::Relaxed) {
@@ -410,8 +366,8 @@ impl GatewayState {
             }
             self.usage.restore_dirty(&usage);
             if let Ok(mut p) = self.pending.lock() {
-                for (name, patch) in pending {
-                    p.entry(name).or_insert(patch);
+                for (name, earlier) in pending {
+                    p.entry(name).or_default().prepend(earlier);
                 }
             }
         }

@@ -6,9 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Cooldown after a usage limit when Codex printed no reset time (the TypeScript tool's gateway
-/// default).
-pub const DEFAULT_COOLDOWN_MS: i64 = 15 * 60 * 1000;
+/// Cooldown after a usage limit when Codex printed no reset time (the gateway's default too).
+pub const DEFAULT_COOLDOWN_MS: i64 = super::upstream::DEFAULT_COOLDOWN_S as i64 * 1000;
 
 /// How one Codex run ended, as far as fallback is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,10 @@ use serde_json::{Value, json};
 /// broken login does not eat every request, yet recovers quickly after a re-login).
 pub const AUTH_FAILURE_COOLDOWN_MS: i64 = 60_000;
 
+/// How long a spent account rests when no reset time is known: 15 minutes, the TypeScript
+/// tool's default (`--cooldown-seconds` for the gateway; `cao run` uses it too).
+pub const DEFAULT_COOLDOWN_S: u64 = 15 * 60;
+
 /// The meaning of one upstream answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

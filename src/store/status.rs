@@ -76,10 +76,139 @@ pub struct StatusFile {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// `lastError` after a usage-limit hit: the TypeScript tool's spelling, written by `cao run`
+/// and the gateway alike.
+pub const USAGE_LIMIT_ERROR: &str = "usage_limit_reached";
+
+/// cao-only key remembering which auth.json (its mtime, ms) a `needsLogin` verdict was about:
+/// when auth.json changes (a new login), the verdict no longer applies.
+pub const NEEDS_LOGIN_MTIME_KEY: &str = "needsLoginAuthMtimeMs";
+
+/// Something that happened to an account, as account_status.json records it. What each one
+/// does to the record is [`AccountStatus::apply`], for `cao run` and the gateway alike.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusEvent {
+    /// An attempt started on the account.
+    Attempted,
+    /// The account served the request (or Codex ran to the end on it).
+    Succeeded,
+    /// The account hit its usage limit; it cools until `cooling_until_ms`.
+    QuotaHit { cooling_until_ms: i64 },
+    /// Any other failure, with what went wrong and, if it rests, until when.
+    Failed {
+        error: String,
+        cooling_until_ms: Option<i64>,
+    },
+    /// A token refresh failed for good: it needs `codex login`; about the auth.json whose
+    /// mtime (ms) is given.
+    LoginBroken { auth_mtime_ms: i64 },
+    /// A new login was picked up.
+    LoginRestored,
+}
+
 impl AccountStatus {
     /// The cooldown end, if it is still in the future at `now_ms`.
     pub fn active_cooldown(&self, now_ms: i64) -> Option<i64> {
-        self.cooldown_until_ms.filter(|&until| until > now_ms)
+        self.cooldown_until_ms
+            .filter(|_| crate::policy::route::is_cooling(self.cooldown_until_ms, now_ms))
+    }
+
+    /// Record `event`, which happened at `now_ms`.
+    ///
+    /// - an attempt stamps `lastAttemptAtMs` and drops a cooldown that has ended;
+    /// - a success stamps `lastSuccessAtMs`, resets the failure count, clears cooldown and error;
+    /// - a usage-limit hit stamps `lastQuotaAtMs`, sets the cooldown, counts a failure and
+    ///   writes [`USAGE_LIMIT_ERROR`];
+    /// - another failure counts a failure, writes its error, and sets a cooldown if it has one
+    ///   (else keeps the current one);
+    /// - a broken login sets `needsLogin` (with the auth.json it was about), a new login
+    ///   clears it.
+    pub fn apply(&mut self, event: &StatusEvent, now_ms: i64) {
+        match event {
+            StatusEvent::Attempted => {
+                self.last_attempt_at_ms = Some(now_ms);
+                self.cooldown_until_ms = self.active_cooldown(now_ms);
+            }
+            StatusEvent::Succeeded => {
+                self.last_success_at_ms = Some(now_ms);
+                self.consecutive_failures = Some(0);
+                self.cooldown_until_ms = None;
+                self.last_error = None;
+            }
+            StatusEvent::QuotaHit { cooling_until_ms } => {
+                self.last_quota_at_ms = Some(now_ms);
+                self.cooldown_until_ms = Some(*cooling_until_ms);
+                self.count_failure();
+                self.last_error = Some(USAGE_LIMIT_ERROR.to_string());
+            }
+            StatusEvent::Failed {
+                error,
+                cooling_until_ms,
+            } => {
+                if cooling_until_ms.is_some() {
+                    self.cooldown_until_ms = *cooling_until_ms;
+                }
+                self.count_failure();
+                self.last_error = Some(error.clone());
+            }
+            StatusEvent::LoginBroken { auth_mtime_ms } => {
+                self.needs_login = Some(true);
+                self.extra
+                    .insert(NEEDS_LOGIN_MTIME_KEY.into(), (*auth_mtime_ms).into());
+            }
+            StatusEvent::LoginRestored => {
+                self.needs_login = None;
+                self.extra.remove(NEEDS_LOGIN_MTIME_KEY);
+            }
+        }
+    }
+
+    fn count_failure(&mut self) {
+        self.consecutive_failures = Some(self.consecutive_failures.unwrap_or(0).saturating_add(1));
+    }
+}
+
+/// Events waiting to be written, in order, for one account. Pushing an attempt or a success
+/// right after attempts and successes only moves the time of the earlier one (they commute,
+/// and the later time wins), so a busy account's queue stays short between two writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PendingEvents(Vec<(StatusEvent, i64)>);
+
+impl PendingEvents {
+    pub fn push(&mut self, event: StatusEvent, now_ms: i64) {
+        let coalesces = matches!(event, StatusEvent::Attempted | StatusEvent::Succeeded);
+        if coalesces {
+            let tail =
+                self.0.iter_mut().rev().take_while(|(e, _)| {
+                    matches!(e, StatusEvent::Attempted | StatusEvent::Succeeded)
+                });
+            for (e, at) in tail {
+                if *e == event {
+                    *at = (*at).max(now_ms);
+                    return;
+                }
+            }
+        }
+        self.0.push((event, now_ms));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Apply every event, in order.
+    pub fn apply_to(&self, status: &mut AccountStatus) {
+        for (event, at) in &self.0 {
+            status.apply(event, *at);
+        }
+    }
+
+    /// Put `earlier` (events taken before these, whose write failed) back in front.
+    pub fn prepend(&mut self, earlier: PendingEvents) {
+        let later = std::mem::replace(&mut self.0, earlier.0);
+        for (e, at) in later {
+            self.push(e, at);
+        }
     }
 }
 
@@ -243,6 +372,88 @@ mod tests {
         assert_eq!(back["usage"]["windows"][0]["windowMinutes"], 300);
         assert_eq!(f.statuses["b"].last_error.as_deref(), Some("x"));
         assert_eq!(f.statuses["b"].usage, None);
+    }
+
+    #[test]
+    fn one_rule_per_event_for_run_and_the_gateway() {
+        let mut s = AccountStatus::default();
+        s.apply(&StatusEvent::Attempted, 100);
+        s.apply(
+            &StatusEvent::QuotaHit {
+                cooling_until_ms: 5_000,
+            },
+            100,
+        );
+        assert_eq!(s.last_attempt_at_ms, Some(100));
+        assert_eq!(s.last_quota_at_ms, Some(100));
+        assert_eq!(s.cooldown_until_ms, Some(5_000));
+        assert_eq!(s.last_error.as_deref(), Some("usage_limit_reached"));
+        // A failure without a rest keeps the cooldown and counts.
+        let failed = |cooling_until_ms| StatusEvent::Failed {
+            error: "rate limited".into(),
+            cooling_until_ms,
+        };
+        s.apply(&failed(None), 200);
+        assert_eq!(s.cooldown_until_ms, Some(5_000));
+        assert_eq!(s.consecutive_failures, Some(2));
+        assert_eq!(s.last_error.as_deref(), Some("rate limited"));
+        // An attempt after the cooldown ended drops it; one before keeps it.
+        s.apply(&StatusEvent::Attempted, 4_000);
+        assert_eq!(s.cooldown_until_ms, Some(5_000));
+        s.apply(&StatusEvent::Attempted, 5_000);
+        assert_eq!(s.cooldown_until_ms, None, "a cooldown ending now is over");
+        s.apply(&failed(Some(9_000)), 6_000);
+        assert_eq!(s.cooldown_until_ms, Some(9_000));
+        s.apply(&StatusEvent::Succeeded, 7_000);
+        assert_eq!(
+            (
+                s.consecutive_failures,
+                s.cooldown_until_ms,
+                s.last_error.as_deref()
+            ),
+            (Some(0), None, None)
+        );
+        assert_eq!(s.last_success_at_ms, Some(7_000));
+        s.apply(&StatusEvent::LoginBroken { auth_mtime_ms: 42 }, 8_000);
+        assert_eq!(s.needs_login, Some(true));
+        assert_eq!(s.extra[NEEDS_LOGIN_MTIME_KEY], 42);
+        s.apply(&StatusEvent::LoginRestored, 9_000);
+        assert_eq!(s.needs_login, None);
+        assert!(!s.extra.contains_key(NEEDS_LOGIN_MTIME_KEY));
+    }
+
+    #[test]
+    fn pending_successes_coalesce_and_replay_like_the_full_sequence() {
+        let mut p = PendingEvents::default();
+        let mut full = Vec::new();
+        for t in 1..=1000 {
+            for e in [StatusEvent::Attempted, StatusEvent::Succeeded] {
+                p.push(e.clone(), t);
+                full.push((e, t));
+            }
+        }
+        let quota = StatusEvent::QuotaHit {
+            cooling_until_ms: 9_999,
+        };
+        p.push(StatusEvent::Attempted, 1001);
+        p.push(quota.clone(), 1001);
+        full.extend([(StatusEvent::Attempted, 1001), (quota, 1001)]);
+        p.push(StatusEvent::Attempted, 1002);
+        full.push((StatusEvent::Attempted, 1002));
+        // Attempted, Succeeded (each moved to its latest time), QuotaHit, Attempted.
+        assert_eq!(p.0.len(), 4, "{p:?}");
+        let (mut a, mut b) = (AccountStatus::default(), AccountStatus::default());
+        p.apply_to(&mut a);
+        for (e, t) in &full {
+            b.apply(e, *t);
+        }
+        assert_eq!(a, b);
+        // A failed write puts the taken events back in front of newer ones.
+        let mut newer = PendingEvents::default();
+        newer.push(StatusEvent::Succeeded, 2000);
+        newer.prepend(p.clone());
+        assert_eq!(newer.0.len(), 5);
+        assert_eq!(newer.0[4], (StatusEvent::Succeeded, 2000));
     }
 
     #[test]
