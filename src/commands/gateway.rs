@@ -10,7 +10,8 @@ use super::Ctx;
 use crate::cli::{GatewayDisableArgs, GatewayEnableArgs, GatewayStartArgs, GatewayStatusArgs};
 use crate::gateway::wire::{self, Health};
 use crate::gateway::{self, GatewayConfig, LiveGateway, Overrides, live};
-use crate::policy::account::State as AccountState;
+use crate::policy::account::{Facts, State as AccountState, assess};
+use crate::policy::strategy::DEFAULT_SWITCH_AT;
 use crate::render::time;
 use crate::store::inspect::{AuthView, Overview};
 use crate::store::{SavedGateway, Store};
@@ -162,13 +163,16 @@ fn readiness(overview: &Overview, live: Option<&wire::Status>, now: i64) -> Vec<
                     AuthView::LoggedIn => String::new(),
                 },
             };
-            if matches!(acc.auth, AuthView::NoAccess(_)) {
-                r.state = AccountState::Unreadable;
-            } else if !acc.logged_in() || acc.status.needs_login == Some(true) {
-                r.state = AccountState::NeedsLogin;
-            } else if let Some(u) = acc.status.active_cooldown(now) {
-                r.state = AccountState::Cooling;
-                r.cooldown_until_ms = Some(u);
+            // The files know no live usage: ready, cooling, needs a login or unreadable.
+            let facts = Facts {
+                unreadable: matches!(acc.auth, AuthView::NoAccess(_)),
+                needs_login: !acc.logged_in() || acc.status.needs_login == Some(true),
+                cooldown_until_ms: acc.status.cooldown_until_ms,
+                used_percent: None,
+            };
+            r.state = assess(&facts, DEFAULT_SWITCH_AT, now);
+            if r.state == AccountState::Cooling {
+                r.cooldown_until_ms = acc.status.cooldown_until_ms;
             }
             match live.and_then(|l| l.account(&acc.name)) {
                 Some(l) if l.state == AccountState::Cooling => {

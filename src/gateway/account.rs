@@ -9,7 +9,9 @@ use std::time::SystemTime;
 use http::HeaderValue;
 
 use crate::codex::auth::{AuthFile, TokenSet, decode_claims};
+use crate::policy::account::{Facts, State, assess};
 use crate::policy::route::Candidate;
+use crate::policy::strategy::DEFAULT_SWITCH_AT;
 
 /// One account's credentials, ready to put on a request.
 pub struct Creds {
@@ -148,11 +150,22 @@ impl Account {
         }
     }
 
+    /// Where the account stands at `now_ms` ([`crate::policy::account::assess`]), given its
+    /// main window's used percent.
+    pub fn state(&self, used_percent: Option<f64>, switch_at: f64, now_ms: i64) -> State {
+        let facts = Facts {
+            unreadable: false,
+            needs_login: self.needs_login() || self.creds().is_none(),
+            cooldown_until_ms: self.cooldown_until(),
+            used_percent,
+        };
+        assess(&facts, switch_at, now_ms)
+    }
+
     /// Usable at `now_ms`: logged in, not needing a new login, not cooling.
     pub fn is_ready(&self, now_ms: i64) -> bool {
-        !self.needs_login()
-            && self.creds().is_some()
-            && self.cooldown_until().is_none_or(|u| u <= now_ms)
+        // No usage given: full or spent do not arise, and they take requests anyway.
+        self.state(None, DEFAULT_SWITCH_AT, now_ms).takes_requests()
     }
 
     pub fn needs_login(&self) -> bool {

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use anyhow::{Context, bail};
 
 use crate::policy::strategy::{DEFAULT_SWITCH_AT, Strategy};
+use crate::policy::upstream::DEFAULT_COOLDOWN_S;
 use crate::store::{SavedGateway, Store};
 
 /// The environment variable holding the access key (`--access-key`).
@@ -18,6 +19,10 @@ pub const ACCESS_KEY_ENV: &str = "CAO_GATEWAY_KEY";
 
 pub const DEFAULT_BIND: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 4319;
+/// `--idle-timeout-ms`: a stream silent for 5 minutes is ended. The same as Codex's own stream
+/// idle timeout (codex-rs `DEFAULT_STREAM_IDLE_TIMEOUT_MS`), so the gateway never cuts a stream
+/// Codex is still willing to wait for.
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 300_000;
 pub const DEFAULT_BASE_URL: &str = "https://chatgpt.com/backend-api/codex";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
 /// The Codex CLI's OAuth client id (codex-rs `login/src/auth/manager.rs`, `CLIENT_ID`).
@@ -104,7 +109,7 @@ impl Default for GatewayConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
             port: DEFAULT_PORT,
             base_url: DEFAULT_BASE_URL.to_string(),
-            cooldown_seconds: 900,
+            cooldown_seconds: DEFAULT_COOLDOWN_S,
             max_retry_passes: 1,
             timeout_ms: 120_000,
             upstream_retries: 2,
@@ -117,7 +122,7 @@ impl Default for GatewayConfig {
             client_id: DEFAULT_CLIENT_ID.to_string(),
             access_key: None,
             max_body_bytes: 64 * 1024 * 1024,
-            idle_timeout_ms: 300_000,
+            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
             strategy: Strategy::FillFirst,
             switch_at: DEFAULT_SWITCH_AT,
         }

@@ -61,18 +61,8 @@ pub fn status_view(state: &GatewayState, now: i64) -> Status {
         .map(|a| {
             let u = usage.get(&a.name);
             let used = u.and_then(|u| u.fullness(now)).map(|f| f.used_percent);
-            let cooling = a.cooldown_until().filter(|&c| c > now);
-            let st = if a.needs_login() || a.creds().is_none() {
-                AccountState::NeedsLogin
-            } else if cooling.is_some() {
-                AccountState::Cooling
-            } else if used.is_some_and(|p| p >= 100.0) {
-                AccountState::Spent
-            } else if used.is_some_and(|p| p >= switch_at) {
-                AccountState::Full
-            } else {
-                AccountState::Ready
-            };
+            let st = a.state(used, switch_at, now);
+            let cooling = a.cooldown_until().filter(|_| st == AccountState::Cooling);
             AccountLive {
                 is_default: default.as_deref() == Some(a.name.as_str()),
                 state: st,
