@@ -11,4 +11,5 @@ pub mod logging;
 pub mod mock;
 pub mod policy;
 pub mod render;
+pub mod shared;
 pub mod store;

@@ -15,5 +15,6 @@ mod gateway;
 mod page_chromium;
 mod routing;
 mod run;
+mod shared_state;
 mod status;
 mod usage;

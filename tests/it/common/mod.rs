@@ -135,6 +135,7 @@ pub fn real_codex() -> Option<PathBuf> {
 
 /// Running the gateway as a child process and sending it requests.
 pub mod gateway;
+pub mod redis;
 
 /// Run `cmd` on a new `rows` x `cols` pseudo-terminal, as a person at a terminal would; `during`
 /// gets the terminal's master side while it runs (to resize it). Returns everything written to
