@@ -23,6 +23,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the gateway options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Register a new account and log it in with `codex login`
@@ -249,6 +251,9 @@ pub enum GatewayCommand {
     Enable(GatewayEnableArgs),
     /// Undo `gateway enable`: restore config.toml and remove the shim
     Disable(GatewayDisableArgs),
+    /// Check that the gateway at a URL is this user's cao gateway (the shim runs it before Codex)
+    #[command(hide = true)]
+    Verify(GatewayVerifyArgs),
 }
 
 /// `--strategy` takes the policy's own spellings ([`Strategy::as_str`]).
@@ -309,7 +314,9 @@ pub struct GatewayStartArgs {
     /// OAuth client id for refreshes (default: the Codex CLI's)
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
-    /// Access key clients must send (required to bind a non-loopback address)
+    /// Access key clients must send (required to bind a non-loopback address; at least 16
+    /// characters). Prefer CAO_GATEWAY_KEY or --access-key-file: a key on the command line is
+    /// visible to every user in `ps`. `--access-key generate` makes one and prints it once
     #[arg(
         long,
         env = "CAO_GATEWAY_KEY",
@@ -317,6 +324,22 @@ pub struct GatewayStartArgs {
         value_name = "KEY"
     )]
     pub access_key: Option<String>,
+    /// Read the access key from this file (first line; keep it 0600)
+    #[arg(long, value_name = "PATH", conflicts_with = "access_key")]
+    pub access_key_file: Option<std::path::PathBuf>,
+    /// Another name the gateway answers to besides 127.0.0.1, localhost and [::1] (`name` or
+    /// `name:port`; repeatable), e.g. behind a reverse proxy
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+    /// Request bytes all clients together may have buffered in the gateway (default 256 MB)
+    #[arg(long, value_name = "BYTES")]
+    pub max_buffered_bytes: Option<u64>,
+    /// Time a client has to send a request's headers, and the idle keep-alive limit (default 30000)
+    #[arg(long, value_name = "MS", hide = true)]
+    pub header_timeout_ms: Option<u64>,
+    /// Time a client has to send a whole request body (default 60000)
+    #[arg(long, value_name = "MS", hide = true)]
+    pub body_timeout_ms: Option<u64>,
     /// Largest request body accepted (default 64 MB)
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<u64>,
@@ -351,6 +374,16 @@ pub struct GatewayEnableArgs {
 
 #[derive(Debug, Args)]
 pub struct GatewayDisableArgs {}
+
+#[derive(Debug, Args)]
+pub struct GatewayVerifyArgs {
+    /// Gateway base URL (default: the address saved in gateway.json, else http://127.0.0.1:4319)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Print nothing when the gateway is verified
+    #[arg(long)]
+    pub quiet: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {

@@ -26,8 +26,34 @@ pub fn shim_path(home: &Path) -> PathBuf {
     shim_dir(home).join("codex")
 }
 
-/// The shim script that runs `real_codex` routed to `base_url`.
-pub fn script(real_codex: &Path, base_url: &str) -> String {
+/// How the shim asks cao whether the gateway is the user's own before Codex starts (and sends
+/// its login there): `cao --data-dir DIR gateway verify --quiet --url URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verifier {
+    pub cao: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl Verifier {
+    /// This cao binary, for `store`'s data dir.
+    pub fn this_cao(store: &crate::store::Store) -> Option<Self> {
+        let cao = std::env::current_exe().ok()?;
+        let data_dir = std::path::absolute(store.root()).ok()?;
+        Some(Self { cao, data_dir })
+    }
+}
+
+/// The shim script that runs `real_codex` routed to `base_url`, after `verifier` (when given)
+/// confirmed the gateway there is the user's.
+pub fn script(real_codex: &Path, base_url: &str, verifier: Option<&Verifier>) -> String {
+    let check = verifier.map_or(String::new(), |v| {
+        format!(
+            "{} --data-dir {} gateway verify --quiet --url {} || exit 1\n",
+            sh_quote(&v.cao.to_string_lossy()),
+            sh_quote(&v.data_dir.to_string_lossy()),
+            sh_quote(base_url)
+        )
+    });
     let mut line = format!("exec {}", sh_quote(&real_codex.to_string_lossy()));
     for arg in crate::codex::config_edit::cli_overrides(base_url) {
         line.push(' ');
@@ -37,7 +63,7 @@ pub fn script(real_codex: &Path, base_url: &str) -> String {
     format!(
         "#!/bin/sh\n{SHIM_MARKER} v1: written by `cao gateway enable`; `cao gateway disable` removes it.\n\
          # Runs the real Codex with its traffic routed through the cao gateway at {base_url}.\n\
-         {line}\n"
+         {check}{line}\n"
     )
 }
 
@@ -96,7 +122,12 @@ pub enum Installed {
 }
 
 /// Write the shim into `home`'s `~/.local/bin` (creating the directory), mode 0755.
-pub fn install(home: &Path, real_codex: &Path, base_url: &str) -> Result<Installed, StoreError> {
+pub fn install(
+    home: &Path,
+    real_codex: &Path,
+    base_url: &str,
+    verifier: &Option<Verifier>,
+) -> Result<Installed, StoreError> {
     let path = shim_path(home);
     if path.symlink_metadata().is_ok() && !file_is_cao_shim(&path) {
         return Ok(Installed::Occupied(path));
@@ -104,7 +135,11 @@ pub fn install(home: &Path, real_codex: &Path, base_url: &str) -> Result<Install
     let dir = shim_dir(home);
     std::fs::create_dir_all(&dir)
         .map_err(|source| StoreError::io("create directory", &dir, source))?;
-    fsutil::write_atomic(&path, script(real_codex, base_url).as_bytes(), 0o755)?;
+    fsutil::write_atomic(
+        &path,
+        script(real_codex, base_url, verifier.as_ref()).as_bytes(),
+        0o755,
+    )?;
     Ok(Installed::Written(path))
 }
 
@@ -168,7 +203,7 @@ mod tests {
 
     #[test]
     fn script_routes_every_argument_through_the_real_codex() {
-        let s = script(Path::new("/opt/it's/codex"), "http://127.0.0.1:4319");
+        let s = script(Path::new("/opt/it's/codex"), "http://127.0.0.1:4319", None);
         assert!(s.starts_with("#!/bin/sh\n"));
         assert!(is_cao_shim(s.as_bytes()));
         assert!(s.contains(r"exec '/opt/it'\''s/codex' '-c' 'model_provider="));
@@ -186,7 +221,7 @@ mod tests {
             "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n",
         );
         let shim = dir.path().join("shim");
-        exe(&shim, &script(&real, "http://127.0.0.1:1"));
+        exe(&shim, &script(&real, "http://127.0.0.1:1", None));
         let out = std::process::Command::new(&shim)
             .args(["exec", "it's \"quoted\"", "$HOME"])
             .output()
@@ -203,15 +238,47 @@ mod tests {
     }
 
     #[test]
+    fn the_shim_runs_codex_only_after_cao_verified_the_gateway() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("codex");
+        exe(&real, "#!/bin/sh\necho codex ran\n");
+        for (verdict, ran) in [("exit 0", true), ("echo refused >&2; exit 1", false)] {
+            let cao = dir.path().join("cao dir").join("cao");
+            exe(
+                &cao,
+                &format!("#!/bin/sh\necho \"$@\" > \"$0.args\"\n{verdict}\n"),
+            );
+            let verifier = Verifier {
+                cao: cao.clone(),
+                data_dir: dir.path().join("data dir"),
+            };
+            let shim = dir.path().join("shim");
+            exe(&shim, &script(&real, "http://127.0.0.1:1", Some(&verifier)));
+            let out = std::process::Command::new(&shim).output().unwrap();
+            assert_eq!(out.status.success(), ran);
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).contains("codex ran"),
+                ran
+            );
+            let args = std::fs::read_to_string(dir.path().join("cao dir/cao.args")).unwrap();
+            assert!(
+                args.contains("gateway verify --quiet --url http://127.0.0.1:1"),
+                "{args}"
+            );
+            assert!(args.contains("--data-dir "), "{args}");
+        }
+    }
+
+    #[test]
     fn finding_the_real_codex_skips_the_shim_and_other_cao_shims() {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path();
         let shim = shim_path(home);
-        exe(&shim, &script(Path::new("/x/codex"), "http://h"));
+        exe(&shim, &script(Path::new("/x/codex"), "http://h", None));
         let other_shim_dir = dir.path().join("old");
         exe(
             &other_shim_dir.join("codex"),
-            &script(Path::new("/x"), "http://h"),
+            &script(Path::new("/x"), "http://h", None),
         );
         let not_exe = dir.path().join("plain");
         std::fs::create_dir_all(&not_exe).unwrap();
@@ -248,13 +315,13 @@ mod tests {
         let path = shim_path(home);
         assert_eq!(remove(home).unwrap(), Removed::Absent(path.clone()));
         assert_eq!(
-            install(home, real, "http://a").unwrap(),
+            install(home, real, "http://a", &None).unwrap(),
             Installed::Written(path.clone())
         );
         assert_eq!(fsutil::mode_of(&path), Some(0o755));
         // Rewriting our own shim is fine (enable twice, or a new URL).
         assert_eq!(
-            install(home, real, "http://b").unwrap(),
+            install(home, real, "http://b", &None).unwrap(),
             Installed::Written(path.clone())
         );
         assert!(std::fs::read_to_string(&path).unwrap().contains("http://b"));
@@ -263,7 +330,7 @@ mod tests {
 
         exe(&path, "#!/bin/sh\necho user's own codex\n");
         assert_eq!(
-            install(home, real, "http://a").unwrap(),
+            install(home, real, "http://a", &None).unwrap(),
             Installed::Occupied(path.clone())
         );
         assert_eq!(remove(home).unwrap(), Removed::NotOurs(path.clone()));

@@ -41,14 +41,21 @@ fn overrides(a: GatewayStartArgs) -> Overrides {
         idle_timeout_ms: a.idle_timeout_ms,
         strategy: a.strategy,
         switch_at: a.switch_at,
+        access_key_file: a.access_key_file,
+        allowed_hosts: a.allowed_hosts,
+        max_buffered_bytes: a.max_buffered_bytes,
+        header_timeout_ms: a.header_timeout_ms,
+        body_timeout_ms: a.body_timeout_ms,
     }
 }
 
 /// `cao gateway start`: resolve options, optionally save them, serve until SIGINT/SIGTERM.
 pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
     let save = a.save;
-    let config = GatewayConfig::load(&ctx.store, &overrides(a))?;
+    let asked = overrides(a);
+    let config = GatewayConfig::load(&ctx.store, &asked)?;
     ctx.flush_notices();
+    access_key_notes(&asked, &config);
     if save {
         config.save(&ctx.store)?;
         eprintln!(
@@ -89,6 +96,42 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
         handle.shutdown().await?;
         Ok(0)
     })
+}
+
+/// Say where the access key came from when that matters: a key on the command line is visible
+/// to every local user (`ps`), a generated one is shown once, a key file others can read.
+fn access_key_notes(a: &Overrides, config: &GatewayConfig) {
+    use crate::gateway::access_key::{self, KeySource};
+    match access_key::source_of(a) {
+        Some(KeySource::CommandLine) => eprintln!(
+            "WARNING: --access-key on the command line is visible to every user of this machine \
+             (ps, /proc/*/cmdline). Pass it as {} or with --access-key-file instead.",
+            access_key::KEY_ENV
+        ),
+        Some(KeySource::Generated) => {
+            if let Some(key) = &config.access_key {
+                eprintln!(
+                    "generated access key (shown once; clients send it as the x-cao-key header, \
+                     cao reads it from {}): {key}",
+                    access_key::KEY_ENV
+                );
+            }
+        }
+        Some(KeySource::File) => {
+            if let Some(path) = a
+                .access_key_file
+                .as_deref()
+                .filter(|p| access_key::key_file_too_open(p))
+            {
+                eprintln!(
+                    "warning: {} can be read by other users; make it private: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+        Some(KeySource::Environment) | None => {}
+    }
 }
 
 async fn wait_for_stop_signal() -> Result<()> {

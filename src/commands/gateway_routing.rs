@@ -14,7 +14,7 @@ use super::Ctx;
 use crate::cli::{GatewayDisableArgs, GatewayEnableArgs};
 use crate::codex::config_edit::{self, RoutingRecord};
 use crate::codex::shim;
-use crate::gateway::{LiveGateway, Overrides, live};
+use crate::gateway::live;
 use crate::store::fsutil;
 
 /// Suffix of the copy of config.toml taken before the first change.
@@ -87,6 +87,9 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
         Some(u) => normalize_url(u)?,
         None => normalize_url(&live::saved_url(&ctx.store))?,
     };
+    // Before anything changes: a gateway at the URL must be this user's (Codex will send its
+    // login there).
+    let running = super::gateway_verify::require_ours(&ctx.store, &url)?;
     let paths = Paths::new(&codex_home()?);
     let home = crate::store::home_dir(HOME_ADVICE)?;
 
@@ -135,7 +138,7 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
         None => warnings.push(
             "no codex found on PATH, so no shim was installed (config.toml is routed); install Codex and run `cao gateway enable` again".to_string()
         ),
-        Some(real) => match shim::install(&home, &real, &url)? {
+        Some(real) => match shim::install(&home, &real, &url, &shim::Verifier::this_cao(&ctx.store))? {
             shim::Installed::Written(p) => {
                 writeln!(out, "  shim:   {} -> {}", p.display(), real.display())?;
                 let dir = shim::shim_dir(&home);
@@ -169,7 +172,7 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
             home_dir.display()
         ));
     }
-    if LiveGateway::find(&url, Overrides::from_env().access_key).is_none() {
+    if !running {
         warnings.push(format!(
             "no gateway answers at {url} yet; start one with `cao gateway start` (Codex fails to connect until then)"
         ));

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod demo_script;
 pub mod gateway;
 pub mod gateway_routing;
+pub mod gateway_verify;
 pub mod import;
 pub mod list;
 pub mod remove;
@@ -66,6 +67,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Gateway(GatewayCommand::Status(a)) => gateway::status(&ctx, &a),
         Command::Gateway(GatewayCommand::Enable(a)) => gateway::enable(&ctx, &a),
         Command::Gateway(GatewayCommand::Disable(a)) => gateway::disable(&ctx, &a),
+        Command::Gateway(GatewayCommand::Verify(a)) => gateway_verify::verify(&ctx, &a),
         Command::Demo(a) => demo::demo(&ctx, &a),
         Command::MockUpstream(_) | Command::Completions(_) => Ok(0), // handled above
     };

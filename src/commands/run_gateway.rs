@@ -1,8 +1,9 @@
 //! `cao run --gateway`: run Codex once, routed through the gateway for this run only.
 //!
 //! The routing goes on Codex's command line as `-c` overrides
-//! ([`crate::codex::config_edit::cli_overrides`]); no file is changed. If no gateway answers
-//! `GET <url>/health`, one is started inside this process on a free loopback port with the saved
+//! ([`crate::codex::config_edit::cli_overrides`]); no file is changed. A gateway at the URL must
+//! prove it is this user's ([`super::gateway_verify::require_ours`]); anything else listening
+//! there is an error. If nothing listens there, one is started inside this process on a free loopback port with the saved
 //! gateway settings (`gateway.json`) and stopped when Codex exits, so one command gives a
 //! session that survives account switches. CLI fallback is off: the gateway switches accounts
 //! mid-request, which is better than restarting Codex.
@@ -15,11 +16,12 @@ use anyhow::{Context, Result, bail};
 
 use super::Ctx;
 use super::gateway_routing::normalize_url;
+use super::gateway_verify::require_ours;
 use crate::cli::RunArgs;
 use crate::codex::launch::{self, Launch};
 use crate::codex::scan::QuotaWatch;
 use crate::codex::{config_edit, shim};
-use crate::gateway::{GatewayConfig, GatewayHandle, LiveGateway, Overrides, live};
+use crate::gateway::{GatewayConfig, GatewayHandle, Overrides, live};
 use crate::policy::order::rotation;
 use crate::policy::quota::QuotaClassifier;
 use crate::store::{Store, StoreError, fsutil};
@@ -40,8 +42,8 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
         say("CLI fallback is off with --gateway (the gateway switches accounts itself)");
     }
 
-    let embedded = if LiveGateway::find(&url, Overrides::from_env().access_key).is_some() {
-        say(&format!("using the gateway at {url}"));
+    let embedded = if require_ours(store, &url)? {
+        say(&format!("using your gateway at {url}"));
         None
     } else {
         let gateway = Embedded::start(store)?;

@@ -51,6 +51,13 @@ pub struct Overrides {
     pub idle_timeout_ms: Option<u64>,
     pub strategy: Option<Strategy>,
     pub switch_at: Option<f64>,
+    /// Read the access key from this file instead ([`super::access_key`]).
+    pub access_key_file: Option<std::path::PathBuf>,
+    /// Perimeter options (not saved): [`super::perimeter::Options`].
+    pub allowed_hosts: Vec<String>,
+    pub max_buffered_bytes: Option<u64>,
+    pub header_timeout_ms: Option<u64>,
+    pub body_timeout_ms: Option<u64>,
 }
 
 impl Overrides {
@@ -89,6 +96,8 @@ pub struct GatewayConfig {
     pub idle_timeout_ms: u64,
     pub strategy: Strategy,
     pub switch_at: f64,
+    /// Host allow-list extras, timeouts and the buffered-bytes budget ([`super::perimeter`]).
+    pub perimeter: super::perimeter::Options,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -125,6 +134,7 @@ impl Default for GatewayConfig {
             idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
             strategy: Strategy::FillFirst,
             switch_at: DEFAULT_SWITCH_AT,
+            perimeter: super::perimeter::Options::default(),
         }
     }
 }
@@ -180,7 +190,7 @@ impl GatewayConfig {
             no_app_env: o.no_app_env,
             token_url: text(&o.token_url, &saved.token_url).unwrap_or(d.token_url),
             client_id: text(&o.client_id, &saved.oauth_client_id).unwrap_or(d.client_id),
-            access_key: o.access_key.clone().filter(|k| !k.is_empty()),
+            access_key: super::access_key::resolve(o)?,
             max_body_bytes: o
                 .max_body_bytes
                 .or(saved.max_body_bytes)
@@ -191,6 +201,7 @@ impl GatewayConfig {
                 .unwrap_or(d.idle_timeout_ms),
             strategy: o.strategy.or(saved.strategy).unwrap_or(d.strategy),
             switch_at: o.switch_at.or(saved.switch_at).unwrap_or(d.switch_at),
+            perimeter: super::perimeter::Options::from_overrides(o),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -242,6 +253,13 @@ impl GatewayConfig {
                 "--switch-at must be a percentage between 0 and 100, got {}",
                 self.switch_at
             );
+        }
+        if let Some(problem) = self
+            .access_key
+            .as_deref()
+            .and_then(crate::policy::perimeter::access_key_problem)
+        {
+            bail!("{problem}");
         }
         if !self.bind.is_loopback() && self.access_key.is_none() {
             bail!(
@@ -351,7 +369,7 @@ mod tests {
         assert!(GatewayConfig::load(&store, &open).is_err());
         let keyed = Overrides {
             bind: Some("0.0.0.0".into()),
-            access_key: Some("k".into()),
+            access_key: Some("a-long-enough-key-0123".into()),
             ..Default::default()
         };
         assert!(GatewayConfig::load(&store, &keyed).is_ok());

@@ -82,6 +82,13 @@ impl LiveGateway {
         }
     }
 
+    /// `GET /health?nonce=N` at `url`: the answer with its identity proof
+    /// ([`super::identity::verify`] checks it).
+    pub fn prove(url: &str, nonce: &str) -> Result<Health, LiveError> {
+        let live = Self::at(url, None)?;
+        live.get(&format!("/health?{}={nonce}", super::identity::NONCE_PARAM))
+    }
+
     /// `GET /status`, the live view.
     pub fn status(&self) -> Result<Status, LiveError> {
         let status: Status = self.get("/status")?;

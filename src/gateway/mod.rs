@@ -5,14 +5,18 @@
 //! (picks up accounts added, removed or re-logged, by mtime). [`GatewayHandle::shutdown`] stops
 //! accepting, lets in-flight streams finish for a bounded time, and flushes state.
 
+pub mod access_key;
 pub mod account;
 pub mod body;
 pub mod config;
+pub mod identity;
 pub mod live;
 pub mod metrics;
 pub mod page;
+pub mod perimeter;
 pub mod proxy;
 pub mod routing;
+pub mod serve;
 pub mod server;
 pub mod state;
 pub mod tokens;
@@ -73,8 +77,9 @@ pub struct GatewayHandle {
 }
 
 /// Start the gateway on `config.bind:config.port` (port 0 picks a free one).
-pub async fn spawn(store: Arc<Store>, config: GatewayConfig) -> anyhow::Result<GatewayHandle> {
+pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Result<GatewayHandle> {
     config.validate()?;
+    serve::raise_fd_limit();
     let listener = tokio::net::TcpListener::bind((config.bind, config.port))
         .await
         .with_context(|| {
@@ -84,27 +89,24 @@ pub async fn spawn(store: Arc<Store>, config: GatewayConfig) -> anyhow::Result<G
             )
         })?;
     let addr = listener.local_addr()?;
+    // The real port (`--port 0` picks one): the Host allow-list is about it.
+    config.port = addr.port();
     let client = http_client()?;
     let st = store.clone();
     let state = tokio::task::spawn_blocking(move || GatewayState::load(st, config, client))
         .await
         .context("loading accounts")??;
     let state = Arc::new(state);
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let app = server::router(state.clone());
-    let mut server_stop = stop.subscribe();
-    let server = tokio::spawn(async move {
-        // No Nagle: SSE events are small writes that must leave at once (with Nagle and the
-        // client's delayed ACK, each one waits ~40 ms).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|s| *s).await;
-            })
+    let st = store.clone();
+    let port = addr.port();
+    let identity =
+        tokio::task::spawn_blocking(move || identity::Identity::load_or_create(&st, port))
             .await
-    });
+            .context("loading the gateway secret")??;
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let app = server::router(state.clone(), Arc::new(identity));
+    let header_timeout = state.config.perimeter.header_timeout;
+    let server = tokio::spawn(serve::run(listener, app, header_timeout, stop.subscribe()));
     let bg_state = state.clone();
     let background = tokio::spawn(async move {
         let mut tick = tokio::time::interval(BACKGROUND_TICK);

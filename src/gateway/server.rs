@@ -1,24 +1,40 @@
-//! The gateway's router: its own routes (`/health`), the access-key check, and the forwarding
-//! fallback. Issue 6 adds `GET /`, `/status` and `/metrics` in [`own_routes`].
+//! The gateway's router: its own routes (`/health`, `GET /`, `/status`, `/metrics`), the
+//! perimeter and access-key layers, and the forwarding fallback.
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::State;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::header;
-use subtle::ConstantTimeEq;
+use axum::{Extension, Router};
+use http::Uri;
 
-use super::proxy::{self, ACCESS_KEY_HEADER, GatewayError};
+use super::identity::Identity;
+use super::perimeter::{self, Perimeter};
 use super::state::GatewayState;
+use super::{access_key, proxy};
 
-/// Build the router.
-pub fn router(state: Arc<GatewayState>) -> Router {
+/// Build the router. Every request passes the perimeter first ([`perimeter::guard`]: Host,
+/// Origin, paths), then the access key, then has its body buffered under the global budget.
+pub fn router(state: Arc<GatewayState>, identity: Arc<Identity>) -> Router {
+    let cfg = &state.config;
+    let fence = Arc::new(Perimeter::new(
+        cfg.bind,
+        cfg.port,
+        cfg.perimeter.clone(),
+        cfg.max_body_bytes,
+    ));
+    let both = (state.clone(), fence.clone());
     own_routes()
         .fallback(proxy::forward)
-        .layer(middleware::from_fn_with_state(state.clone(), access_key))
+        .layer(middleware::from_fn_with_state(
+            both.clone(),
+            perimeter::buffer_body,
+        ))
+        .layer(middleware::from_fn_with_state(both, access_key::access_key))
+        .layer(middleware::from_fn_with_state(fence, perimeter::guard))
+        .layer(Extension(identity))
         .with_state(state)
 }
 
@@ -32,7 +48,13 @@ fn own_routes() -> Router<Arc<GatewayState>> {
 }
 
 /// `GET /health`: 200 with a small JSON body (no account names, so it can stay unauthenticated).
-async fn health(State(state): State<Arc<GatewayState>>) -> Response {
+/// With `?nonce=N` it also carries the proof that this is the user's cao gateway
+/// ([`super::identity`]).
+async fn health(
+    State(state): State<Arc<GatewayState>>,
+    Extension(identity): Extension<Arc<Identity>>,
+    uri: Uri,
+) -> Response {
     let now = crate::store::now_ms();
     let pool = state.pool();
     let ready = pool.accounts.iter().filter(|a| a.is_ready(now)).count();
@@ -43,31 +65,7 @@ async fn health(State(state): State<Arc<GatewayState>>) -> Response {
         accounts: pool.accounts.len(),
         ready,
         uptime_seconds: state.started.elapsed().as_secs(),
+        proof: identity.answer(uri.query()),
     })
     .into_response()
-}
-
-/// When an access key is set, every request but `/health` must carry it: as `x-cao-key`, or
-/// as `Authorization: Bearer <key>` when the client's Authorization is not passed through.
-/// Compared in constant time.
-async fn access_key(State(state): State<Arc<GatewayState>>, req: Request, next: Next) -> Response {
-    let Some(key) = state.config.access_key.as_deref() else {
-        return next.run(req).await;
-    };
-    // The status page itself holds no data (it sends the key from `/#key=...` to /status).
-    if req.uri().path() == "/health" || (req.uri().path() == "/" && req.method() == "GET") {
-        return next.run(req).await;
-    }
-    let h = req.headers();
-    let given = h.get(ACCESS_KEY_HEADER).map(|v| v.as_bytes()).or_else(|| {
-        (!state.config.passthrough_auth)
-            .then(|| h.get(header::AUTHORIZATION))
-            .flatten()
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-    });
-    let ok = given.is_some_and(|g| bool::from(g.ct_eq(key.as_bytes())));
-    if !ok {
-        return GatewayError::InvalidAccessKey.into_response();
-    }
-    next.run(req).await
 }

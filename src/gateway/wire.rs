@@ -31,6 +31,9 @@ pub struct Health {
     /// Accounts that can take a request right now.
     pub ready: usize,
     pub uptime_seconds: u64,
+    /// The identity proof, when `/health?nonce=N` was asked ([`super::identity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 impl Health {

@@ -4,6 +4,7 @@ pub mod codex_args;
 pub mod health;
 pub mod names;
 pub mod order;
+pub mod perimeter;
 pub mod quota;
 pub mod reset_time;
 pub mod route;

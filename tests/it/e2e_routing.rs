@@ -354,7 +354,7 @@ fn run_gateway_uses_a_running_gateway() {
     assert_served_by_account_two(&e, &out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("using the gateway at {url}")),
+        stderr.contains(&format!("using your gateway at {url}")),
         "{stderr}"
     );
     assert!(stderr.contains("CLI fallback is off"), "{stderr}");

@@ -826,6 +826,7 @@ async fn streamed_call(url: &str, session: &str) -> Result<(u16, String), String
     let req = http::Request::post(format!("{url}/responses"))
         .header("authorization", "Bearer client")
         .header("accept", "text/event-stream")
+        .header("content-type", "application/json")
         .header("session-id", session)
         .body(http_body_util::Full::new(bytes::Bytes::from_static(
             br#"{"model":"gpt-5","input":[],"stream":true}"#,

@@ -22,8 +22,8 @@ async fn forwards_every_path_with_the_chosen_accounts_credentials() {
     assert!(a.body.contains("Mock reply from acc-1."));
     for path in [
         "/models?client_version=0.169.0",
-        "/api/codex/settings/user",
-        "/wham/usage",
+        "/backend-api/wham/settings/user",
+        "/backend-api/wham/usage",
     ] {
         let r = send(
             "GET",
@@ -402,7 +402,7 @@ async fn websocket_upgrades_get_426_and_big_bodies_413() {
     assert_eq!(
         send(
             "POST",
-            &format!("{}/api/codex/ps/mcp", g.url),
+            &format!("{}/backend-api/ps/mcp", g.url),
             &[],
             &vec![b'y'; 1000]
         )
@@ -422,13 +422,18 @@ async fn access_key_is_required_when_set_and_for_any_non_loopback_bind() {
         .err()
         .unwrap_or_default();
     assert!(refused.contains("access key"), "{refused}");
-    let g = gw(&env, &m, &["--access-key", "s3cret-key"]);
+    let g = gw(&env, &m, &["--access-key", "s3cret-key-0123456789"]);
     assert_eq!(model_call(&g.url, None).await.status, 401);
-    let wrong = get(&g.url, "/models", &[("x-cao-key", "s3cret-kez")]).await;
+    let wrong = get(&g.url, "/models", &[("x-cao-key", "s3cret-key-0123456788")]).await;
     assert_eq!(wrong.status, 401);
-    let ok = get(&g.url, "/models", &[("x-cao-key", "s3cret-key")]).await;
+    let ok = get(&g.url, "/models", &[("x-cao-key", "s3cret-key-0123456789")]).await;
     assert_eq!(ok.status, 200);
-    let bearer = get(&g.url, "/models", &[("authorization", "Bearer s3cret-key")]).await;
+    let bearer = get(
+        &g.url,
+        "/models",
+        &[("authorization", "Bearer s3cret-key-0123456789")],
+    )
+    .await;
     assert_eq!(bearer.status, 200);
     assert_eq!(
         send("GET", &format!("{}/health", g.url), &[], b"")
@@ -655,6 +660,7 @@ async fn a_client_that_hangs_up_cancels_its_upstream_stream() {
     let g = gw(&env, &m, &[]);
     let client = cao::gateway::http_client().unwrap();
     let req = http::Request::post(format!("{}/responses", g.url))
+        .header("content-type", "application/json")
         .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
         .unwrap();
     let resp = client.request(req).await.unwrap();
@@ -690,6 +696,7 @@ async fn passthrough_auth_keeps_the_clients_own_credentials() {
         &[
             ("authorization", &bearer),
             ("chatgpt-account-id", "acc-own"),
+            ("content-type", "application/json"),
         ],
         b"{}",
     )

@@ -257,7 +257,7 @@ async fn page_with_an_access_key() {
             "--token-url",
             &token,
             "--access-key",
-            "s3cret-key",
+            "s3cret-key-0123456789",
         ],
     );
     assert_eq!(
@@ -277,7 +277,8 @@ async fn page_with_an_access_key() {
         401
     );
 
-    let (dom, console) = dump_dom(bin.clone(), format!("{}/#key=s3cret-key", g.url)).await;
+    let (dom, console) =
+        dump_dom(bin.clone(), format!("{}/#key=s3cret-key-0123456789", g.url)).await;
     assert!(console.is_empty(), "console output: {console:#?}");
     assert!(dom.contains("data-account=\"work\""), "{dom}");
 

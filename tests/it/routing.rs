@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use common::TestEnv;
 use predicates::prelude::*;
 
-const URL: &str = "http://127.0.0.1:4319";
+/// Port 9 (discard): nothing listens there, so no test here depends on what else runs on this
+/// machine.
+const URL: &str = "http://127.0.0.1:9";
 
 struct Routing {
     env: TestEnv,
@@ -98,15 +100,15 @@ fn enable_routes_config_and_disable_restores_it_byte_for_byte() {
     let r = Routing::new();
     r.write_config(USER_CONFIG);
     r.enable().success().stdout(predicate::str::contains(
-        "Codex now goes through the gateway at http://127.0.0.1:4319",
+        "Codex now goes through the gateway at http://127.0.0.1:9",
     ));
     let text = r.read_config();
     assert!(
-        text.contains("openai_base_url = \"http://127.0.0.1:4319\""),
+        text.contains("openai_base_url = \"http://127.0.0.1:9\""),
         "{text}"
     );
     assert!(
-        text.contains("chatgpt_base_url = \"http://127.0.0.1:4319/backend-api\""),
+        text.contains("chatgpt_base_url = \"http://127.0.0.1:9/backend-api\""),
         "{text}"
     );
     assert!(
@@ -156,7 +158,7 @@ fn a_new_url_replaces_the_old_one() {
         .assert()
         .success();
     let text = r.read_config();
-    assert!(!text.contains("4319"), "{text}");
+    assert!(!text.contains("127.0.0.1:9\""), "{text}");
     assert!(
         text.contains("openai_base_url = \"http://127.0.0.1:5555\""),
         "{text}"
@@ -304,17 +306,25 @@ fn a_symlinked_config_stays_a_symlink() {
 #[test]
 fn the_shim_runs_the_real_codex_with_the_routing_overrides() {
     let r = Routing::new();
-    r.enable()
+    // The shim asks cao to verify the gateway before Codex starts: run a real one.
+    let g = common::gateway::GatewayProc::start(&r.env, &[]);
+    r.cao(&r.path_with_shim())
+        .args(["gateway", "enable", "--base-url", &g.url])
+        .assert()
         .success()
         .stdout(predicate::str::contains(r.shim().display().to_string()));
     let shim = std::fs::read_to_string(r.shim()).unwrap();
     assert!(shim.contains("cao-gateway-shim"));
+    assert!(shim.contains("gateway verify --quiet --url"), "{shim}");
     // Through PATH, `codex` is now the shim, which hands everything to the real one.
-    let out = std::process::Command::new("codex")
-        .env("PATH", r.path_with_shim())
-        .args(["exec", "two words"])
-        .output()
-        .unwrap();
+    let run_codex = || {
+        std::process::Command::new("codex")
+            .env("PATH", r.path_with_shim())
+            .args(["exec", "two words"])
+            .output()
+            .unwrap()
+    };
+    let out = run_codex();
     let args: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -323,23 +333,33 @@ fn the_shim_runs_the_real_codex_with_the_routing_overrides() {
     assert_eq!(
         args,
         [
-            "-c",
-            "model_provider=\"openai\"",
-            "-c",
-            "openai_base_url=\"http://127.0.0.1:4319\"",
-            "-c",
-            "chatgpt_base_url=\"http://127.0.0.1:4319/backend-api\"",
-            "exec",
-            "two words"
+            "-c".to_string(),
+            "model_provider=\"openai\"".into(),
+            "-c".into(),
+            format!("openai_base_url=\"{}\"", g.url),
+            "-c".into(),
+            format!("chatgpt_base_url=\"{}/backend-api\"", g.url),
+            "exec".into(),
+            "two words".into()
         ]
     );
     // Enabling again with the shim first on PATH still finds the real codex, not the shim.
-    r.enable().success();
+    r.cao(&r.path_with_shim())
+        .args(["gateway", "enable", "--base-url", &g.url])
+        .assert()
+        .success();
     assert!(
         std::fs::read_to_string(r.shim())
             .unwrap()
             .contains(&*r.real_codex().display().to_string())
     );
+    // With the gateway gone, the shim says so and Codex does not start.
+    assert!(g.stop().success());
+    let out = run_codex();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "codex ran: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no cao gateway answers at"), "{err}");
 }
 
 #[test]

@@ -1,0 +1,282 @@
+//! The gateway proves it is this user's cao gateway before anyone sends it a token.
+//!
+//! Anything can listen on 127.0.0.1:4319 first (another local user, a leftover tool) and would
+//! then receive the bearer Codex sends. So the gateway keeps a random secret in the data dir
+//! (`gateway-secret`, 0600, made on first start) and `GET /health?nonce=N` answers
+//! `proof = HMAC-SHA256(secret, "cao-gateway-health-v1\n<port>\n<N>")`. A client ([`verify`]:
+//! `cao run --gateway`, `cao gateway enable`, the shim through `cao gateway verify`) sends a
+//! fresh nonce and checks the proof with the same secret; the port is in the MAC, so a squatter
+//! relaying to a real gateway on another port gets a proof that does not fit. On Linux the
+//! listening socket's owner is also checked in `/proc/net/tcp{,6}`: it must be this user.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use ring::hmac;
+use subtle::ConstantTimeEq;
+
+use crate::store::{Store, fsutil};
+
+/// The secret's file in the data dir.
+pub const SECRET_FILE: &str = "gateway-secret";
+/// The query parameter `/health` takes the client's nonce in.
+pub const NONCE_PARAM: &str = "nonce";
+const CONTEXT: &str = "cao-gateway-health-v1";
+
+/// The gateway's side: its secret and the port it listens on.
+pub struct Identity {
+    key: hmac::Key,
+    port: u16,
+}
+
+fn secret_path(store: &Store) -> PathBuf {
+    store.root().join(SECRET_FILE)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_hex(n: usize) -> anyhow::Result<String> {
+    let mut bytes = vec![0u8; n];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .ok()
+        .context("the system random generator failed")?;
+    Ok(hex(&bytes))
+}
+
+/// A secret as stored: 64 hex digits.
+fn parse_secret(text: &str) -> Option<Vec<u8>> {
+    let t = text.trim();
+    if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..32)
+        .map(|i| u8::from_str_radix(&t[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
+/// The secret in `store`, if one was made and is readable.
+pub fn read_secret(store: &Store) -> Option<Vec<u8>> {
+    fsutil::read_optional(&secret_path(store))
+        .ok()
+        .flatten()
+        .and_then(|t| parse_secret(&t))
+}
+
+impl Identity {
+    /// Load the data dir's secret, making one (atomically, 0600, under the state lock) when
+    /// there is none. An unreadable one is backed up first, never overwritten blind.
+    pub fn load_or_create(store: &Store, port: u16) -> anyhow::Result<Self> {
+        let path = secret_path(store);
+        let secret = match read_secret(store) {
+            Some(s) => s,
+            None => {
+                let _lock = store.lock_state()?;
+                match fsutil::read_optional(&path)? {
+                    Some(t) if parse_secret(&t).is_some() => parse_secret(&t).unwrap_or_default(),
+                    other => {
+                        if let Some(raw) = other {
+                            let backup =
+                                fsutil::back_up_corrupt(&path, &raw, crate::store::now_ms())?;
+                            store.notice(format!(
+                                "{} was not a cao gateway secret; it was backed up to {} and replaced",
+                                path.display(),
+                                backup.display()
+                            ));
+                        }
+                        let fresh = random_hex(32)?;
+                        fsutil::write_atomic(
+                            &path,
+                            format!("{fresh}\n").as_bytes(),
+                            fsutil::SECRET_FILE_MODE,
+                        )?;
+                        parse_secret(&fresh).unwrap_or_default()
+                    }
+                }
+            }
+        };
+        if fsutil::mode_of(&path).is_some_and(|m| m & 0o077 != 0) {
+            fsutil::set_mode(&path, fsutil::SECRET_FILE_MODE)?;
+        }
+        Ok(Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+            port,
+        })
+    }
+
+    /// The proof for a `/health` query, when it carries a well-formed nonce.
+    pub fn answer(&self, query: Option<&str>) -> Option<String> {
+        let nonce = query?
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == NONCE_PARAM)
+            .map(|(_, v)| v)?;
+        nonce_ok(nonce).then(|| proof(&self.key, self.port, nonce))
+    }
+}
+
+fn nonce_ok(n: &str) -> bool {
+    (16..=128).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn proof(key: &hmac::Key, port: u16, nonce: &str) -> String {
+    let tag = hmac::sign(key, format!("{CONTEXT}\n{port}\n{nonce}").as_bytes());
+    hex(tag.as_ref())
+}
+
+/// What [`verify`] found at a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// This user's cao gateway for this data dir.
+    Ours,
+    /// Nothing accepts connections there.
+    NothingListening,
+    /// Something answers that is not (or cannot prove to be) this user's cao gateway.
+    NotOurs(String),
+}
+
+/// Check that the gateway at `base_url` is this user's, for `store`'s data dir, within a few
+/// seconds. Only plain-HTTP gateways can be checked so far.
+pub fn verify(store: &Store, base_url: &str) -> Verdict {
+    let url = match url::Url::parse(base_url) {
+        Ok(u) => u,
+        Err(e) => return Verdict::NotOurs(format!("{base_url:?} is not a URL ({e})")),
+    };
+    if url.scheme() != "http" {
+        return Verdict::NotOurs(format!(
+            "cao can only verify plain http:// gateways, not {}",
+            url.scheme()
+        ));
+    }
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return Verdict::NotOurs(format!("{base_url} names no host"));
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let Some(addr) = (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
+        return Verdict::NothingListening;
+    };
+    let timeout = Duration::from_secs(2);
+    let Ok(stream) = TcpStream::connect_timeout(&addr, timeout) else {
+        return Verdict::NothingListening;
+    };
+    if let Some(why) = foreign_listener(addr) {
+        return Verdict::NotOurs(why);
+    }
+    let Some(secret) = read_secret(store) else {
+        return Verdict::NotOurs(format!(
+            "no cao gateway was ever started with the data directory {} (it has no {SECRET_FILE})",
+            store.root().display()
+        ));
+    };
+    let Ok(nonce) = random_hex(32) else {
+        return Verdict::NotOurs("the system random generator failed".into());
+    };
+    drop(stream);
+    let given = match super::live::LiveGateway::prove(base_url, &nonce) {
+        Ok(h) if h.is_cao() => h.proof.unwrap_or_default(),
+        Ok(_) | Err(_) => {
+            return Verdict::NotOurs("it does not answer GET /health like a cao gateway".into());
+        }
+    };
+    let want = proof(&hmac::Key::new(hmac::HMAC_SHA256, &secret), port, &nonce);
+    if bool::from(given.as_bytes().ct_eq(want.as_bytes())) {
+        return Verdict::Ours;
+    }
+    let what = if given.is_empty() {
+        "it answers /health without the proof a cao gateway gives"
+    } else {
+        "its /health proof does not match this data directory's gateway secret (another user's or another data directory's gateway?)"
+    };
+    Verdict::NotOurs(what.to_string())
+}
+
+/// On Linux: why the socket listening on `addr` is not this user's, when it is not.
+fn foreign_listener(addr: SocketAddr) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        let me = nix::unistd::getuid().as_raw();
+        let mut owners = Vec::new();
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            if let Ok(text) = std::fs::read_to_string(table) {
+                owners.extend(listening_owners(&text, addr));
+            }
+        }
+        owners.into_iter().find(|u| *u != me).map(|u| {
+            format!(
+                "the socket listening on port {} belongs to another user (uid {u}, you are uid {me})",
+                addr.port()
+            )
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = addr;
+        None
+    }
+}
+
+/// The uids owning LISTEN sockets in a `/proc/net/tcp{,6}` table that would take a connection
+/// to `target`: its port on its address or a wildcard address.
+pub fn listening_owners(table: &str, target: SocketAddr) -> Vec<u32> {
+    let mut out = Vec::new();
+    for line in table.lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(state), Some(uid)) = (cols.get(1), cols.get(3), cols.get(7)) else {
+            continue;
+        };
+        if *state != "0A" {
+            continue;
+        }
+        let Some((ip_hex, port_hex)) = local.split_once(':') else {
+            continue;
+        };
+        let (Ok(port), Some(ip), Ok(uid)) = (
+            u16::from_str_radix(port_hex, 16),
+            proc_ip(ip_hex),
+            uid.parse::<u32>(),
+        ) else {
+            continue;
+        };
+        let same = ip == target.ip()
+            || ip.is_unspecified()
+            || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped() == Some(match target.ip() {
+                IpAddr::V4(a) => a,
+                IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+            }));
+        if port == target.port() && same {
+            out.push(uid);
+        }
+    }
+    out
+}
+
+/// An address as `/proc/net/tcp` prints it: 32-bit words in host (little-endian) order.
+fn proc_ip(h: &str) -> Option<IpAddr> {
+    match h.len() {
+        8 => Some(IpAddr::V4(Ipv4Addr::from(
+            u32::from_str_radix(h, 16).ok()?.to_le_bytes(),
+        ))),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for i in 0..4 {
+                let w = u32::from_str_radix(&h[8 * i..8 * i + 8], 16).ok()?;
+                bytes[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+            }
+            Some(IpAddr::V6(Ipv6Addr::from(bytes)))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+#[path = "identity_tests.rs"]
+mod tests;
