@@ -13,6 +13,7 @@ mod e2e_tui;
 mod faults;
 mod gateway;
 mod page_chromium;
+mod perimeter;
 mod routing;
 mod run;
 mod shared_state;
