@@ -51,7 +51,15 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
         .filter_map(|(n, s)| s.active_cooldown(now).map(|u| (n.clone(), u)))
         .collect();
 
-    if let Some(name) = &args.account {
+    // `--no-fallback` without `--account` means the default account and nothing else.
+    let only = args.account.clone().or_else(|| {
+        if args.no_fallback {
+            registry.default_account.clone()
+        } else {
+            None
+        }
+    });
+    if let Some(name) = &only {
         store.check_name(name)?;
         if !registry.contains(name) {
             return Err(StoreError::UnknownAccount { name: name.clone() }.into());
@@ -69,7 +77,10 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
             );
         }
         // A named account runs even if cao thinks it is cooling down: the person knows best.
-        if let Some(until) = cooldowns.remove(name) {
+        // With --no-fallback the cooldown holds: cao says so and exits (or waits with --wait).
+        if !args.no_fallback
+            && let Some(until) = cooldowns.remove(name)
+        {
             say(&format!(
                 "account {name} hit its usage limit earlier; it should reset {}. Trying it anyway because --account names it.",
                 when(until, now)
@@ -204,8 +215,12 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
                 plan.record(&account, attempt, now_ms());
             }
             Step::Sleep { ms } => {
+                let who = match &only {
+                    Some(name) => format!("account {name}"),
+                    None => "every account".to_string(),
+                };
                 say(&format!(
-                    "every account hit its usage limit; trying again in {}",
+                    "{who} hit its usage limit; trying again in {}",
                     crate::render::time::duration(ms)
                 ));
                 if !sleep_interruptibly(ms, None) {
@@ -226,7 +241,17 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
                 reason,
                 soonest,
             } => {
-                explain_exit(reason, soonest, code);
+                match &only {
+                    Some(name) => {
+                        let flag = if args.account.is_some() {
+                            "--account"
+                        } else {
+                            "--no-fallback"
+                        };
+                        explain_single_exit(store, name, flag, reason, soonest, code);
+                    }
+                    None => explain_exit(reason, soonest, code),
+                }
                 return Ok(code);
             }
         }
@@ -337,10 +362,25 @@ fn record_status(
     attempt_at: i64,
 ) -> Result<()> {
     let now = now_ms();
+    // Did the backend serve this account? Codex recorded a model answer in a session during
+    // the attempt. A local command (`--version`, `login status`, `--help`) exits 0 without
+    // asking the backend anything, and must not clear what the backend said (a cooldown).
+    let served = || {
+        crate::codex::session::latest_session(&store.account_dir(name), attempt_at)
+            .is_some_and(|s| s.has_model_output)
+    };
+    let cooling = store
+        .load_statuses()?
+        .statuses
+        .get(name)
+        .is_some_and(|s| s.active_cooldown(now).is_some());
+    let evidence = attempt == Attempt::Success && (!cooling || served());
     store.update_account_status(name, |s| {
         s.apply(&StatusEvent::Attempted, attempt_at);
         match attempt {
-            Attempt::Success => s.apply(&StatusEvent::Succeeded, now),
+            Attempt::Success if evidence => s.apply(&StatusEvent::Succeeded, now),
+            // Codex succeeded without the backend (see above): the cooldown stands.
+            Attempt::Success => {}
             Attempt::Failed { code } => s.apply(
                 &StatusEvent::Failed {
                     error: format!("exit_code_{code}"),
@@ -447,6 +487,55 @@ fn sleep_interruptibly(ms: i64, countdown_for: Option<&str>) -> bool {
         eprintln!("\r\x1b[2K[cao] done waiting");
     }
     true
+}
+
+/// Why a run limited to one account (`--account` or `--no-fallback`) stopped, and which other
+/// accounts are free (never "every account hit its limit" when only one was tried).
+fn explain_single_exit(
+    store: &Store,
+    name: &str,
+    flag: &str,
+    reason: ExitReason,
+    soonest: Option<(String, i64)>,
+    code: i32,
+) {
+    let now = now_ms();
+    let free: Vec<String> = store
+        .load_registry()
+        .map(|r| r.accounts)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a != name && readable(&store.auth_path(a)))
+        .filter(|a| {
+            store
+                .load_statuses()
+                .ok()
+                .and_then(|f| f.statuses.get(a).map(|s| s.active_cooldown(now).is_none()))
+                .unwrap_or(true)
+        })
+        .collect();
+    let others = if free.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Not cooling: {}; run without {flag} to fall back to {}.",
+            free.join(", "),
+            if free.len() == 1 { "it" } else { "them" }
+        )
+    };
+    let resets = soonest
+        .filter(|(a, _)| a == name)
+        .map(|(_, u)| format!(", resets {}", when(u, now)))
+        .unwrap_or_default();
+    match reason {
+        ExitReason::Success | ExitReason::Failed | ExitReason::Interrupted => {}
+        ExitReason::QuotaNoFallback | ExitReason::PassesSpent => say(&format!(
+            "account {name} hit its usage limit; exiting with codex's status {code}.{others}"
+        )),
+        ExitReason::AllCooling => say(&format!(
+            "account {name} is cooling down after a usage limit{resets}. Run with --wait to wait for it.{others}"
+        )),
+    }
 }
 
 fn explain_exit(reason: ExitReason, soonest: Option<(String, i64)>, code: i32) {
