@@ -102,7 +102,8 @@ fn batched_status_writes_merge_and_keep_other_fields() {
     let f = st.store.load_statuses().unwrap_or_default();
     let s = &f.statuses["a"];
     assert_eq!(s.cooldown_until_ms, Some(5_000));
-    assert_eq!(s.consecutive_failures, Some(2));
+    // The usage limit is not a failure (the cooldown says it); the rate limit is.
+    assert_eq!(s.consecutive_failures, Some(1));
     assert_eq!(s.last_quota_at_ms, Some(100));
     assert_eq!(s.last_error.as_deref(), Some("rate limited"));
     assert_eq!(s.extra["fromTheTypescriptTool"], 1);

@@ -131,6 +131,9 @@ pub struct HealthInput<'a> {
     pub login: Login,
     /// Access-token expiry, milliseconds since the epoch.
     pub token_expires_at_ms: Option<i64>,
+    /// auth.json holds a refresh token: an expired access token is renewed on first use
+    /// (by Codex or the gateway), so expiry is routine, not a problem.
+    pub has_refresh_token: bool,
     pub cooldown_until_ms: Option<i64>,
     /// When the last attempt was made and when the last usage limit was hit: a cooldown whose
     /// account's latest attempt was a usage-limit hit means the account is spent.
@@ -251,6 +254,8 @@ pub fn evaluate(input: &HealthInput<'_>, options: &HealthOptions, now_ms: i64) -
             IssueCode::TokenUnknown,
             "Token expiry could not be determined.".to_string(),
         ),
+        // With a refresh token, Codex and the gateway renew it on first use: routine.
+        Some(exp) if exp <= now_ms && input.has_refresh_token => {}
         Some(exp) if exp <= now_ms => push(
             Severity::Error,
             IssueCode::TokenExpired,
@@ -289,7 +294,12 @@ pub fn evaluate(input: &HealthInput<'_>, options: &HealthOptions, now_ms: i64) -
         );
     }
 
-    if let Some(err) = input.last_error.filter(|e| !e.trim().is_empty()) {
+    // A usage limit is the cooldown above (or history once it has passed), not a second
+    // warning: only other errors are reported here.
+    if let Some(err) = input
+        .last_error
+        .filter(|e| !e.trim().is_empty() && !is_usage_limit_error(e))
+    {
         push(
             Severity::Warn,
             IssueCode::LastError,
@@ -311,6 +321,15 @@ pub fn evaluate(input: &HealthInput<'_>, options: &HealthOptions, now_ms: i64) -
         now_ms,
     ));
     issues
+}
+
+/// Whether a recorded `lastError` is a usage-limit hit (cao's and the TypeScript tool's words
+/// for it), which is routine and shown as the cooldown instead.
+pub fn is_usage_limit_error(error: &str) -> bool {
+    matches!(
+        error.trim(),
+        "usage_limit_reached" | "usage limit reached" | "insufficient_quota" | "quota_exceeded"
+    )
 }
 
 /// What to do about an auth.json this user cannot read.

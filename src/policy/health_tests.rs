@@ -9,6 +9,7 @@ fn healthy(name: &str) -> HealthInput<'_> {
         name,
         login: Login::LoggedIn,
         token_expires_at_ms: Some(NOW + 48 * H),
+        has_refresh_token: false,
         cooldown_until_ms: None,
         last_attempt_at_ms: None,
         last_quota_at_ms: None,
@@ -194,7 +195,7 @@ fn all_codes_in_order() {
     i.token_expires_at_ms = Some(NOW + H);
     i.cooldown_until_ms = Some(NOW + H);
     i.consecutive_failures = Some(5);
-    i.last_error = Some("usage_limit_reached");
+    i.last_error = Some("exit_code_1");
     i.loose_auth_mode = Some(0o666);
     assert_eq!(
         codes(&i),
@@ -246,4 +247,23 @@ fn issue_serializes_like_the_typescript_tool() {
         o,
         serde_json::json!({"expiresWithinHours": 24, "maxFailures": 3, "switchAt": 98.0})
     );
+}
+
+#[test]
+fn routine_states_are_not_problems() {
+    // An expired access token with a refresh token is renewed on use.
+    let mut i = healthy("a");
+    i.token_expires_at_ms = Some(NOW - H);
+    i.has_refresh_token = true;
+    assert!(codes(&i).is_empty());
+    i.has_refresh_token = false;
+    assert_eq!(codes(&i), vec!["token_expired"]);
+    // A cooldown after a usage limit is one warning; the limit as last error is not another.
+    let mut i = healthy("a");
+    i.cooldown_until_ms = Some(NOW + H);
+    i.last_error = Some("usage_limit_reached");
+    assert_eq!(codes(&i), vec!["cooldown_active"]);
+    i.cooldown_until_ms = Some(NOW - H);
+    i.last_error = Some("usage limit reached");
+    assert!(codes(&i).is_empty());
 }

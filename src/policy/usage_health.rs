@@ -121,6 +121,7 @@ mod tests {
             name,
             login: Login::LoggedIn,
             token_expires_at_ms: Some(NOW + 100_000_000),
+            has_refresh_token: false,
             cooldown_until_ms: None,
             last_attempt_at_ms: None,
             last_quota_at_ms: None,

@@ -42,6 +42,7 @@ fn view(
         last_refresh_ms: logged_in.then_some(NOW - 3 * 24 * HOUR),
         status,
         auth_mode: Some(0o600),
+        has_refresh_token: false,
     }
 }
 

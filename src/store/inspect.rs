@@ -46,6 +46,8 @@ pub struct AccountView {
     pub status: AccountStatus,
     /// Unix mode of auth.json, when it exists.
     pub auth_mode: Option<u32>,
+    /// auth.json holds a refresh token (an expired access token is renewed on use).
+    pub has_refresh_token: bool,
 }
 
 impl AccountView {
@@ -72,6 +74,7 @@ impl AccountView {
                 AuthView::NoTokens => Login::NoTokens,
             },
             token_expires_at_ms: self.token_expires_at_ms(),
+            has_refresh_token: self.has_refresh_token,
             cooldown_until_ms: self.status.cooldown_until_ms,
             last_attempt_at_ms: self.status.last_attempt_at_ms,
             last_quota_at_ms: self.status.last_quota_at_ms,
@@ -218,17 +221,22 @@ impl Store {
                     last_refresh_ms: None,
                     status,
                     auth_mode: None,
+                    has_refresh_token: false,
                 };
                 return Ok(view);
             }
             Err(e) => return Err(e),
         };
+        let mut has_refresh_token = false;
         let (auth, claims, last_refresh_ms) = match text {
             None => (AuthView::Missing, Claims::default(), None),
             Some(text) => match AuthFile::parse(&text) {
                 Err(e) => (AuthView::Unreadable(e), Claims::default(), None),
                 Ok(file) => match file.tokens() {
-                    Some(_) => (AuthView::LoggedIn, file.claims(), file.last_refresh_ms()),
+                    Some(t) => {
+                        has_refresh_token = t.refresh_token.is_some_and(|r| !r.is_empty());
+                        (AuthView::LoggedIn, file.claims(), file.last_refresh_ms())
+                    }
                     None if file.api_key().is_some() => {
                         (AuthView::ApiKeyOnly, Claims::default(), None)
                     }
@@ -246,6 +254,7 @@ impl Store {
             last_refresh_ms,
             status,
             auth_mode,
+            has_refresh_token,
         })
     }
 }

@@ -117,10 +117,10 @@ impl AccountStatus {
     ///
     /// - an attempt stamps `lastAttemptAtMs` and drops a cooldown that has ended;
     /// - a success stamps `lastSuccessAtMs`, resets the failure count, clears cooldown and error;
-    /// - a usage-limit hit stamps `lastQuotaAtMs`, sets the cooldown, counts a failure and
-    ///   writes [`USAGE_LIMIT_ERROR`];
-    /// - another failure counts a failure, writes its error, and sets a cooldown if it has one
-    ///   (else keeps the current one);
+    /// - a usage-limit hit stamps `lastQuotaAtMs`, sets the cooldown and writes
+    ///   [`USAGE_LIMIT_ERROR`]; it is routine (the cooldown says it), not a failure;
+    /// - another failure counts a failure (unless it is a usage limit without a reset time),
+    ///   writes its error, and sets a cooldown if it has one (else keeps the current one);
     /// - a broken login sets `needsLogin` (with the auth.json it was about), a new login
     ///   clears it.
     pub fn apply(&mut self, event: &StatusEvent, now_ms: i64) {
@@ -138,7 +138,6 @@ impl AccountStatus {
             StatusEvent::QuotaHit { cooling_until_ms } => {
                 self.last_quota_at_ms = Some(now_ms);
                 self.cooldown_until_ms = Some(*cooling_until_ms);
-                self.count_failure();
                 self.last_error = Some(USAGE_LIMIT_ERROR.to_string());
             }
             StatusEvent::Failed {
@@ -148,7 +147,9 @@ impl AccountStatus {
                 if cooling_until_ms.is_some() {
                     self.cooldown_until_ms = *cooling_until_ms;
                 }
-                self.count_failure();
+                if !crate::policy::health::is_usage_limit_error(error) {
+                    self.count_failure();
+                }
                 self.last_error = Some(error.clone());
             }
             StatusEvent::LoginBroken { auth_mtime_ms } => {

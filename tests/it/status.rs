@@ -101,7 +101,7 @@ fn pretty_is_a_framed_dashboard() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("CAO Status") && text.contains("Accounts: 3 (2 ok) · 2 warnings, 0 errors"),
+        text.contains("CAO Status") && text.contains("Accounts: 3 (2 ok) · 1 warning, 0 errors"),
         "{text}"
     );
     assert!(
@@ -118,7 +118,8 @@ fn pretty_is_a_framed_dashboard() {
     assert!(text.contains("beta  WARN"), "{text}");
     assert!(text.contains("cooling in 3h 1"), "{text}");
     assert!(
-        text.contains("warn cooldown_active, warn last_error"),
+        // A cooldown after a usage limit is one state, not also a last_error warning.
+        text.contains("warn cooldown_active") && !text.contains("warn last_error"),
         "{text}"
     );
     assert!(!text.contains('\x1b'), "no colour off a terminal");
@@ -367,9 +368,14 @@ fn doctor_exit_two_for_each_error() {
             predicate::str::contains("not_logged_in")
                 .and(predicate::str::contains("a/auth.json is not valid JSON")),
         );
-    // token_expired
+    // token_expired: only without a refresh token (with one it is renewed on use)
     let env = TestEnv::new();
     env.add_logged_in("a", "acc", now - 60);
+    assert_eq!(doctor(&env, &[]), (vec![], 0));
+    let auth = env.data_dir().join("a/auth.json");
+    let mut v: Value = serde_json::from_str(&fs::read_to_string(&auth).unwrap()).unwrap();
+    v["tokens"].as_object_mut().unwrap().remove("refresh_token");
+    fs::write(&auth, v.to_string()).unwrap();
     assert_eq!(
         doctor(&env, &[]),
         (vec!["a:error:token_expired".to_string()], 2)
@@ -488,10 +494,7 @@ fn report_markdown_and_json() {
         md.contains("| beta | no | logged-in | plus | in 2d 23h | in 3h 1"),
         "{md}"
     );
-    assert!(
-        md.contains("| 5m ago | 1 | cooldown_active, last_error |"),
-        "{md}"
-    );
+    assert!(md.contains("| 5m ago | 1 | cooldown_active |"), "{md}");
     assert!(
         !md.contains("@example.com"),
         "the shareable report has no email addresses"
@@ -634,4 +637,32 @@ fn on_a_terminal_status_is_the_coloured_dashboard_unless_no_color() {
     assert!(!plain.contains('\x1b'), "{plain}");
     let first = plain.lines().next().unwrap().trim_end_matches('\r');
     assert_eq!(first.chars().count(), 100, "{first}");
+}
+
+#[test]
+fn routine_usage_limits_are_one_state_and_doctor_stays_quiet_about_history() {
+    let env = TestEnv::new();
+    let now = now_secs();
+    for n in ["a", "b", "c"] {
+        env.add_logged_in(n, &format!("acc-{n}"), now + 10 * DAY);
+    }
+    let ms = now * 1000;
+    write_statuses(
+        &env,
+        json!({
+            // cooling after a usage limit: one warning (cooldown_active), not two
+            "a": {"cooldownUntilMs": ms + 3_600_000, "lastQuotaAtMs": ms - 60_000,
+                  "lastAttemptAtMs": ms - 60_000, "lastError": "usage_limit_reached"},
+            // a limit that has reset: nothing to fix
+            "b": {"cooldownUntilMs": ms - 60_000, "lastQuotaAtMs": ms - 7_200_000,
+                  "lastError": "usage_limit_reached", "consecutiveFailures": 0},
+            // a real error still warns
+            "c": {"lastError": "exit_code_3", "consecutiveFailures": 1}
+        }),
+    );
+    let (codes, exit) = doctor(&env, &[]);
+    assert_eq!(codes, vec!["a:warn:cooldown_active", "c:warn:last_error"]);
+    assert_eq!(exit, 1);
+    write_statuses(&env, json!({"b": {"lastError": "usage_limit_reached"}}));
+    assert_eq!(doctor(&env, &[]), (vec![], 0));
 }
