@@ -15,7 +15,7 @@ use crate::policy::strategy::Strategy;
     after_help = "Examples:\n  cao add work\n  cao run -- exec \"summarize README\"\n  cao gateway start\n  cao status --doctor\n\nData dir: --data-dir, else $CAO_DATA_DIR, else ~/.codex-account-orchestrator"
 )]
 pub struct Cli {
-    /// Data directory holding the accounts (default: $CAO_DATA_DIR or ~/.codex-account-orchestrator)
+    /// Data directory holding the accounts [default: $CAO_DATA_DIR, else ~/.codex-account-orchestrator]
     #[arg(long, global = true, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
 
@@ -78,6 +78,9 @@ impl Command {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cao add work                   create the account and log in with the browser\n  cao add personal --device-auth log in with a device code (no browser on this machine)\n  cao add spare --no-login       create it now, log in later with `cao add spare`"
+)]
 pub struct AddArgs {
     /// Account name: 1-64 letters, digits, '-' or '_'
     pub name: String,
@@ -85,7 +88,7 @@ pub struct AddArgs {
     #[arg(long, default_value = "codex", value_name = "PATH")]
     pub codex: String,
     /// Create the account without logging in
-    #[arg(long)]
+    #[arg(long, conflicts_with = "device_auth")]
     pub no_login: bool,
     /// Log in with the device-code flow (`codex login --device-auth`)
     #[arg(long)]
@@ -118,6 +121,9 @@ pub struct RemoveArgs {
     /// Keep the account's directory (auth.json, config.toml) on disk
     #[arg(long)]
     pub keep_files: bool,
+    /// Do not ask for confirmation before deleting the account's credentials
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,8 +133,11 @@ pub enum ImportCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cao import codex-auth                           every ~/.codex/accounts/*.json\n  cao import codex-auth --source ~/backup/accounts --default work\n  cao import codex-auth --overwrite               replace existing auth.json files"
+)]
 pub struct ImportCodexAuthArgs {
-    /// Directory holding the *.json snapshots (default ~/.codex/accounts)
+    /// Directory holding the *.json snapshots [default: ~/.codex/accounts]
     #[arg(long, value_name = "DIR")]
     pub source: Option<PathBuf>,
     /// Overwrite existing auth.json files
@@ -159,30 +168,40 @@ pub struct HealthArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cao status                  the dashboard (one line per account when piped)\n  cao status work             everything about one account\n  cao status --doctor         health check: exit 0 ok, 1 warnings, 2 errors\n  cao status --json | jq '.[] | select(.cooldownRemainingMs > 0) | .name'\n  cao status --report > accounts.md    shareable: no emails, ids or paths\n  cao status --watch          live, from the running gateway"
+)]
 pub struct StatusArgs {
+    /// Show only this account, with every detail
+    #[arg(value_name = "NAME", conflicts_with_all = ["doctor", "report", "watch"])]
+    pub account: Option<String>,
     /// Output account status as JSON
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["compact", "pretty", "full", "watch"])]
     pub json: bool,
     /// One line per account
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["pretty", "full", "doctor", "report", "watch"])]
     pub compact: bool,
     /// Framed dashboard (the default on a terminal)
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["full", "doctor", "report"])]
     pub pretty: bool,
     /// Verbose multi-line view per account
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["doctor", "report", "watch"])]
     pub full: bool,
     /// Run health checks; exit 0 ok, 1 warnings, 2 errors
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["report", "watch"])]
     pub doctor: bool,
     /// Generate a shareable report (md or json)
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "md", value_name = "FORMAT")]
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "md", value_name = "FORMAT", conflicts_with_all = ["json", "watch"])]
     pub report: Option<ReportFormat>,
-    /// Redraw the dashboard in place every few seconds (from the running gateway if any)
+    /// With --report: also include emails, account ids and paths
+    #[arg(long, requires = "report")]
+    pub private: bool,
+    /// Redraw the dashboard in place every few seconds (from the running gateway if any); q or
+    /// Ctrl-C quits
     #[arg(long)]
     pub watch: bool,
     /// Seconds between redraws with --watch
-    #[arg(long, default_value_t = 2, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 2, value_name = "SECONDS", requires = "watch", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub interval: u64,
     #[command(flatten)]
     pub health: HealthArgs,
@@ -215,11 +234,11 @@ pub struct RunArgs {
     /// Path to the codex binary
     #[arg(long, default_value = "codex", value_name = "PATH")]
     pub codex: String,
-    /// Do not fall back to other accounts
+    /// Run only the default (or --account) account; never fall back to another
     #[arg(long)]
     pub no_fallback: bool,
     /// Passes over all accounts when every one hits its limit
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_passes: u32,
     /// Seconds to wait between passes
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
@@ -227,12 +246,13 @@ pub struct RunArgs {
     /// When every account is cooling down, wait for the soonest reset instead of exiting
     #[arg(long)]
     pub wait: bool,
-    /// Route Codex through the gateway (starting one for this run if none answers)
-    #[arg(long)]
+    /// Route Codex through the gateway (starting one for this run if none answers); the
+    /// gateway switches accounts, so CLI fallback options do not apply
+    #[arg(long, conflicts_with_all = ["no_fallback", "max_passes", "retry_delay", "wait"])]
     pub gateway: bool,
-    /// Gateway URL for --gateway (default: the address saved in gateway.json, else
-    /// http://127.0.0.1:4319)
-    #[arg(long, value_name = "URL")]
+    /// Gateway URL for --gateway [default: the running gateway, else the address saved in
+    /// gateway.json, else http://127.0.0.1:4319]
+    #[arg(long, value_name = "URL", requires = "gateway", value_parser = parse_http_url)]
     pub gateway_url: Option<String>,
     /// Arguments for codex (after `--`)
     #[arg(last = true, allow_hyphen_values = true, value_name = "CODEX_ARGS")]
@@ -270,35 +290,38 @@ impl ValueEnum for Strategy {
 /// `cao gateway start` options. Every value is optional here so that unset flags fall back to
 /// `gateway.json`, then to the defaults.
 #[derive(Debug, Clone, Default, Args)]
+#[command(
+    after_help = "Examples:\n  cao gateway start                     on 127.0.0.1:4319\n  cao gateway start --port 0 --save     a free port, remembered in gateway.json\n  cao gateway start --strategy least-used --switch-at 90\n  cao gateway start --bind 0.0.0.0 --access-key \"$(openssl rand -hex 16)\"\n\nThen: `cao gateway enable` routes your everyday codex through it, or `cao run --gateway -- ...` one run."
+)]
 pub struct GatewayStartArgs {
-    /// Address to bind (default 127.0.0.1; non-loopback needs --access-key)
-    #[arg(long, value_name = "ADDR")]
+    /// Address to bind; non-loopback needs --access-key [default: 127.0.0.1]
+    #[arg(long, value_name = "ADDR", value_parser = parse_ip)]
     pub bind: Option<String>,
-    /// Port (default 4319; 0 picks a free one)
+    /// Port; 0 picks a free one [default: 4319]
     #[arg(long)]
     pub port: Option<u16>,
-    /// Upstream base URL (default https://chatgpt.com/backend-api/codex)
-    #[arg(long, value_name = "URL")]
+    /// Upstream base URL [default: https://chatgpt.com/backend-api/codex]
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub base_url: Option<String>,
-    /// Cooldown for a spent account when upstream gives no reset time (default 900)
-    #[arg(long, value_name = "SECONDS")]
+    /// Cooldown for a spent account when upstream gives no reset time [default: 900]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub cooldown_seconds: Option<u64>,
-    /// Passes over all accounts per request (default 1)
-    #[arg(long, value_name = "N")]
+    /// Passes over all accounts per request [default: 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_retry_passes: Option<u32>,
-    /// Upstream request timeout (default 120000)
-    #[arg(long, value_name = "MS")]
+    /// Upstream request timeout [default: 120000]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: Option<u64>,
-    /// Retries for upstream 5xx and connection errors (default 2)
-    #[arg(long, value_name = "N")]
+    /// Retries for upstream 5xx and connection errors [default: 2]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=20))]
     pub upstream_retries: Option<u32>,
-    /// Base delay of the exponential retry backoff (default 200)
+    /// Base delay of the exponential retry backoff [default: 200]
     #[arg(long, value_name = "MS")]
     pub upstream_retry_base_ms: Option<u64>,
-    /// Maximum retry delay (default 2000)
+    /// Maximum retry delay [default: 2000]
     #[arg(long, value_name = "MS")]
     pub upstream_retry_max_ms: Option<u64>,
-    /// Random jitter added to each retry delay (default 120)
+    /// Random jitter added to each retry delay [default: 120]
     #[arg(long, value_name = "MS")]
     pub upstream_retry_jitter_ms: Option<u64>,
     /// Do not replace the client's Authorization header
@@ -308,10 +331,10 @@ pub struct GatewayStartArgs {
     /// OPENAI_BASE_URL for ChatGPT logins): route it with `cao gateway enable`
     #[arg(long)]
     pub no_app_env: bool,
-    /// OAuth token endpoint for refreshes (default https://auth.openai.com/oauth/token)
-    #[arg(long, value_name = "URL")]
+    /// OAuth token endpoint for refreshes [default: https://auth.openai.com/oauth/token]
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub token_url: Option<String>,
-    /// OAuth client id for refreshes (default: the Codex CLI's)
+    /// OAuth client id for refreshes [default: the Codex CLI's]
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
     /// Access key clients must send (required to bind a non-loopback address; at least 16
@@ -331,26 +354,26 @@ pub struct GatewayStartArgs {
     /// `name:port`; repeatable), e.g. behind a reverse proxy
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
-    /// Request bytes all clients together may have buffered in the gateway (default 256 MB)
+    /// Request bytes all clients together may have buffered in the gateway [default: 268435456 (256 MB)]
     #[arg(long, value_name = "BYTES")]
     pub max_buffered_bytes: Option<u64>,
-    /// Time a client has to send a request's headers, and the idle keep-alive limit (default 30000)
+    /// Time a client has to send a request's headers, and the idle keep-alive limit [default: 30000]
     #[arg(long, value_name = "MS", hide = true)]
     pub header_timeout_ms: Option<u64>,
-    /// Time a client has to send a whole request body (default 60000)
+    /// Time a client has to send a whole request body [default: 60000]
     #[arg(long, value_name = "MS", hide = true)]
     pub body_timeout_ms: Option<u64>,
-    /// Largest request body accepted (default 64 MB)
-    #[arg(long, value_name = "BYTES")]
+    /// Largest request body accepted [default: 67108864 (64 MB)]
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_body_bytes: Option<u64>,
-    /// End a stream that stays silent this long (default 300000)
-    #[arg(long, value_name = "MS")]
+    /// End a stream that stays silent this long [default: 300000]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_ms: Option<u64>,
-    /// How new sessions pick an account (default fill-first)
+    /// How new sessions pick an account [default: fill-first]
     #[arg(long, value_enum)]
     pub strategy: Option<Strategy>,
-    /// Stop giving new sessions to an account whose window is this full (default 98)
-    #[arg(long, value_name = "PERCENT")]
+    /// Stop giving new sessions to an account whose window is this full, 1-100 [default: 98]
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
     pub switch_at: Option<f64>,
     /// Persist these options to gateway.json
     #[arg(long)]
@@ -365,10 +388,13 @@ pub struct GatewayStatusArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cao gateway enable                          the running gateway (or the saved address)\n  cao gateway enable --base-url http://127.0.0.1:5000\n  CODEX_HOME=~/work-codex cao gateway enable  another Codex home\n\nUndo with `cao gateway disable`."
+)]
 pub struct GatewayEnableArgs {
-    /// Gateway base URL Codex should use (default: the address saved in gateway.json, else
-    /// http://127.0.0.1:4319)
-    #[arg(long, value_name = "URL")]
+    /// Gateway base URL Codex should use [default: the running gateway, else the address saved
+    /// in gateway.json, else http://127.0.0.1:4319]
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub base_url: Option<String>,
 }
 
@@ -377,8 +403,8 @@ pub struct GatewayDisableArgs {}
 
 #[derive(Debug, Args)]
 pub struct GatewayVerifyArgs {
-    /// Gateway base URL (default: the address saved in gateway.json, else http://127.0.0.1:4319)
-    #[arg(long, value_name = "URL")]
+    /// Gateway base URL [default: the address saved in gateway.json, else http://127.0.0.1:4319]
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub url: Option<String>,
     /// Print nothing when the gateway is verified
     #[arg(long)]
@@ -409,8 +435,41 @@ pub struct MockUpstreamArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples (where each shell looks for them):\n  cao completions bash > ~/.local/share/bash-completion/completions/cao\n  cao completions zsh > ~/.zfunc/_cao        (with fpath+=~/.zfunc before compinit in ~/.zshrc)\n  cao completions fish > ~/.config/fish/completions/cao.fish\n  cao completions powershell >> $PROFILE"
+)]
 pub struct CompletionsArgs {
     /// Shell to generate completions for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `--bind`: an IP address (`127.0.0.1`, `::1`, `0.0.0.0`), kept as text for the config.
+fn parse_ip(text: &str) -> Result<String, String> {
+    text.trim()
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_string())
+        .map_err(|_| format!("{text:?} is not an IP address (e.g. 127.0.0.1 or ::1)"))
+}
+
+/// URL options: an absolute `http://` or `https://` URL with a host.
+fn parse_http_url(text: &str) -> Result<String, String> {
+    match url::Url::parse(text.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Ok(text.trim().to_string())
+        }
+        Ok(_) => Err(format!("{text:?} is not an http:// or https:// URL")),
+        Err(e) => Err(format!(
+            "{text:?} is not a URL ({e}); write it like http://127.0.0.1:4319"
+        )),
+    }
+}
+
+/// `--switch-at`: a percentage above 0 and at most 100.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        Ok(_) => Err(format!("{text} is not a percentage between 1 and 100")),
+        Err(_) => Err(format!("{text:?} is not a number (e.g. 98)")),
+    }
 }

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cao::cli::Cli::parse();
+    let cli = match cao::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => usage_error(err),
+    };
     // Only long-running commands (gateway, run, demo) get the background log writer; for the
     // rest its thread costs more than the command itself.
     let log_guard = if cli.command.logs_on_hot_path() {
@@ -27,6 +30,40 @@ fn main() -> ExitCode {
     };
     drop(log_guard); // flush pending log lines before exit
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+/// Print clap's error and exit (2 for usage errors, 0 for --help/--version). `cao run exec hi`
+/// gets a tip: Codex's arguments go after `--`.
+fn usage_error(err: clap::Error) -> ! {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let text = err.render().ansi().to_string();
+    let is_run = err.render().to_string().contains("Usage: cao run");
+    if is_run && err.kind() == clap::error::ErrorKind::UnknownArgument {
+        let codex_args: Vec<String> = args
+            .iter()
+            .skip_while(|a| *a != "run")
+            .skip(1)
+            .filter(|a| !a.starts_with("--") || a.len() > 2)
+            .map(|a| {
+                if a.contains(' ') {
+                    format!("{a:?}")
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        let tip = format!(
+            "  tip: Codex's own arguments go after `--`: cao run -- {}\n\n",
+            codex_args.join(" ")
+        );
+        let text = match text.find("Usage:") {
+            Some(at) => format!("{}{tip}{}", &text[..at], &text[at..]),
+            None => format!("{text}{tip}"),
+        };
+        let _ = anstream::stderr().write_all(text.as_bytes());
+        std::process::exit(2);
+    }
+    err.exit()
 }
 
 /// Whether the error comes from writing to a pipe whose reader has gone away.

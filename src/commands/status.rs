@@ -15,7 +15,7 @@ use crate::store::inspect::Overview;
 /// full, pretty (or a terminal), compact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    Report(ReportFormat),
+    Report { format: ReportFormat, private: bool },
     Doctor { json: bool },
     Json,
     Compact,
@@ -24,15 +24,19 @@ enum Mode {
 }
 
 fn mode(a: &StatusArgs, stdout_is_tty: bool) -> Mode {
-    if let Some(f) = a.report {
-        Mode::Report(f)
+    if let Some(format) = a.report {
+        Mode::Report {
+            format,
+            private: a.private,
+        }
     } else if a.doctor {
         Mode::Doctor { json: a.json }
     } else if a.json {
         Mode::Json
     } else if a.compact {
         Mode::Compact
-    } else if a.full {
+    } else if a.full || (a.account.is_some() && !a.pretty) {
+        // One named account: every detail.
         Mode::Full
     } else if a.pretty || stdout_is_tty {
         Mode::Pretty
@@ -76,7 +80,13 @@ pub fn run(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
         return watch(ctx, a);
     }
     let mode = mode(a, tty);
-    let overview = ctx.store.inspect()?;
+    let mut overview = ctx.store.inspect()?;
+    if let Some(name) = &a.account {
+        overview.accounts.retain(|v| &v.name == name);
+        if overview.accounts.is_empty() {
+            return Err(crate::store::StoreError::UnknownAccount { name: name.clone() }.into());
+        }
+    }
     let r = RenderOpts::now(width(tty));
     let (text, code) = render(&overview, mode, &health_options(ctx, &a.health), &r);
     anstream::stdout().write_all(text.as_bytes())?;
@@ -89,7 +99,10 @@ fn render(o: &Overview, mode: Mode, opts: &HealthOptions, r: &RenderOpts) -> (St
         // Machine-readable modes still print valid JSON.
         let empty = match mode {
             Mode::Json => "[]\n".to_string(),
-            Mode::Report(ReportFormat::Json) => records::report_json(o, r),
+            Mode::Report {
+                format: ReportFormat::Json,
+                private,
+            } => records::report_json(o, r, private),
             Mode::Doctor { json: true } => doctor::json(o, &Default::default(), opts, r),
             _ => text::NO_ACCOUNTS.to_string(),
         };
@@ -100,8 +113,14 @@ fn render(o: &Overview, mode: Mode, opts: &HealthOptions, r: &RenderOpts) -> (St
         Mode::Compact => (text::compact(o, r), 0),
         Mode::Full => (text::full(o, r), 0),
         Mode::Pretty => (dashboard::render(o, &o.health(opts, r.now_ms), r), 0),
-        Mode::Report(ReportFormat::Json) => (records::report_json(o, r), 0),
-        Mode::Report(ReportFormat::Md) => (report::markdown(o, &o.health(opts, r.now_ms), r), 0),
+        Mode::Report {
+            format: ReportFormat::Json,
+            private,
+        } => (records::report_json(o, r, private), 0),
+        Mode::Report {
+            format: ReportFormat::Md,
+            ..
+        } => (report::markdown(o, &o.health(opts, r.now_ms), r), 0),
         Mode::Doctor { json } => {
             let h = o.health(opts, r.now_ms);
             let out = if json {
@@ -153,7 +172,10 @@ pub fn report_deprecated(ctx: &Ctx, a: &ReportArgs) -> Result<i32> {
     deprecated(
         ctx,
         "report",
-        Mode::Report(a.format),
+        Mode::Report {
+            format: a.format,
+            private: false,
+        },
         &HealthOptions::default(),
     )
 }
@@ -189,25 +211,39 @@ mod tests {
         assert_eq!(mode(&status_args(&[]), false), Mode::Compact);
         assert_eq!(mode(&status_args(&[]), true), Mode::Pretty);
         assert_eq!(mode(&status_args(&["--full"]), true), Mode::Full);
-        assert_eq!(
-            mode(&status_args(&["--compact", "--full"]), true),
-            Mode::Compact
-        );
-        assert_eq!(
-            mode(&status_args(&["--json", "--compact"]), false),
-            Mode::Json
-        );
+        assert_eq!(mode(&status_args(&["work"]), true), Mode::Full);
+        assert_eq!(mode(&status_args(&["work", "--json"]), true), Mode::Json);
         assert_eq!(
             mode(&status_args(&["--doctor", "--json"]), false),
             Mode::Doctor { json: true }
         );
         assert_eq!(
-            mode(&status_args(&["--report", "--doctor"]), false),
-            Mode::Report(ReportFormat::Md)
+            mode(&status_args(&["--report", "json", "--private"]), false),
+            Mode::Report {
+                format: ReportFormat::Json,
+                private: true
+            }
         );
-        assert_eq!(
-            mode(&status_args(&["--report", "json"]), false),
-            Mode::Report(ReportFormat::Json)
-        );
+    }
+
+    #[test]
+    fn conflicting_views_are_usage_errors() {
+        for args in [
+            &["--json", "--compact"][..],
+            &["--doctor", "--report"],
+            &["--watch", "--json"],
+            &["--interval", "5"],
+            &["--compact", "--full"],
+            &["--private"],
+            &["work", "--doctor"],
+        ] {
+            let mut argv = vec!["cao", "status"];
+            argv.extend_from_slice(args);
+            let err = crate::cli::Cli::try_parse_from(argv).err();
+            assert!(
+                err.as_ref().is_some_and(|e| e.exit_code() == 2),
+                "{args:?} should be a usage error"
+            );
+        }
     }
 }
