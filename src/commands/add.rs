@@ -15,7 +15,7 @@ use crate::store::{DEFAULT_ACCOUNT_CONFIG, Store, StoreError, fsutil};
 /// `codex login` unless it already is.
 pub fn run(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     let store = &ctx.store;
-    let name = store.check_name(a.name.trim())?;
+    let name = store.check_new_name(a.name.trim())?;
     // Find codex before creating anything, so a missing binary leaves no half-made account.
     let codex = if a.no_login {
         None
@@ -70,11 +70,21 @@ pub fn run(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     }
     writeln!(out, "Starting `codex {}` for {name}...", args.join(" "))?;
     out.flush()?;
+    // Ctrl-C reaches codex (same terminal); cao stays to say what state it left behind.
+    crate::codex::launch::catch_signals();
     let status = Command::new(&codex)
         .args(&args)
         .env("CODEX_HOME", &dir)
         .status()
         .with_context(|| format!("could not start {}", codex.display()))?;
+    let interrupted = crate::codex::launch::take_interrupt() || killed_by_interrupt(&status);
+    if interrupted && !store.auth_path(name).is_file() {
+        writeln!(
+            anstream::stderr(),
+            "Login interrupted: account {name} is registered but not logged in. Log it in with `cao add {name}`, or remove it with `cao remove {name}`."
+        )?;
+        return Ok(130);
+    }
     if !status.success() {
         let code = status.code().unwrap_or(1);
         writeln!(
@@ -99,6 +109,19 @@ pub fn run(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
         )?;
     }
     Ok(0)
+}
+
+/// Whether the child died from Ctrl-C (SIGINT).
+fn killed_by_interrupt(status: &std::process::ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal() == Some(2) || status.code() == Some(130)
+    }
+    #[cfg(not(unix))]
+    {
+        status.code() == Some(130)
+    }
 }
 
 /// Write the account's config.toml unless one exists (never overwrite the user's).

@@ -55,7 +55,7 @@ pub fn codex_auth(ctx: &Ctx, a: &ImportCodexAuthArgs) -> Result<i32> {
     let (mut imported, mut skipped, mut errors) = (Vec::new(), 0usize, 0usize);
     for (file, path) in &snapshots {
         let raw_name = file.trim_end_matches(".json").trim();
-        let name = match store.check_name(raw_name) {
+        let name = match store.check_new_name(raw_name) {
             Ok(n) => n,
             Err(e) => {
                 writeln!(err, "Skipping snapshot '{file}': {e}")?;
@@ -74,6 +74,15 @@ pub fn codex_auth(ctx: &Ctx, a: &ImportCodexAuthArgs) -> Result<i32> {
                 continue;
             }
         };
+        // Other JSON in the folder (a config, an index) is not a login: leave it alone.
+        if auth.tokens().is_none() && auth.api_key().is_none() {
+            writeln!(
+                err,
+                "Skipping '{file}': not a Codex auth.json (no tokens and no OPENAI_API_KEY)."
+            )?;
+            skipped += 1;
+            continue;
+        }
         let dir = store.account_dir(name);
         fsutil::ensure_private_dir(&dir)?;
         let config = store.account_config_path(name);
@@ -99,6 +108,7 @@ pub fn codex_auth(ctx: &Ctx, a: &ImportCodexAuthArgs) -> Result<i32> {
         imported.push(name.to_string());
     }
 
+    let mut default_missing = false;
     let active = a
         .default
         .clone()
@@ -125,11 +135,17 @@ pub fn codex_auth(ctx: &Ctx, a: &ImportCodexAuthArgs) -> Result<i32> {
             });
         match set {
             Ok(true) => writeln!(out, "Default account set to: {active}")?,
-            Ok(false) => writeln!(
-                err,
-                "Requested default '{active}' not found in imported accounts."
-            )?,
-            Err(e) => writeln!(err, "Unable to set default account '{active}': {e}")?,
+            Ok(false) => {
+                default_missing = a.default.is_some();
+                writeln!(
+                    err,
+                    "Requested default '{active}' not found in imported accounts."
+                )?
+            }
+            Err(e) => {
+                default_missing = a.default.is_some();
+                writeln!(err, "Unable to set default account '{active}': {e}")?
+            }
         }
     }
 
@@ -141,7 +157,8 @@ pub fn codex_auth(ctx: &Ctx, a: &ImportCodexAuthArgs) -> Result<i32> {
     if !imported.is_empty() {
         writeln!(out, "Imported accounts: {}", imported.join(", "))?;
     }
-    Ok(0)
+    // Scripts must notice a snapshot that could not be read or a --default that was not set.
+    Ok(if errors > 0 || default_missing { 1 } else { 0 })
 }
 
 /// The active snapshot's name from a marker file in `source` or its parent, else from a

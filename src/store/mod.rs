@@ -63,9 +63,13 @@ pub enum StoreError {
         detail: String,
     },
     #[error(
-        "invalid account name {name:?}: use 1-64 letters, digits, '-' or '_' (for example \"work-2\")"
+        "invalid account name {name:?}: use 1-64 letters, digits, '-' or '_', not starting with '-' (for example \"work-2\")"
     )]
     InvalidName { name: String },
+    #[error(
+        "account name {name:?} differs from the existing account {existing:?} only in letter case; on macOS and Windows they would be one directory, so pick another name (or use {existing:?})"
+    )]
+    CaseTwin { name: String, existing: String },
     #[error("account {name:?} does not exist; run `cao list` to see the accounts")]
     UnknownAccount { name: String },
     #[error("account {name:?} has no auth.json; log in with `cao add {name}`")]
@@ -150,6 +154,25 @@ impl Store {
             Err(StoreError::InvalidName {
                 name: name.to_string(),
             })
+        }
+    }
+
+    /// Check a name for a new account: valid, no leading `-`, and no existing account whose
+    /// name differs only in letter case.
+    pub fn check_new_name<'n>(&self, name: &'n str) -> Result<&'n str, StoreError> {
+        if !crate::policy::names::is_valid_new(name) {
+            return Err(StoreError::InvalidName {
+                name: name.to_string(),
+            });
+        }
+        let mut existing = self.load_registry()?.accounts;
+        existing.extend(self.scan_account_dirs()?);
+        match crate::policy::names::case_twin(&existing, name) {
+            Some(twin) => Err(StoreError::CaseTwin {
+                name: name.to_string(),
+                existing: twin.to_string(),
+            }),
+            None => Ok(name),
         }
     }
 
