@@ -31,15 +31,11 @@ pub fn render(o: &Overview, h: &HealthSummary, r: &RenderOpts) -> String {
         width,
     };
     b.top("CAO Status");
-    // Accounts are counted as accounts and issues as issues (the TypeScript tool's
-    // "ok 1, warn 4" of 3 accounts mixed the two).
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    // Accounts are counted as accounts, each by its worst state (the TypeScript tool's
+    // "ok 1, warn 4" of 3 accounts mixed accounts and issues).
     b.line(&format!(
-        "Accounts: {} ({} ok) · {}, {} · {}",
-        o.accounts.len(),
-        h.ok_count,
-        plural(h.warn_count, "warning"),
-        plural(h.error_count, "error"),
+        "{} · {}",
+        super::text::account_totals(o, h),
         time::local(r.now_ms, &r.tz)
     ));
     b.line(&format!(

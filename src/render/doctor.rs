@@ -20,8 +20,10 @@ pub fn text(o: &Overview, h: &HealthSummary, opts: &HealthOptions) -> String {
     );
     let _ = writeln!(
         out,
-        "Totals: {} ok, {} warnings, {} errors\n",
-        h.ok_count, h.warn_count, h.error_count
+        "Totals: {} ({}, {})\n",
+        super::text::account_totals(o, h),
+        super::text::plural(h.warn_count, "warning"),
+        super::text::plural(h.error_count, "error"),
     );
     if h.issues.is_empty() {
         out.push_str("All accounts look healthy.\n");

@@ -89,18 +89,41 @@ pub fn status_json(o: &Overview, r: &RenderOpts) -> String {
     to_pretty(&records(o, r))
 }
 
-/// `cao status --report json`: `{"generatedAt": ..., "accounts": [...]}`.
-pub fn report_json(o: &Overview, r: &RenderOpts) -> String {
+/// Fields of a record that identify a person or a machine: left out of the shareable report
+/// unless `--private`.
+const PRIVATE_FIELDS: [&str; 5] = [
+    "email",
+    "accountId",
+    "organizationId",
+    "accountDir",
+    "authFilePath",
+];
+
+/// `cao status --report json`: `{"generatedAt": ..., "accounts": [...]}`, without emails,
+/// account ids and paths unless `private`.
+pub fn report_json(o: &Overview, r: &RenderOpts, private: bool) -> String {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Report<'a> {
         generated_at: String,
         accounts: Vec<StatusRecord<'a>>,
     }
-    to_pretty(&Report {
+    let report = Report {
         generated_at: time::iso(r.now_ms),
         accounts: records(o, r),
-    })
+    };
+    if private {
+        return to_pretty(&report);
+    }
+    let mut value = serde_json::to_value(&report).unwrap_or_default();
+    if let Some(accounts) = value["accounts"].as_array_mut() {
+        for record in accounts.iter_mut().filter_map(|a| a.as_object_mut()) {
+            for field in PRIVATE_FIELDS {
+                record.remove(field);
+            }
+        }
+    }
+    to_pretty(&value)
 }
 
 /// Pretty JSON with a trailing newline (serializing these types cannot fail; `null` if it did).

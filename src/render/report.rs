@@ -12,7 +12,7 @@ pub fn markdown(o: &Overview, health: &HealthSummary, r: &RenderOpts) -> String 
     let now = r.now_ms;
     let mut out = String::new();
     out.push_str("# CAO Account Report\n\n");
-    let _ = writeln!(out, "Generated: {}\n", time::iso(now));
+    let _ = writeln!(out, "Generated: {}\n", time::local(now, &r.tz));
     out.push_str(
         "| Account | Default | Login | Plan | Token Expires | Cooldown | Last Quota | Failures | Health |\n",
     );
@@ -39,9 +39,10 @@ pub fn markdown(o: &Overview, health: &HealthSummary, r: &RenderOpts) -> String 
                 "not-logged-in"
             },
             cell(v.claims.plan_type.as_deref().unwrap_or("unknown")),
-            time::expiry_short(v.token_expires_at_ms(), now),
-            time::cooldown_short(s.cooldown_until_ms, now),
-            time::event_short(s.last_quota_at_ms, now),
+            // Absolute times: a shared report is read later, when "in 3h" is no longer true.
+            absolute(v.token_expires_at_ms(), r, "unknown"),
+            absolute(s.active_cooldown(now), r, "none"),
+            absolute(s.last_quota_at_ms, r, "none"),
             s.consecutive_failures.unwrap_or(0),
             health_cell,
         );
@@ -57,15 +58,13 @@ pub fn markdown(o: &Overview, health: &HealthSummary, r: &RenderOpts) -> String 
     if !usage.is_empty() {
         let _ = write!(out, "\n## Usage\n\n{}\n", usage.join("\n"));
     }
-    let _ = writeln!(
-        out,
-        "\n{} accounts: {} ok, {} warnings, {} errors.",
-        o.accounts.len(),
-        health.ok_count,
-        health.warn_count,
-        health.error_count
-    );
+    let _ = writeln!(out, "\n{}.", super::text::account_totals(o, health));
     out
+}
+
+/// `2026-11-24 21:30 UTC` in the report's zone, or `missing`.
+fn absolute(ts_ms: Option<i64>, r: &RenderOpts, missing: &str) -> String {
+    ts_ms.map_or_else(|| missing.to_string(), |t| time::local(t, &r.tz))
 }
 
 /// Escape what would break a table cell.

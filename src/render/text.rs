@@ -8,6 +8,34 @@ use crate::store::inspect::{AccountView, Overview};
 /// Shown instead of any view when nothing is registered.
 pub const NO_ACCOUNTS: &str = "No accounts registered. Use `cao add <name>` first.\n";
 
+/// `1 account`, `3 accounts`: a count and its noun, pluralised.
+pub fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Accounts counted as accounts, each by its worst state: `3 accounts: 1 ok, 2 warn` (a part
+/// that is zero is left out, except `ok`).
+pub fn account_totals(o: &Overview, h: &crate::policy::health::HealthSummary) -> String {
+    use crate::policy::health::Severity;
+    let (mut warn, mut error) = (0, 0);
+    for v in &o.accounts {
+        match h.worst(&v.name) {
+            Some(Severity::Error) => error += 1,
+            Some(Severity::Warn) => warn += 1,
+            None => {}
+        }
+    }
+    let ok = o.accounts.len() - warn - error;
+    let mut out = format!("{}: {ok} ok", plural(o.accounts.len(), "account"));
+    if warn > 0 {
+        out.push_str(&format!(", {warn} warn"));
+    }
+    if error > 0 {
+        out.push_str(&format!(", {error} error"));
+    }
+    out
+}
+
 fn marker(v: &AccountView) -> &'static str {
     if v.is_default { "*" } else { " " }
 }

@@ -181,3 +181,6 @@ pub fn run_on_pty(
         status.exit_code(),
     )
 }
+
+/// `cao` on a pseudo-terminal of a chosen size, with keys typed like a person.
+pub mod pty;
