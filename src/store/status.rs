@@ -389,6 +389,10 @@ mod tests {
         assert_eq!(s.last_quota_at_ms, Some(100));
         assert_eq!(s.cooldown_until_ms, Some(5_000));
         assert_eq!(s.last_error.as_deref(), Some("usage_limit_reached"));
+        assert_eq!(
+            s.consecutive_failures, None,
+            "a usage limit is routine, not a failure"
+        );
         // A failure without a rest keeps the cooldown and counts.
         let failed = |cooling_until_ms| StatusEvent::Failed {
             error: "rate limited".into(),
@@ -396,7 +400,7 @@ mod tests {
         };
         s.apply(&failed(None), 200);
         assert_eq!(s.cooldown_until_ms, Some(5_000));
-        assert_eq!(s.consecutive_failures, Some(2));
+        assert_eq!(s.consecutive_failures, Some(1));
         assert_eq!(s.last_error.as_deref(), Some("rate limited"));
         // An attempt after the cooldown ended drops it; one before keeps it.
         s.apply(&StatusEvent::Attempted, 4_000);
