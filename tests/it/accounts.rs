@@ -356,7 +356,10 @@ fn remove_deletes_files_status_and_moves_the_default() {
         .args(["remove", "alpha"])
         .assert()
         .success()
-        .stdout("Removed account: alpha\nDefault account: beta\n");
+        .stdout(format!(
+            "Removed account: alpha\nDeleted {} (its auth.json and config.toml)\nDefault account: beta\n",
+            env.data_dir().join("alpha").display()
+        ));
     assert!(!env.data_dir().join("alpha").exists());
     let st = read_json(&env.data_dir().join("account_status.json"));
     assert_eq!(st, json!({"statuses": {"beta": {"lastError": "x"}}}));
@@ -408,11 +411,12 @@ fn snapshot_source(env: &TestEnv) -> PathBuf {
 fn import_codex_auth_snapshots() {
     let env = TestEnv::new();
     let src = snapshot_source(&env);
+    // Two snapshots could not be imported: the import says so and exits 1 for scripts.
     env.cao()
         .args(["import", "codex-auth", "--source"])
         .arg(&src)
         .assert()
-        .success()
+        .code(1)
         .stdout(predicate::str::contains(
             "Import complete. Imported: 2, skipped: 0, errors: 2.",
         ))
@@ -444,7 +448,7 @@ fn import_codex_auth_snapshots() {
         .args(["import", "codex-auth", "--source"])
         .arg(&src)
         .assert()
-        .success()
+        .code(1) // the source holds two broken snapshots
         .stdout(predicate::str::contains(
             "Imported: 0, skipped: 2, errors: 2.",
         ));
@@ -459,7 +463,7 @@ fn import_codex_auth_snapshots() {
         ])
         .arg(&src)
         .assert()
-        .success()
+        .code(1) // the source holds two broken snapshots
         .stdout(predicate::str::contains(
             "Imported: 2, skipped: 0, errors: 2.",
         ))
@@ -468,7 +472,7 @@ fn import_codex_auth_snapshots() {
         .args(["import", "codex-auth", "--current", "ghost", "--source"])
         .arg(&src)
         .assert()
-        .success()
+        .code(1) // the source holds two broken snapshots
         .stderr(predicate::str::contains("'ghost' not found"));
 }
 
@@ -756,7 +760,7 @@ fn files_written_by_cao_are_readable_by_the_typescript_tool() {
         .args(["import", "codex-auth", "--source"])
         .arg(&src)
         .assert()
-        .success();
+        .code(1); // two broken snapshots in the source
     // A field cao adds to account_status.json must not break the old tool.
     let st_path = data.join("account_status.json");
     let mut st = read_json(&st_path);
