@@ -264,7 +264,7 @@ pub struct RunArgs {
 #[derive(Debug, Subcommand)]
 pub enum GatewayCommand {
     /// Start the local gateway
-    Start(GatewayStartArgs),
+    Start(Box<GatewayStartArgs>),
     /// Show gateway config and account readiness (and the live view when it runs)
     Status(GatewayStatusArgs),
     /// Route ~/.codex (or $CODEX_HOME) through the gateway and install a codex shim
@@ -274,6 +274,13 @@ pub enum GatewayCommand {
     /// Check that the gateway at a URL is this user's cao gateway (the shim runs it before Codex)
     #[command(hide = true)]
     Verify(GatewayVerifyArgs),
+    /// Create the key file for `--state-key-file` (several gateways sharing one pool)
+    #[command(
+        after_help = "Examples:\n  cao gateway state-key ~/.config/cao/state.key\n  \
+        # copy the file (0600) to every replica, then on each:\n  \
+        cao gateway start --state redis://redis.internal:6379/0 --state-key-file ~/.config/cao/state.key --save"
+    )]
+    StateKey(GatewayStateKeyArgs),
 }
 
 /// `--strategy` takes the policy's own spellings ([`Strategy::as_str`]).
@@ -375,6 +382,14 @@ pub struct GatewayStartArgs {
     /// Stop giving new sessions to an account whose window is this full, 1-100 [default: 98]
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
     pub switch_at: Option<f64>,
+    /// Share one pool with other gateways through Redis (redis:// or rediss://; see
+    /// docs/replicas.md)
+    #[arg(long = "state", value_name = "URL", env = "CAO_STATE_URL")]
+    pub state_url: Option<String>,
+    /// The 0600 file holding the key that seals tokens in the shared state (the same file on
+    /// every replica; `cao gateway state-key PATH` makes one)
+    #[arg(long, value_name = "PATH")]
+    pub state_key_file: Option<String>,
     /// Persist these options to gateway.json
     #[arg(long)]
     pub save: bool,
@@ -409,6 +424,13 @@ pub struct GatewayVerifyArgs {
     /// Print nothing when the gateway is verified
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayStateKeyArgs {
+    /// Where to write the new key (0600; an existing file is never overwritten)
+    #[arg(value_name = "PATH")]
+    pub path: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::Ctx;
-use crate::cli::{GatewayDisableArgs, GatewayEnableArgs, GatewayStartArgs, GatewayStatusArgs};
+use crate::cli::{
+    GatewayDisableArgs, GatewayEnableArgs, GatewayStartArgs, GatewayStateKeyArgs, GatewayStatusArgs,
+};
 use crate::gateway::wire::{self, Health};
 use crate::gateway::{self, GatewayConfig, LiveGateway, Overrides, live};
 use crate::policy::account::{Facts, State as AccountState, assess};
@@ -46,6 +48,8 @@ fn overrides(a: GatewayStartArgs) -> Overrides {
         max_buffered_bytes: a.max_buffered_bytes,
         header_timeout_ms: a.header_timeout_ms,
         body_timeout_ms: a.body_timeout_ms,
+        state_url: a.state_url,
+        state_key_file: a.state_key_file,
     }
 }
 
@@ -333,4 +337,16 @@ pub fn enable(ctx: &Ctx, a: &GatewayEnableArgs) -> Result<i32> {
 
 pub fn disable(ctx: &Ctx, a: &GatewayDisableArgs) -> Result<i32> {
     super::gateway_routing::disable(ctx, a)
+}
+
+/// `cao gateway state-key PATH`: a new random key for `--state-key-file` (0600, never over an
+/// existing file). Prints its fingerprint, which every replica's `gateway status` shows too.
+pub fn state_key(a: &GatewayStateKeyArgs) -> Result<i32> {
+    let key = crate::shared::seal::StateKey::generate(&a.path)?;
+    eprintln!(
+        "wrote a new state key to {} (0600); copy it to every replica that shares the pool",
+        a.path.display()
+    );
+    println!("{}", key.fingerprint());
+    Ok(0)
 }

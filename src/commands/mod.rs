@@ -63,11 +63,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Doctor(a) => status::doctor_deprecated(&ctx, &a),
         Command::Report(a) => status::report_deprecated(&ctx, &a),
         Command::Run(a) => run::run(&ctx, a),
-        Command::Gateway(GatewayCommand::Start(a)) => gateway::start(&ctx, a),
+        Command::Gateway(GatewayCommand::Start(a)) => gateway::start(&ctx, *a),
         Command::Gateway(GatewayCommand::Status(a)) => gateway::status(&ctx, &a),
         Command::Gateway(GatewayCommand::Enable(a)) => gateway::enable(&ctx, &a),
         Command::Gateway(GatewayCommand::Disable(a)) => gateway::disable(&ctx, &a),
         Command::Gateway(GatewayCommand::Verify(a)) => gateway_verify::verify(&ctx, &a),
+        Command::Gateway(GatewayCommand::StateKey(a)) => gateway::state_key(&a),
         Command::Demo(a) => demo::demo(&ctx, &a),
         Command::MockUpstream(_) | Command::Completions(_) => Ok(0), // handled above
     };

@@ -58,6 +58,8 @@ pub struct Overrides {
     pub max_buffered_bytes: Option<u64>,
     pub header_timeout_ms: Option<u64>,
     pub body_timeout_ms: Option<u64>,
+    pub state_url: Option<String>,
+    pub state_key_file: Option<String>,
 }
 
 impl Overrides {
@@ -98,6 +100,10 @@ pub struct GatewayConfig {
     pub switch_at: f64,
     /// Host allow-list extras, timeouts and the buffered-bytes budget ([`super::perimeter`]).
     pub perimeter: super::perimeter::Options,
+    /// The shared state of several replicas (`redis://…`); `None`: the data dir alone.
+    pub state_url: Option<String>,
+    /// The key sealing token sets in the shared state (required with `state_url`).
+    pub state_key_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -108,6 +114,13 @@ impl std::fmt::Debug for GatewayConfig {
             .field("port", &self.port)
             .field("base_url", &self.base_url)
             .field("access_key", &self.access_key.as_ref().map(|_| "<set>"))
+            .field(
+                "state_url",
+                &self
+                    .state_url
+                    .as_deref()
+                    .map(crate::shared::redis::redact_url),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +148,8 @@ impl Default for GatewayConfig {
             strategy: Strategy::FillFirst,
             switch_at: DEFAULT_SWITCH_AT,
             perimeter: super::perimeter::Options::default(),
+            state_url: None,
+            state_key_file: None,
         }
     }
 }
@@ -202,6 +217,10 @@ impl GatewayConfig {
             strategy: o.strategy.or(saved.strategy).unwrap_or(d.strategy),
             switch_at: o.switch_at.or(saved.switch_at).unwrap_or(d.switch_at),
             perimeter: super::perimeter::Options::from_overrides(o),
+            state_url: text(&o.state_url, &saved.state_url).filter(|u| !u.is_empty()),
+            state_key_file: text(&o.state_key_file, &saved.state_key_file)
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -220,6 +239,22 @@ impl GatewayConfig {
                 .filter(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
                 .is_some()
         };
+        if let Some(state) = &self.state_url {
+            let ok = url::Url::parse(state)
+                .ok()
+                .is_some_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.host().is_some());
+            if !ok {
+                bail!(
+                    "--state {:?} is not a redis:// or rediss:// URL (for example redis://127.0.0.1:6379/0)",
+                    crate::shared::redis::redact_url(state)
+                );
+            }
+            if self.state_key_file.is_none() {
+                bail!(
+                    "--state needs --state-key-file PATH: the same 0600 key file on every replica (make one with `cao gateway state-key PATH`)"
+                );
+            }
+        }
         if !url_ok(&self.base_url) {
             bail!(
                 "--base-url {:?} is not an http(s) URL (for example https://chatgpt.com/backend-api/codex)",
@@ -291,6 +326,11 @@ impl GatewayConfig {
             idle_timeout_ms: Some(self.idle_timeout_ms),
             strategy: Some(self.strategy),
             switch_at: Some(self.switch_at),
+            state_url: self.state_url.clone(),
+            state_key_file: self
+                .state_key_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
             other: serde_json::Map::new(),
         }
     }

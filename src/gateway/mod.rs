@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod page;
 pub mod perimeter;
 pub mod proxy;
+pub mod replicas;
 pub mod routing;
 pub mod serve;
 pub mod server;
@@ -74,6 +75,11 @@ pub struct GatewayHandle {
     stop: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     background: tokio::task::JoinHandle<()>,
+    /// The shared-state task (`--state`) and its own stop, given after the requests drained.
+    replicas: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 /// Start the gateway on `config.bind:config.port` (port 0 picks a free one).
@@ -97,6 +103,10 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
         .await
         .context("loading accounts")??;
     let state = Arc::new(state);
+    let replicas = match state.config.state_url.clone() {
+        Some(url) => Some(join_replicas(&state, &url, addr).await?),
+        None => None,
+    };
     let st = store.clone();
     let port = addr.port();
     let identity =
@@ -130,7 +140,31 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
         stop,
         server,
         background,
+        replicas,
     })
+}
+
+/// Connect to the shared state and start this replica's task. A wrong state key or an
+/// unreachable Redis at start-up is an error: the replica does not start.
+async fn join_replicas(
+    state: &Arc<GatewayState>,
+    url: &str,
+    addr: SocketAddr,
+) -> anyhow::Result<(
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let key_file = state
+        .config
+        .state_key_file
+        .clone()
+        .context("--state needs --state-key-file")?;
+    let link = Arc::new(replicas::Replicas::connect(url, &key_file, addr.to_string()).await?);
+    tracing::info!(replica = %link.id, state = %link.shared.url(), key = %link.key.fingerprint(), "joined the shared pool");
+    let _ = state.replicas.set(link.clone());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(replicas::run(state.clone(), link, rx));
+    Ok((tx, task))
 }
 
 impl GatewayHandle {
@@ -163,6 +197,10 @@ impl GatewayHandle {
             }
         }
         let _ = self.background.await;
+        if let Some((stop, task)) = self.replicas {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
         let state = self.state.clone();
         tokio::task::spawn_blocking(move || {
             state.flush_statuses();

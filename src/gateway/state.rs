@@ -48,6 +48,8 @@ pub struct GatewayState {
     registry_mtime: Mutex<Option<SystemTime>>,
     /// The last status write failed (warn once, not every second).
     flush_failing: AtomicBool,
+    /// The link to the other replicas (`--state`), set once at start.
+    pub replicas: std::sync::OnceLock<Arc<super::replicas::Replicas>>,
 }
 
 fn mtime(path: &Path) -> Option<SystemTime> {
@@ -81,6 +83,7 @@ impl GatewayState {
             pending: Mutex::new(BTreeMap::new()),
             registry_mtime: Mutex::new(None),
             flush_failing: AtomicBool::new(false),
+            replicas: std::sync::OnceLock::new(),
         };
         state.reload_registry()?;
         Ok(state)
@@ -263,6 +266,31 @@ impl GatewayState {
             map.clear();
         }
         map.insert(session.to_string(), account.name.clone());
+        if let Some(r) = self.replicas.get() {
+            r.learnt_pin(session, &account.name);
+        }
+    }
+
+    /// With other replicas: before routing a session this replica has not seen, take the pin
+    /// another replica gave it (one bounded Redis read per session and replica).
+    pub async fn adopt_shared_pin(&self, session: &str) {
+        let Some(r) = self.replicas.get() else { return };
+        let known = self
+            .affinity
+            .lock()
+            .map(|m| m.contains_key(session))
+            .unwrap_or(true);
+        if known {
+            return;
+        }
+        if let Some(account) = r.pin_of(session).await
+            && let Ok(mut map) = self.affinity.lock()
+        {
+            if map.len() >= MAX_AFFINITY {
+                map.clear();
+            }
+            map.entry(session.to_string()).or_insert(account);
+        }
     }
 
     pub fn affinity_count(&self) -> usize {
@@ -317,6 +345,9 @@ impl GatewayState {
     ) {
         if let Some(u) = cooldown_until {
             acct.cooldown_until_ms.fetch_max(u, Ordering::Relaxed);
+            if let Some(r) = self.replicas.get() {
+                r.learnt_cooldown(&acct.name, acct.cooldown_until().unwrap_or(u));
+            }
         }
         // The cooldown written is the account's, which a concurrent failure may have set later.
         let until = cooldown_until.and(acct.cooldown_until());

@@ -21,7 +21,7 @@ pub const KEY_LEN: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     #[error(
-        "the state key in {path} is not {KEY_LEN} bytes written as {hex} hex digits; create one with `cao gateway state-key --generate {path}`",
+        "the state key in {path} is not {KEY_LEN} bytes written as {hex} hex digits; create one with `cao gateway state-key PATH`",
         hex = KEY_LEN * 2
     )]
     BadKey { path: String },

@@ -4,7 +4,7 @@
 //! `oauthClientId`, `cooldownSeconds`, `maxRetryPasses`, `requestTimeoutMs`,
 //! `upstreamMaxRetries`, `upstreamRetryBaseMs`, `upstreamRetryMaxMs`, `upstreamRetryJitterMs`,
 //! `overrideAuth`) plus cao's own (`tokenUrl`, `maxBodyBytes`, `idleTimeoutMs`, `strategy`,
-//! `switchAt`). Every key is optional (absent or `null` = the default) and keys cao does not
+//! `switchAt`, `stateUrl`, `stateKeyFile`). Every key is optional (absent or `null` = the default) and keys cao does not
 //! know are kept as they are, so a newer cao's or the TypeScript tool's settings survive a
 //! `--save`. The access key is never saved: it is a secret, pass it by `CAO_GATEWAY_KEY`.
 //!
@@ -56,6 +56,12 @@ pub struct SavedGateway {
     pub strategy: Option<Strategy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub switch_at: Option<f64>,
+    /// `--state`: the shared store of several gateways (`redis://…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_url: Option<String>,
+    /// `--state-key-file`: the key that seals token sets in the shared store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_key_file: Option<String>,
     /// Keys cao does not know, kept on every write.
     #[serde(flatten)]
     pub other: Map<String, Value>,

@@ -14,6 +14,7 @@ mod faults;
 mod gateway;
 mod page_chromium;
 mod perimeter;
+mod replicas;
 mod routing;
 mod run;
 mod shared_state;

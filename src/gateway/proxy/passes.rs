@@ -69,6 +69,9 @@ where
     let mut first: Option<Arc<Account>> = None;
     let mut last_failure: Option<Held> = None;
     let mut soonest: Option<i64> = None;
+    if let Some(s) = session {
+        state.adopt_shared_pin(s).await;
+    }
     for _pass in 0..cfg.max_retry_passes.max(1) {
         tried.clear();
         loop {

@@ -1,0 +1,316 @@
+//! One pool across several gateways (`--state redis://…`): this replica's link to the shared
+//! state in [`crate::shared`].
+//!
+//! Nothing here sits on a request's hot path: what this replica learns (cooldowns, session
+//! pins, usage) is queued and written behind by [`run`]; what the others learnt is read by the
+//! same task a few times a second and folded into the local pool, where the router reads it as
+//! before. The one read in a request's path is a session pin this replica has never seen
+//! (once per session and replica, bounded by [`AFFINITY_LOOKUP_TIMEOUT`]).
+//!
+//! The same task keeps the replica's heartbeat and the leader lease: usage polling and
+//! proactive refresh run only on the leader ([`Replicas::is_leader`]); another replica takes
+//! over within [`LEADER_TTL`] when the leader stops renewing.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use super::state::GatewayState;
+use crate::policy::usage::UsageSnapshot;
+use crate::shared::redis::{Replica, SharedError, SharedState};
+use crate::shared::seal::StateKey;
+
+/// The environment variable for `--state`.
+pub const STATE_URL_ENV: &str = "CAO_STATE_URL";
+/// The key prefix of everything cao keeps in Redis.
+pub const KEY_PREFIX: &str = "cao:";
+/// How often cooldowns learnt by other replicas are read.
+const READ_TICK: Duration = Duration::from_millis(250);
+/// How often usage snapshots and the heartbeat go out / come in.
+const SLOW_TICK: Duration = Duration::from_secs(2);
+/// A heartbeat older than this means the replica is gone.
+const HEARTBEAT_TTL: Duration = Duration::from_secs(10);
+/// The leader lease: lapses this long after its holder's last renewal.
+pub const LEADER_TTL: Duration = Duration::from_secs(10);
+/// How long a request waits for a session pin from Redis before routing without it.
+const AFFINITY_LOOKUP_TIMEOUT: Duration = Duration::from_millis(200);
+/// How long a shared session pin lives without use.
+const AFFINITY_TTL: Duration = Duration::from_secs(6 * 3600);
+const LEADER_LEASE: &str = "leader";
+
+/// What this replica learnt and has not yet written to Redis.
+enum Learnt {
+    Cooldown { account: String, until_ms: i64 },
+    Pin { session: String, account: String },
+}
+
+/// Counters for `/metrics` and `/status`.
+#[derive(Debug, Default)]
+pub struct ReplicaStats {
+    pub lease_waits: AtomicU64,
+    pub cas_losses: AtomicU64,
+    pub redis_errors: AtomicU64,
+}
+
+/// This replica's link to the shared state.
+pub struct Replicas {
+    pub shared: SharedState,
+    pub key: StateKey,
+    /// This replica's id (host name and pid unless given).
+    pub id: String,
+    /// Where this replica serves (for the replicas list).
+    pub address: String,
+    pub stats: ReplicaStats,
+    leader: AtomicBool,
+    leader_fence: Mutex<Option<String>>,
+    reachable: AtomicBool,
+    learnt: mpsc::UnboundedSender<Learnt>,
+    inbox: Mutex<Option<mpsc::UnboundedReceiver<Learnt>>>,
+}
+
+impl std::fmt::Debug for Replicas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replicas")
+            .field("id", &self.id)
+            .field("shared", &self.shared)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replicas {
+    /// Connect, load the state key and check it against the one the other replicas use.
+    pub async fn connect(url: &str, key_file: &Path, address: String) -> anyhow::Result<Self> {
+        let key = StateKey::load(key_file)
+            .with_context(|| "the shared state needs the same --state-key-file on every replica")?;
+        let shared = SharedState::connect(url, KEY_PREFIX).await?;
+        shared.claim_key(key.fingerprint()).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        Ok(Self {
+            shared,
+            key,
+            id: replica_id(),
+            address,
+            stats: ReplicaStats::default(),
+            leader: AtomicBool::new(false),
+            leader_fence: Mutex::new(None),
+            reachable: AtomicBool::new(true),
+            learnt: tx,
+            inbox: Mutex::new(Some(rx)),
+        })
+    }
+
+    /// Whether this replica runs the pool-wide background work (polling, proactive refresh).
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last Redis call worked. While it does not, no refresh token is spent.
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(Ordering::Relaxed)
+    }
+
+    /// Count a Redis result; flips [`Self::reachable`] and says so once per change.
+    pub fn note<T>(&self, r: Result<T, SharedError>) -> Option<T> {
+        match r {
+            Ok(v) => {
+                if !self.reachable.swap(true, Ordering::Relaxed) {
+                    tracing::info!(url = %self.shared.url(), "shared state reachable again");
+                }
+                Some(v)
+            }
+            Err(e) => {
+                self.stats.redis_errors.fetch_add(1, Ordering::Relaxed);
+                if self.reachable.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(
+                        url = %self.shared.url(),
+                        "shared state unreachable ({e}): serving with tokens that are still valid; no token refresh until it is back"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Queue a cooldown for the other replicas.
+    pub fn learnt_cooldown(&self, account: &str, until_ms: i64) {
+        let _ = self.learnt.send(Learnt::Cooldown {
+            account: account.to_string(),
+            until_ms,
+        });
+    }
+
+    /// Queue a session pin for the other replicas.
+    pub fn learnt_pin(&self, session: &str, account: &str) {
+        let _ = self.learnt.send(Learnt::Pin {
+            session: session.to_string(),
+            account: account.to_string(),
+        });
+    }
+
+    /// The account another replica pinned `session` to, if any (bounded wait).
+    pub async fn pin_of(&self, session: &str) -> Option<String> {
+        match tokio::time::timeout(AFFINITY_LOOKUP_TIMEOUT, self.shared.affinity(session)).await {
+            Ok(r) => self.note(r).flatten(),
+            Err(_) => {
+                self.stats.redis_errors.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// The replicas alive now (for `/status`).
+    pub async fn list(&self) -> Vec<Replica> {
+        let r = self.shared.replicas().await;
+        self.note(r).unwrap_or_default()
+    }
+
+    /// Give up the leader lease (at shutdown), so another replica takes over at once.
+    pub async fn resign(&self) {
+        let fence = self.leader_fence.lock().ok().and_then(|mut f| f.take());
+        if let Some(f) = fence {
+            let r = self.shared.release_lease(LEADER_LEASE, &f).await;
+            self.note(r);
+        }
+        self.leader.store(false, Ordering::Relaxed);
+    }
+
+    async fn keep_leadership(&self) {
+        let fence = self.leader_fence.lock().ok().and_then(|f| f.clone());
+        let held = match fence {
+            Some(f) => {
+                let r = self.shared.renew_lease(LEADER_LEASE, &f, LEADER_TTL).await;
+                let kept = self.note(r).unwrap_or(false);
+                if !kept && let Ok(mut slot) = self.leader_fence.lock() {
+                    *slot = None;
+                }
+                kept
+            }
+            None => {
+                let r = self.shared.try_lease(LEADER_LEASE, LEADER_TTL).await;
+                match self.note(r).flatten() {
+                    Some(f) => {
+                        if let Ok(mut slot) = self.leader_fence.lock() {
+                            *slot = Some(f);
+                        }
+                        true
+                    }
+                    None => false,
+                }
+            }
+        };
+        if held != self.leader.swap(held, Ordering::Relaxed) {
+            if held {
+                tracing::info!(replica = %self.id, "this replica now leads (usage polling, proactive refresh)");
+            } else {
+                tracing::info!(replica = %self.id, "another replica leads now");
+            }
+        }
+    }
+}
+
+/// `hostname-pid`: unique among replicas on one Redis, readable in `/status`.
+fn replica_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_string());
+    format!("{host}-{}", std::process::id())
+}
+
+/// The replica's background task: write behind what this replica learnt, read what the others
+/// learnt, heartbeat and leadership. Ends when `stop` fires.
+pub async fn run(
+    state: Arc<GatewayState>,
+    link: Arc<Replicas>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Some(mut inbox) = link.inbox.lock().ok().and_then(|mut i| i.take()) else {
+        return;
+    };
+    let mut fast = tokio::time::interval(READ_TICK);
+    let mut slow = tokio::time::interval(SLOW_TICK);
+    fast.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    slow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(item) = inbox.recv() => write_behind(&link, item).await,
+            _ = fast.tick() => read_cooldowns(&state, &link).await,
+            _ = slow.tick() => {
+                link.keep_leadership().await;
+                let me = Replica {
+                    id: link.id.clone(),
+                    address: link.address.clone(),
+                    heartbeat_ms: crate::store::now_ms(),
+                };
+                let r = link.shared.heartbeat(&me, HEARTBEAT_TTL).await;
+                link.note(r);
+                exchange_usage(&state, &link).await;
+            }
+        }
+    }
+    while let Ok(item) = inbox.try_recv() {
+        write_behind(&link, item).await;
+    }
+    exchange_usage(&state, &link).await;
+    link.resign().await;
+}
+
+async fn write_behind(link: &Replicas, item: Learnt) {
+    let r = match item {
+        Learnt::Cooldown { account, until_ms } => {
+            link.shared.set_cooldown(&account, until_ms).await
+        }
+        Learnt::Pin { session, account } => {
+            link.shared
+                .set_affinity(&session, &account, AFFINITY_TTL)
+                .await
+        }
+    };
+    link.note(r);
+}
+
+/// Fold cooldowns other replicas learnt into the local pool (only ever extends one).
+async fn read_cooldowns(state: &GatewayState, link: &Replicas) {
+    let pool = state.pool();
+    let names: Vec<String> = pool.accounts.iter().map(|a| a.name.clone()).collect();
+    let r = link.shared.cooldowns(&names).await;
+    let Some(found) = link.note(r) else { return };
+    for acct in &pool.accounts {
+        if let Some(&until) = found.get(&acct.name) {
+            acct.cooldown_until_ms.fetch_max(until, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Send this replica's newer usage snapshots out and take the others' newer ones in.
+async fn exchange_usage(state: &GatewayState, link: &Replicas) {
+    let pool = state.pool();
+    let ours = state.usage.all();
+    for acct in &pool.accounts {
+        let local = ours.get(&acct.name);
+        if let Some(snap) = local
+            && let Ok(json) = serde_json::to_string(snap)
+        {
+            let r = link
+                .shared
+                .put_usage(&acct.name, snap.seen_at_ms, &json)
+                .await;
+            link.note(r);
+        }
+        let r = link.shared.usage(&acct.name).await;
+        let Some(Some((at, json))) = link.note(r) else {
+            continue;
+        };
+        if local.is_none_or(|l| l.seen_at_ms < at)
+            && let Ok(snap) = serde_json::from_str::<UsageSnapshot>(&json)
+        {
+            state.usage.observe(&acct.name, snap);
+        }
+    }
+}

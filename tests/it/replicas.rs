@@ -1,0 +1,203 @@
+//! Several `cao gateway start --state redis://…` replicas, each with its own data dir, sharing
+//! one pool through a real `redis-server` on 127.0.0.1 against the mock upstream.
+
+use cao::mock::{AccountFaults, QuotaFault};
+use serde_json::Value;
+
+use crate::common::gateway::{
+    eventually, get, gw, mock_acc1, model_call, model_calls, two_accounts,
+};
+use crate::common::redis::RedisServer;
+use crate::common::{TestEnv, now_secs};
+
+/// A state key file shared by the replicas of one test.
+fn key_file(dir: &std::path::Path) -> String {
+    let path = dir.join("state.key");
+    if !path.exists() {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("cao"))
+            .args(["gateway", "state-key"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    path.display().to_string()
+}
+
+fn spent_acc1() -> AccountFaults {
+    AccountFaults {
+        quota: Some(QuotaFault {
+            resets_at: Some(now_secs() + 3600),
+            ..QuotaFault::default()
+        }),
+        ..AccountFaults::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cooldown_learnt_by_one_replica_is_honoured_by_another() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let m = mock_acc1(spent_acc1()).await;
+    let keys = TestEnv::new();
+    let key = key_file(keys.dir.path());
+    let url = redis.url(0);
+    let (env_a, env_b) = (two_accounts(), two_accounts());
+    let a = gw(&env_a, &m, &["--state", &url, "--state-key-file", &key]);
+    let b = gw(&env_b, &m, &["--state", &url, "--state-key-file", &key]);
+
+    let first = model_call(&a.url, Some("s-a")).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(
+        first.body.contains("Mock reply from acc-2."),
+        "{}",
+        first.body
+    );
+    assert_eq!(
+        model_calls(&m),
+        [("acc-1".to_string(), 429), ("acc-2".to_string(), 200)]
+    );
+    // B learns the cooldown through Redis, without ever asking acc-1 itself.
+    assert!(eventually(10, || {
+        let b_url = b.url.clone();
+        let st: Value = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(async { get(&b_url, "/status", &[]).await.json() })
+        });
+        st.to_string().contains("cooling")
+    }));
+    let second = model_call(&b.url, Some("s-b")).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert!(
+        second.body.contains("Mock reply from acc-2."),
+        "{}",
+        second.body
+    );
+    let acc1_calls = model_calls(&m).iter().filter(|c| c.0 == "acc-1").count();
+    assert_eq!(acc1_calls, 1, "{:?}", model_calls(&m));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_pinned_by_one_replica_stays_on_its_account_at_another() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let m = mock_acc1(AccountFaults::default()).await;
+    let keys = TestEnv::new();
+    let key = key_file(keys.dir.path());
+    let url = redis.url(0);
+    let (env_a, env_b) = (two_accounts(), two_accounts());
+    // Round robin: without the shared pin, B would give the session the next account.
+    let a = gw(
+        &env_a,
+        &m,
+        &[
+            "--state",
+            &url,
+            "--state-key-file",
+            &key,
+            "--strategy",
+            "round-robin",
+        ],
+    );
+    let b = gw(
+        &env_b,
+        &m,
+        &[
+            "--state",
+            &url,
+            "--state-key-file",
+            &key,
+            "--strategy",
+            "round-robin",
+        ],
+    );
+    let first = model_call(&a.url, Some("shared-session")).await;
+    assert_eq!(first.status, 200);
+    let served_by = model_calls(&m)[0].0.clone();
+    // Warm B's own rotation so its next fresh choice differs from A's.
+    for i in 0..3 {
+        model_call(&b.url, Some(&format!("other-{i}"))).await;
+    }
+    // The pin goes to Redis behind the request (write-behind).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for _ in 0..3 {
+        let before = model_calls(&m).len();
+        let r = model_call(&b.url, Some("shared-session")).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            model_calls(&m)[before].0,
+            served_by,
+            "{:?}",
+            model_calls(&m)
+        );
+    }
+}
+
+#[test]
+fn a_replica_with_the_wrong_state_key_refuses_to_start() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let m = rt.block_on(mock_acc1(AccountFaults::default()));
+    let (k1, k2) = (TestEnv::new(), TestEnv::new());
+    let (key1, key2) = (key_file(k1.dir.path()), key_file(k2.dir.path()));
+    let url = redis.url(0);
+    let env_a = two_accounts();
+    let _a = gw(&env_a, &m, &["--state", &url, "--state-key-file", &key1]);
+    let env_b = two_accounts();
+    let base = m.base_url();
+    let out = crate::common::gateway::cao_command(&env_b)
+        .args(["gateway", "start", "--port", "0", "--base-url", &base])
+        .args(["--state", &url, "--state-key-file", &key2])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("state key") && err.contains("--state-key-file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn state_needs_a_key_file_and_a_redis_url() {
+    let env = TestEnv::new();
+    let out = env
+        .cao()
+        .args([
+            "gateway",
+            "start",
+            "--port",
+            "0",
+            "--state",
+            "redis://127.0.0.1:1/0",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--state-key-file"), "{err}");
+    let out = env
+        .cao()
+        .args([
+            "gateway",
+            "start",
+            "--port",
+            "0",
+            "--state",
+            "http://x/",
+            "--state-key-file",
+            "/k",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("redis://"), "{err}");
+}
