@@ -26,6 +26,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SharedLabels {
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SwitchLabels {
     from: String,
     to: String,
@@ -49,6 +54,7 @@ pub struct Metrics {
     cooling: Gauge,
     usage: Family<WindowLabels, Gauge<f64, AtomicU64>>,
     latency: Histogram,
+    shared: Family<SharedLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -98,6 +104,12 @@ impl Metrics {
             "Used percent of each rate-limit window upstream reported",
             usage.clone(),
         );
+        let shared = Family::<SharedLabels, Counter>::default();
+        registry.register(
+            "shared_state_events",
+            "With --state: lease waits, compare-and-set losses and Redis errors",
+            shared.clone(),
+        );
         registry.register(
             "request_duration_seconds",
             "Time from request to response headers",
@@ -112,6 +124,22 @@ impl Metrics {
             cooling,
             usage,
             latency,
+            shared,
+        }
+    }
+
+    /// Bring the shared-state counters up to the replica's running totals.
+    pub fn sync_shared(&self, lease_waits: u64, cas_losses: u64, redis_errors: u64) {
+        for (event, total) in [
+            ("lease_wait", lease_waits),
+            ("cas_loss", cas_losses),
+            ("redis_error", redis_errors),
+        ] {
+            let c = self.shared.get_or_create(&SharedLabels { event });
+            let have = c.get();
+            if total > have {
+                c.inc_by(total - have);
+            }
         }
     }
 

@@ -89,6 +89,7 @@ pub fn status_view(state: &GatewayState, now: i64) -> Status {
         refresh_failures: c.refresh_failures.load(Relaxed),
         accounts,
         recent_switches: state.routing.recent_switches(),
+        shared: state.replicas.get().map(|r| r.view()),
         last_decision: state
             .routing
             .last_decision()
@@ -116,6 +117,13 @@ pub async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
         state.counters.refreshes.load(Relaxed),
         state.counters.refresh_failures.load(Relaxed),
     );
+    if let Some(r) = state.replicas.get() {
+        m.sync_shared(
+            r.stats.lease_waits.load(Relaxed),
+            r.stats.cas_losses.load(Relaxed),
+            r.stats.redis_errors.load(Relaxed),
+        );
+    }
     let mut res = m.encode().into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -68,6 +68,8 @@ pub struct Replicas {
     leader: AtomicBool,
     leader_fence: Mutex<Option<String>>,
     reachable: AtomicBool,
+    /// The last replicas list and leader read from Redis (for `/status`, without a call).
+    seen: Mutex<(Vec<Replica>, Option<String>)>,
     learnt: mpsc::UnboundedSender<Learnt>,
     inbox: Mutex<Option<mpsc::UnboundedReceiver<Learnt>>>,
 }
@@ -98,6 +100,7 @@ impl Replicas {
             leader: AtomicBool::new(false),
             leader_fence: Mutex::new(None),
             reachable: AtomicBool::new(true),
+            seen: Mutex::new((Vec::new(), None)),
             learnt: tx,
             inbox: Mutex::new(Some(rx)),
         })
@@ -162,10 +165,34 @@ impl Replicas {
         }
     }
 
-    /// The replicas alive now (for `/status`).
-    pub async fn list(&self) -> Vec<Replica> {
-        let r = self.shared.replicas().await;
-        self.note(r).unwrap_or_default()
+    /// What `/status` shows of the shared state (from the last read; no Redis call).
+    pub fn view(&self) -> crate::gateway::wire::SharedView {
+        let (replicas, leader) = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        crate::gateway::wire::SharedView {
+            url: self.shared.url().to_string(),
+            replica: self.id.clone(),
+            reachable: self.reachable(),
+            leader,
+            key_fingerprint: self.key.fingerprint().to_string(),
+            replicas,
+            lease_waits: self.stats.lease_waits.load(Ordering::Relaxed),
+            cas_losses: self.stats.cas_losses.load(Ordering::Relaxed),
+            redis_errors: self.stats.redis_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Read the replicas list and the leader into [`Self::view`]'s cache.
+    async fn look_around(&self) {
+        let list = self.shared.replicas().await;
+        let holder = self.shared.lease_holder(LEADER_LEASE).await;
+        if let (Some(list), Some(holder)) = (self.note(list), self.note(holder))
+            && let Ok(mut seen) = self.seen.lock()
+        {
+            *seen = (
+                list,
+                holder.and_then(|f| f.split('/').next().map(str::to_string)),
+            );
+        }
     }
 
     /// Give up the leader lease (at shutdown), so another replica takes over at once.
@@ -190,7 +217,10 @@ impl Replicas {
                 kept
             }
             None => {
-                let r = self.shared.try_lease(LEADER_LEASE, LEADER_TTL).await;
+                let r = self
+                    .shared
+                    .try_lease(LEADER_LEASE, &self.id, LEADER_TTL)
+                    .await;
                 match self.note(r).flatten() {
                     Some(f) => {
                         if let Ok(mut slot) = self.leader_fence.lock() {
@@ -251,6 +281,7 @@ pub async fn run(
                 let r = link.shared.heartbeat(&me, HEARTBEAT_TTL).await;
                 link.note(r);
                 exchange_usage(&state, &link).await;
+                link.look_around().await;
             }
         }
     }

@@ -65,6 +65,30 @@ pub struct Status {
     /// Oldest first.
     pub recent_switches: Vec<SwitchRecord>,
     pub last_decision: Option<DecisionView>,
+    /// With `--state`: this replica and the others sharing the pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedView>,
+}
+
+/// The shared state as one replica sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SharedView {
+    /// The Redis URL, password hidden.
+    pub url: String,
+    /// This replica's id.
+    pub replica: String,
+    /// Whether Redis answered the last call (no token refresh while it does not).
+    pub reachable: bool,
+    /// The replica holding the leader lease (usage polling, proactive refresh), if known.
+    pub leader: Option<String>,
+    /// Fingerprint of the state key (the same on every replica).
+    pub key_fingerprint: String,
+    /// Replicas with a live heartbeat, by id.
+    pub replicas: Vec<crate::shared::redis::Replica>,
+    pub lease_waits: u64,
+    pub cas_losses: u64,
+    pub redis_errors: u64,
 }
 
 impl Default for Status {
@@ -84,6 +108,7 @@ impl Default for Status {
             accounts: Vec::new(),
             recent_switches: Vec::new(),
             last_decision: None,
+            shared: None,
         }
     }
 }

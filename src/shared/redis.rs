@@ -204,13 +204,19 @@ impl SharedState {
         }
     }
 
-    /// Try to take the lease `name` for `ttl`; `Some(fence)` when we hold it.
+    /// Try to take the lease `name` for `ttl` as `owner`; `Some(fence)` when we hold it. The
+    /// fence is `owner/<random>`, so whoever reads it knows the holder.
     pub async fn try_lease(
         &self,
         name: &str,
+        owner: &str,
         ttl: Duration,
     ) -> Result<Option<String>, SharedError> {
-        let fence = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let fence = format!(
+            "{owner}/{:016x}{:016x}",
+            fastrand::u64(..),
+            fastrand::u64(..)
+        );
         let mut c = self.conn.clone();
         let ok: Option<String> = redis::cmd("SET")
             .arg(self.key(&["lease", name]))

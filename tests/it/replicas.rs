@@ -201,3 +201,90 @@ fn state_needs_a_key_file_and_a_redis_url() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("redis://"), "{err}");
 }
+
+async fn shared_view(url: &str) -> Value {
+    get(url, "/status", &[]).await.json()["shared"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_see_each_other_one_leads_and_another_takes_over_when_it_dies() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let m = mock_acc1(AccountFaults::default()).await;
+    let keys = TestEnv::new();
+    let key = key_file(keys.dir.path());
+    let url = redis.url(0);
+    let (env_a, env_b) = (two_accounts(), two_accounts());
+    let a = gw(&env_a, &m, &["--state", &url, "--state-key-file", &key]);
+    let b = gw(&env_b, &m, &["--state", &url, "--state-key-file", &key]);
+    let mut view = Value::Null;
+    for _ in 0..100 {
+        view = shared_view(&b.url).await;
+        if view["replicas"].as_array().is_some_and(|r| r.len() == 2) && view["leader"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(view["replicas"].as_array().map(Vec::len), Some(2), "{view}");
+    assert_eq!(view["reachable"], true, "{view}");
+    assert!(!view.to_string().contains("hunter"), "{view}");
+    let leader = view["leader"].as_str().unwrap().to_string();
+    let (leader_proc, other) = if shared_view(&a.url).await["replica"] == leader.as_str() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    // kill -9: the lease is not given back; it lapses and the other replica takes over.
+    leader_proc.stop_with("-KILL");
+    let mut took_over = false;
+    for _ in 0..250 {
+        let v = shared_view(&other.url).await;
+        if v["leader"].as_str().is_some_and(|l| l != leader) {
+            took_over = v["leader"] == v["replica"];
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(took_over, "{}", shared_view(&other.url).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_redis_does_not_stop_serving_and_the_replica_says_so() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let m = mock_acc1(AccountFaults::default()).await;
+    let keys = TestEnv::new();
+    let key = key_file(keys.dir.path());
+    let url = redis.url(0);
+    let env = two_accounts();
+    let g = gw(&env, &m, &["--state", &url, "--state-key-file", &key]);
+    assert_eq!(model_call(&g.url, Some("s1")).await.status, 200);
+    redis.signal("-STOP");
+    // Requests still go through (the shared state is not on their path), new sessions too.
+    for i in 0..3 {
+        let r = model_call(&g.url, Some(&format!("frozen-{i}"))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let mut said = false;
+    for _ in 0..100 {
+        if shared_view(&g.url).await["reachable"] == false {
+            said = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(said, "{}", shared_view(&g.url).await);
+    redis.signal("-CONT");
+    let mut back = false;
+    for _ in 0..150 {
+        if shared_view(&g.url).await["reachable"] == true {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(back, "{}", shared_view(&g.url).await);
+    assert!(g.log().contains("shared state unreachable"), "{}", g.log());
+}

@@ -33,8 +33,17 @@ async fn one_lease_holder_at_a_time_and_only_the_holder_renews_or_releases() {
     };
     let (a, b) = (state(&r, 0).await, state(&r, 0).await);
     let ttl = Duration::from_millis(400);
-    let fa = a.try_lease("refresh:work", ttl).await.unwrap().unwrap();
-    assert!(b.try_lease("refresh:work", ttl).await.unwrap().is_none());
+    let fa = a
+        .try_lease("refresh:work", "me", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        b.try_lease("refresh:work", "me", ttl)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         !b.renew_lease("refresh:work", "not-the-fence", ttl)
             .await
@@ -52,7 +61,11 @@ async fn one_lease_holder_at_a_time_and_only_the_holder_renews_or_releases() {
     );
     // A holder that stops renewing loses the lease; its late release then does nothing.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let fb = b.try_lease("refresh:work", ttl).await.unwrap().unwrap();
+    let fb = b
+        .try_lease("refresh:work", "me", ttl)
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(fa, fb);
     assert!(!a.release_lease("refresh:work", &fa).await.unwrap());
     assert!(!a.renew_lease("refresh:work", &fa, ttl).await.unwrap());
@@ -61,7 +74,12 @@ async fn one_lease_holder_at_a_time_and_only_the_holder_renews_or_releases() {
         Some(fb.clone())
     );
     assert!(b.release_lease("refresh:work", &fb).await.unwrap());
-    assert!(a.try_lease("refresh:work", ttl).await.unwrap().is_some());
+    assert!(
+        a.try_lease("refresh:work", "me", ttl)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
