@@ -72,6 +72,8 @@ pub struct Launch {
     pub codex_home: PathBuf,
     /// Run under a pseudo-terminal (see [`on_terminal`]).
     pub pty: bool,
+    /// More environment for Codex (`CODEX_CA_CERTIFICATE` for the gateway's HTTPS).
+    pub env: Vec<(String, std::ffi::OsString)>,
 }
 
 /// How one Codex run ended.
@@ -178,6 +180,7 @@ fn run_piped(
     let mut child = Command::new(&launch.program)
         .args(&launch.args)
         .env("CODEX_HOME", &launch.codex_home)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .stdin(if tee_stdin {
             Stdio::piped()
         } else {
@@ -381,6 +384,9 @@ mod pty {
         let mut cmd = CommandBuilder::new(&launch.program);
         cmd.args(&launch.args);
         cmd.env("CODEX_HOME", &launch.codex_home);
+        for (key, value) in &launch.env {
+            cmd.env(key, value);
+        }
         if let Ok(dir) = std::env::current_dir() {
             cmd.cwd(dir);
         }

@@ -3,7 +3,9 @@
 //! It is a tiny POSIX shell script that runs the real Codex with the routing passed as `-c`
 //! overrides ([`crate::codex::config_edit::cli_overrides`]), so every Codex started from a shell
 //! goes through the gateway whatever its `CODEX_HOME` (including the per-account homes `cao run`
-//! uses). The script carries [`SHIM_MARKER`]; cao only ever overwrites or removes a file with that
+//! uses). With an `https://` gateway it also exports `CODEX_CA_CERTIFICATE` naming cao's CA
+//! bundle ([`crate::gateway::tls_bundle`], which keeps the user's own CA inside), so Codex trusts
+//! the gateway's certificate. The script carries [`SHIM_MARKER`]; cao only ever overwrites or removes a file with that
 //! marker, never a `codex` someone else put there.
 
 use std::ffi::OsStr;
@@ -44,8 +46,13 @@ impl Verifier {
 }
 
 /// The shim script that runs `real_codex` routed to `base_url`, after `verifier` (when given)
-/// confirmed the gateway there is the user's.
-pub fn script(real_codex: &Path, base_url: &str, verifier: Option<&Verifier>) -> String {
+/// confirmed the gateway there is the user's, trusting `ca_bundle` when given.
+pub fn script(
+    real_codex: &Path,
+    base_url: &str,
+    verifier: Option<&Verifier>,
+    ca_bundle: Option<&Path>,
+) -> String {
     let check = verifier.map_or(String::new(), |v| {
         format!(
             "{} --data-dir {} gateway verify --quiet --url {} || exit 1\n",
@@ -54,6 +61,14 @@ pub fn script(real_codex: &Path, base_url: &str, verifier: Option<&Verifier>) ->
             sh_quote(base_url)
         )
     });
+    let ca = match ca_bundle {
+        Some(bundle) => format!(
+            "{var}={}\nexport {var}\n",
+            sh_quote(&bundle.to_string_lossy()),
+            var = crate::gateway::tls_bundle::CODEX_CA_ENV
+        ),
+        None => String::new(),
+    };
     let mut line = format!("exec {}", sh_quote(&real_codex.to_string_lossy()));
     for arg in crate::codex::config_edit::cli_overrides(base_url) {
         line.push(' ');
@@ -63,7 +78,7 @@ pub fn script(real_codex: &Path, base_url: &str, verifier: Option<&Verifier>) ->
     format!(
         "#!/bin/sh\n{SHIM_MARKER} v1: written by `cao gateway enable`; `cao gateway disable` removes it.\n\
          # Runs the real Codex with its traffic routed through the cao gateway at {base_url}.\n\
-         {check}{line}\n"
+         {check}{ca}{line}\n"
     )
 }
 
@@ -127,6 +142,7 @@ pub fn install(
     real_codex: &Path,
     base_url: &str,
     verifier: &Option<Verifier>,
+    ca_bundle: Option<&Path>,
 ) -> Result<Installed, StoreError> {
     let path = shim_path(home);
     if path.symlink_metadata().is_ok() && !file_is_cao_shim(&path) {
@@ -137,7 +153,7 @@ pub fn install(
         .map_err(|source| StoreError::io("create directory", &dir, source))?;
     fsutil::write_atomic(
         &path,
-        script(real_codex, base_url, verifier.as_ref()).as_bytes(),
+        script(real_codex, base_url, verifier.as_ref(), ca_bundle).as_bytes(),
         0o755,
     )?;
     Ok(Installed::Written(path))
@@ -203,7 +219,12 @@ mod tests {
 
     #[test]
     fn script_routes_every_argument_through_the_real_codex() {
-        let s = script(Path::new("/opt/it's/codex"), "http://127.0.0.1:4319", None);
+        let s = script(
+            Path::new("/opt/it's/codex"),
+            "http://127.0.0.1:4319",
+            None,
+            None,
+        );
         assert!(s.starts_with("#!/bin/sh\n"));
         assert!(is_cao_shim(s.as_bytes()));
         assert!(s.contains(r"exec '/opt/it'\''s/codex' '-c' 'model_provider="));
@@ -221,7 +242,7 @@ mod tests {
             "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n",
         );
         let shim = dir.path().join("shim");
-        exe(&shim, &script(&real, "http://127.0.0.1:1", None));
+        exe(&shim, &script(&real, "http://127.0.0.1:1", None, None));
         let out = std::process::Command::new(&shim)
             .args(["exec", "it's \"quoted\"", "$HOME"])
             .output()
@@ -253,7 +274,10 @@ mod tests {
                 data_dir: dir.path().join("data dir"),
             };
             let shim = dir.path().join("shim");
-            exe(&shim, &script(&real, "http://127.0.0.1:1", Some(&verifier)));
+            exe(
+                &shim,
+                &script(&real, "http://127.0.0.1:1", Some(&verifier), None),
+            );
             let out = std::process::Command::new(&shim).output().unwrap();
             assert_eq!(out.status.success(), ran);
             assert_eq!(
@@ -270,15 +294,42 @@ mod tests {
     }
 
     #[test]
+    fn an_https_shim_gives_codex_the_ca_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("codex");
+        exe(
+            &real,
+            "#!/bin/sh\nprintf '%s\\n' \"$CODEX_CA_CERTIFICATE\"\n",
+        );
+        let shim = dir.path().join("shim");
+        let bundle = dir.path().join("it's bundle.pem");
+        exe(
+            &shim,
+            &script(&real, "https://127.0.0.1:1", None, Some(&bundle)),
+        );
+        let out = std::process::Command::new(&shim)
+            .env("CODEX_CA_CERTIFICATE", "/elsewhere.pem")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap().trim_end(),
+            bundle.display().to_string()
+        );
+    }
+
+    #[test]
     fn finding_the_real_codex_skips_the_shim_and_other_cao_shims() {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path();
         let shim = shim_path(home);
-        exe(&shim, &script(Path::new("/x/codex"), "http://h", None));
+        exe(
+            &shim,
+            &script(Path::new("/x/codex"), "http://h", None, None),
+        );
         let other_shim_dir = dir.path().join("old");
         exe(
             &other_shim_dir.join("codex"),
-            &script(Path::new("/x"), "http://h", None),
+            &script(Path::new("/x"), "http://h", None, None),
         );
         let not_exe = dir.path().join("plain");
         std::fs::create_dir_all(&not_exe).unwrap();
@@ -315,13 +366,13 @@ mod tests {
         let path = shim_path(home);
         assert_eq!(remove(home).unwrap(), Removed::Absent(path.clone()));
         assert_eq!(
-            install(home, real, "http://a", &None).unwrap(),
+            install(home, real, "http://a", &None, None).unwrap(),
             Installed::Written(path.clone())
         );
         assert_eq!(fsutil::mode_of(&path), Some(0o755));
         // Rewriting our own shim is fine (enable twice, or a new URL).
         assert_eq!(
-            install(home, real, "http://b", &None).unwrap(),
+            install(home, real, "http://b", &None, None).unwrap(),
             Installed::Written(path.clone())
         );
         assert!(std::fs::read_to_string(&path).unwrap().contains("http://b"));
@@ -330,7 +381,7 @@ mod tests {
 
         exe(&path, "#!/bin/sh\necho user's own codex\n");
         assert_eq!(
-            install(home, real, "http://a", &None).unwrap(),
+            install(home, real, "http://a", &None, None).unwrap(),
             Installed::Occupied(path.clone())
         );
         assert_eq!(remove(home).unwrap(), Removed::NotOurs(path.clone()));

@@ -81,11 +81,46 @@ pub fn normalize_url(raw: &str) -> Result<String> {
     Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
 
+/// The URL Codex is routed to when none is given: the saved gateway address over `https://`
+/// when the gateway serves HTTPS there (loopback), since the Codex TUI of a personal account
+/// refuses a plain-http `chatgpt_base_url`; else the plain address.
+pub fn default_url(store: &crate::store::Store) -> String {
+    let plain = live::saved_url(store);
+    crate::gateway::tls::https_for(&plain).unwrap_or(plain)
+}
+
+/// True when `url` is the gateway's own HTTPS (a loopback `https://` URL), whose certificate
+/// Codex trusts only through cao's CA bundle.
+pub fn needs_ca_bundle(url: &str) -> bool {
+    url::Url::parse(url)
+        .is_ok_and(|u| u.scheme() == "https" && crate::gateway::tls::is_loopback(&u))
+}
+
+/// Make sure the CA, the leaf and Codex's bundle exist (keeping the user's own CA in the
+/// bundle) and return the bundle's path; warnings for the user go to `warnings`.
+pub fn prepare_ca_bundle(
+    store: &crate::store::Store,
+    warnings: &mut Vec<String>,
+) -> Result<crate::gateway::tls::TlsInfo> {
+    use crate::gateway::tls_bundle::BundleNote;
+    let (info, notes) = crate::gateway::tls_bundle::prepare(store.root(), crate::store::now_ms())
+        .context("could not prepare the gateway's certificate for Codex")?;
+    for note in notes {
+        if let BundleNote::Skipped { var, path, reason } = note {
+            warnings.push(format!(
+                "your {var}={} was not copied into Codex's CA bundle: {reason}",
+                path.display()
+            ));
+        }
+    }
+    Ok(info)
+}
+
 /// `cao gateway enable`.
 pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
     let url = match &args.base_url {
         Some(u) => normalize_url(u)?,
-        None => normalize_url(&live::saved_url(&ctx.store))?,
+        None => normalize_url(&default_url(&ctx.store))?,
     };
     // Before anything changes: a gateway at the URL must be this user's (Codex will send its
     // login there).
@@ -124,21 +159,42 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
     let mode = fsutil::mode_of(&target).unwrap_or(fsutil::SECRET_FILE_MODE);
     fsutil::write_atomic(&target, enabled.text.as_bytes(), mode)?;
 
+    let mut warnings: Vec<String> = enabled.notes;
+    warnings.extend(backup_note);
+    let tls = if needs_ca_bundle(&url) {
+        Some(prepare_ca_bundle(&ctx.store, &mut warnings)?)
+    } else {
+        None
+    };
+    let bundle = tls.as_ref().map(|t| t.bundle_path.clone());
     let mut out = std::io::stdout().lock();
     writeln!(out, "Codex now goes through the gateway at {url}")?;
     writeln!(out, "  config: {}", paths.config.display())?;
     if paths.backup.exists() {
         writeln!(out, "  backup: {}", paths.backup.display())?;
     }
+    if let Some(t) = &tls {
+        writeln!(
+            out,
+            "  CA:     {} (SHA-256 {}); Codex trusts it through CODEX_CA_CERTIFICATE={}",
+            t.ca_path.display(),
+            t.ca_fingerprint,
+            t.bundle_path.display()
+        )?;
+    }
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     let shim_path = shim::shim_path(&home);
-    let mut warnings: Vec<String> = enabled.notes;
-    warnings.extend(backup_note);
     match shim::find_real_codex(&path_var, &shim_path) {
         None => warnings.push(
             "no codex found on PATH, so no shim was installed (config.toml is routed); install Codex and run `cao gateway enable` again".to_string()
         ),
-        Some(real) => match shim::install(&home, &real, &url, &shim::Verifier::this_cao(&ctx.store))? {
+        Some(real) => match shim::install(
+            &home,
+            &real,
+            &url,
+            &shim::Verifier::this_cao(&ctx.store),
+            bundle.as_deref(),
+        )? {
             shim::Installed::Written(p) => {
                 writeln!(out, "  shim:   {} -> {}", p.display(), real.display())?;
                 let dir = shim::shim_dir(&home);

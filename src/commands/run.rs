@@ -185,6 +185,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
                     args: args_now,
                     codex_home: store.account_dir(&account),
                     pty,
+                    env: Vec::new(),
                 };
                 let watch = QuotaWatch::new(classifier.clone(), tz.clone()).ignoring(&replayed);
                 let fallback = !args.no_fallback;

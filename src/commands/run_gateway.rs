@@ -15,13 +15,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 
 use super::Ctx;
-use super::gateway_routing::normalize_url;
+use super::gateway_routing::{default_url, needs_ca_bundle, normalize_url, prepare_ca_bundle};
 use super::gateway_verify::require_ours;
 use crate::cli::RunArgs;
 use crate::codex::launch::{self, Launch};
 use crate::codex::scan::QuotaWatch;
 use crate::codex::{config_edit, shim};
-use crate::gateway::{GatewayConfig, GatewayHandle, Overrides, live};
+use crate::gateway::{GatewayConfig, GatewayHandle, Overrides};
 use crate::policy::order::rotation;
 use crate::policy::quota::QuotaClassifier;
 use crate::store::{Store, StoreError, fsutil};
@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
     let store = &ctx.store;
     let url = match &args.gateway_url {
         Some(u) => normalize_url(u)?,
-        None => normalize_url(&live::saved_url(store))?,
+        None => normalize_url(&default_url(store))?,
     };
     let account = pick_account(store, args.account.as_deref())?;
     let program = real_codex(&args.codex)?;
@@ -55,6 +55,19 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
         Some(gateway)
     };
     let routed_to = embedded.as_ref().map_or(url.as_str(), |g| g.url.as_str());
+    // The gateway's HTTPS (which the TUI of a personal account requires) needs cao's CA.
+    let mut env = Vec::new();
+    if needs_ca_bundle(routed_to) {
+        let mut warnings = Vec::new();
+        let info = prepare_ca_bundle(store, &mut warnings)?;
+        for w in warnings {
+            say(&w);
+        }
+        env.push((
+            crate::gateway::tls_bundle::CODEX_CA_ENV.to_string(),
+            info.bundle_path.into_os_string(),
+        ));
+    }
 
     let mut codex_args = config_edit::cli_overrides(routed_to);
     codex_args.extend(super::run::codex_args(&args.codex_args));
@@ -64,6 +77,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
         args: codex_args,
         codex_home: store.account_dir(&account),
         pty: launch::on_terminal(),
+        env,
     };
     launch::catch_signals();
     let watch = QuotaWatch::new(QuotaClassifier::builtin(), jiff::tz::TimeZone::system());
@@ -154,7 +168,7 @@ impl Embedded {
             runtime.block_on(crate::gateway::spawn(shared, config))
         })
         .context("could not start a gateway for this run")?;
-        let url = handle.base_url();
+        let url = handle.tls_url().unwrap_or_else(|| handle.base_url());
         Ok(Self {
             runtime,
             handle,

@@ -143,6 +143,9 @@ pub enum Verdict {
 /// Check that the gateway at `base_url` is this user's, for `store`'s data dir, within a few
 /// seconds. Only plain-HTTP gateways can be checked so far.
 pub fn verify(store: &Store, base_url: &str) -> Verdict {
+    // cao serves its HTTPS on the same port: ask the plain side.
+    let plain = super::tls::plain_for(base_url);
+    let base_url = plain.as_str();
     let url = match url::Url::parse(base_url) {
         Ok(u) => u,
         Err(e) => return Verdict::NotOurs(format!("{base_url:?} is not a URL ({e})")),

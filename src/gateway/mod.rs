@@ -20,6 +20,9 @@ pub mod routing;
 pub mod serve;
 pub mod server;
 pub mod state;
+pub mod tls;
+pub mod tls_bundle;
+pub mod tls_serve;
 pub mod tokens;
 pub mod usage;
 pub mod wire;
@@ -49,6 +52,8 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often batched status changes are written and files checked for changes.
 const BACKGROUND_TICK: Duration = Duration::from_millis(1000);
+/// How often a running gateway checks whether its server certificate needs renewing.
+const CERT_CHECK_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Build the upstream client.
 pub fn http_client() -> anyhow::Result<HttpClient> {
@@ -99,6 +104,7 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
     config.port = addr.port();
     let client = http_client()?;
     let st = store.clone();
+    let tls_wanted = tls::allowed(&config);
     let state = tokio::task::spawn_blocking(move || GatewayState::load(st, config, client))
         .await
         .context("loading accounts")??;
@@ -113,23 +119,43 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
         tokio::task::spawn_blocking(move || identity::Identity::load_or_create(&st, port))
             .await
             .context("loading the gateway secret")??;
+    let root = store.root().to_path_buf();
+    let (served, tls_config) =
+        tokio::task::spawn_blocking(move || tls_serve::setup(&root, addr, tls_wanted))
+            .await
+            .context("preparing the gateway's certificate")?;
+    let _ = state.served.set(served);
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let app = server::router(state.clone(), Arc::new(identity));
     let header_timeout = state.config.perimeter.header_timeout;
-    let server = tokio::spawn(serve::run(listener, app, header_timeout, stop.subscribe()));
+    let server = tokio::spawn(serve::run(
+        listener,
+        app,
+        header_timeout,
+        tls_config,
+        stop.subscribe(),
+    ));
     let bg_state = state.clone();
     let background = tokio::spawn(async move {
         let mut tick = tokio::time::interval(BACKGROUND_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cert_checked = std::time::Instant::now();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stopped.wait_for(|s| *s) => break,
             }
             let s = bg_state.clone();
+            let check_cert = cert_checked.elapsed() >= CERT_CHECK_EVERY;
+            if check_cert {
+                cert_checked = std::time::Instant::now();
+            }
             let _ = tokio::task::spawn_blocking(move || {
                 s.flush_statuses();
                 s.reload_if_changed();
+                if check_cert {
+                    tls_serve::renew(&s);
+                }
             })
             .await;
         }
@@ -175,6 +201,17 @@ impl GatewayHandle {
     /// `http://ADDR:PORT`
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `https://127.0.0.1:PORT` (the same port) when the gateway serves HTTPS.
+    pub fn tls_url(&self) -> Option<String> {
+        self.state.served.get().and_then(|s| s.https_url.clone())
+    }
+
+    /// Where Codex's CA bundle is, when the gateway serves HTTPS.
+    pub fn ca_bundle(&self) -> Option<std::path::PathBuf> {
+        let served = self.state.served.get()?;
+        served.cert.as_ref()?.info().map(|i| i.bundle_path)
     }
 
     pub fn state(&self) -> &Arc<GatewayState> {

@@ -50,6 +50,8 @@ pub struct GatewayState {
     flush_failing: AtomicBool,
     /// The link to the other replicas (`--state`), set once at start.
     pub replicas: std::sync::OnceLock<Arc<super::replicas::Replicas>>,
+    /// The addresses this gateway serves and its certificate (set once the listener is bound).
+    pub served: std::sync::OnceLock<super::tls::Served>,
 }
 
 fn mtime(path: &Path) -> Option<SystemTime> {
@@ -84,6 +86,7 @@ impl GatewayState {
             registry_mtime: Mutex::new(None),
             flush_failing: AtomicBool::new(false),
             replicas: std::sync::OnceLock::new(),
+            served: std::sync::OnceLock::new(),
         };
         state.reload_registry()?;
         Ok(state)

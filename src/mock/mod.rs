@@ -15,7 +15,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
-pub use scenario::{AccountFaults, QuotaFault, RefreshFault, Scenario, ServerErrorFault, Times};
+pub use scenario::{
+    AccountFaults, LOOPBACK_HTTPS_ORIGIN, QuotaFault, RefreshFault, Scenario, ServerErrorFault,
+    Times,
+};
 
 /// One request the mock received.
 #[derive(Debug, Clone, PartialEq, Eq)]

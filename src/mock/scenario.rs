@@ -23,8 +23,11 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-/// See [`Scenario::workspace_backend_origin`].
-pub const DEFAULT_WORKSPACE_BACKEND_ORIGIN: &str = "https://127.0.0.1:9";
+/// See [`Scenario::workspace_backend_origin`]: what the real backend answers personal accounts.
+pub const DEFAULT_WORKSPACE_BACKEND_ORIGIN: &str = "NO_CONSTRAINT";
+/// An `https://` loopback origin where nothing listens, for tests that point Codex's TUI at the
+/// mock's plain-http address directly (no gateway, so no HTTPS): Codex only validates it.
+pub const LOOPBACK_HTTPS_ORIGIN: &str = "https://127.0.0.1:9";
 
 /// The whole mock set-up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,12 +45,12 @@ pub struct Scenario {
     pub reject_expired_tokens: bool,
     /// Keep a log of requests for [`super::MockUpstream::requests`]. Turn off for long soaks.
     pub record_requests: bool,
-    /// `workspace_backend_origin` of every workspace `GET .../accounts/check` lists. The Codex
-    /// TUI (0.169) refuses to start unless this is an `https://` origin, or `NO_CONSTRAINT` with an
-    /// `https://` `chatgpt_base_url` (which a local mock or gateway never is). Codex only validates
-    /// it (model calls keep going to `openai_base_url`); the default is a loopback origin where
-    /// nothing listens, so traffic sent there would fail locally, never reach the internet.
-    /// Set `"NO_CONSTRAINT"` to reproduce what the real backend answers for a personal account.
+    /// `workspace_backend_origin` of every workspace `GET .../accounts/check` lists. The default
+    /// is `NO_CONSTRAINT`, what the real backend answers personal accounts: the Codex TUI (0.171)
+    /// then requires an `https://` `chatgpt_base_url` and refuses to start otherwise ("workspace
+    /// backend must use an HTTPS origin without credentials"), so every test meets the real case.
+    /// A test that points the TUI at the mock's plain http directly sets
+    /// [`LOOPBACK_HTTPS_ORIGIN`] (an https origin, which Codex only validates).
     pub workspace_backend_origin: String,
     /// Faults for accounts not listed in `accounts`.
     pub default_faults: AccountFaults,

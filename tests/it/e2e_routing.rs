@@ -391,7 +391,7 @@ fn run_gateway_starts_its_own_gateway_when_none_answers() {
     assert_served_by_account_two(&e, &out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("started one for this run at http://127.0.0.1:"),
+        stderr.contains("started one for this run at https://127.0.0.1:"),
         "{stderr}"
     );
     // The embedded gateway logged to a file, not over Codex's output, and persisted the

@@ -234,7 +234,12 @@ struct Setup {
 }
 
 impl Setup {
+    /// The mock answers the workspace check as for a personal account (`NO_CONSTRAINT`).
     fn new(acct1_serves: u32) -> Option<Self> {
+        Self::with_scenario(scenario(acct1_serves))
+    }
+
+    fn with_scenario(scenario: Scenario) -> Option<Self> {
         let codex = common::real_codex()?;
         let env = TestEnv::new();
         let exp = common::now_secs() + 3600;
@@ -242,7 +247,7 @@ impl Setup {
         env.add_logged_in("two", "acct-2", exp);
         let rt = tokio::runtime::Runtime::new().unwrap();
         let mock = rt
-            .block_on(MockUpstream::spawn("127.0.0.1", 0, scenario(acct1_serves)))
+            .block_on(MockUpstream::spawn("127.0.0.1", 0, scenario))
             .unwrap();
         std::fs::create_dir_all(env.dir.path().join("work")).unwrap();
         Some(Self {
@@ -251,6 +256,11 @@ impl Setup {
             mock: Some(mock),
             codex,
         })
+    }
+
+    /// The CA bundle the gateway wrote for Codex.
+    fn bundle(&self) -> PathBuf {
+        self.env.data_dir().join("tls").join("codex-ca-bundle.pem")
     }
 
     fn mock(&self) -> &MockUpstream {
@@ -320,11 +330,22 @@ impl Setup {
 
     /// A real `cao gateway start` in front of the mock, and the TUI logged in as `account`
     /// (its own CODEX_HOME) routed through it with the `-c` overrides the shim and
-    /// `cao run --gateway` use. `None` when tmux is missing.
+    /// `cao run --gateway` use: over the gateway's HTTPS with cao's CA bundle, as they do.
+    /// `None` when tmux is missing.
     fn tui_through_gateway(
         &self,
         session: &str,
         account: &str,
+    ) -> Option<(GatewayProc, PathBuf, Tmux)> {
+        self.tui_through_gateway_over(session, account, true)
+    }
+
+    /// [`Setup::tui_through_gateway`], over plain `http://` when `https` is false.
+    fn tui_through_gateway_over(
+        &self,
+        session: &str,
+        account: &str,
+        https: bool,
     ) -> Option<(GatewayProc, PathBuf, Tmux)> {
         let gw = GatewayProc::start(
             &self.env,
@@ -337,9 +358,20 @@ impl Setup {
         );
         let home = self.env.dir.path().join(format!("{account}-codex-home"));
         codex_home(&home, account);
+        let url = match https {
+            true => gw
+                .tls_url
+                .clone()
+                .expect("the gateway serves https on loopback"),
+            false => gw.url.clone(),
+        };
         let mut argv = vec![self.codex.display().to_string()];
-        argv.extend(cao::codex::config_edit::cli_overrides(&gw.url));
-        let t = Tmux::start(session, &self.work(), &self.term_env(Some(&home)), &argv)?;
+        argv.extend(cao::codex::config_edit::cli_overrides(&url));
+        let mut env = self.term_env(Some(&home));
+        if https {
+            env.push(("CODEX_CA_CERTIFICATE", self.bundle().display().to_string()));
+        }
+        let t = Tmux::start(session, &self.work(), &env, &argv)?;
         Some((gw, home, t))
     }
 }
@@ -407,13 +439,46 @@ fn tui_through_the_gateway_gets_its_answer_from_account_two() {
     gw.stop();
 }
 
+/// Why the gateway serves HTTPS: the backend answers a personal account's workspace check with
+/// `NO_CONSTRAINT` (the mock's default), and the TUI then refuses a plain-http
+/// `chatgpt_base_url`. Routed over `http://` exactly as before issue 16, it never gets to a
+/// prompt, and no model call is made.
+#[test]
+fn tui_routed_over_plain_http_refuses_to_start_for_a_personal_account() {
+    let Some(s) = Setup::new(0) else { return };
+    let Some((gw, home, t)) = s.tui_through_gateway_over("plain", "acct-1", false) else {
+        return;
+    };
+    let context = || format!("upstream saw:\n{}", s.requests_text());
+    // Codex 0.171 prints "Error: account/read failed: account/read failed: workspace backend
+    // must use an HTTPS origin without credentials (code -32603)" and exits 1.
+    t.wait_for("Codex's refusal", &context, |scr| scr.contains("[exited "));
+    let screen = t.screen();
+    assert!(
+        screen.contains("workspace backend must use an HTTPS origin without credentials"),
+        "{screen}"
+    );
+    assert!(screen.contains("[exited 1]"), "{screen}");
+    assert!(s.model_calls().is_empty(), "{:?}", s.model_calls());
+    drop(t);
+    stop_daemon(&s.codex, &home);
+    gw.stop();
+}
+
 /// `cao run -- <routing flags>` (interactive: no prompt, no subcommand) on a terminal, without
 /// the gateway. Account 1 answers the first prompt, then hits its limit on the next; cao notices
 /// the limit message live and says so; after the person quits Codex, cao starts Codex again on
 /// account 2 with `resume <session id>`, so the conversation goes on there.
 #[test]
 fn cao_run_interactive_resumes_the_conversation_on_account_two() {
-    let Some(s) = Setup::new(1) else { return };
+    // Codex goes straight to the mock's plain http here (no gateway, so no HTTPS): the mock
+    // names an https workspace origin, which Codex only validates.
+    let Some(s) = Setup::with_scenario(Scenario {
+        workspace_backend_origin: cao::mock::LOOPBACK_HTTPS_ORIGIN.into(),
+        ..scenario(1)
+    }) else {
+        return;
+    };
     let base = s.mock().base_url();
     let cao = assert_cmd::cargo::cargo_bin("cao");
     let argv = vec![

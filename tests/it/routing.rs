@@ -457,10 +457,12 @@ fn without_base_url_the_saved_gateway_address_is_used() {
         .args(["gateway", "enable"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("gateway at http://127.0.0.1:5055"));
+        .stdout(predicate::str::contains(
+            "gateway at https://127.0.0.1:5055",
+        ));
     assert!(
         r.read_config()
-            .contains("openai_base_url = \"http://127.0.0.1:5055\"")
+            .contains("openai_base_url = \"https://127.0.0.1:5055\"")
     );
 }
 

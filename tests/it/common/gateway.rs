@@ -19,6 +19,8 @@ pub struct GatewayProc {
     pub child: Child,
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    /// `https://127.0.0.1:PORT` (the same port) when the gateway serves HTTPS.
+    pub tls_url: Option<String>,
     /// Everything the gateway wrote on stderr so far (its log).
     pub stderr: Arc<Mutex<String>>,
 }
@@ -69,14 +71,24 @@ impl GatewayProc {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(out).lines();
+            let mut tls = None;
             for line in lines.by_ref().map_while(Result::ok) {
+                // The https line comes first, the plain one says the gateway is ready.
+                if let Some(url) = line.strip_prefix("cao gateway serving https on ") {
+                    tls = Some(url.trim().to_string());
+                }
                 if let Some(url) = line.strip_prefix("cao gateway listening on ") {
-                    let _ = tx.send(url.trim().to_string());
+                    let _ = tx.send((url.trim().to_string(), tls.take()));
                 }
             }
         });
         match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(url) => Ok(Self { child, url, stderr }),
+            Ok((url, tls_url)) => Ok(Self {
+                child,
+                url,
+                tls_url,
+                stderr,
+            }),
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait().map_err(|e| e.to_string())?;
