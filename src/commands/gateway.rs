@@ -20,7 +20,7 @@ use crate::store::{SavedGateway, Store};
 
 /// The line tests and scripts read to learn the bound address (stdout, flushed).
 pub const LISTENING_PREFIX: &str = "cao gateway listening on ";
-/// The line naming the HTTPS URL (the same port), printed just before [`LISTENING_PREFIX`]'s.
+/// The line naming the HTTPS URL (the same port), printed right after [`LISTENING_PREFIX`]'s.
 pub const TLS_LISTENING_PREFIX: &str = "cao gateway serving https on ";
 
 /// The command line of `cao gateway start` as overrides of `gateway.json`.
@@ -80,11 +80,11 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
         let handle = gateway::spawn(store, config).await?;
         let pool = handle.state().pool();
         let mut out = std::io::stdout().lock();
-        // The HTTPS line first: the plain one is the "ready" line scripts wait for.
+        // The plain line first: scripts read the first line for the address.
+        writeln!(out, "{LISTENING_PREFIX}{}", handle.base_url())?;
         if let Some(tls) = handle.tls_url() {
             writeln!(out, "{TLS_LISTENING_PREFIX}{tls}")?;
         }
-        writeln!(out, "{LISTENING_PREFIX}{}", handle.base_url())?;
         out.flush()?;
         drop(out);
         eprintln!(

@@ -163,7 +163,7 @@ pub fn ensure(root: &Path, now_ms: i64) -> Result<(TlsMaterial, Vec<TlsEvent>), 
                 now_ms,
             ) == CertAction::Keep =>
         {
-            p
+            *p
         }
         found => {
             back_up_if_bad(&found, [&paths.ca_cert, &paths.ca_key], now_ms, &mut events)?;
@@ -184,7 +184,7 @@ pub fn ensure(root: &Path, now_ms: i64) -> Result<(TlsMaterial, Vec<TlsEvent>), 
                     now_ms,
                 ) == CertAction::Keep =>
         {
-            p
+            *p
         }
         found => {
             back_up_if_bad(
@@ -222,7 +222,7 @@ pub fn ensure(root: &Path, now_ms: i64) -> Result<(TlsMaterial, Vec<TlsEvent>), 
 enum Loaded {
     /// Neither file exists.
     Missing,
-    Good(Pair),
+    Good(Box<Pair>),
     /// Something is there but cannot be used.
     Bad,
 }
@@ -259,7 +259,7 @@ fn load_pair(
         (Some(c), Some(k)) => (c, k),
         _ => return Ok(Loaded::Bad),
     };
-    Ok(parse_pair(cert_pem, &key_pem, issuer).map_or(Loaded::Bad, Loaded::Good))
+    Ok(parse_pair(cert_pem, &key_pem, issuer).map_or(Loaded::Bad, |p| Loaded::Good(Box::new(p))))
 }
 
 fn parse_pair(

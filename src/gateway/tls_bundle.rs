@@ -74,21 +74,18 @@ fn render(
     text.push('\n');
     let mut notes = Vec::new();
     if let Some(user) = user_part(bundle, existing, env) {
-        match &user.text {
-            Some(body) => {
-                notes.push(BundleNote::Included {
-                    var: user.var.clone(),
-                    path: user.path.clone(),
-                });
-                text.push_str(&format!(
-                    "{USER_MARK}{}={}\n",
-                    user.var,
-                    user.path.display()
-                ));
-                text.push_str(body.trim_end());
-                text.push('\n');
-            }
-            None => {}
+        if let Some(body) = &user.text {
+            notes.push(BundleNote::Included {
+                var: user.var.clone(),
+                path: user.path.clone(),
+            });
+            text.push_str(&format!(
+                "{USER_MARK}{}={}\n",
+                user.var,
+                user.path.display()
+            ));
+            text.push_str(body.trim_end());
+            text.push('\n');
         }
         if let Some(note) = skipped_note(&user) {
             notes.push(note);

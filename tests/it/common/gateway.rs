@@ -71,22 +71,24 @@ impl GatewayProc {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(out).lines();
-            let mut tls = None;
             for line in lines.by_ref().map_while(Result::ok) {
-                // The https line comes first, the plain one says the gateway is ready.
-                if let Some(url) = line.strip_prefix("cao gateway serving https on ") {
-                    tls = Some(url.trim().to_string());
-                }
+                // The plain line first, then (right after it) the https one.
                 if let Some(url) = line.strip_prefix("cao gateway listening on ") {
-                    let _ = tx.send((url.trim().to_string(), tls.take()));
+                    let _ = tx.send(url.trim().to_string());
+                }
+                if let Some(url) = line.strip_prefix("cao gateway serving https on ") {
+                    let _ = tx.send(url.trim().to_string());
                 }
             }
         });
         match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok((url, tls_url)) => Ok(Self {
+            Ok(url) => Ok(Self {
+                tls_url: rx
+                    .recv_timeout(Duration::from_secs(2))
+                    .ok()
+                    .filter(|u| u.starts_with("https://")),
                 child,
                 url,
-                tls_url,
                 stderr,
             }),
             Err(_) => {
