@@ -340,15 +340,19 @@ fn new_ca(now_ms: i64) -> Result<Pair, TlsError> {
         ],
         excluded_subtrees: Vec::new(),
     });
-    let (from, until) = cert::validity(cert::CA_LIFETIME_DAYS, now_ms);
     let certificate = params.self_signed(&key).map_err(generate_error("CA"))?;
-    Ok(Pair {
+    Ok(made(&certificate, key, &params))
+}
+
+/// A certificate just made, with its key and validity.
+fn made(certificate: &rcgen::Certificate, key: KeyPair, params: &CertificateParams) -> Pair {
+    Pair {
         cert_pem: certificate.pem(),
         cert_der: certificate.der().clone(),
         key,
-        not_before_ms: from,
-        not_after_ms: until,
-    })
+        not_before_ms: params.not_before.unix_timestamp().saturating_mul(1000),
+        not_after_ms: params.not_after.unix_timestamp().saturating_mul(1000),
+    }
 }
 
 fn new_leaf(ca: &Pair, now_ms: i64) -> Result<Pair, TlsError> {
@@ -364,17 +368,10 @@ fn new_leaf(ca: &Pair, now_ms: i64) -> Result<Pair, TlsError> {
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
-    let (from, until) = cert::validity(cert::LEAF_LIFETIME_DAYS, now_ms);
     let certificate = params
         .signed_by(&key, &issuer)
         .map_err(generate_error("server certificate"))?;
-    Ok(Pair {
-        cert_pem: certificate.pem(),
-        cert_der: certificate.der().clone(),
-        key,
-        not_before_ms: from,
-        not_after_ms: until,
-    })
+    Ok(made(&certificate, key, &params))
 }
 
 fn offset_time(ms: i64) -> time::OffsetDateTime {
