@@ -9,6 +9,7 @@
 #   DURATION=30 CONNS="32" bench/gateway.sh
 #   CONNS="" ROUNDS=3 bench/gateway.sh   # only the gateway vs nginx proxy_pass comparison
 #   TS=1 bench/gateway.sh            # also the TypeScript gateway (CAO 1.4.2), if installed
+#   CAO_BEFORE=/tmp/cao-old bench/gateway.sh   # the comparison also runs an older build
 source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10}
 CONNS=${CONNS-"1 32 256"}
@@ -30,6 +31,15 @@ GW_PORT=$(free_port)
 start_gateway "$WORK/data" "$GW_PORT" "$UP"
 GW="http://127.0.0.1:$GW_PORT"
 CAO_PID=$GW_PID
+
+BEFORE_PID=""
+if [ -n "${CAO_BEFORE:-}" ]; then
+  BF_PORT=$(free_port)
+  make_accounts "$WORK/data-before" 3
+  CAO="$CAO_BEFORE" start_gateway "$WORK/data-before" "$BF_PORT" "$UP"
+  BF="http://127.0.0.1:$BF_PORT"
+  BEFORE_PID=$GW_PID
+fi
 
 TS_BIN="${TS_BIN:-$ROOT/../tools/node_modules/.bin/codex-account-orchestrator}"
 TS_PORT=""
@@ -79,19 +89,31 @@ if [ "$ROUNDS" -gt 0 ]; then
   echo
   echo "## Gateway vs nginx proxy_pass (wrk -t1 -c32, 2 KB POST, ${DURATION}s per run, $ROUNDS interleaved rounds)"
   echo
-  echo "| round | nginx proxy_pass req/s | p99 ms | cao gateway req/s | p99 ms | gateway % of nginx | gateway RSS / peak MB |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|"
-  P_RPS=(); P_P99=(); G_RPS=(); G_P99=()
+  echo "| round | target | req/s | p99 ms | % of nginx proxy_pass | RSS / peak MB |"
+  echo "|---:|---|---:|---:|---:|---:|"
+  P_RPS=(); P_P99=(); G_RPS=(); G_P99=(); B_RPS=(); B_P99=()
   for i in $(seq "$ROUNDS"); do
     read -r p_rps _ p_p99 _ _ < <(BODY_BYTES=2048 run "$PX" 32 1)
+    echo "| $i | nginx proxy_pass | $p_rps | $p_p99 | 100 | |"
+    if [ -n "$BEFORE_PID" ]; then
+      read -r b_rps _ b_p99 _ _ < <(BODY_BYTES=2048 run "$BF" 32 1)
+      read -r r h < <(rss "$BEFORE_PID")
+      B_RPS+=("$b_rps"); B_P99+=("$b_p99")
+      echo "| $i | cao gateway (before) | $b_rps | $b_p99 | $(pct "$b_rps" "$p_rps") | $r / $h |"
+    fi
     read -r g_rps _ g_p99 _ _ < <(BODY_BYTES=2048 run "$GW" 32 1)
     read -r r h < <(rss "$CAO_PID")
     P_RPS+=("$p_rps"); P_P99+=("$p_p99"); G_RPS+=("$g_rps"); G_P99+=("$g_p99")
-    echo "| $i | $p_rps | $p_p99 | $g_rps | $g_p99 | $(pct "$g_rps" "$p_rps") | $r / $h |"
+    echo "| $i | cao gateway | $g_rps | $g_p99 | $(pct "$g_rps" "$p_rps") | $r / $h |"
   done
   mp=$(echo "${P_RPS[@]}" | median); mpp=$(echo "${P_P99[@]}" | median)
   mg=$(echo "${G_RPS[@]}" | median); mgp=$(echo "${G_P99[@]}" | median)
-  echo "| median | $mp | $mpp | $mg | $mgp | $(pct "$mg" "$mp") | |"
+  echo "| median | nginx proxy_pass | $mp | $mpp | 100 | |"
+  if [ -n "$BEFORE_PID" ]; then
+    mb=$(echo "${B_RPS[@]}" | median); mbp=$(echo "${B_P99[@]}" | median)
+    echo "| median | cao gateway (before) | $mb | $mbp | $(pct "$mb" "$mp") | |"
+  fi
+  echo "| median | cao gateway | $mg | $mgp | $(pct "$mg" "$mp") | |"
   echo
   echo "goal (issue 10): gateway req/s >= 75 % of nginx's: $(pct "$mg" "$mp") %; gateway p99 <= 2x nginx's: $(awk -v a="$mgp" -v b="$mpp" 'BEGIN{printf "%.2f", a/b}')x"
 fi
