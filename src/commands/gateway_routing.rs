@@ -181,6 +181,10 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
             t.ca_fingerprint,
             t.bundle_path.display()
         )?;
+        warnings.push(format!(
+            "a Codex not started through the shim (the desktop app, an IDE extension) reads only config.toml and needs CODEX_CA_CERTIFICATE={} in its environment to trust the gateway's https; cao does not set it for GUI apps (see docs/routing.md)",
+            t.bundle_path.display()
+        ));
     }
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     let shim_path = shim::shim_path(&home);

@@ -174,7 +174,13 @@ pub fn ensure(root: &Path, now_ms: i64) -> Result<(TlsMaterial, Vec<TlsEvent>), 
         }
     };
     let ca_created = events.contains(&TlsEvent::CaCreated);
-    let leaf = match load_pair(&paths.leaf_cert, &paths.leaf_key, Some(&ca.cert_der))? {
+    // A new CA: the old leaf is simply replaced (not corrupt, just signed by the old CA).
+    let found = if ca_created {
+        Loaded::Missing
+    } else {
+        load_pair(&paths.leaf_cert, &paths.leaf_key, Some(&ca.cert_der))?
+    };
+    let leaf = match found {
         Loaded::Good(p)
             if !ca_created
                 && cert::renewal(
@@ -582,6 +588,47 @@ mod tests {
         assert_eq!(plain_for("https://127.0.0.1"), "http://127.0.0.1:443");
         assert_eq!(plain_for("http://h:1"), "http://h:1");
         assert_eq!(plain_for("https://example.com"), "https://example.com");
+    }
+
+    #[test]
+    fn files_are_private_reused_renewed_and_a_corrupt_key_is_backed_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = TlsPaths::new(dir.path());
+        let (first, _) = ensure(dir.path(), NOW).unwrap();
+        assert_eq!(fsutil::mode_of(&paths.dir), Some(0o700));
+        assert_eq!(fsutil::mode_of(&paths.ca_key), Some(0o600));
+        assert_eq!(fsutil::mode_of(&paths.leaf_key), Some(0o600));
+        // Reused: nothing made again.
+        let (again, events) = ensure(dir.path(), NOW + cert::DAY_MS).unwrap();
+        assert!(events.is_empty(), "{events:?}");
+        assert_eq!(again.leaf_der, first.leaf_der);
+        // 121 days on, the leaf has under 60 left: renewed, same CA.
+        let later = NOW + 121 * cert::DAY_MS;
+        let (renewed, events) = ensure(dir.path(), later).unwrap();
+        assert_eq!(events, [TlsEvent::LeafRenewed]);
+        assert_ne!(renewed.leaf_der, first.leaf_der);
+        assert_eq!(renewed.info.ca_fingerprint, first.info.ca_fingerprint);
+        assert!(renewed.info.leaf_not_after_ms > first.info.leaf_not_after_ms);
+        // A damaged CA key: both CA files backed up, a new CA and leaf made.
+        std::fs::write(&paths.ca_key, "garbage").unwrap();
+        let (fresh, events) = ensure(dir.path(), later).unwrap();
+        assert_ne!(fresh.info.ca_fingerprint, first.info.ca_fingerprint);
+        let backups: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                TlsEvent::BackedUp(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(backups.len(), 2, "{events:?}");
+        let key_backup = backups
+            .iter()
+            .find(|p| p.to_string_lossy().contains("ca-key.pem.corrupt-"))
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(key_backup).unwrap(), "garbage");
+        assert_eq!(fsutil::mode_of(key_backup), Some(0o600));
+        assert!(events.contains(&TlsEvent::CaCreated));
+        assert!(events.contains(&TlsEvent::LeafCreated));
     }
 
     #[test]
