@@ -140,7 +140,8 @@ async fn run_demo(data: &std::path::Path, with_codex: bool) -> Result<()> {
     mock.shutdown().await;
 
     let overview = store.inspect()?;
-    let r = RenderOpts::now(88);
+    // The terminal's real width (80 when not on one), so the README's first command never wraps.
+    let r = RenderOpts::now(super::status::terminal_width(80));
     let health = overview.health(&HealthOptions::new(24, 3), r.now_ms);
     writeln!(
         out,

@@ -67,10 +67,23 @@ fn saved_switch_at(ctx: &Ctx) -> Option<f64> {
 /// Terminal width for the dashboard (88 when stdout is not a terminal, as the TS tool).
 fn width(stdout_is_tty: bool) -> usize {
     if stdout_is_tty {
-        crossterm::terminal::size().map_or(88, |(cols, _)| usize::from(cols))
+        terminal_width(88)
     } else {
         88
     }
+}
+
+/// The terminal's real width in columns, else `fallback` (not a terminal, or unknown).
+pub fn terminal_width(fallback: usize) -> usize {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return fallback;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(cols, _)| usize::from(cols))
+        .filter(|&c| c > 0)
+        .unwrap_or(fallback)
 }
 
 /// `cao status`.

@@ -18,17 +18,27 @@ use super::{RenderOpts, extra, style, time};
 use crate::policy::health::HealthSummary;
 use crate::store::inspect::{AccountView, Overview};
 
-/// Narrowest and widest frame.
-pub const MIN_WIDTH: usize = 72;
+/// Below this many columns the dashboard has no frame (the frame would squeeze every line).
+pub const MIN_FRAMED_WIDTH: usize = 70;
+/// The widest frame (wider is harder to read, not more useful).
 pub const MAX_WIDTH: usize = 120;
+/// The narrowest layout cao draws: narrower terminals wrap it.
+pub const MIN_WIDTH: usize = 40;
 
-/// Render the dashboard `r.width` columns wide (clamped to 72..=120).
+/// Render the dashboard for a terminal `r.width` columns wide: framed up to 120 columns,
+/// frameless below 70, one row per account with many accounts. No value is ever cut: what does
+/// not fit continues on the next line.
 pub fn render(o: &Overview, h: &HealthSummary, r: &RenderOpts) -> String {
+    if o.accounts.len() >= super::table::MANY_ACCOUNTS {
+        return super::table::render(o, h, r);
+    }
     let width = r.width.clamp(MIN_WIDTH, MAX_WIDTH);
-    let inner = width - 4;
+    let framed = width >= MIN_FRAMED_WIDTH;
+    let inner = if framed { width - 4 } else { width };
     let mut b = Frame {
         out: String::new(),
         width,
+        framed,
     };
     b.top("CAO Status");
     // Accounts are counted as accounts, each by its worst state (the TypeScript tool's
@@ -38,10 +48,7 @@ pub fn render(o: &Overview, h: &HealthSummary, r: &RenderOpts) -> String {
         super::text::account_totals(o, h),
         time::local(r.now_ms, &r.tz)
     ));
-    b.line(&format!(
-        "Data dir: {}",
-        truncate_middle(&o.data_dir.display().to_string(), inner.saturating_sub(10))
-    ));
+    b.line(&format!("Data dir: {}", o.data_dir.display()));
     b.divider("Accounts");
     for (i, v) in o.accounts.iter().enumerate() {
         if i > 0 {
@@ -177,10 +184,17 @@ fn fit(label: &str, items: &[String], sep: &str, width: usize) -> Vec<String> {
 struct Frame {
     out: String,
     width: usize,
+    /// Box-drawing frame, or plain lines (narrow terminals).
+    framed: bool,
 }
 
 impl Frame {
     fn titled(&mut self, left: char, right: char, title: &str) {
+        if !self.framed {
+            self.out.push_str(&style::bold(title));
+            self.out.push('\n');
+            return;
+        }
         let line = self.width - 2;
         let label = format!(" {title} ");
         let label_w = label.chars().count();
@@ -203,46 +217,75 @@ impl Frame {
     }
 
     fn bottom(&mut self) {
+        if !self.framed {
+            return;
+        }
         self.out.push('└');
         self.out.push_str(&"─".repeat(self.width - 2));
         self.out.push_str("┘\n");
     }
 
     fn line(&mut self, content: &str) {
-        let max = self.width - 4;
-        let content = if style::visible_width(content) > max {
-            truncate_tail(&style::strip(content), max)
+        let max = if self.framed {
+            self.width - 4
         } else {
-            content.to_string()
+            self.width
         };
-        let pad = max.saturating_sub(style::visible_width(&content));
-        self.out.push_str("│ ");
-        self.out.push_str(&content);
-        self.out.push_str(&" ".repeat(pad));
-        self.out.push_str(" │\n");
+        // Too long: wrapped (never cut), continuation lines indented under the text.
+        let parts = if style::visible_width(content) > max {
+            wrap(&style::strip(content), max)
+        } else {
+            vec![content.to_string()]
+        };
+        for part in parts {
+            if !self.framed {
+                self.out.push_str(part.trim_end());
+                self.out.push('\n');
+                continue;
+            }
+            let pad = max.saturating_sub(style::visible_width(&part));
+            self.out.push_str("│ ");
+            self.out.push_str(&part);
+            self.out.push_str(&" ".repeat(pad));
+            self.out.push_str(" │\n");
+        }
     }
 }
 
-fn truncate_tail(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
+/// Break `text` into lines of at most `max` columns, at spaces where it can and inside a word
+/// (a long path) where it must; continuation lines keep the first line's indent plus two.
+fn wrap(text: &str, max: usize) -> Vec<String> {
+    let indent_n = text.chars().take_while(|c| *c == ' ').count() + 2;
+    let indent_n = indent_n.min(max / 2);
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_inclusive(' ') {
+        let mut word = word.to_string();
+        loop {
+            let cur_w = cur.chars().count();
+            let word_w = word.trim_end().chars().count();
+            if cur_w + word_w <= max {
+                cur.push_str(&word);
+                break;
+            }
+            if cur.trim().is_empty() {
+                // The word alone is too long: split it.
+                let room = max.saturating_sub(cur_w).max(1);
+                let head: String = word.chars().take(room).collect();
+                word = word.chars().skip(room).collect();
+                cur.push_str(&head);
+            }
+            lines.push(cur.trim_end().to_string());
+            cur = " ".repeat(indent_n);
+            if word.is_empty() {
+                break;
+            }
+        }
     }
-    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
-    s.push('…');
-    s
-}
-
-fn truncate_middle(text: &str, max: usize) -> String {
-    let n = text.chars().count();
-    if n <= max || max < 5 {
-        return text.to_string();
+    if !cur.trim().is_empty() {
+        lines.push(cur.trim_end().to_string());
     }
-    let head = (max - 1).div_ceil(2);
-    let tail = (max - 1) / 2;
-    let mut s: String = text.chars().take(head).collect();
-    s.push('…');
-    s.extend(text.chars().skip(n - tail));
-    s
+    lines
 }
 
 #[cfg(test)]
@@ -260,9 +303,14 @@ mod tests {
     }
 
     #[test]
-    fn truncation() {
-        assert_eq!(truncate_tail("abcdef", 4), "abc…");
-        assert_eq!(truncate_tail("abc", 4), "abc");
-        assert_eq!(truncate_middle("/very/long/path/here", 9), "/ver…here");
+    fn long_lines_wrap_instead_of_being_cut() {
+        assert_eq!(
+            wrap("    token    expires in 3h (2026-11-24 21:30 UTC)", 30),
+            vec!["    token    expires in 3h", "      (2026-11-24 21:30 UTC)"]
+        );
+        let path = format!("Data dir: /{}", "x".repeat(40));
+        let lines = wrap(&path, 20);
+        assert!(lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        assert_eq!(lines.concat().replace(' ', ""), path.replace(' ', ""));
     }
 }

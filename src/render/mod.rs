@@ -10,6 +10,7 @@ pub mod report;
 #[cfg(test)]
 mod snapshot_tests;
 pub mod style;
+pub mod table;
 pub mod text;
 pub mod time;
 pub mod usage;

@@ -162,27 +162,89 @@ fn status_json_record() {
 }
 
 #[test]
-fn narrow_terminal_keeps_the_frame() {
+fn narrow_terminals_get_no_frame_and_wide_ones_a_bounded_one() {
     let o = overview();
     let h = o.health(&HealthOptions::default(), NOW);
-    let r = RenderOpts {
-        width: 40,
-        ..opts()
-    };
-    let out = style::strip(&dashboard::render(&o, &h, &r));
-    assert!(
-        out.lines()
-            .all(|l| l.chars().count() == dashboard::MIN_WIDTH),
-        "{out}"
-    );
-    let r = RenderOpts {
-        width: 500,
-        ..opts()
-    };
-    let out = style::strip(&dashboard::render(&o, &h, &r));
+    let out = style::strip(&dashboard::render(&o, &h, &at_width(40)));
+    assert!(out.lines().all(|l| l.chars().count() <= 40), "{out}");
+    assert!(!out.contains('│'), "{out}");
+    let out = style::strip(&dashboard::render(&o, &h, &at_width(500)));
     assert!(
         out.lines()
             .all(|l| l.chars().count() == dashboard::MAX_WIDTH),
         "{out}"
     );
+}
+
+fn at_width(width: usize) -> RenderOpts {
+    RenderOpts { width, ..opts() }
+}
+
+/// Every line fits `width` columns (nothing drawn past the edge, nothing cut).
+fn assert_fits(text: &str, width: usize) {
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= width,
+            "{} columns > {width}: {line}",
+            line.chars().count()
+        );
+    }
+}
+
+#[test]
+fn dashboard_at_60_80_and_200_columns() {
+    let o = overview();
+    let h = o.health(&HealthOptions::default(), NOW);
+    for (width, name) in [
+        (60, "dashboard_60"),
+        (80, "dashboard_80"),
+        (200, "dashboard_200"),
+    ] {
+        let text = style::strip(&dashboard::render(&o, &h, &at_width(width)));
+        assert_fits(&text, width);
+        // Nothing is cut with an ellipsis: long values wrap.
+        assert!(!text.contains('…'), "{text}");
+        insta::assert_snapshot!(name, text);
+    }
+}
+
+#[test]
+fn dashboard_with_40_accounts_is_one_row_each_problems_first() {
+    let mut accounts = Vec::new();
+    for i in 0..40 {
+        let mut status = AccountStatus::default();
+        if i % 13 == 5 {
+            status.cooldown_until_ms = Some(NOW + 2 * HOUR + 3 * MIN);
+            status.last_quota_at_ms = Some(NOW - 20 * MIN);
+            status.last_error = Some("usage_limit_reached".into());
+        }
+        let auth = if i == 17 {
+            AuthView::Missing
+        } else {
+            AuthView::LoggedIn
+        };
+        accounts.push(view(
+            &format!("acct-{i:02}"),
+            i == 0,
+            auth,
+            Some(NOW + 5 * 24 * HOUR),
+            status,
+        ));
+    }
+    let o = Overview {
+        data_dir: PathBuf::from("/data"),
+        default_account: Some("acct-00".into()),
+        accounts,
+    };
+    let h = o.health(&HealthOptions::default(), NOW);
+    let text = style::strip(&dashboard::render(&o, &h, &at_width(80)));
+    assert_fits(&text, 80);
+    assert_eq!(
+        text.lines().count(),
+        40 + 3,
+        "a header, column names, 40 rows, a hint"
+    );
+    let first_rows: Vec<&str> = text.lines().skip(2).take(4).collect();
+    assert!(first_rows[0].contains("acct-17"), "problems first: {text}");
+    insta::assert_snapshot!(text);
 }

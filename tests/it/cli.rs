@@ -686,3 +686,83 @@ fn status_with_a_name_shows_that_account_in_full() {
         .code(1)
         .stderr(predicates::str::contains("does not exist"));
 }
+
+/// Lines of a terminal transcript with escapes and carriage returns removed.
+fn screen_lines(out: &str) -> Vec<String> {
+    let plain = String::from_utf8(strip_ansi(out.as_bytes())).unwrap();
+    plain
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect()
+}
+
+fn strip_ansi(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == 0x1b {
+            i += 1;
+            if i < bytes.len() && bytes[i] == b'[' {
+                i += 1;
+                while i < bytes.len() && !(0x40..=0x7e).contains(&bytes[i]) {
+                    i += 1;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn the_dashboard_uses_the_real_terminal_width_and_never_cuts_a_value() {
+    use crate::common::pty::Pty;
+    let env = TestEnv::new();
+    env.add_logged_in("work", "acc-w", now_secs() + 86_400 * 5);
+    env.add_logged_in(
+        "personal-with-a-long-name",
+        "acc-p",
+        now_secs() + 86_400 * 5,
+    );
+    for cols in [60u16, 80, 200] {
+        let (out, code) = Pty::spawn(&env, &["status"], 40, cols, &[]).finish();
+        assert_eq!(code, 0, "{out}");
+        let lines = screen_lines(&out);
+        for l in &lines {
+            assert!(
+                l.chars().count() <= usize::from(cols),
+                "{cols} columns: {l:?}\n{out}"
+            );
+        }
+        let text = lines.join("\n");
+        assert!(!text.contains('…'), "nothing cut at {cols}: {text}");
+        assert!(
+            text.contains(&*env.data_dir().to_string_lossy()) || cols < 80,
+            "{text}"
+        );
+        if cols < 70 {
+            assert!(!text.contains('│'), "frameless below 70 columns: {text}");
+        } else {
+            assert!(text.contains('│'), "{text}");
+        }
+    }
+}
+
+#[test]
+fn many_accounts_are_one_row_each() {
+    let env = TestEnv::new();
+    for i in 0..40 {
+        env.add_logged_in(
+            &format!("acct-{i:02}"),
+            &format!("acc-{i}"),
+            now_secs() + 86_400 * 5,
+        );
+    }
+    let out = env.cao().args(["status", "--pretty"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 43, "{text}");
+    assert!(text.contains("40 accounts: 40 ok"), "{text}");
+}
