@@ -766,3 +766,25 @@ fn many_accounts_are_one_row_each() {
     assert_eq!(text.lines().count(), 43, "{text}");
     assert!(text.contains("40 accounts: 40 ok"), "{text}");
 }
+
+#[test]
+fn the_demo_fits_an_80_column_terminal() {
+    use crate::common::pty::Pty;
+    let env = TestEnv::new();
+    let (out, code) = Pty::spawn(&env, &["demo"], 50, 80, &[]).finish();
+    assert_eq!(code, 0, "{out}");
+    // The drawn parts (the dashboard's frame and rows) fit; prose lines may be wrapped by the
+    // terminal between words.
+    let drawn: Vec<String> = screen_lines(&out)
+        .into_iter()
+        .filter(|l| l.contains('│') || l.contains('─'))
+        .collect();
+    assert!(!drawn.is_empty(), "{out}");
+    for l in drawn {
+        assert!(
+            l.chars().count() <= 80,
+            "{} columns: {l:?}",
+            l.chars().count()
+        );
+    }
+}
