@@ -326,6 +326,9 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
                     "  {} requests, {} account switches, {} token refreshes ({} failed), {} sessions pinned",
                     st.requests, st.switches, st.refreshes, st.refresh_failures, st.affinity_count
                 )?;
+                if let Some(sv) = &st.served {
+                    write_served(&mut out, sv, now, &tz)?;
+                }
             }
         }
         None => writeln!(
@@ -335,6 +338,38 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
         )?,
     }
     Ok(0)
+}
+
+/// Both URLs and, with HTTPS, the CA's fingerprint and the certificates' expiry.
+fn write_served(
+    out: &mut impl Write,
+    sv: &wire::ServedView,
+    now: i64,
+    tz: &jiff::tz::TimeZone,
+) -> Result<()> {
+    writeln!(out, "  http       {}", sv.http_url)?;
+    match &sv.https_url {
+        Some(u) => writeln!(out, "  https      {u} (same port)")?,
+        None => writeln!(out, "  https      off")?,
+    }
+    if let Some(fp) = &sv.ca_fingerprint {
+        writeln!(out, "  CA         sha256 {fp}")?;
+    }
+    if let Some(ms) = sv.ca_not_after_ms {
+        writeln!(
+            out,
+            "  CA expires {}",
+            time::local_with_relative(ms, now, tz)
+        )?;
+    }
+    if let Some(ms) = sv.leaf_not_after_ms {
+        writeln!(
+            out,
+            "  leaf expires {}",
+            time::local_with_relative(ms, now, tz)
+        )?;
+    }
+    Ok(())
 }
 
 pub fn enable(ctx: &Ctx, a: &GatewayEnableArgs) -> Result<i32> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::state::GatewayState;
-use super::wire::{AccountLive, DecisionView, SERVICE, Status};
+use super::wire::{AccountLive, DecisionView, SERVICE, ServedView, Status};
 use crate::policy::account::State as AccountState;
 use crate::store::now_ms;
 use axum::extract::State;
@@ -90,11 +90,23 @@ pub fn status_view(state: &GatewayState, now: i64) -> Status {
         accounts,
         recent_switches: state.routing.recent_switches(),
         shared: state.replicas.get().map(|r| r.view()),
+        served: state.served.get().map(served_view),
         last_decision: state
             .routing
             .last_decision()
             .as_ref()
             .map(DecisionView::from),
+    }
+}
+
+fn served_view(s: &super::tls::Served) -> ServedView {
+    let info = s.cert.as_ref().and_then(|c| c.info());
+    ServedView {
+        http_url: s.http_url.clone(),
+        https_url: s.https_url.clone(),
+        ca_fingerprint: info.as_ref().map(|i| i.ca_fingerprint.clone()),
+        ca_not_after_ms: info.as_ref().map(|i| i.ca_not_after_ms),
+        leaf_not_after_ms: info.as_ref().map(|i| i.leaf_not_after_ms),
     }
 }
 

@@ -68,6 +68,23 @@ pub struct Status {
     /// With `--state`: this replica and the others sharing the pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared: Option<SharedView>,
+    /// The URLs the gateway serves and, with HTTPS, its CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served: Option<ServedView>,
+}
+
+/// What the gateway serves: plain HTTP and, on the same port, HTTPS with cao's private CA.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServedView {
+    /// `http://ADDR:PORT`
+    pub http_url: String,
+    /// `https://127.0.0.1:PORT` when HTTPS is served.
+    pub https_url: Option<String>,
+    /// SHA-256 of the CA certificate, `AB:CD:...`.
+    pub ca_fingerprint: Option<String>,
+    pub ca_not_after_ms: Option<i64>,
+    pub leaf_not_after_ms: Option<i64>,
 }
 
 /// The shared state as one replica sees it.
@@ -109,6 +126,7 @@ impl Default for Status {
             recent_switches: Vec::new(),
             last_decision: None,
             shared: None,
+            served: None,
         }
     }
 }

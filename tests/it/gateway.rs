@@ -575,6 +575,24 @@ async fn save_writes_typescript_keys_and_invalid_values_are_refused() {
         "the running gateway is shown: {v}"
     );
     assert_eq!(v["live"]["health"]["ready"], 2);
+    // Both URLs (same port) and the CA, on /status and in `gateway status`.
+    let served = &v["live"]["status"]["served"];
+    assert_eq!(served["httpUrl"], g.url.as_str(), "{v}");
+    assert_eq!(
+        served["httpsUrl"],
+        g.tls_url.clone().unwrap().as_str(),
+        "{v}"
+    );
+    let fp = served["caFingerprint"].as_str().unwrap().to_string();
+    assert_eq!(fp.len(), 32 * 3 - 1, "{fp}");
+    let ca_until = served["caNotAfterMs"].as_i64().unwrap();
+    let leaf_until = served["leafNotAfterMs"].as_i64().unwrap();
+    assert!(
+        ca_until > leaf_until && leaf_until > now_secs() * 1000,
+        "{v}"
+    );
+    let st = get(&g.url, "/status", &[]).await;
+    assert_eq!(st.json()["served"]["caFingerprint"], fp.as_str());
     let out = cao_command(&env)
         .args(["gateway", "status"])
         .output()
@@ -585,6 +603,19 @@ async fn save_writes_typescript_keys_and_invalid_values_are_refused() {
         "{text}"
     );
     assert!(text.contains("*a1") && text.contains("ready"), "{text}");
+    assert!(text.contains(&format!("  http       {}", g.url)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "  https      {} (same port)",
+            g.tls_url.clone().unwrap()
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("CA         sha256 {fp}")), "{text}");
+    assert!(
+        text.contains("leaf expires") && text.contains("CA expires"),
+        "{text}"
+    );
     drop(g);
     let out = cao_command(&env)
         .args([
