@@ -44,6 +44,8 @@ impl std::fmt::Debug for AuthFile {
 pub struct Claims {
     /// Expiry, seconds since the epoch.
     pub exp: Option<i64>,
+    /// Issued at, seconds since the epoch (gives the token's lifetime with `exp`).
+    pub iat: Option<i64>,
     pub email: Option<String>,
     pub chatgpt_account_id: Option<String>,
     pub plan_type: Option<String>,
@@ -161,6 +163,7 @@ impl AuthFile {
             .unwrap_or_default();
         Claims {
             exp: access.exp.or(id.exp),
+            iat: access.iat.or(id.iat),
             email: id.email.or(access.email),
             chatgpt_account_id: t
                 .account_id
@@ -208,6 +211,7 @@ pub fn decode_claims(jwt: &str) -> Option<Claims> {
         .or_else(|| auth_str("organization_id"));
     Some(Claims {
         exp: obj.get("exp").and_then(Value::as_f64).map(|f| f as i64),
+        iat: obj.get("iat").and_then(Value::as_f64).map(|f| f as i64),
         email: obj
             .get("email")
             .and_then(Value::as_str)

@@ -103,8 +103,25 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
             "cao gateway: stopping (finishing in-flight requests, at most {:?})",
             gateway::DRAIN_TIMEOUT
         );
-        handle.shutdown().await?;
-        Ok(0)
+        let tokens = handle.state().tokens.clone();
+        let shutdown = handle.shutdown();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                r = &mut shutdown => {
+                    r?;
+                    return Ok(0);
+                }
+                r = wait_for_stop_signal() => {
+                    r?;
+                    if tokens.in_flight() > 0 {
+                        eprintln!("warning: a token refresh is still in flight; stopping now may lose a login (its refresh token may already be spent). Waiting for it to finish; stop with SIGKILL only if you accept that.");
+                    } else {
+                        eprintln!("cao gateway: still stopping (finishing in-flight requests)");
+                    }
+                }
+            }
+        }
     })
 }
 

@@ -1,14 +1,14 @@
 //! One account as the gateway holds it: credentials ready for a request, cooldown and login
-//! state (atomics, read on every request), the refresh single flight, and the cookie jar.
+//! state (atomics, read on every request), and the cookie jar. Token custody (single flight,
+//! unsaved tokens) lives in the broker ([`super::tokens`]).
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use http::HeaderValue;
 
-use crate::codex::auth::{AuthFile, TokenSet, decode_claims};
+use crate::codex::auth::{TokenSet, decode_claims};
 use crate::policy::account::{Facts, State, assess};
 use crate::policy::route::Candidate;
 use crate::policy::strategy::DEFAULT_SWITCH_AT;
@@ -65,16 +65,14 @@ impl Creds {
 pub struct Account {
     pub name: String,
     creds: RwLock<Option<Arc<Creds>>>,
-    /// Single flight for token refreshes of this account.
-    pub refresh_lock: tokio::sync::Mutex<()>,
+    /// A background refresh of this account is running (one at a time).
+    proactive: AtomicBool,
+    /// No background refresh before this time (ms; after a failed one).
+    proactive_not_before: AtomicI64,
     pub(super) cooldown_until_ms: AtomicI64,
     pub(super) needs_login: AtomicBool,
     /// mtime of auth.json when last read or written by us.
     pub(super) auth_mtime: Mutex<Option<SystemTime>>,
-    /// Refresh tokens already sent to the token endpoint: never sent again.
-    pub(super) used_refresh_tokens: Mutex<HashSet<String>>,
-    /// Rotated tokens whose write to auth.json failed; retried by the background task.
-    pub(super) unsaved: Mutex<Option<AuthFile>>,
     /// Cookies upstream set for this account (e.g. Cloudflare's), sent back on its requests in
     /// place of the client's own: `name=value` pairs and the ready `cookie` header.
     cookies: Mutex<Vec<(String, String)>>,
@@ -86,12 +84,11 @@ impl Account {
         Self {
             name: name.to_string(),
             creds: RwLock::new(None),
-            refresh_lock: tokio::sync::Mutex::new(()),
+            proactive: AtomicBool::new(false),
+            proactive_not_before: AtomicI64::new(0),
             cooldown_until_ms: AtomicI64::new(0),
             needs_login: AtomicBool::new(false),
             auth_mtime: Mutex::new(None),
-            used_refresh_tokens: Mutex::new(HashSet::new()),
-            unsaved: Mutex::new(None),
             cookies: Mutex::new(Vec::new()),
             cookie_header: RwLock::new(None),
         }
@@ -105,6 +102,21 @@ impl Account {
         if let Ok(mut c) = self.creds.write() {
             *c = creds;
         }
+    }
+
+    /// Claim the background refresh of this account at `now_ms` (false when one is running,
+    /// or a failed one asked to wait).
+    pub fn begin_proactive(&self, now_ms: i64) -> bool {
+        self.proactive_not_before.load(Ordering::Relaxed) <= now_ms
+            && !self.proactive.swap(true, Ordering::AcqRel)
+    }
+
+    /// The background refresh ended; after a failure, wait until `retry_at_ms`.
+    pub fn end_proactive(&self, retry_at_ms: Option<i64>) {
+        if let Some(t) = retry_at_ms {
+            self.proactive_not_before.store(t, Ordering::Relaxed);
+        }
+        self.proactive.store(false, Ordering::Release);
     }
 
     pub fn cooldown_until(&self) -> Option<i64> {

@@ -9,6 +9,7 @@ pub mod access_key;
 pub mod account;
 pub mod body;
 pub mod config;
+pub mod creds;
 pub mod identity;
 pub mod live;
 pub mod metrics;
@@ -23,6 +24,8 @@ pub mod state;
 pub mod tls;
 pub mod tls_bundle;
 pub mod tls_serve;
+pub mod token_rescue;
+pub mod token_send;
 pub mod tokens;
 pub mod usage;
 pub mod wire;
@@ -145,6 +148,7 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
                 _ = tick.tick() => {}
                 _ = stopped.wait_for(|s| *s) => break,
             }
+            creds::proactive(&bg_state);
             let s = bg_state.clone();
             let check_cert = cert_checked.elapsed() >= CERT_CHECK_EVERY;
             if check_cert {
@@ -238,15 +242,27 @@ impl GatewayHandle {
             let _ = stop.send(true);
             let _ = task.await;
         }
+        // Every refresh in flight finishes and is saved before we go: its refresh token may be
+        // spent already, and the answer is the only copy of the login.
+        if self.state.tokens.in_flight() > 0 {
+            tracing::warn!("waiting for a token refresh to finish");
+            self.state.tokens.wait_idle().await;
+        }
         let state = self.state.clone();
-        tokio::task::spawn_blocking(move || {
+        let rescued = tokio::task::spawn_blocking(move || {
             state.flush_statuses();
-            for acct in &state.pool().accounts {
-                tokens::retry_unsaved(&state, acct);
-            }
+            state.tokens.retry_unsaved();
+            state.tokens.write_rescue()
         })
         .await
         .context("flushing gateway state")?;
+        if !rescued.is_empty() {
+            let files: Vec<String> = rescued.iter().map(|p| p.display().to_string()).collect();
+            anyhow::bail!(
+                "refreshed tokens could not be saved to auth.json; they are in {} (0600). Copy that file over the account's auth.json before anything refreshes it, or the login is lost",
+                files.join(", ")
+            );
+        }
         Ok(())
     }
 }

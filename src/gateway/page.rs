@@ -85,8 +85,8 @@ pub fn status_view(state: &GatewayState, now: i64) -> Status {
         affinity_count: state.affinity_count(),
         requests: c.requests.load(Relaxed),
         switches: c.switches.load(Relaxed),
-        refreshes: c.refreshes.load(Relaxed),
-        refresh_failures: c.refresh_failures.load(Relaxed),
+        refreshes: state.tokens.refreshes.load(Relaxed),
+        refresh_failures: state.tokens.refresh_failures.load(Relaxed),
         accounts,
         recent_switches: state.routing.recent_switches(),
         shared: state.replicas.get().map(|r| r.view()),
@@ -126,8 +126,8 @@ pub async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
         m.set_usage(&name, &u, now);
     }
     m.sync_refreshes(
-        state.counters.refreshes.load(Relaxed),
-        state.counters.refresh_failures.load(Relaxed),
+        state.tokens.refreshes.load(Relaxed),
+        state.tokens.refresh_failures.load(Relaxed),
     );
     if let Some(r) = state.replicas.get() {
         m.sync_shared(

@@ -25,8 +25,6 @@ const MAX_AFFINITY: usize = 20_000;
 pub struct Counters {
     pub requests: AtomicU64,
     pub switches: AtomicU64,
-    pub refreshes: AtomicU64,
-    pub refresh_failures: AtomicU64,
 }
 
 /// Everything the request handlers share.
@@ -41,6 +39,8 @@ pub struct GatewayState {
     /// Last routing decision, round-robin position and recent switches.
     pub routing: super::routing::RouteMemory,
     pub metrics: super::metrics::Metrics,
+    /// The custodian of every account's tokens: all refreshes go through it.
+    pub tokens: Arc<super::tokens::TokenBroker>,
     pool: RwLock<Arc<Pool>>,
     affinity: Mutex<HashMap<String, String>>,
     /// Status events not yet written to account_status.json, per account.
@@ -71,7 +71,17 @@ impl GatewayState {
         client: HttpClient,
     ) -> anyhow::Result<Self> {
         let usage = super::usage::UsageTracker::from_statuses(&store.load_statuses()?);
+        let endpoint = super::tokens::Endpoint {
+            url: config.token_url.clone(),
+            client_id: config.client_id.clone(),
+        };
+        let tokens = Arc::new(super::tokens::TokenBroker::new(
+            store.clone(),
+            client.clone(),
+            endpoint,
+        ));
         let state = Self {
+            tokens,
             store,
             config,
             client,
@@ -111,6 +121,9 @@ impl GatewayState {
                 continue;
             }
             let acct = Arc::new(Account::new(name));
+            if let Err(e) = self.tokens.recover(name) {
+                tracing::warn!(account = %name, "could not check for an interrupted token save: {e}");
+            }
             let auth_mtime = mtime(&self.store.auth_path(name));
             self.load_creds(&acct)?;
             if let Some(st) = statuses.statuses.get(name) {
@@ -173,8 +186,8 @@ impl GatewayState {
         {
             tracing::warn!("could not reload the registry: {e:#}");
         }
+        self.tokens.retry_unsaved();
         for acct in &self.pool().accounts {
-            super::tokens::retry_unsaved(self, acct);
             let now = mtime(&self.store.auth_path(&acct.name));
             let before = acct.auth_mtime.lock().map(|m| *m).unwrap_or(None);
             if now == before {
@@ -186,7 +199,11 @@ impl GatewayState {
                 continue;
             }
             let new_token = acct.creds().map(|c| c.tokens.access_token.clone());
-            if new_token.is_some() && new_token != old_token && acct.needs_login() {
+            // A file holding a descendant of a rejected refresh token is the same dead login.
+            let fresh_login = acct
+                .creds()
+                .is_some_and(|c| self.tokens.is_new_login(&acct.name, &c.tokens));
+            if new_token.is_some() && new_token != old_token && acct.needs_login() && fresh_login {
                 tracing::info!(account = %acct.name, "new login picked up");
                 self.set_needs_login(acct, false);
             }

@@ -1,29 +1,39 @@
-//! Token custody: refresh access tokens shortly before they expire and after a 401, one refresh
-//! at a time per account, without ever losing a rotated refresh token.
+//! Token custody: the one broker every refresh of a login goes through (modelled on codex-rs
+//! `AuthManager`, which holds one refresh at a time and re-reads auth.json before spending).
 //!
-//! The refresh request is what the Codex CLI sends (codex-rs `login/src/auth/manager.rs`):
-//! `POST <token url>` with JSON `{"client_id", "grant_type": "refresh_token", "refresh_token"}`;
-//! the answer carries `access_token`, `id_token` and `refresh_token` (each optional). A 401, or an
-//! error code `refresh_token_expired` / `refresh_token_reused` / `refresh_token_invalidated`
-//! (in `error.code`, `error` or `code`), or `invalid_grant`, is permanent: the account needs a
-//! new login.
+//! Refresh tokens rotate, and OpenAI's token endpoint treats a spent one coming back as theft:
+//! it revokes the whole login. So, for each account, in every cao process:
+//!
+//! - one refresh at a time in this process (a single flight), under the account's custody lease
+//!   across processes ([`crate::store::custody`]);
+//! - before spending, the login is re-read: someone else may have rotated it already, and a
+//!   caller presenting a refresh token that was already rotated gets the current tokens back;
+//! - a token is sent only once its result can be saved and it is durably marked as being spent;
+//! - any 2xx means spent ([`crate::policy::token_answer`]): whatever refresh token came back is
+//!   saved; none readable means the account needs a new login, never a resend;
+//! - rotated tokens that cannot be saved stay in memory, are retried, and at shutdown go to a
+//!   rescue file ([`TokenBroker::write_rescue`]).
+//!
+//! The gateway owns one broker ([`super::GatewayState::tokens`]); `cao run` runs one behind a
+//! loopback token endpoint ([`super::token_endpoint`]) that Codex reaches through
+//! `CODEX_REFRESH_TOKEN_URL_OVERRIDE`. Sending is in [`super::token_send`], saving again and
+//! rescuing in [`super::token_rescue`].
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use serde_json::{Value, json};
+use super::HttpClient;
+use super::token_send::Sent;
+use crate::codex::auth::{AuthFile, TokenSet, decode_claims};
+use crate::policy::token_answer::{self, REQUEST_MARGIN_CAP_MS, Rotated, TokenAnswer};
+use crate::store::custody::{CustodyStore, FileCustody, Ledger, Recovered, Settle, fingerprint};
+use crate::store::{AuthState, Store, StoreError};
 
-use super::state::{Account, Creds, GatewayState};
-use crate::codex::auth::{AuthFile, TokenSet};
-use crate::store::AuthState;
-
-/// Refresh this long before the access token expires (Codex itself uses 5 minutes).
-pub const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
-
-/// Most time a token refresh may take.
-const REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The Codex release whose refresh request cao reproduces (re-check on each Codex upgrade).
+pub const CODEX_VERSION: &str = "0.171.0";
+/// Codex's default originator.
+pub const ORIGINATOR: &str = "codex_cli_rs";
 
 /// Why no credentials could be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,336 +44,467 @@ pub enum CredError {
     NeedsLogin,
     #[error("token refresh failed: {0}")]
     Transient(String),
+    #[error("that refresh token does not belong to any login cao holds")]
+    Unknown,
 }
 
-/// Credentials for a request: the cached ones, refreshed first if they expire soon.
-pub async fn credentials(
-    state: &Arc<GatewayState>,
-    acct: &Arc<Account>,
-    now_ms: i64,
-) -> Result<Arc<Creds>, CredError> {
-    match acct.creds() {
-        Some(c) if !c.expiring(now_ms, REFRESH_MARGIN_MS) => Ok(c),
-        Some(c) => {
-            let stale = c.tokens.access_token.clone();
-            match refresh(state, acct, Some(&stale)).await {
-                Ok(c) => Ok(c),
-                // Still valid for a bit: serve with it rather than fail.
-                Err(CredError::Transient(_)) if !c.expiring(now_ms, 0) => Ok(c),
-                Err(e) => Err(e),
-            }
-        }
-        None => Err(CredError::NoLogin),
+/// What the caller wants from a refresh.
+#[derive(Debug, Clone)]
+pub enum Want {
+    /// Tokens other than the access token `stale` (which failed or expires), unless it is
+    /// still good: someone else may have refreshed already.
+    Fresher { stale: Option<String> },
+    /// Refresh if the access token expires within `min(cap_ms, ttl/2)` (background).
+    Due { cap_ms: i64 },
+    /// A client (Codex) presented this refresh token to the broker's endpoint.
+    Presented(Presented),
+}
+
+/// A refresh token a client presented, with what it said about itself.
+#[derive(Clone)]
+pub struct Presented {
+    pub refresh_token: String,
+    pub reason: Option<String>,
+    pub user_agent: Option<String>,
+    pub originator: Option<String>,
+}
+
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("reason", &self.reason)
+            .finish_non_exhaustive()
     }
 }
 
-/// Refresh the account's tokens unless someone already did since `stale` (the access token the
-/// caller saw fail or expire). Single flight: concurrent callers wait for one refresh.
-///
-/// The refresh runs in its own task: a client that hangs up mid-refresh must not cancel it
-/// between "the token endpoint rotated the refresh token" and "the new one is saved", or the
-/// login would be lost.
-pub async fn refresh(
-    state: &Arc<GatewayState>,
-    acct: &Arc<Account>,
-    stale: Option<&str>,
-) -> Result<Arc<Creds>, CredError> {
-    let (state, acct, stale) = (state.clone(), acct.clone(), stale.map(str::to_string));
-    tokio::spawn(async move { refresh_detached(&state, &acct, stale.as_deref()).await })
+/// Where refreshes go.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub client_id: String,
+}
+
+/// One account's custody in this process.
+#[derive(Default)]
+pub(super) struct Record {
+    /// The single flight; it holds the number of flights finished and the last one's failure,
+    /// so callers that waited through a failed flight share its failure instead of spending
+    /// again at once.
+    flight: tokio::sync::Mutex<Option<CredError>>,
+    finished: AtomicU64,
+    /// Rotated tokens whose save failed: retried, rescued at shutdown.
+    pub(super) unsaved: Mutex<Option<AuthFile>>,
+}
+
+/// The broker. Cheap to share (`Arc`).
+pub struct TokenBroker {
+    pub(super) store: Arc<Store>,
+    pub(super) custody: Arc<dyn CustodyStore>,
+    pub(super) client: HttpClient,
+    pub(super) endpoint: Endpoint,
+    pub(super) records: Mutex<HashMap<String, Arc<Record>>>,
+    busy: tokio::sync::watch::Sender<usize>,
+    pub refreshes: AtomicU64,
+    pub refresh_failures: AtomicU64,
+}
+
+/// Counts a refresh in flight until dropped (shutdown waits for zero).
+struct Busy(tokio::sync::watch::Sender<usize>);
+
+impl Busy {
+    fn enter(tx: &tokio::sync::watch::Sender<usize>) -> Self {
+        tx.send_modify(|n| *n += 1);
+        Self(tx.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+fn blocking_err(e: tokio::task::JoinError) -> CredError {
+    CredError::Transient(format!("custody task failed: {e}"))
+}
+
+fn store_err(e: StoreError) -> CredError {
+    CredError::Transient(e.to_string())
+}
+
+impl TokenBroker {
+    /// A broker on the data dir's own custody (file backend).
+    pub fn new(store: Arc<Store>, client: HttpClient, endpoint: Endpoint) -> Self {
+        let custody = Arc::new(FileCustody::new(store.clone()));
+        Self::with_custody(store, custody, client, endpoint)
+    }
+
+    /// A broker on any custody backend.
+    pub fn with_custody(
+        store: Arc<Store>,
+        custody: Arc<dyn CustodyStore>,
+        client: HttpClient,
+        endpoint: Endpoint,
+    ) -> Self {
+        Self {
+            store,
+            custody,
+            client,
+            endpoint,
+            records: Mutex::new(HashMap::new()),
+            busy: tokio::sync::watch::channel(0).0,
+            refreshes: AtomicU64::new(0),
+            refresh_failures: AtomicU64::new(0),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub(super) fn record(&self, account: &str) -> Arc<Record> {
+        let mut m = match self.records.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        m.entry(account.to_string()).or_default().clone()
+    }
+
+    /// Refreshes (and their saves) in flight right now.
+    pub fn in_flight(&self) -> usize {
+        *self.busy.borrow()
+    }
+
+    /// Wait until no refresh is in flight.
+    pub async fn wait_idle(&self) {
+        let mut rx = self.busy.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// The account's ledger (no lease: a snapshot for decisions that spend nothing).
+    pub fn ledger(&self, account: &str) -> Ledger {
+        self.custody.ledger(account).unwrap_or_default()
+    }
+
+    /// Adopt or clean up what an interrupted spend left (blocking; at load).
+    pub fn recover(&self, account: &str) -> Result<Recovered, StoreError> {
+        let lease = self.custody.lease(account)?;
+        let r = self.custody.recover(&lease, account)?;
+        if r == Recovered::Adopted {
+            tracing::warn!(
+                account,
+                "adopted the newer login an interrupted save left behind"
+            );
+        }
+        Ok(r)
+    }
+
+    /// Refresh one account's login as `want` says. Runs in its own task: a caller that goes
+    /// away (a client hanging up) never cancels a spend between "sent" and "saved".
+    pub async fn refresh(
+        self: &Arc<Self>,
+        account: &str,
+        want: Want,
+    ) -> Result<TokenSet, CredError> {
+        let (this, account) = (self.clone(), account.to_string());
+        let busy = Busy::enter(&self.busy);
+        tokio::spawn(async move {
+            let _busy = busy;
+            this.refresh_inner(&account, want).await
+        })
         .await
         .unwrap_or_else(|e| Err(CredError::Transient(format!("refresh task failed: {e}"))))
-}
+    }
 
-async fn refresh_detached(
-    state: &GatewayState,
-    acct: &Account,
-    stale: Option<&str>,
-) -> Result<Arc<Creds>, CredError> {
-    let _flight = acct.refresh_lock.lock().await;
-    let now = crate::store::now_ms();
-    let fresh = |c: &Creds| {
-        Some(c.tokens.access_token.as_str()) != stale && !c.expiring(now, REFRESH_MARGIN_MS)
-    };
-    if let Some(c) = acct.creds().filter(|c| fresh(c)) {
-        return Ok(c);
+    async fn refresh_inner(
+        self: &Arc<Self>,
+        account: &str,
+        want: Want,
+    ) -> Result<TokenSet, CredError> {
+        let rec = self.record(account);
+        let seen = rec.finished.load(Ordering::Acquire);
+        let mut last_failure = rec.flight.lock().await;
+        if rec.finished.load(Ordering::Acquire) != seen
+            && let Some(e @ CredError::Transient(_)) = last_failure.clone()
+        {
+            return Err(e);
+        }
+        let result = self.flight(account, &rec, want).await;
+        *last_failure = result.as_ref().err().cloned();
+        rec.finished.fetch_add(1, Ordering::Release);
+        result
     }
-    if acct.needs_login() {
-        return Err(CredError::NeedsLogin);
+
+    async fn flight(
+        self: &Arc<Self>,
+        account: &str,
+        rec: &Record,
+        want: Want,
+    ) -> Result<TokenSet, CredError> {
+        let (tokens, usable) = self.spend_once(account, rec, &want).await?;
+        if usable {
+            return Ok(tokens);
+        }
+        // A 2xx without a usable access token still brought a new refresh token (saved): spend
+        // that one at once, inside the same flight.
+        let again = Want::Fresher {
+            stale: Some(tokens.access_token),
+        };
+        match self.spend_once(account, rec, &again).await? {
+            (tokens, true) => Ok(tokens),
+            _ => Err(CredError::Transient(
+                "the token endpoint's answers had no usable access token (the new refresh tokens were kept)".into(),
+            )),
+        }
     }
-    // Take the account's file lock and re-read auth.json: Codex or another cao may have rotated
-    // the tokens already; then use theirs and do not spend the refresh token again.
-    let store = state.store.clone();
-    let name = acct.name.clone();
-    let locked = tokio::task::spawn_blocking(move || {
-        let lock = store.lock_auth(&name)?;
-        let auth = store.load_auth(&name)?;
-        Ok::<_, crate::store::StoreError>((lock, auth))
-    })
-    .await
-    .map_err(|e| CredError::Transient(e.to_string()))?;
-    let (lock, disk) = locked.map_err(|e| CredError::Transient(e.to_string()))?;
-    let mut file = match disk {
-        AuthState::Present(f) => f,
-        _ => return Err(CredError::NoLogin),
-    };
-    let on_disk = file.tokens();
-    if let Some(c) = on_disk.clone().and_then(Creds::new).filter(|c| fresh(c)) {
-        let c = Arc::new(c);
-        acct.set_creds(Some(c.clone()));
-        return Ok(c);
-    }
-    let memory = acct.creds().map(|c| c.tokens.clone());
-    let spent = |t: &TokenSet| {
-        t.refresh_token.as_ref().is_some_and(|r| {
-            acct.used_refresh_tokens
-                .lock()
-                .map(|u| u.contains(r))
-                .unwrap_or(false)
+
+    /// One look at the login and, if needed, one spend. `Ok((tokens, false))`: a new refresh
+    /// token was saved but the answer had no usable access token.
+    async fn spend_once(
+        self: &Arc<Self>,
+        account: &str,
+        rec: &Record,
+        want: &Want,
+    ) -> Result<(TokenSet, bool), CredError> {
+        let (custody, name) = (self.custody.clone(), account.to_string());
+        let (lease, disk, ledger, recovered) = tokio::task::spawn_blocking(move || {
+            let lease = custody.lease(&name)?;
+            let recovered = custody.recover(&lease, &name)?;
+            let (disk, ledger) = custody.read(&lease, &name)?;
+            Ok::<_, StoreError>((lease, disk, ledger, recovered))
         })
-    };
-    // Disk wins when it holds a refresh token we have not spent (someone else rotated). When it
-    // still holds one we spent, our rotated tokens could not be saved yet: use those from memory
-    // (the pending write retries in the background) rather than declare the login lost.
-    let current = match (on_disk, memory) {
-        (Some(disk), Some(mem)) if spent(&disk) && !spent(&mem) => mem,
-        (disk, mem) => disk.or(mem).ok_or(CredError::NoLogin)?,
-    };
-    let Some(refresh_token) = current.refresh_token.clone() else {
-        state.set_needs_login(acct, true);
-        return Err(CredError::NeedsLogin);
-    };
-    let already_used = spent(&current);
-    if already_used {
-        tracing::warn!(account = %acct.name, "refresh token was already spent; not sending it again");
-        state.set_needs_login(acct, true);
-        return Err(CredError::NeedsLogin);
-    }
-    let answer = request_refresh(state, &refresh_token).await;
-    // A rotation spends the old refresh token: it is never sent again. A transient error (5xx,
-    // no answer) most likely did not spend it, so it may be retried later (as Codex does).
-    if answer.is_ok()
-        && let Ok(mut used) = acct.used_refresh_tokens.lock()
-    {
-        used.insert(refresh_token.clone());
-    }
-    state
-        .counters
-        .refreshes
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let new = match answer {
-        Ok(v) => v,
-        Err(RefreshFailure::Permanent(why)) => {
-            state
-                .counters
-                .refresh_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(account = %acct.name, "token refresh rejected ({why}); the account needs a new login");
-            state.set_needs_login(acct, true);
+        .await
+        .map_err(blocking_err)?
+        .map_err(store_err)?;
+        let disk = match disk {
+            AuthState::Present(f) => f,
+            _ => return Err(CredError::NoLogin),
+        };
+        let disk_fp = disk
+            .tokens()
+            .and_then(|t| t.refresh_token)
+            .map(|r| fingerprint(&r));
+        let disk_stale = recovered == Recovered::Interrupted
+            || disk_fp.as_deref().is_some_and(|f| ledger.is_spent(f));
+        // Our rotated tokens that could not be saved win over a file still holding the token
+        // they replaced; a file that moved on otherwise (a new login) wins over them.
+        let unsaved = rec.unsaved.lock().ok().and_then(|u| u.clone());
+        let (mut file, interrupted) = match unsaved {
+            Some(mem) if disk_stale => (mem, false),
+            Some(_) => {
+                if let Ok(mut u) = rec.unsaved.lock() {
+                    *u = None;
+                }
+                (disk, recovered == Recovered::Interrupted)
+            }
+            None => (disk, recovered == Recovered::Interrupted),
+        };
+        let current = file.tokens().ok_or(CredError::NoLogin)?;
+        let now = crate::store::now_ms();
+        let claims = decode_claims(&current.access_token).unwrap_or_default();
+        let exp_ms = claims.exp.map(|e| e.saturating_mul(1000));
+        let iat_ms = claims.iat.map(|i| i.saturating_mul(1000));
+        let usable =
+            token_answer::is_header_safe(&current.access_token) && exp_ms.is_none_or(|e| e > now);
+        let not_due = |cap: i64| usable && !token_answer::due(now, exp_ms, iat_ms, cap);
+        let reason = match want {
+            Want::Fresher { stale } => {
+                if not_due(REQUEST_MARGIN_CAP_MS) && stale.as_ref() != Some(&current.access_token) {
+                    return Ok((current, true));
+                }
+                if stale.is_some() {
+                    "unauthorized"
+                } else {
+                    "proactive_expiry"
+                }
+                .to_string()
+            }
+            Want::Due { cap_ms } => {
+                if not_due(*cap_ms) {
+                    return Ok((current, true));
+                }
+                "proactive_expiry".to_string()
+            }
+            Want::Presented(p) => {
+                if current.refresh_token.as_deref() != Some(p.refresh_token.as_str()) {
+                    // Idempotent: a token already rotated gets the current login, no spend.
+                    if !ledger.knows(&fingerprint(&p.refresh_token)) {
+                        return Err(CredError::Unknown);
+                    }
+                    if not_due(REQUEST_MARGIN_CAP_MS) {
+                        return Ok((current, true));
+                    }
+                }
+                p.reason
+                    .clone()
+                    .unwrap_or_else(|| "proactive_expiry".into())
+            }
+        };
+        let Some(refresh_token) = current.refresh_token.clone() else {
+            return Err(CredError::NeedsLogin);
+        };
+        let fp = fingerprint(&refresh_token);
+        if interrupted || ledger.knows(&fp) || ledger.descends_from_rejected(&fp) {
+            tracing::warn!(
+                account,
+                "the refresh token may already be spent (an earlier refresh was interrupted, or it was rejected); not sending it again: log the account in again"
+            );
             return Err(CredError::NeedsLogin);
         }
-        Err(RefreshFailure::Transient(why) | RefreshFailure::Unreachable(why)) => {
-            state
-                .counters
-                .refresh_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(account = %acct.name, "token refresh failed: {why}");
-            return Err(CredError::Transient(why));
-        }
-    };
-    let tokens = TokenSet {
-        access_token: new.access_token,
-        id_token: new.id_token.or(current.id_token),
-        refresh_token: new.refresh_token.or(Some(refresh_token)),
-        account_id: current.account_id,
-    };
-    let creds = Arc::new(Creds::new(tokens.clone()).ok_or_else(|| {
-        CredError::Transient(
-            "token endpoint returned an access token that is not a valid header".into(),
-        )
-    })?);
-    acct.set_creds(Some(creds.clone()));
-    let stamp = jiff::Timestamp::now().to_string();
-    file.set_tokens(&tokens, &stamp);
-    save(state, acct, file, lock).await;
-    tracing::info!(account = %acct.name, "access token refreshed");
-    Ok(creds)
-}
 
-/// Write rotated tokens (caller holds the account's auth lock). On failure they stay in memory
-/// and the background task retries: a lost rotated refresh token would lock the user out.
-async fn save(state: &GatewayState, acct: &Account, file: AuthFile, lock: crate::store::FileLock) {
-    let (store, name, copy) = (state.store.clone(), acct.name.clone(), file.clone());
-    // The mtime is read before the lock is released, so a later write by someone else is
-    // never mistaken for ours.
-    let written = tokio::task::spawn_blocking(move || {
-        let r = store.save_auth(&name, &copy).map(|()| {
-            std::fs::metadata(store.auth_path(&name))
-                .and_then(|m| m.modified())
-                .ok()
-        });
-        drop(lock);
-        r.map_err(|e| e.to_string())
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
-    match written {
-        Ok(mtime) => {
-            if let Ok(mut am) = acct.auth_mtime.lock() {
-                *am = mtime;
-            }
-            if let Ok(mut u) = acct.unsaved.lock() {
-                *u = None;
-            }
-        }
-        Err(e) => {
-            tracing::error!(account = %acct.name, "could not save refreshed tokens ({e}); keeping them in memory and retrying");
-            if let Ok(mut u) = acct.unsaved.lock() {
-                *u = Some(file);
-            }
-        }
-    }
-}
-
-fn note_written(state: &GatewayState, acct: &Account) {
-    let m = std::fs::metadata(state.store.auth_path(&acct.name))
-        .and_then(|m| m.modified())
-        .ok();
-    if let Ok(mut am) = acct.auth_mtime.lock() {
-        *am = m;
-    }
-}
-
-/// Retry a failed auth.json write (background task).
-pub fn retry_unsaved(state: &GatewayState, acct: &Account) {
-    let pending = acct.unsaved.lock().ok().and_then(|u| u.clone());
-    let Some(file) = pending else {
-        return;
-    };
-    let Ok(_lock) = state.store.lock_auth(&acct.name) else {
-        return;
-    };
-    if state.store.save_auth(&acct.name, &file).is_ok() {
-        note_written(state, acct);
-        if let Ok(mut u) = acct.unsaved.lock() {
-            *u = None;
-        }
-        tracing::info!(account = %acct.name, "saved the refreshed tokens");
-    }
-}
-
-struct NewTokens {
-    access_token: String,
-    id_token: Option<String>,
-    refresh_token: Option<String>,
-}
-
-enum RefreshFailure {
-    /// The login is dead (needs `codex login`).
-    Permanent(String),
-    /// The endpoint answered with a retryable error (the token may have been spent).
-    Transient(String),
-    /// No answer at all (the token was not spent).
-    Unreachable(String),
-}
-
-async fn request_refresh(
-    state: &GatewayState,
-    refresh_token: &str,
-) -> Result<NewTokens, RefreshFailure> {
-    let body = json!({
-        "client_id": state.config.client_id,
-        "grant_type": "refresh_token",
-        "refresh_token": refresh_token,
-    })
-    .to_string();
-    let req = http::Request::post(&state.config.token_url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::ACCEPT, "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| RefreshFailure::Unreachable(e.to_string()))?;
-    let resp = tokio::time::timeout(REFRESH_TIMEOUT, state.client.request(req))
+        // Spend only what can be saved.
+        let (custody, name, rt) = (
+            self.custody.clone(),
+            account.to_string(),
+            refresh_token.clone(),
+        );
+        let (lease, slot) = tokio::task::spawn_blocking(move || {
+            let slot = custody.begin_spend(&lease, &name, &rt);
+            (lease, slot)
+        })
         .await
-        .map_err(|_| RefreshFailure::Unreachable("token endpoint timed out".into()))?
-        .map_err(|e| RefreshFailure::Unreachable(format!("token endpoint unreachable: {e}")))?;
-    let status = resp.status().as_u16();
-    let bytes = tokio::time::timeout(REFRESH_TIMEOUT, resp.into_body().collect())
+        .map_err(blocking_err)?;
+        let slot = slot.map_err(|e| {
+            tracing::error!(
+                account,
+                "cannot prepare the save of a refresh ({e}); the refresh token was not sent"
+            );
+            CredError::Transient(format!(
+                "the new tokens could not be saved, so none were requested: {e}"
+            ))
+        })?;
+        let client_info = match want {
+            Want::Presented(p) => (p.user_agent.clone(), p.originator.clone()),
+            _ => (None, None),
+        };
+        let sent = self.send(&refresh_token, &reason, client_info).await;
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        let rotated = match sent {
+            Sent::Answer(TokenAnswer::Spent(r)) => r,
+            Sent::Lost(why) => {
+                tracing::warn!(
+                    account,
+                    "token endpoint answer lost ({why}); counting the refresh token as spent"
+                );
+                Rotated {
+                    flaw: Some("the answer was lost"),
+                    ..Rotated::default()
+                }
+            }
+            other => {
+                self.refresh_failures.fetch_add(1, Ordering::Relaxed);
+                let (rejected, err) = match other {
+                    Sent::Answer(TokenAnswer::Rejected(code)) => {
+                        tracing::warn!(
+                            account,
+                            "token refresh rejected ({code}); the account needs a new login"
+                        );
+                        (true, CredError::NeedsLogin)
+                    }
+                    Sent::Answer(TokenAnswer::Transient(why)) | Sent::Unsent(why) => {
+                        tracing::warn!(account, "token refresh failed: {why}");
+                        (false, CredError::Transient(why))
+                    }
+                    _ => (false, CredError::Transient("token refresh failed".into())),
+                };
+                let (custody, name, old) = (
+                    self.custody.clone(),
+                    account.to_string(),
+                    refresh_token.clone(),
+                );
+                let _ = tokio::task::spawn_blocking(move || {
+                    let how = if rejected {
+                        Settle::Rejected { old: &old }
+                    } else {
+                        Settle::Unsent
+                    };
+                    if let Err(e) = custody.settle(&lease, &name, how) {
+                        tracing::warn!(account = %name, "could not update the custody ledger: {e}");
+                    }
+                })
+                .await;
+                return Err(err);
+            }
+        };
+        if let Some(flaw) = rotated.flaw {
+            self.refresh_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(account, "token endpoint answered 2xx but {flaw}");
+        }
+        let Some(new_rt) = rotated.refresh_token.clone() else {
+            let (custody, name, old) = (
+                self.custody.clone(),
+                account.to_string(),
+                refresh_token.clone(),
+            );
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = custody.settle(
+                    &lease,
+                    &name,
+                    Settle::Spent {
+                        old: &old,
+                        new: None,
+                    },
+                );
+            })
+            .await;
+            tracing::error!(
+                account,
+                "the refresh token was spent and no new one could be read; the account needs a new login"
+            );
+            return Err(CredError::NeedsLogin);
+        };
+        let tokens = TokenSet {
+            access_token: rotated
+                .access_token
+                .clone()
+                .unwrap_or_else(|| current.access_token.clone()),
+            id_token: rotated.id_token.clone().or(current.id_token.clone()),
+            refresh_token: Some(new_rt.clone()),
+            account_id: current.account_id.clone(),
+        };
+        file.set_tokens(&tokens, &jiff::Timestamp::now().to_string());
+        let (custody, name, old, copy) = (
+            self.custody.clone(),
+            account.to_string(),
+            refresh_token.clone(),
+            file.clone(),
+        );
+        let saved = tokio::task::spawn_blocking(move || {
+            let published = custody.publish(&lease, &name, slot, Some(&old), &copy);
+            if let Err(e) = custody.settle(
+                &lease,
+                &name,
+                Settle::Spent {
+                    old: &old,
+                    new: Some(&new_rt),
+                },
+            ) {
+                tracing::warn!(account = %name, "could not update the custody ledger: {e}");
+            }
+            published
+        })
         .await
-        .map_err(|_| RefreshFailure::Transient("token endpoint stalled".into()))?
-        .map_err(|e| RefreshFailure::Transient(e.to_string()))?
-        .to_bytes();
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if (200..300).contains(&status) {
-        let s = |k: &str| {
-            v.get(k)
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-        };
-        return match s("access_token") {
-            Some(access_token) => Ok(NewTokens {
-                access_token,
-                id_token: s("id_token"),
-                refresh_token: s("refresh_token"),
-            }),
-            None => Err(RefreshFailure::Transient(
-                "token endpoint answered without an access_token".into(),
-            )),
-        };
-    }
-    let code = refresh_error_code(&v);
-    if status == 401 || is_permanent_refresh_code(code.as_deref()) {
-        return Err(RefreshFailure::Permanent(
-            code.unwrap_or_else(|| format!("HTTP {status}")),
-        ));
-    }
-    Err(RefreshFailure::Transient(format!(
-        "token endpoint answered HTTP {status}{}",
-        code.map(|c| format!(" ({c})")).unwrap_or_default()
-    )))
-}
-
-/// The error code of a token-endpoint error body: `error.code`, `error` (string), or `code`.
-pub fn refresh_error_code(v: &Value) -> Option<String> {
-    match v.get("error") {
-        Some(Value::Object(o)) => o.get("code").and_then(Value::as_str).map(str::to_string),
-        Some(Value::String(s)) => Some(s.clone()),
-        _ => v.get("code").and_then(Value::as_str).map(str::to_string),
-    }
-}
-
-/// Codes that mean the refresh token is dead for good.
-pub fn is_permanent_refresh_code(code: Option<&str>) -> bool {
-    matches!(
-        code.map(str::to_ascii_lowercase).as_deref(),
-        Some(
-            "refresh_token_expired"
-                | "refresh_token_reused"
-                | "refresh_token_invalidated"
-                | "invalid_grant"
-        )
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_codes_from_every_shape() {
-        assert_eq!(
-            refresh_error_code(&json!({"error": {"code": "refresh_token_reused"}})).as_deref(),
-            Some("refresh_token_reused")
-        );
-        assert_eq!(
-            refresh_error_code(&json!({"error": "invalid_grant"})).as_deref(),
-            Some("invalid_grant")
-        );
-        assert_eq!(
-            refresh_error_code(&json!({"code": "x"})).as_deref(),
-            Some("x")
-        );
-        assert!(is_permanent_refresh_code(Some("REFRESH_TOKEN_EXPIRED")));
-        assert!(!is_permanent_refresh_code(Some("server_error")));
-        assert!(!is_permanent_refresh_code(None));
+        .map_err(blocking_err)?;
+        match saved {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                account,
+                "auth.json changed while its refresh token was being spent (a program refreshing on its own?); saved the newest tokens"
+            ),
+            Err(e) => {
+                tracing::error!(
+                    account,
+                    "could not save the refreshed tokens ({e}); keeping them in memory and retrying"
+                );
+                if let Ok(mut u) = rec.unsaved.lock() {
+                    *u = Some(file);
+                }
+            }
+        }
+        if rotated.access_token.is_none() {
+            return Ok((tokens, false));
+        }
+        tracing::info!(account, "access token refreshed");
+        Ok((tokens, true))
     }
 }

@@ -10,6 +10,7 @@
 mod scenario;
 mod server;
 pub mod sse;
+pub mod token;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -19,6 +20,7 @@ pub use scenario::{
     AccountFaults, LOOPBACK_HTTPS_ORIGIN, QuotaFault, RefreshFault, Scenario, ServerErrorFault,
     Times,
 };
+pub use token::{Presented, Verdict};
 
 /// One request the mock received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,8 +145,33 @@ impl MockUpstream {
             .state
             .lock()
             .ok()
-            .and_then(|s| s.refreshes.get(account_id).copied())
+            .and_then(|s| s.tokens.refreshes.get(account_id).copied())
             .unwrap_or(0)
+    }
+
+    /// Every refresh token presented to the token endpoint so far, in arrival order.
+    pub fn presented_tokens(&self) -> Vec<Presented> {
+        self.shared
+            .state
+            .lock()
+            .map(|s| s.tokens.presented.clone())
+            .unwrap_or_default()
+    }
+
+    /// Presentations of a refresh token that had already been spent (each one revoked its
+    /// login). Custody tests assert this stays empty.
+    pub fn spent_tokens_presented(&self) -> Vec<Presented> {
+        self.presented_tokens()
+            .into_iter()
+            .filter(|p| p.verdict == Verdict::Reused)
+            .collect()
+    }
+
+    /// Whether the login of `account_id` was revoked (a spent refresh token came back).
+    pub fn login_revoked(&self, account_id: &str) -> bool {
+        self.presented_tokens()
+            .iter()
+            .any(|p| p.account.as_deref() == Some(account_id) && p.verdict == Verdict::Reused)
     }
 
     /// Replace the faults of one account while running.
@@ -154,6 +181,7 @@ impl MockUpstream {
         }
         if let Ok(mut st) = self.shared.state.lock() {
             st.counters.remove(account_id);
+            st.tokens.reset_faults(Some(account_id));
         }
     }
 
@@ -164,6 +192,7 @@ impl MockUpstream {
         }
         if let Ok(mut st) = self.shared.state.lock() {
             st.counters.clear();
+            st.tokens.reset_faults(None);
         }
     }
 

@@ -88,7 +88,10 @@ pub struct AccountFaults {
     pub server_error: Option<ServerErrorFault>,
     /// What the token endpoint does with this account's refresh token.
     pub refresh: RefreshFault,
-    /// Wait this long before the token endpoint answers this account's refresh.
+    /// Fire `refresh` (when not `ok`) this many times, then rotate normally; `None`: always.
+    pub refresh_fault_times: Option<u32>,
+    /// Hold the token endpoint's answer back this long (after the rotation: a client that
+    /// gives up meanwhile has spent its refresh token).
     pub refresh_delay_ms: u64,
     /// Wait this long before sending the response head of a model call.
     pub first_byte_delay_ms: u64,
@@ -147,8 +150,7 @@ impl Default for ServerErrorFault {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefreshFault {
-    /// Rotate: issue new access/id/refresh tokens; a refresh token used twice is answered
-    /// `refresh_token_reused`.
+    /// Rotate: issue new access/id/refresh tokens (the strict endpoint of [`super::token`]).
     #[default]
     Ok,
     /// Always answer 401 `refresh_token_reused`.
@@ -157,6 +159,12 @@ pub enum RefreshFault {
     InvalidGrant,
     /// Always answer 500 (a transient failure).
     Error,
+    /// Rotate, then answer 200 with half the JSON body and break the connection.
+    CutOff,
+    /// Rotate, then answer 200 with a new refresh token but no `access_token`.
+    NoAccessToken,
+    /// Rotate, then answer 200 with an access token that is not a valid header value.
+    BadAccessToken,
 }
 
 impl Scenario {

@@ -1,7 +1,7 @@
 //! Request handling of the mock upstream: one fallback handler for every path, plus the token
 //! endpoint.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -10,16 +10,15 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use super::RecordedRequest;
-use super::scenario::{AccountFaults, RefreshFault, Scenario};
+use super::scenario::{AccountFaults, Scenario};
 use super::sse::{self, Ending};
-use crate::codex::auth::{decode_claims, make_unsigned_jwt};
+use crate::codex::auth::decode_claims;
 
 pub(super) struct Shared {
     pub scenario: RwLock<Scenario>,
@@ -50,9 +49,8 @@ impl Drop for OpenStream {
 pub(super) struct MockState {
     pub requests: Vec<RecordedRequest>,
     pub counters: HashMap<String, Counters>,
-    pub refreshes: HashMap<String, u32>,
-    used_refresh_tokens: HashSet<String>,
-    issued_access_tokens: HashSet<String>,
+    /// The strict token endpoint's memory.
+    pub tokens: super::token::Ledger,
     next_seq: u64,
 }
 
@@ -111,21 +109,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let path = parts.uri.path().to_string();
     let method = parts.method.as_str().to_string();
     if method == "POST" && path.ends_with("/oauth/token") {
-        let delay = refresh_token_of(&body)
-            .as_deref()
-            .and_then(refresh_token_account)
-            .and_then(|a| {
-                shared
-                    .scenario
-                    .read()
-                    .ok()
-                    .map(|s| s.faults_for(Some(&a)).refresh_delay_ms)
-            })
-            .unwrap_or(0);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        return token_endpoint(&shared, &body);
+        return super::token::handle(&shared, &parts.headers, &body).await;
     }
     let h = &parts.headers;
     let bearer = header_str(h, "authorization")
@@ -285,7 +269,7 @@ fn decide(
     if scenario.reject_expired_tokens && exp.is_some_and(|e| e <= now_secs()) {
         return unauthorized("token_expired", "Provided authentication token is expired.");
     }
-    if faults.unauthorized && !st.issued_access_tokens.contains(bearer) {
+    if faults.unauthorized && !st.tokens.issued_access_tokens.contains(bearer) {
         return unauthorized("invalid_token", "Provided authentication token is invalid.");
     }
     let key = account.unwrap_or("").to_string();
@@ -411,127 +395,10 @@ fn accounts_check_body(bearer: &str, backend_origin: &str) -> Value {
     })
 }
 
-/// The account a refresh token belongs to: tokens look like `rt-<account id>-<n>` (this mock
-/// issues them so; tests write them so).
-fn refresh_token_account(token: &str) -> Option<String> {
-    let rest = token.strip_prefix("rt-")?;
-    let (acct, n) = rest.rsplit_once('-')?;
-    (!acct.is_empty() && n.chars().all(|c| c.is_ascii_digit())).then(|| acct.to_string())
-}
-
-/// Read `refresh_token` from a JSON body (what Codex sends) or a form body (what the
-/// TypeScript tool sends).
-fn refresh_token_of(body: &[u8]) -> Option<String> {
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        return v
-            .get("refresh_token")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-    }
-    url::form_urlencoded::parse(body)
-        .find(|(k, _)| k == "refresh_token")
-        .map(|(_, v)| v.into_owned())
-}
-
-fn token_endpoint(shared: &Shared, body: &Bytes) -> Response {
-    let token = refresh_token_of(body);
-    let account = token.as_deref().and_then(refresh_token_account);
-    let (faults, ttl, record) = shared
-        .scenario
-        .read()
-        .map(|s| {
-            (
-                s.faults_for(account.as_deref()).clone(),
-                s.access_token_ttl_seconds,
-                s.record_requests,
-            )
-        })
-        .unwrap_or_default();
-    let mut st = match shared.state.lock() {
-        Ok(st) => st,
-        Err(p) => p.into_inner(),
-    };
-    let reused = || {
-        (
-            StatusCode::UNAUTHORIZED,
-            json!({"error": {"code": "refresh_token_reused",
-                "message": "Your refresh token has already been used to generate a new access token. Please try signing in again."}}),
-        )
-    };
-    let (status, v) = match (&token, &account) {
-        (None, _) | (_, None) => (
-            StatusCode::BAD_REQUEST,
-            json!({"error": "invalid_request", "error_description": "missing or unknown refresh_token"}),
-        ),
-        (Some(token), Some(account)) => match faults.refresh {
-            RefreshFault::Reused => reused(),
-            RefreshFault::InvalidGrant => (
-                StatusCode::BAD_REQUEST,
-                json!({"error": "invalid_grant", "error_description": "refresh token is invalid"}),
-            ),
-            RefreshFault::Error => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"error": "server_error"}),
-            ),
-            RefreshFault::Ok if st.used_refresh_tokens.contains(token) => reused(),
-            RefreshFault::Ok => {
-                st.used_refresh_tokens.insert(token.clone());
-                st.next_seq += 1;
-                let seq = st.next_seq;
-                let exp = now_secs() + ttl;
-                let auth = json!({"chatgpt_account_id": account, "chatgpt_plan_type": "plus",
-                                  "chatgpt_user_id": format!("user-{account}")});
-                let access = make_unsigned_jwt(
-                    &json!({"exp": exp, "mock_seq": seq, "https://api.openai.com/auth": auth}),
-                );
-                let id = make_unsigned_jwt(
-                    &json!({"exp": exp, "email": format!("{account}@example.com"),
-                    "https://api.openai.com/auth": auth}),
-                );
-                st.issued_access_tokens.insert(access.clone());
-                *st.refreshes.entry(account.clone()).or_default() += 1;
-                (
-                    StatusCode::OK,
-                    json!({"access_token": access, "id_token": id,
-                           "refresh_token": format!("rt-{account}-{seq}"),
-                           "token_type": "Bearer", "expires_in": ttl}),
-                )
-            }
-        },
-    };
-    if record {
-        let at_ms = shared.started.elapsed().as_millis() as u64;
-        st.requests.push(RecordedRequest {
-            method: "POST".into(),
-            path: "/oauth/token".into(),
-            bearer_account: account,
-            header_account: None,
-            session_id: None,
-            had_cookie: false,
-            cookie: None,
-            body_len: body.len(),
-            status: status.as_u16(),
-            at_ms,
-        });
-    }
-    json_response(status, &v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refresh_tokens_name_their_account() {
-        assert_eq!(
-            refresh_token_account("rt-acc-1-0").as_deref(),
-            Some("acc-1")
-        );
-        assert_eq!(refresh_token_account("rt-a-12").as_deref(), Some("a"));
-        assert_eq!(refresh_token_account("rt--1"), None);
-        assert_eq!(refresh_token_account("rt-abc-x"), None);
-        assert_eq!(refresh_token_account("other"), None);
-    }
+    use crate::codex::auth::make_unsigned_jwt;
 
     #[test]
     fn accounts_check_lists_the_bearer_workspace_as_codex_expects() {
@@ -548,20 +415,5 @@ mod tests {
         assert_eq!(v["account_ordering"], json!(["acc-7"]));
         let none = accounts_check_body("not-a-jwt", "https://127.0.0.1:9");
         assert_eq!(none["accounts"], json!([]));
-    }
-
-    #[test]
-    fn reads_refresh_token_from_json_or_form() {
-        assert_eq!(
-            refresh_token_of(
-                br#"{"client_id":"c","grant_type":"refresh_token","refresh_token":"rt-a-1"}"#
-            )
-            .as_deref(),
-            Some("rt-a-1")
-        );
-        assert_eq!(
-            refresh_token_of(b"grant_type=refresh_token&refresh_token=rt-b-2").as_deref(),
-            Some("rt-b-2")
-        );
     }
 }

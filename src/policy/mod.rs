@@ -11,6 +11,7 @@ pub mod reset_time;
 pub mod route;
 pub mod run_plan;
 pub mod strategy;
+pub mod token_answer;
 pub mod upstream;
 pub mod usage;
 pub mod usage_health;

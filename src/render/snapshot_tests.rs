@@ -30,6 +30,7 @@ fn view(
         claims: if logged_in {
             Claims {
                 exp: exp_ms.map(|e| e / 1000),
+                iat: None,
                 email: Some(format!("{name}@example.com")),
                 chatgpt_account_id: Some(format!("acc-{name}")),
                 plan_type: Some("plus".into()),

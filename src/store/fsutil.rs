@@ -76,8 +76,12 @@ fn open_lock_file(path: &Path) -> Result<File, StoreError> {
 }
 
 /// Write `bytes` to `path` atomically with the given unix mode: temp file in the same directory,
-/// fsync, rename over the target, fsync the directory.
+/// fsync, rename over the target, fsync the directory. A symlink at `path` is written through:
+/// the temp file goes next to the link's target and replaces the target, so the link (and
+/// whoever else reads the target, e.g. `~/.codex/auth.json`) sees the new content.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+    let target = link_target(path);
+    let path = target.as_path();
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -98,6 +102,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreErr
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Where a write to `path` must land: `path` itself, or the final target when it is a symlink
+/// (followed through chains; a dangling link resolves to where it points).
+pub fn link_target(path: &Path) -> PathBuf {
+    let mut cur = path.to_path_buf();
+    for _ in 0..16 {
+        let is_link = std::fs::symlink_metadata(&cur).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            return cur;
+        }
+        let Ok(next) = std::fs::read_link(&cur) else {
+            return cur;
+        };
+        cur = match cur.parent() {
+            Some(parent) if next.is_relative() => parent.join(next),
+            _ => next,
+        };
+    }
+    cur
+}
+
+/// fsync the directory holding `file` (best effort: makes a rename or a new file durable).
+pub fn sync_dir(file: &Path) {
+    if let Some(dir) = file.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
 }
 
 /// Set the unix permission bits of `path` (no-op elsewhere).

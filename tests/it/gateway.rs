@@ -280,6 +280,12 @@ async fn a_rejected_refresh_marks_needs_login_moves_on_and_never_retries() {
     m.set_faults("acc-1", AccountFaults::default());
     std::thread::sleep(std::time::Duration::from_millis(20));
     common::write_account(&env.data_dir(), "a1", "acc-1", now_secs() + 3600);
+    // A new login carries a new refresh token (the rejected one again is the same dead login).
+    let auth_path = env.data_dir().join("a1/auth.json");
+    let relogged = std::fs::read_to_string(&auth_path)
+        .unwrap()
+        .replace("rt-acc-1-0", "rt-acc-1-900");
+    std::fs::write(&auth_path, relogged).unwrap();
     let mut back = false;
     for _ in 0..60 {
         if model_call(&g.url, None).await.body.contains("acc-1") {

@@ -5,6 +5,7 @@
 mod accounts;
 mod cli;
 mod common;
+mod custody;
 mod demo;
 mod e2e_gateway;
 mod e2e_routing;

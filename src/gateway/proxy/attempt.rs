@@ -23,8 +23,9 @@ use super::error::GatewayError;
 use super::prepare::{Replay, strip_hop_by_hop};
 use crate::gateway::account::Creds;
 use crate::gateway::body::IdleTimeoutBody;
+use crate::gateway::creds;
 use crate::gateway::state::{Account, GatewayState};
-use crate::gateway::tokens::{self, CredError};
+use crate::gateway::tokens::CredError;
 use crate::policy::upstream::{self, Attempt, Next, Outcome, RetryPolicy};
 use crate::store::now_ms;
 
@@ -134,7 +135,7 @@ pub async fn authorize(
     if state.config.passthrough_auth {
         return Ok(None);
     }
-    let creds = match tokens::credentials(state, acct, now_ms()).await {
+    let creds = match creds::credentials(state, acct, now_ms()).await {
         Ok(c) => c,
         Err(e) => {
             let now = now_ms();
@@ -260,7 +261,7 @@ pub async fn settle(
                 return Settled::Done(Attempted::Delivered(resp));
             }
             let stale = creds.map(|c| c.tokens.access_token.as_str());
-            match tokens::refresh(state, acct, stale).await {
+            match creds::refresh(state, acct, stale).await {
                 Ok(_) => Settled::Again,
                 Err(e) => {
                     let cool = (!matches!(e, CredError::NeedsLogin))

@@ -45,7 +45,19 @@ impl GatewayProc {
 
     /// Like [`GatewayProc::start`], but returns the exit status and stderr if it fails to start.
     pub fn try_start(env: &TestEnv, args: &[&str]) -> Result<Self, String> {
+        Self::try_start_with(env, args, &[])
+    }
+
+    /// Like [`GatewayProc::try_start`], with extra environment variables.
+    pub fn try_start_with(
+        env: &TestEnv,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let mut cmd = cao_command(env);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
         cmd.args(["gateway", "start"]);
         if !args.contains(&"--port") {
             cmd.args(["--port", "0"]);
