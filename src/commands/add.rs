@@ -26,6 +26,7 @@ pub fn run(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     store.ensure_root()?;
     let dir = store.account_dir(name);
     fsutil::ensure_private_dir(&dir)?;
+    refuse_shared_login(store, name)?;
     write_config_if_missing(&store.account_config_path(name))?;
     let (added, default) = store.update_registry(|reg| {
         let added = reg.add(name);
@@ -162,4 +163,26 @@ fn login_status_ok(codex: &Path, dir: &Path) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// An account whose auth.json is a copy of a login held elsewhere (another account, or Codex's
+/// own `~/.codex/auth.json`) would lose it on the first refresh: refuse, naming the file.
+fn refuse_shared_login(store: &Store, name: &str) -> Result<()> {
+    use crate::store::shared_login::{Login, held_elsewhere};
+    let path = store.auth_path(name);
+    let Ok(crate::store::AuthState::Present(file)) = store.load_auth(name) else {
+        return Ok(());
+    };
+    let Some(login) = Login::of(&path, &file) else {
+        return Ok(());
+    };
+    if let Some(other) = held_elsewhere(&store.logins(), &login) {
+        anyhow::bail!(
+            "{} holds the same login as {}: two copies of one login revoke each other on the first token refresh. Remove {} and run `cao add {name}` to log this account in on its own",
+            path.display(),
+            other.place.display(),
+            path.display()
+        );
+    }
+    Ok(())
 }

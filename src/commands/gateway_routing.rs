@@ -228,7 +228,7 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
         && !home_dir.join("auth.json").exists()
     {
         warnings.push(format!(
-            "{} has no auth.json: Codex needs a ChatGPT login there to start (any account; the gateway puts the serving account's credentials on every request); run `codex login` or copy an account's auth.json there",
+            "{} has no auth.json: Codex needs a ChatGPT login there to start (any account; the gateway puts the serving account's credentials on every request); run `codex login` there (a login of its own; never copy an account's auth.json: two copies of one login revoke each other on the first token refresh)",
             home_dir.display()
         ));
     }

@@ -8,6 +8,7 @@ use anyhow::{Result, bail};
 
 use super::Ctx;
 use crate::cli::ImportCodexAuthArgs;
+use crate::store::shared_login;
 use crate::store::{AuthFile, DEFAULT_ACCOUNT_CONFIG, StoreError, fsutil};
 
 /// Files that name the active snapshot, looked for in the source dir, then its parent.
@@ -53,6 +54,9 @@ pub fn codex_auth(ctx: &Ctx, a: &ImportCodexAuthArgs) -> Result<i32> {
     }
 
     let (mut imported, mut skipped, mut errors) = (Vec::new(), 0usize, 0usize);
+    // Logins already held (accounts, Codex's own auth.json), plus the snapshots taken so far:
+    // a second copy of one login would revoke both on the first refresh.
+    let mut held = store.logins();
     for (file, path) in &snapshots {
         let raw_name = file.trim_end_matches(".json").trim();
         let name = match store.check_new_name(raw_name) {
@@ -82,6 +86,20 @@ pub fn codex_auth(ctx: &Ctx, a: &ImportCodexAuthArgs) -> Result<i32> {
             )?;
             skipped += 1;
             continue;
+        }
+        let target = store.auth_path(name);
+        if let Some(login) = shared_login::Login::of(&target, &auth) {
+            let own = |l: &&shared_login::Login| l.place == target && a.overwrite;
+            if let Some(other) = shared_login::held_elsewhere(&held, &login).filter(|l| !own(l)) {
+                writeln!(
+                    err,
+                    "Skipping snapshot '{file}': the same login is already held by {} (two copies of one login revoke each other on the first refresh; log this account in on its own with `cao add {name}`).",
+                    other.place.display()
+                )?;
+                skipped += 1;
+                continue;
+            }
+            held.push(login);
         }
         let dir = store.account_dir(name);
         fsutil::ensure_private_dir(&dir)?;

@@ -29,10 +29,34 @@ use crate::store::{Store, StoreError, fsutil, now_ms};
 /// Exit code when the person interrupts a wait (like a shell's 128 + SIGINT).
 const INTERRUPTED_EXIT: i32 = 130;
 
+/// `cao run`: Codex runs with `CODEX_REFRESH_TOKEN_URL_OVERRIDE` pointing at a loopback token
+/// broker cao serves for the length of the run, so every refresh of an account (Codex's own
+/// included) goes through one custodian and no refresh token is spent twice.
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
-    if args.gateway {
-        return super::run_gateway::run(ctx, args);
+    let broker = crate::gateway::token_endpoint::Loopback::start(&ctx.store)?;
+    let env = vec![(
+        crate::gateway::token_endpoint::TOKEN_URL_ENV.to_string(),
+        std::ffi::OsString::from(broker.url()),
+    )];
+    let result = if args.gateway {
+        super::run_gateway::run(ctx, args, env)
+    } else {
+        run_direct(ctx, args, env)
+    };
+    if broker.in_flight() > 0 {
+        say("waiting for a token refresh to finish");
     }
+    match (result, broker.stop()) {
+        (r, Ok(())) => r,
+        (Ok(_), Err(e)) => Err(e),
+        (Err(e), Err(rescue)) => {
+            say(&format!("{rescue:#}"));
+            Err(e)
+        }
+    }
+}
+
+fn run_direct(ctx: &Ctx, args: RunArgs, env: Vec<(String, std::ffi::OsString)>) -> Result<i32> {
     let store = &ctx.store;
     let codex_args = codex_args(&args.codex_args);
     let registry = store.load_registry()?;
@@ -185,7 +209,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
                     args: args_now,
                     codex_home: store.account_dir(&account),
                     pty,
-                    env: Vec::new(),
+                    env: env.clone(),
                 };
                 let watch = QuotaWatch::new(classifier.clone(), tz.clone()).ignoring(&replayed);
                 let fallback = !args.no_fallback;

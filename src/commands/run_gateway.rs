@@ -30,7 +30,7 @@ use crate::store::{Store, StoreError, fsutil};
 pub const EMBEDDED_LOG_FILE: &str = "run-gateway.log";
 
 /// `cao run --gateway [--gateway-url URL] -- <codex args>`.
-pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: RunArgs, broker_env: Vec<(String, std::ffi::OsString)>) -> Result<i32> {
     let store = &ctx.store;
     let url = match &args.gateway_url {
         Some(u) => normalize_url(u)?,
@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
     };
     let routed_to = embedded.as_ref().map_or(url.as_str(), |g| g.url.as_str());
     // The gateway's HTTPS (which the TUI of a personal account requires) needs cao's CA.
-    let mut env = Vec::new();
+    let mut env = broker_env;
     if needs_ca_bundle(routed_to) {
         let mut warnings = Vec::new();
         let info = prepare_ca_bundle(store, &mut warnings)?;

@@ -24,6 +24,7 @@ pub mod state;
 pub mod tls;
 pub mod tls_bundle;
 pub mod tls_serve;
+pub mod token_endpoint;
 pub mod token_rescue;
 pub mod token_send;
 pub mod tokens;

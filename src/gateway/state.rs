@@ -99,6 +99,13 @@ impl GatewayState {
             served: std::sync::OnceLock::new(),
         };
         state.reload_registry()?;
+        for (a, b) in crate::store::shared_login::shared(&state.store.logins()) {
+            tracing::warn!(
+                "{} and {} hold the same login: whichever refreshes second revokes it for both; log one of them in again on its own",
+                a.place.display(),
+                b.place.display()
+            );
+        }
         Ok(state)
     }
 

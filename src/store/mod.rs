@@ -19,6 +19,7 @@ pub mod fsutil;
 pub mod gateway;
 pub mod inspect;
 pub mod registry;
+pub mod shared_login;
 pub mod status;
 
 use std::path::{Path, PathBuf};

@@ -481,8 +481,9 @@ fn import_default_source_and_active_marker_in_source() {
     let env = TestEnv::new();
     let src = env.dir.path().join("home/.codex/accounts");
     fs::create_dir_all(&src).unwrap();
-    let auth = common::auth_json("acc-1", "one@example.com", now_secs() + 86_400);
-    for n in ["one", "two"] {
+    // Two different logins (two copies of one login are refused: see custody.rs).
+    for (n, id) in [("one", "acc-1"), ("two", "acc-2")] {
+        let auth = common::auth_json(id, &format!("{n}@example.com"), now_secs() + 86_400);
         fs::write(src.join(format!("{n}.json")), auth.to_string()).unwrap();
     }
     fs::write(src.join("active"), "two.json").unwrap();

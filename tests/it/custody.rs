@@ -500,3 +500,187 @@ async fn the_gateway_refreshes_in_the_background_before_expiry() {
     );
     assert!(g.stop().success());
 }
+
+/// The `-c` overrides that route the real Codex at the mock while keeping ChatGPT auth.
+fn route_args(base: &str) -> Vec<String> {
+    vec![
+        "-c".into(),
+        "model_provider=cao".into(),
+        "-c".into(),
+        format!(
+            "model_providers.cao={{name=\"cao\",base_url=\"{base}\",wire_api=\"responses\",requires_openai_auth=true}}"
+        ),
+        "-c".into(),
+        format!("chatgpt_base_url=\"{base}\""),
+    ]
+}
+
+/// `cao run --codex <real codex> -- <route to mock> exec "say hi"`, run off the async runtime.
+async fn cao_run_exec(env: &TestEnv, codex: &Path, m: &MockUpstream) -> std::process::Output {
+    let mut c = env.cao();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    c.current_dir(&work)
+        .env_remove("CODEX_REFRESH_TOKEN_URL_OVERRIDE")
+        .args(["run", "--no-fallback", "--codex"])
+        .arg(codex)
+        .arg("--")
+        .args(route_args(&m.base_url()))
+        .args(["exec", "--skip-git-repo-check", "say hi"])
+        .timeout(Duration::from_secs(120));
+    // The real token URL cao uses: the saved gateway tokenUrl (here the mock's).
+    let saved = serde_json::json!({"tokenUrl": m.token_url()});
+    std::fs::create_dir_all(env.data_dir()).unwrap();
+    std::fs::write(env.data_dir().join("gateway.json"), saved.to_string()).unwrap();
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_codex_under_cao_run_refreshes_through_cao_s_broker() {
+    let Some(codex) = common::real_codex() else {
+        return;
+    };
+    let env = expired_account();
+    let m = mock(Scenario {
+        reply: "Hello from {account}.".into(),
+        ..Scenario::default()
+    })
+    .await;
+    let out = cao_run_exec(&env, &codex, &m).await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "{stdout}\n{stderr}\n{:?}",
+        m.presented_tokens()
+    );
+    assert!(stdout.contains("Hello from acc-1"), "{stdout}\n{stderr}");
+    // Codex's expired token was refreshed by cao on Codex's behalf, saying what Codex said.
+    let presented = m.presented_tokens();
+    assert_eq!(presented.len(), 1, "{presented:?}");
+    let p = &presented[0];
+    assert!(
+        p.user_agent
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("codex_exec/0.171.0"),
+        "{p:?}"
+    );
+    assert_eq!(p.originator.as_deref(), Some("codex_exec"));
+    assert!(p.refresh_reason.is_some(), "{p:?}");
+    assert_no_spent_token_presented(&m);
+    assert_login_alive(&m, &env.data_dir().join("a1/auth.json")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_and_the_real_codex_under_cao_run_share_one_custodian() {
+    let Some(codex) = common::real_codex() else {
+        return;
+    };
+    let env = expired_account();
+    // Access tokens live 3 s: the gateway and Codex both keep needing refreshes.
+    let m = mock(Scenario {
+        reply: "Hello from {account}.".into(),
+        access_token_ttl_seconds: 3,
+        ..Scenario::default()
+    })
+    .await;
+    let g = gw(&env, &m);
+    let url = g.url.clone();
+    let traffic = tokio::spawn(async move {
+        for _ in 0..6 {
+            let _ = model_call(&url, None).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let out = cao_run_exec(&env, &codex, &m).await;
+    let _ = traffic.await;
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{:?}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        m.presented_tokens()
+    );
+    assert_no_spent_token_presented(&m);
+    assert!(g.stop().success());
+    assert_login_alive(&m, &env.data_dir().join("a1/auth.json")).await;
+}
+
+fn write_snapshot(dir: &Path, name: &str, v: &Value) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), serde_json::to_string_pretty(v).unwrap()).unwrap();
+}
+
+#[test]
+fn import_refuses_duplicate_snapshots_and_copies_of_codex_s_own_login() {
+    let env = TestEnv::new();
+    let src = env.dir.path().join("snapshots");
+    let work = common::auth_json("acc-1", "w@example.com", now_secs() + 3600);
+    write_snapshot(&src, "work.json", &work);
+    write_snapshot(&src, "work-copy.json", &work);
+    write_snapshot(
+        &src,
+        "personal.json",
+        &common::auth_json("acc-2", "p@example.com", now_secs() + 3600),
+    );
+    // The active snapshot is a copy of Codex's own ~/.codex/auth.json.
+    let own = common::auth_json("acc-3", "me@example.com", now_secs() + 3600);
+    write_snapshot(&env.dir.path().join("home/.codex"), "auth.json", &own);
+    write_snapshot(&src, "mine.json", &own);
+    let out = env
+        .cao()
+        .env_remove("CODEX_HOME")
+        .args(["import", "codex-auth", "--source"])
+        .arg(&src)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Imported: 2"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("Skipping snapshot 'work-copy.json': the same login is already held by")
+            || stderr.contains("Skipping snapshot 'work.json': the same login is already held by"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "Skipping snapshot 'mine.json': the same login is already held by {}",
+            env.dir.path().join("home/.codex/auth.json").display()
+        )),
+        "{stderr}"
+    );
+    assert!(!env.data_dir().join("mine/auth.json").exists());
+}
+
+#[test]
+fn add_refuses_an_account_dir_holding_a_copy_of_another_login() {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() + 3600);
+    let copy_dir = env.data_dir().join("a2");
+    std::fs::create_dir_all(&copy_dir).unwrap();
+    std::fs::copy(
+        env.data_dir().join("a1/auth.json"),
+        copy_dir.join("auth.json"),
+    )
+    .unwrap();
+    let out = env
+        .cao()
+        .env_remove("CODEX_HOME")
+        .args(["add", "a2", "--no-login"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "holds the same login as {}",
+            env.data_dir().join("a1/auth.json").display()
+        )),
+        "{stderr}"
+    );
+}
