@@ -55,12 +55,10 @@ impl UsageTracker {
     /// Fold a new observation into `account`'s snapshot.
     pub fn observe(&self, account: &str, snap: UsageSnapshot) {
         self.with(|i| {
-            match i.snapshots.get_mut(account) {
-                Some(old) if old.seen_at_ms <= snap.seen_at_ms => old.merge(snap),
-                Some(_) => {}
-                None => {
-                    i.snapshots.insert(account.to_string(), snap);
-                }
+            let mut known = i.snapshots.remove(account);
+            usage::newest_wins(&mut known, snap);
+            if let Some(k) = known {
+                i.snapshots.insert(account.to_string(), k);
             }
             i.dirty.insert(account.to_string());
         });

@@ -2,6 +2,7 @@
 pub mod account;
 pub mod cert;
 pub mod codex_args;
+pub mod forecast;
 pub mod health;
 pub mod names;
 pub mod order;
@@ -14,4 +15,6 @@ pub mod strategy;
 pub mod token_answer;
 pub mod upstream;
 pub mod usage;
+pub mod usage_endpoint;
 pub mod usage_health;
+pub mod usage_poll;

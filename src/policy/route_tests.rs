@@ -23,6 +23,7 @@ fn usage(used: f64, reset_in_s: Option<i64>) -> UsageSnapshot {
         limit_reached: None,
         seen_at_ms: NOW,
         source: UsageSource::Headers,
+        history: Vec::new(),
     }
 }
 

@@ -18,6 +18,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::usage_endpoint::{additional_windows, credits_of, limit_windows};
+
 /// The family that carries the account's main limit.
 pub const MAIN_FAMILY: &str = "codex";
 
@@ -61,6 +63,8 @@ pub struct Credits {
 pub enum UsageSource {
     Headers,
     Event,
+    /// The usage endpoint (`GET /backend-api/wham/usage`), polled or asked by `status --refresh`.
+    Endpoint,
 }
 
 /// Everything known about an account's usage at one moment.
@@ -79,6 +83,9 @@ pub struct UsageSnapshot {
     /// When this was observed, ms since the epoch.
     pub seen_at_ms: i64,
     pub source: UsageSource,
+    /// A small rolling series per window, for forecasts ([`super::forecast`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<super::forecast::UsageSeries>,
 }
 
 /// The window that decides whether an account may take new sessions.
@@ -214,6 +221,32 @@ impl UsageSnapshot {
         }
         self.seen_at_ms = self.seen_at_ms.max(newer.seen_at_ms);
         self.source = newer.source;
+        super::forecast::record(&mut self.history, &self.windows, self.seen_at_ms);
+    }
+
+    /// Start the history of a first observation.
+    fn with_history(mut self) -> Self {
+        if self.history.is_empty() {
+            super::forecast::record(&mut self.history, &self.windows, self.seen_at_ms);
+        }
+        self
+    }
+}
+
+/// Fold `newer` into what is known (one model, three sources: headers, stream events and the
+/// usage endpoint): the newest observation wins, an older one arriving late is dropped.
+/// Returns whether anything changed.
+pub fn newest_wins(known: &mut Option<UsageSnapshot>, newer: UsageSnapshot) -> bool {
+    match known {
+        Some(old) if old.seen_at_ms <= newer.seen_at_ms => {
+            old.merge(newer);
+            true
+        }
+        Some(_) => false,
+        None => {
+            *known = Some(newer.with_history());
+            true
+        }
     }
 }
 
@@ -301,6 +334,7 @@ pub fn from_headers<'a>(
         limit_reached: None,
         seen_at_ms: now_ms,
         source: UsageSource::Headers,
+        history: Vec::new(),
     })
 }
 
@@ -320,42 +354,11 @@ pub fn from_event(data: &str, now_ms: i64) -> Option<UsageSnapshot> {
         .map(normalize_family)
         .unwrap_or_else(|| MAIN_FAMILY.to_string());
     let limits = v.get("rate_limits");
-    let mut windows = event_windows(&family, None, limits, now_ms);
+    let mut windows = limit_windows(&family, None, limits, now_ms);
     if let Some(Value::Array(extra)) = v.get("additional_rate_limits") {
-        for item in extra {
-            let Some(fam) = [
-                "metered_feature",
-                "metered_limit_name",
-                "limit_id",
-                "limit_name",
-            ]
-            .iter()
-            .find_map(|k| item.get(*k).and_then(Value::as_str))
-            .map(normalize_family) else {
-                continue;
-            };
-            let label = item
-                .get("limit_name")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let inner = item
-                .get("rate_limits")
-                .or_else(|| item.get("rate_limit"))
-                .or(Some(item));
-            windows.extend(event_windows(&fam, label, inner, now_ms));
-        }
+        windows.extend(additional_windows(extra, now_ms));
     }
-    let credits = v.get("credits").and_then(|c| {
-        Some(Credits {
-            has_credits: c.get("has_credits")?.as_bool()?,
-            unlimited: c.get("unlimited")?.as_bool()?,
-            balance: match c.get("balance") {
-                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            },
-        })
-    });
+    let credits = v.get("credits").and_then(credits_of);
     let limit_reached = limits
         .and_then(|l| l.get("limit_reached"))
         .and_then(Value::as_bool);
@@ -372,51 +375,12 @@ pub fn from_event(data: &str, now_ms: i64) -> Option<UsageSnapshot> {
         limit_reached,
         seen_at_ms: now_ms,
         source: UsageSource::Event,
+        history: Vec::new(),
     })
 }
 
-fn event_windows(
-    family: &str,
-    label: Option<String>,
-    limits: Option<&Value>,
-    now_ms: i64,
-) -> Vec<UsageWindow> {
-    let Some(limits) = limits else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for slot in ["primary", "secondary"] {
-        let Some(w) = limits
-            .get(slot)
-            .or_else(|| limits.get(format!("{slot}_window")))
-        else {
-            continue;
-        };
-        let Some(used) = w.get("used_percent").and_then(Value::as_f64) else {
-            continue;
-        };
-        let minutes = w.get("window_minutes").and_then(Value::as_i64).or_else(|| {
-            w.get("limit_window_seconds")
-                .and_then(Value::as_i64)
-                .map(|s| s / 60)
-        });
-        let reset = w
-            .get("reset_at")
-            .or_else(|| w.get("resets_at"))
-            .and_then(Value::as_f64)
-            .map(|s| secs_to_ms(s as i64))
-            .or_else(|| {
-                w.get("reset_after_seconds")
-                    .and_then(Value::as_f64)
-                    .map(|s| after_secs(now_ms, s))
-            });
-        out.extend(window(family, slot, label.clone(), used, minutes, reset));
-    }
-    out
-}
-
 /// Build a window, dropping the empty placeholder upstream sends (0 %, no length, no reset).
-fn window(
+pub(super) fn window(
     family: &str,
     slot: &str,
     label: Option<String>,
@@ -441,7 +405,7 @@ fn window(
     })
 }
 
-fn normalize_family(name: &str) -> String {
+pub(super) fn normalize_family(name: &str) -> String {
     name.trim().to_ascii_lowercase().replace('-', "_")
 }
 
@@ -468,12 +432,12 @@ fn parse_bool(s: &str) -> Option<bool> {
 /// Unix seconds to ms, saturating; values that already look like ms are kept.
 /// `now_ms` plus a (possibly absurd) number of seconds from upstream, saturating instead of
 /// overflowing; negative and NaN count as zero.
-fn after_secs(now_ms: i64, secs: f64) -> i64 {
+pub(super) fn after_secs(now_ms: i64, secs: f64) -> i64 {
     // `as` saturates a float at i64's bounds (and maps NaN to 0).
     now_ms.saturating_add((secs.max(0.0) * 1000.0) as i64)
 }
 
-fn secs_to_ms(s: i64) -> i64 {
+pub(super) fn secs_to_ms(s: i64) -> i64 {
     if s > 100_000_000_000 {
         s
     } else {
