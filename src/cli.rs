@@ -390,6 +390,10 @@ pub struct GatewayStartArgs {
     /// every replica; `cao gateway state-key PATH` makes one)
     #[arg(long, value_name = "PATH")]
     pub state_key_file: Option<String>,
+    /// Ask the usage endpoint about idle accounts every this many seconds, one account at a
+    /// time (0 turns it off; below 60 warns) [default: 300]
+    #[arg(long, value_name = "SECONDS")]
+    pub usage_poll: Option<u64>,
     /// Persist these options to gateway.json
     #[arg(long)]
     pub save: bool,

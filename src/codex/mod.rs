@@ -1,6 +1,7 @@
 //! Everything about Codex itself.
 pub mod auth;
 pub mod config_edit;
+pub mod identity;
 pub mod launch;
 pub mod scan;
 pub mod session;

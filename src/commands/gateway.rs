@@ -52,6 +52,7 @@ fn overrides(a: GatewayStartArgs) -> Overrides {
         body_timeout_ms: a.body_timeout_ms,
         state_url: a.state_url,
         state_key_file: a.state_key_file,
+        usage_poll_seconds: a.usage_poll,
     }
 }
 

@@ -60,6 +60,7 @@ pub struct Overrides {
     pub body_timeout_ms: Option<u64>,
     pub state_url: Option<String>,
     pub state_key_file: Option<String>,
+    pub usage_poll_seconds: Option<u64>,
 }
 
 impl Overrides {
@@ -104,6 +105,8 @@ pub struct GatewayConfig {
     pub state_url: Option<String>,
     /// The key sealing token sets in the shared state (required with `state_url`).
     pub state_key_file: Option<std::path::PathBuf>,
+    /// Seconds between usage-endpoint polls of idle accounts; 0 = off (`--usage-poll`).
+    pub usage_poll_seconds: u64,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -150,6 +153,7 @@ impl Default for GatewayConfig {
             perimeter: super::perimeter::Options::default(),
             state_url: None,
             state_key_file: None,
+            usage_poll_seconds: crate::policy::usage_poll::DEFAULT_INTERVAL_SECONDS,
         }
     }
 }
@@ -221,6 +225,10 @@ impl GatewayConfig {
             state_key_file: text(&o.state_key_file, &saved.state_key_file)
                 .filter(|p| !p.is_empty())
                 .map(std::path::PathBuf::from),
+            usage_poll_seconds: o
+                .usage_poll_seconds
+                .or(saved.usage_poll_seconds)
+                .unwrap_or(d.usage_poll_seconds),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -331,6 +339,7 @@ impl GatewayConfig {
                 .state_key_file
                 .as_ref()
                 .map(|p| p.display().to_string()),
+            usage_poll_seconds: Some(self.usage_poll_seconds),
             other: serde_json::Map::new(),
         }
     }

@@ -43,6 +43,12 @@ struct WindowLabels {
     slot: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PollLabels {
+    account: String,
+    result: String,
+}
+
 /// The gateway's metrics. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Metrics {
@@ -53,6 +59,9 @@ pub struct Metrics {
     refresh_failures: Counter,
     cooling: Gauge,
     usage: Family<WindowLabels, Gauge<f64, AtomicU64>>,
+    runs_out: Family<WindowLabels, Gauge<f64, AtomicU64>>,
+    pool_left: Gauge<f64, AtomicU64>,
+    polls: Family<PollLabels, Counter>,
     latency: Histogram,
     shared: Family<SharedLabels, Counter>,
 }
@@ -72,6 +81,9 @@ impl Metrics {
         let refresh_failures = Counter::default();
         let cooling = Gauge::default();
         let usage = Family::<WindowLabels, Gauge<f64, AtomicU64>>::default();
+        let runs_out = Family::<WindowLabels, Gauge<f64, AtomicU64>>::default();
+        let pool_left = Gauge::<f64, AtomicU64>::default();
+        let polls = Family::<PollLabels, Counter>::default();
         // 1 ms .. ~65 s: proxied SSE turns can take a minute.
         let latency = Histogram::new(exponential_buckets(0.001, 2.0, 17));
         registry.register(
@@ -111,6 +123,21 @@ impl Metrics {
             shared.clone(),
         );
         registry.register(
+            "usage_runs_out_seconds",
+            "Seconds until a window reaches 100 % at the last hour's pace (-1: not before its reset, or no pace yet)",
+            runs_out.clone(),
+        );
+        registry.register(
+            "pool_runs_out_seconds",
+            "Seconds until every usable account's short window is spent at the pool's last-hour pace (-1: no use in the last hour)",
+            pool_left.clone(),
+        );
+        registry.register(
+            "usage_polls",
+            "Usage-endpoint polls of idle accounts, by account and result (ok, failed)",
+            polls.clone(),
+        );
+        registry.register(
             "request_duration_seconds",
             "Time from request to response headers",
             latency.clone(),
@@ -123,6 +150,9 @@ impl Metrics {
             refresh_failures,
             cooling,
             usage,
+            runs_out,
+            pool_left,
+            polls,
             latency,
             shared,
         }
@@ -141,6 +171,22 @@ impl Metrics {
                 c.inc_by(total - have);
             }
         }
+    }
+
+    /// One usage-endpoint poll of `account` ended.
+    pub fn usage_poll(&self, account: &str, ok: bool) {
+        self.polls
+            .get_or_create(&PollLabels {
+                account: account.to_string(),
+                result: if ok { "ok" } else { "failed" }.to_string(),
+            })
+            .inc();
+    }
+
+    /// Publish the pool's forecast: seconds left, or -1 when nothing is being used.
+    pub fn set_pool_left(&self, left_ms: Option<i64>) {
+        self.pool_left
+            .set(left_ms.map_or(-1.0, |ms| ms.max(0) as f64 / 1000.0));
     }
 
     /// A request was answered with `status` by `account` (`none` when no account served it)
@@ -194,6 +240,18 @@ impl Metrics {
                 })
                 .set(w.used_at(now_ms));
         }
+        for f in crate::policy::forecast::account_forecast(u, now_ms) {
+            self.runs_out
+                .get_or_create(&WindowLabels {
+                    account: account.to_string(),
+                    family: f.family,
+                    slot: f.slot,
+                })
+                .set(
+                    f.runs_out_at_ms
+                        .map_or(-1.0, |t| (t - now_ms).max(0) as f64 / 1000.0),
+                );
+        }
     }
 
     /// The OpenMetrics text exposition of everything.
@@ -231,6 +289,8 @@ mod tests {
         )
         .unwrap();
         m.set_usage("work", &u, 0);
+        m.usage_poll("work", true);
+        m.set_pool_left(Some(90_000));
         let text = m.encode();
         for want in [
             "cao_gateway_requests_total{account=\"work\",status=\"200\"} 2",
@@ -241,6 +301,9 @@ mod tests {
             "cao_gateway_accounts_cooling 1",
             "cao_gateway_usage_percent{account=\"work\",family=\"codex\",slot=\"primary\"} 42.5",
             "cao_gateway_request_duration_seconds_count 3",
+            "cao_gateway_usage_polls_total{account=\"work\",result=\"ok\"} 1",
+            "cao_gateway_pool_runs_out_seconds 90.0",
+            "cao_gateway_usage_runs_out_seconds{account=\"work\",family=\"codex\",slot=\"primary\"} -1.0",
             "# EOF",
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");

@@ -15,6 +15,7 @@ pub mod live;
 pub mod metrics;
 pub mod page;
 pub mod perimeter;
+pub mod poll;
 pub mod proxy;
 pub mod replicas;
 pub mod routing;
@@ -29,6 +30,7 @@ pub mod token_rescue;
 pub mod token_send;
 pub mod tokens;
 pub mod usage;
+pub mod usage_answer;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -89,6 +91,7 @@ pub struct GatewayHandle {
         tokio::sync::watch::Sender<bool>,
         tokio::task::JoinHandle<()>,
     )>,
+    poller: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Start the gateway on `config.bind:config.port` (port 0 picks a free one).
@@ -165,6 +168,14 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
             .await;
         }
     });
+    let poll_every = state.config.usage_poll_seconds;
+    let poller = (poll_every > 0).then(|| {
+        poll::spawn(
+            state.clone(),
+            Duration::from_secs(poll_every),
+            stop.subscribe(),
+        )
+    });
     Ok(GatewayHandle {
         addr,
         state,
@@ -172,6 +183,7 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
         server,
         background,
         replicas,
+        poller,
     })
 }
 
@@ -248,6 +260,9 @@ impl GatewayHandle {
         if self.state.tokens.in_flight() > 0 {
             tracing::warn!("waiting for a token refresh to finish");
             self.state.tokens.wait_idle().await;
+        }
+        if let Some(p) = self.poller {
+            let _ = p.await;
         }
         let state = self.state.clone();
         let rescued = tokio::task::spawn_blocking(move || {

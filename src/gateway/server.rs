@@ -45,6 +45,8 @@ fn own_routes() -> Router<Arc<GatewayState>> {
         .route("/", get(super::page::handler))
         .route("/status", get(super::page::status))
         .route("/metrics", get(super::page::metrics))
+        .route("/backend-api/wham/usage", get(super::usage_answer::pooled))
+        .route("/api/codex/usage", get(super::usage_answer::pooled))
 }
 
 /// `GET /health`: 200 with a small JSON body (no account names, so it can stay unauthenticated).

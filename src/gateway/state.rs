@@ -272,6 +272,13 @@ impl GatewayState {
         account.ok_or(soonest)
     }
 
+    /// The account a new session's next turn would be routed to: [`Self::decide`] without
+    /// recording it (round-robin does not advance). Err: the soonest reset, as [`Self::choose`].
+    pub fn peek_next(&self, now_ms: i64) -> Result<Arc<Account>, Option<i64>> {
+        let (decision, account) = self.decide(None, &[], now_ms);
+        account.ok_or(decision.soonest_reset.as_ref().map(|s| s.1))
+    }
+
     /// Remember that `session` is served by `account`. A session moves only when its old
     /// account is gone or spent for a while ([`route::keeps_pin`]: a brief failover keeps the
     /// mapping).

@@ -350,6 +350,8 @@ mod tests {
         let t = UsageTracker::default();
         let u = usage::from_headers(vec![("x-codex-primary-used-percent", "42")], 7).unwrap();
         t.observe("work", u.clone());
+        let u = t.get("work").unwrap(); // with its history started
+        assert_eq!(u.history.len(), 1);
         let taken = t.take_dirty();
         let mut f = StatusFile::default();
         UsageTracker::apply(&mut f, &taken);

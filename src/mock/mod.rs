@@ -11,6 +11,7 @@ mod scenario;
 mod server;
 pub mod sse;
 pub mod token;
+mod usage;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -21,6 +22,7 @@ pub use scenario::{
     Times,
 };
 pub use token::{Presented, Verdict};
+pub use usage::UsageFault;
 
 /// One request the mock received.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -104,6 +104,8 @@ pub struct AccountFaults {
     /// A `codex.rate_limits` event (its JSON `data`) sent as the second event of every model
     /// call's stream, as the ChatGPT backend reports usage mid-stream.
     pub rate_limit_event: Option<serde_json::Value>,
+    /// What the usage endpoint (`GET …/wham/usage`) answers for this account.
+    pub usage: Option<super::usage::UsageFault>,
 }
 
 /// A usage-limit answer: `{"error": {"type": "usage_limit_reached", ...}}`.

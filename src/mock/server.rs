@@ -280,7 +280,11 @@ fn decide(
                 accounts_check_body(bearer, &scenario.workspace_backend_origin),
             );
         }
-        return Answer::Json(StatusCode::OK, other_path_body(path, account));
+        if super::usage::is_usage_path(path) {
+            let (status, body) = super::usage::answer(faults, account, now_secs());
+            return Answer::Json(status, body);
+        }
+        return Answer::Json(StatusCode::OK, other_path_body(path));
     }
     let counters = st.counters.entry(key).or_default();
     if let Some(q) = &faults.quota
@@ -342,19 +346,9 @@ fn decide(
 }
 
 /// 200 JSON for every non-model path Codex calls.
-fn other_path_body(path: &str, account: Option<&str>) -> Value {
+fn other_path_body(path: &str) -> Value {
     if path.ends_with("/models") {
         json!({"models": []})
-    } else if path.ends_with("/wham/usage") {
-        json!({
-            "plan_type": "plus",
-            "account_id": account,
-            "rate_limit": {
-                "allowed": true, "limit_reached": false,
-                "primary_window": {"used_percent": 0, "limit_window_seconds": 18000, "reset_after_seconds": 18000},
-                "secondary_window": {"used_percent": 0, "limit_window_seconds": 604800, "reset_after_seconds": 604800}
-            }
-        })
     } else {
         json!({})
     }

@@ -41,7 +41,11 @@ fn account(points: &[(i64, f64)], weekly: f64) -> UsageSnapshot {
 fn the_series_is_bounded_and_coalesces_close_points() {
     let mut h = Vec::new();
     for i in 0..200 {
-        record(&mut h, &[w("primary", i as f64 / 4.0, 300, None)], NOW + i * MIN);
+        record(
+            &mut h,
+            &[w("primary", i as f64 / 4.0, 300, None)],
+            NOW + i * MIN,
+        );
     }
     assert_eq!(h.len(), 1);
     assert_eq!(h[0].samples.len(), MAX_SAMPLES);
@@ -49,7 +53,11 @@ fn the_series_is_bounded_and_coalesces_close_points() {
     // Points seconds apart replace the newest one.
     let mut h = Vec::new();
     for i in 0..10 {
-        record(&mut h, &[w("primary", 10.0 + i as f64, 300, None)], NOW + i * 1000);
+        record(
+            &mut h,
+            &[w("primary", 10.0 + i as f64, 300, None)],
+            NOW + i * 1000,
+        );
     }
     let got: Vec<f64> = h[0].samples.iter().map(|s| s.used_percent).collect();
     assert_eq!(got, [10.0, 19.0]);
@@ -61,7 +69,11 @@ fn a_reset_starts_a_new_series_and_late_points_are_ignored() {
     record(&mut h, &[w("primary", 80.0, 300, None)], NOW);
     record(&mut h, &[w("primary", 90.0, 300, None)], NOW + 5 * MIN);
     record(&mut h, &[w("primary", 50.0, 300, None)], NOW + MIN);
-    assert_eq!(h[0].samples.len(), 2, "older than the newest point: dropped");
+    assert_eq!(
+        h[0].samples.len(),
+        2,
+        "older than the newest point: dropped"
+    );
     record(&mut h, &[w("primary", 3.0, 300, None)], NOW + 10 * MIN);
     assert_eq!(h[0].samples.len(), 1);
     assert_eq!(h[0].samples[0].used_percent, 3.0);
@@ -70,7 +82,10 @@ fn a_reset_starts_a_new_series_and_late_points_are_ignored() {
 #[test]
 fn pace_over_the_last_hour() {
     // 10 % an hour for the last hour; older points (a faster pace) do not count.
-    let u = account(&[(180, 0.0), (90, 30.0), (60, 40.0), (30, 45.0), (0, 50.0)], 20.0);
+    let u = account(
+        &[(180, 0.0), (90, 30.0), (60, 40.0), (30, 45.0), (0, 50.0)],
+        20.0,
+    );
     let f = account_forecast(&u, NOW);
     assert_eq!(f[0].pace_per_hour, Some(10.0));
     // 50 % left at 10 %/h: 5 hours, but the window resets in 4: it does not run out.

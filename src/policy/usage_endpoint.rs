@@ -227,7 +227,9 @@ pub fn endpoint_body(u: Option<&UsageSnapshot>, now_ms: i64) -> Value {
         .filter(|f| **f != CODE_REVIEW_FAMILY)
         .map(|fam| {
             let ws = || windows.iter().filter(move |w| w.family == *fam);
-            let label = ws().find_map(|w| w.label.clone()).unwrap_or(fam.to_string());
+            let label = ws()
+                .find_map(|w| w.label.clone())
+                .unwrap_or(fam.to_string());
             json!({
                 "limit_name": label,
                 "metered_feature": fam,
@@ -294,6 +296,52 @@ pub fn spent_body(u: Option<&UsageSnapshot>, until_ms: Option<i64>, now_ms: i64)
         limit.insert("primary_window".into(), window_json(&w, now_ms));
     }
     body
+}
+
+/// One account as the pooled usage answer sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolMember<'a> {
+    pub name: &'a str,
+    /// Logged in and not needing a new login.
+    pub logged_in: bool,
+    pub cooldown_until_ms: Option<i64>,
+    pub usage: Option<&'a UsageSnapshot>,
+}
+
+impl PoolMember<'_> {
+    /// When it can serve again, if not now: its cooldown or its full window's reset.
+    fn blocked_until(&self, now_ms: i64) -> Option<i64> {
+        let cooling = self.cooldown_until_ms.filter(|&c| c > now_ms);
+        let spent = self.usage.and_then(|u| u.spent_until_ms(now_ms));
+        match (cooling, spent) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The usage answer for the pool (what Codex's `/status` and composer see through the gateway):
+/// the usage of `next`, the account the next turn would be routed to, while it can serve; else
+/// of any account that can; and when none can, limit reached until the earliest one is back.
+pub fn pool_body(members: &[PoolMember<'_>], next: Option<&str>, now_ms: i64) -> Value {
+    let open = |m: &&PoolMember<'_>| m.logged_in && m.blocked_until(now_ms).is_none();
+    let serving = members
+        .iter()
+        .filter(open)
+        .find(|m| Some(m.name) == next)
+        .or_else(|| members.iter().find(open));
+    if let Some(m) = serving {
+        return endpoint_body(m.usage, now_ms);
+    }
+    let first_back = members
+        .iter()
+        .filter(|m| m.logged_in)
+        .filter_map(|m| m.blocked_until(now_ms).map(|t| (m, t)))
+        .min_by_key(|(_, t)| *t);
+    match first_back {
+        Some((m, t)) => spent_body(m.usage, Some(t), now_ms),
+        None => spent_body(None, None, now_ms),
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,10 @@ fn reads_the_endpoint_into_the_same_windows_as_the_headers() {
     assert_eq!(s.source, UsageSource::Endpoint);
     assert_eq!(s.plan_type.as_deref(), Some("plus"));
     assert_eq!(s.limit_reached, Some(false));
-    assert_eq!(s.credits.as_ref().and_then(|c| c.balance.as_deref()), Some("9.99"));
+    assert_eq!(
+        s.credits.as_ref().and_then(|c| c.balance.as_deref()),
+        Some("9.99")
+    );
     let h = from_headers(
         [
             ("x-codex-primary-used-percent", "42"),
@@ -37,7 +40,10 @@ fn reads_the_endpoint_into_the_same_windows_as_the_headers() {
             ("x-codex-primary-reset-at", &(NOW_S + 120).to_string()[..]),
             ("x-codex-secondary-used-percent", "7"),
             ("x-codex-secondary-window-minutes", "10080"),
-            ("x-codex-secondary-reset-at", &(NOW_S + 3600).to_string()[..]),
+            (
+                "x-codex-secondary-reset-at",
+                &(NOW_S + 3600).to_string()[..],
+            ),
         ],
         NOW,
     )
@@ -60,12 +66,18 @@ fn the_newest_source_wins() {
     let k = known.unwrap();
     assert_eq!(k.windows[0].used_percent, 55.0);
     assert_eq!(k.source, UsageSource::Headers);
-    assert!(k.windows.iter().any(|w| w.family == "codex_bengalfox"), "other family kept");
+    assert!(
+        k.windows.iter().any(|w| w.family == "codex_bengalfox"),
+        "other family kept"
+    );
 }
 
 #[test]
 fn junk_is_an_error_or_nothing_never_a_panic() {
-    assert!(matches!(from_endpoint(b"<html>", NOW), Err(EndpointError::NotJson(_))));
+    assert!(matches!(
+        from_endpoint(b"<html>", NOW),
+        Err(EndpointError::NotJson(_))
+    ));
     assert_eq!(from_endpoint(b"[1]", NOW), Err(EndpointError::NotObject));
     let s = from_endpoint(br#"{"plan_type":"free","rate_limit":null}"#, NOW).unwrap();
     assert!(s.windows.is_empty());
@@ -84,14 +96,22 @@ fn the_answer_for_codex_uses_integers_everywhere() {
     s.windows[0].used_percent = 41.6;
     let body = endpoint_body(Some(&s), NOW);
     let p = &body["rate_limit"]["primary_window"];
-    for k in ["used_percent", "limit_window_seconds", "reset_after_seconds", "reset_at"] {
+    for k in [
+        "used_percent",
+        "limit_window_seconds",
+        "reset_after_seconds",
+        "reset_at",
+    ] {
         assert!(p[k].is_i64(), "{k}: {}", p[k]);
     }
     assert_eq!(p["used_percent"], 42);
     assert_eq!(p["reset_at"], NOW_S + 120);
     assert_eq!(p["reset_after_seconds"], 120);
     assert_eq!(body["rate_limit"]["allowed"], true);
-    assert_eq!(body["additional_rate_limits"][0]["metered_feature"], "codex_bengalfox");
+    assert_eq!(
+        body["additional_rate_limits"][0]["metered_feature"],
+        "codex_bengalfox"
+    );
     // Read back, it is the same usage.
     let back = from_endpoint(body.to_string().as_bytes(), NOW).unwrap();
     assert_eq!(back.windows.len(), 3);
@@ -114,4 +134,52 @@ fn all_spent_says_so_with_the_earliest_reset() {
     assert_eq!(l["primary_window"]["limit_window_seconds"], 18000);
     let unknown = spent_body(None, None, NOW);
     assert_eq!(unknown["rate_limit"]["primary_window"]["used_percent"], 100);
+}
+
+#[test]
+fn the_pool_answer_shows_the_next_account_or_the_earliest_return() {
+    let spent = from_headers(
+        [
+            ("x-codex-primary-used-percent", "100"),
+            ("x-codex-primary-reset-at", &(NOW_S + 3600).to_string()[..]),
+        ],
+        NOW,
+    )
+    .unwrap();
+    let low = from_headers([("x-codex-primary-used-percent", "12")], NOW).unwrap();
+    let m = |name, usage, cooldown| PoolMember {
+        name,
+        logged_in: true,
+        cooldown_until_ms: cooldown,
+        usage,
+    };
+    // The client's own account (a) is spent; the pool still has b.
+    let members = [m("a", Some(&spent), None), m("b", Some(&low), None)];
+    let body = pool_body(&members, Some("b"), NOW);
+    assert_eq!(body["rate_limit"]["primary_window"]["used_percent"], 12);
+    assert_eq!(body["rate_limit"]["allowed"], true);
+    // Even if asked about a, the answer is an account that can serve.
+    assert_eq!(
+        pool_body(&members, Some("a"), NOW)["rate_limit"]["allowed"],
+        true
+    );
+    // Everyone spent or cooling: the earliest return (b's cooldown, in 10 minutes).
+    let members = [
+        m("a", Some(&spent), None),
+        m("b", Some(&low), Some(NOW + 600_000)),
+    ];
+    let body = pool_body(&members, None, NOW);
+    assert_eq!(body["rate_limit"]["limit_reached"], true);
+    assert_eq!(
+        body["rate_limit"]["primary_window"]["reset_at"],
+        NOW_S + 600
+    );
+    // A logged-out account does not count as room.
+    let mut out = m("c", None, None);
+    out.logged_in = false;
+    let body = pool_body(&[m("a", Some(&spent), None), out], None, NOW);
+    assert_eq!(
+        body["rate_limit"]["primary_window"]["reset_at"],
+        NOW_S + 3600
+    );
 }

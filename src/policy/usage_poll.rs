@@ -73,7 +73,9 @@ pub fn next<'a>(accounts: &[PollAccount<'a>], p: &PollParams) -> PollNext<'a> {
     };
     let jitter = p.jitter.clamp(0.0, 1.0);
     let spacing = (p.interval_ms as f64 / pollable.len() as f64 * (0.75 + 0.5 * jitter)) as i64;
-    let spaced = p.last_poll_ms.map_or(i64::MIN, |t| t.saturating_add(spacing));
+    let spaced = p
+        .last_poll_ms
+        .map_or(i64::MIN, |t| t.saturating_add(spacing));
     let at = due_at(first, p.interval_ms).max(spaced);
     if at <= p.now_ms {
         PollNext::Poll(first.name)

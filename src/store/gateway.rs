@@ -5,6 +5,7 @@
 //! `upstreamMaxRetries`, `upstreamRetryBaseMs`, `upstreamRetryMaxMs`, `upstreamRetryJitterMs`,
 //! `overrideAuth`) plus cao's own (`tokenUrl`, `maxBodyBytes`, `idleTimeoutMs`, `strategy`,
 //! `switchAt`, `stateUrl`, `stateKeyFile`). Every key is optional (absent or `null` = the default) and keys cao does not
+//! `switchAt`, `usagePollSeconds`). Every key is optional (absent or `null` = the default) and keys cao does not
 //! know are kept as they are, so a newer cao's or the TypeScript tool's settings survive a
 //! `--save`. The access key is never saved: it is a secret, pass it by `CAO_GATEWAY_KEY`.
 //!
@@ -62,6 +63,9 @@ pub struct SavedGateway {
     /// `--state-key-file`: the key that seals token sets in the shared store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_key_file: Option<String>,
+    /// Seconds between usage polls of idle accounts (`--usage-poll`; 0 = off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_poll_seconds: Option<u64>,
     /// Keys cao does not know, kept on every write.
     #[serde(flatten)]
     pub other: Map<String, Value>,
