@@ -203,6 +203,13 @@ pub struct StatusArgs {
     /// Seconds between redraws with --watch
     #[arg(long, default_value_t = 2, value_name = "SECONDS", requires = "watch", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub interval: u64,
+    /// Ask the backend's usage endpoint about every logged-in account first (no gateway needed)
+    #[arg(long)]
+    pub refresh: bool,
+    /// Upstream base URL for --refresh (same meaning as `gateway start --base-url`; default: the
+    /// saved gateway option, else https://chatgpt.com/backend-api/codex)
+    #[arg(long, value_name = "URL", requires = "refresh")]
+    pub base_url: Option<String>,
     #[command(flatten)]
     pub health: HealthArgs,
 }

@@ -63,6 +63,12 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
     let config = GatewayConfig::load(&ctx.store, &asked)?;
     ctx.flush_notices();
     access_key_notes(&asked, &config);
+    let poll = config.usage_poll_seconds;
+    if poll > 0 && poll < crate::policy::usage_poll::WARN_BELOW_SECONDS {
+        eprintln!(
+            "warning: --usage-poll {poll} asks the backend about each idle account every {poll}s; every poll is a request the backend sees (300 is the default, 60 the least advised)"
+        );
+    }
     if save {
         config.save(&ctx.store)?;
         eprintln!(

@@ -12,6 +12,7 @@ pub mod remove;
 pub mod run;
 pub mod run_gateway;
 pub mod status;
+pub mod status_refresh;
 pub mod status_watch;
 pub mod switch;
 

@@ -93,6 +93,9 @@ pub fn run(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
         return watch(ctx, a);
     }
     let mode = mode(a, tty);
+    if a.refresh {
+        super::status_refresh::refresh(ctx, a.base_url.as_deref())?;
+    }
     let mut overview = ctx.store.inspect()?;
     if let Some(name) = &a.account {
         overview.accounts.retain(|v| &v.name == name);

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use super::state::GatewayState;
+use crate::policy::forecast::{PoolForecast, account_forecast, pool_forecast};
+use crate::policy::usage::UsageSnapshot;
 use super::wire::{AccountLive, DecisionView, SERVICE, ServedView, Status};
 use crate::policy::account::State as AccountState;
 use crate::store::now_ms;
@@ -69,11 +71,13 @@ pub fn status_view(state: &GatewayState, now: i64) -> Status {
                 cooldown_until_ms: cooling,
                 used_percent: used,
                 sessions: sessions.get(&a.name).copied().unwrap_or(0),
+                forecast: u.map_or_else(Vec::new, |u| account_forecast(u, now)),
                 usage: u.cloned(),
                 name: a.name.clone(),
             }
         })
         .collect();
+    let pool_forecast = usable_pool_forecast(&state.pool(), &usage, now);
     let c = &state.counters;
     Status {
         service: SERVICE.to_string(),
@@ -96,6 +100,8 @@ pub fn status_view(state: &GatewayState, now: i64) -> Status {
             .last_decision()
             .as_ref()
             .map(DecisionView::from),
+        pool_summary: pool_forecast.as_ref().map(crate::render::forecast::words),
+        pool: pool_forecast,
     }
 }
 
@@ -110,6 +116,21 @@ fn served_view(s: &super::tls::Served) -> ServedView {
     }
 }
 
+/// The pool forecast over the accounts ready now.
+fn usable_pool_forecast(
+    pool: &super::account::Pool,
+    usage: &std::collections::HashMap<String, UsageSnapshot>,
+    now: i64,
+) -> Option<PoolForecast> {
+    let usable: Vec<&UsageSnapshot> = pool
+        .accounts
+        .iter()
+        .filter(|a| a.is_ready(now))
+        .filter_map(|a| usage.get(&a.name))
+        .collect();
+    pool_forecast(&usable, now)
+}
+
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
     use std::sync::atomic::Ordering::Relaxed;
@@ -122,9 +143,11 @@ pub async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
             .filter(|a| a.cooldown_until().is_some_and(|c| c > now))
             .count(),
     );
-    for (name, u) in state.usage.all() {
-        m.set_usage(&name, &u, now);
+    let usage = state.usage.all();
+    for (name, u) in &usage {
+        m.set_usage(name, u, now);
     }
+    m.set_pool_left(usable_pool_forecast(&pool, &usage, now).and_then(|p| p.left_ms));
     m.sync_refreshes(
         state.tokens.refreshes.load(Relaxed),
         state.tokens.refresh_failures.load(Relaxed),

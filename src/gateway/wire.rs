@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gateway::routing::SwitchRecord;
 use crate::policy::account::State;
+use crate::policy::forecast::{PoolForecast, WindowForecast};
 use crate::policy::route::{Decision, Skipped};
 use crate::policy::strategy::Strategy;
 use crate::policy::usage::UsageSnapshot;
@@ -65,6 +66,10 @@ pub struct Status {
     /// Oldest first.
     pub recent_switches: Vec<SwitchRecord>,
     pub last_decision: Option<DecisionView>,
+    /// When the usable accounts run out at the last hour's pace, if any usage is known.
+    pub pool: Option<PoolForecast>,
+    /// `pool: about 3h 10m left at the last hour's pace; weekly 41 % used`.
+    pub pool_summary: Option<String>,
     /// With `--state`: this replica and the others sharing the pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared: Option<SharedView>,
@@ -125,6 +130,8 @@ impl Default for Status {
             accounts: Vec::new(),
             recent_switches: Vec::new(),
             last_decision: None,
+            pool: None,
+            pool_summary: None,
             shared: None,
             served: None,
         }
@@ -151,7 +158,10 @@ pub struct AccountLive {
     pub used_percent: Option<f64>,
     /// Sessions pinned to this account.
     pub sessions: usize,
+    /// `usage.history` holds the rolling series per window (the page's sparklines).
     pub usage: Option<UsageSnapshot>,
+    /// When each window runs out at the last hour's pace.
+    pub forecast: Vec<WindowForecast>,
 }
 
 /// The last routing decision, with its one-line summary.

@@ -109,8 +109,8 @@ pub fn pace_per_hour(samples: &[Sample], now_ms: i64, lookback_ms: i64) -> Optio
 }
 
 /// When one window runs out at the current pace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct WindowForecast {
     pub family: String,
     pub slot: String,
@@ -160,8 +160,8 @@ pub fn account_forecast(u: &UsageSnapshot, now_ms: i64) -> Vec<WindowForecast> {
 }
 
 /// The pool as a whole.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct PoolForecast {
     /// Accounts with a known short window.
     pub accounts: usize,

@@ -7,10 +7,12 @@
 
 use serde::Serialize;
 
-/// How bad an issue is. Errors make doctor exit 2, warnings 1.
+/// How bad an issue is. Errors make doctor exit 2, warnings 1; information changes nothing
+/// (the account still counts as ok).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    Info,
     Warn,
     Error,
 }
@@ -34,6 +36,8 @@ pub enum IssueCode {
     UsageHigh,
     /// Every logged-in account is spent (issue 6).
     AllSpent,
+    /// No usage has ever been seen for this account (information; `cao status --refresh`).
+    UsageUnknown,
 }
 
 impl IssueCode {
@@ -51,6 +55,7 @@ impl IssueCode {
             Self::InsecurePermissions => "insecure_permissions",
             Self::UsageHigh => "usage_high",
             Self::AllSpent => "all_spent",
+            Self::UsageUnknown => "usage_unknown",
         }
     }
 }
@@ -177,9 +182,19 @@ impl HealthSummary {
         self.issues.iter().filter(move |i| i.account == name)
     }
 
-    /// The worst severity among one account's issues (`None`: healthy).
+    /// The issues of one account that need attention (warnings and errors, not information).
+    pub fn problems<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s HealthIssue> {
+        self.for_account(name)
+            .filter(|i| i.severity > Severity::Info)
+    }
+
+    /// The worst severity among one account's issues (`None`: healthy; information alone
+    /// leaves an account healthy).
     pub fn worst(&self, name: &str) -> Option<Severity> {
-        self.for_account(name).map(|i| i.severity).max()
+        self.for_account(name)
+            .map(|i| i.severity)
+            .filter(|s| *s > Severity::Info)
+            .max()
     }
 }
 
@@ -354,13 +369,20 @@ pub fn summarize(
     let mut summary = HealthSummary::default();
     for input in inputs {
         summary.issues.extend(evaluate(input, options, now_ms));
+        summary
+            .issues
+            .extend(super::usage_health::unknown_issue(input));
     }
     summary
         .issues
         .extend(super::usage_health::all_spent(inputs, now_ms));
     // Counted last: an account-level issue added above (all_spent) also makes it not ok.
-    let with_issues: std::collections::HashSet<&str> =
-        summary.issues.iter().map(|i| i.account.as_str()).collect();
+    let with_issues: std::collections::HashSet<&str> = summary
+        .issues
+        .iter()
+        .filter(|i| i.severity > Severity::Info)
+        .map(|i| i.account.as_str())
+        .collect();
     summary.ok_count = inputs
         .iter()
         .filter(|i| !with_issues.contains(i.name))

@@ -227,7 +227,7 @@ fn summary_counts_and_exit_codes() {
     assert_eq!((s.ok_count, s.warn_count, s.error_count), (1, 2, 1));
     assert_eq!(s.exit_code(), 2);
     assert_eq!(s.worst("e"), Some(Severity::Error));
-    assert_eq!(s.for_account("w").count(), 2);
+    assert_eq!(s.problems("w").count(), 2);
     let empty = summarize(&[], &opts, NOW);
     assert_eq!(empty.exit_code(), 0);
 }

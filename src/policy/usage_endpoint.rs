@@ -320,17 +320,26 @@ impl PoolMember<'_> {
     }
 }
 
+/// The account whose usage [`pool_body`] shows: `next` while it can serve, else the first
+/// that can; None when none can.
+pub fn serving<'m, 'a>(
+    members: &'m [PoolMember<'a>],
+    next: Option<&str>,
+    now_ms: i64,
+) -> Option<&'m PoolMember<'a>> {
+    let open = |m: &&PoolMember<'_>| m.logged_in && m.blocked_until(now_ms).is_none();
+    members
+        .iter()
+        .filter(open)
+        .find(|m| Some(m.name) == next)
+        .or_else(|| members.iter().find(open))
+}
+
 /// The usage answer for the pool (what Codex's `/status` and composer see through the gateway):
 /// the usage of `next`, the account the next turn would be routed to, while it can serve; else
 /// of any account that can; and when none can, limit reached until the earliest one is back.
 pub fn pool_body(members: &[PoolMember<'_>], next: Option<&str>, now_ms: i64) -> Value {
-    let open = |m: &&PoolMember<'_>| m.logged_in && m.blocked_until(now_ms).is_none();
-    let serving = members
-        .iter()
-        .filter(open)
-        .find(|m| Some(m.name) == next)
-        .or_else(|| members.iter().find(open));
-    if let Some(m) = serving {
+    if let Some(m) = serving(members, next, now_ms) {
         return endpoint_body(m.usage, now_ms);
     }
     let first_back = members

@@ -29,6 +29,23 @@ pub fn account_issue(input: &HealthInput<'_>, switch_at: f64, now_ms: i64) -> Op
     })
 }
 
+/// `usage_unknown` (information) for a logged-in account whose usage was never seen: the gateway
+/// learns it from traffic or its poller, `cao status --refresh` asks for it.
+pub fn unknown_issue(input: &HealthInput<'_>) -> Option<HealthIssue> {
+    if input.usage.is_some() || input.login != Login::LoggedIn || input.needs_login {
+        return None;
+    }
+    Some(HealthIssue {
+        account: input.name.to_string(),
+        severity: Severity::Info,
+        code: IssueCode::UsageUnknown,
+        message: format!(
+            "No usage seen yet for {}; `cao status --refresh` asks the backend.",
+            input.name
+        ),
+    })
+}
+
 /// Whether the account's active cooldown comes from a usage-limit hit: its latest attempt hit the
 /// limit (cooldowns after short rate limits or auth failures do not count).
 fn cooling_after_quota(input: &HealthInput<'_>, now_ms: i64) -> bool {
@@ -203,6 +220,21 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn never_seen_accounts_are_information_only() {
+        let i = unknown_issue(&input("a", None)).unwrap();
+        assert_eq!(i.code, IssueCode::UsageUnknown);
+        assert_eq!(i.severity, Severity::Info);
+        let s = snap("10", 60);
+        assert_eq!(unknown_issue(&input("a", Some(&s))), None);
+        let mut out = input("a", None);
+        out.login = Login::Missing;
+        assert_eq!(unknown_issue(&out), None);
+        let h = super::super::health::summarize(&[input("a", None)], &Default::default(), NOW);
+        assert_eq!((h.ok_count, h.warn_count, h.exit_code()), (1, 0, 0));
+        assert_eq!(h.worst("a"), None);
     }
 
     #[test]

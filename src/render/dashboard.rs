@@ -49,6 +49,9 @@ pub fn render(o: &Overview, h: &HealthSummary, r: &RenderOpts) -> String {
         time::local(r.now_ms, &r.tz)
     ));
     b.line(&format!("Data dir: {}", o.data_dir.display()));
+    if let Some(pool) = super::forecast::pool_line(o, r.now_ms) {
+        b.line(&pool);
+    }
     b.divider("Accounts");
     for (i, v) in o.accounts.iter().enumerate() {
         if i > 0 {
@@ -147,7 +150,7 @@ fn account_block(v: &AccountView, h: &HealthSummary, r: &RenderOpts, inner: usiz
     ];
     lines.extend(fit(&label("state"), &state, " · ", inner));
     let issues: Vec<String> = h
-        .for_account(&v.name)
+        .problems(&v.name)
         .map(|i| format!("{} {}", style::severity(i.severity), i.code))
         .collect();
     if !issues.is_empty() {

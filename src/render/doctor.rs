@@ -25,8 +25,10 @@ pub fn text(o: &Overview, h: &HealthSummary, opts: &HealthOptions) -> String {
         super::text::plural(h.warn_count, "warning"),
         super::text::plural(h.error_count, "error"),
     );
-    if h.issues.is_empty() {
+    if h.warn_count + h.error_count == 0 {
         out.push_str("All accounts look healthy.\n");
+    }
+    if h.issues.is_empty() {
         return out;
     }
     for v in &o.accounts {

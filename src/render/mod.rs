@@ -5,6 +5,7 @@
 pub mod dashboard;
 pub mod doctor;
 pub mod extra;
+pub mod forecast;
 pub mod records;
 pub mod report;
 #[cfg(test)]

@@ -19,10 +19,7 @@ pub fn markdown(o: &Overview, health: &HealthSummary, r: &RenderOpts) -> String 
     out.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for v in &o.accounts {
         let s = &v.status;
-        let codes: Vec<&str> = health
-            .for_account(&v.name)
-            .map(|i| i.code.as_str())
-            .collect();
+        let codes: Vec<&str> = health.problems(&v.name).map(|i| i.code.as_str()).collect();
         let health_cell = if codes.is_empty() {
             "ok".to_string()
         } else {

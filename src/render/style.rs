@@ -32,7 +32,7 @@ pub fn red(text: &str) -> String {
 /// `OK` / `WARN` / `ERROR` in its colour.
 pub fn badge(worst: Option<Severity>) -> String {
     match worst {
-        None => green("OK"),
+        None | Some(Severity::Info) => green("OK"),
         Some(Severity::Warn) => yellow("WARN"),
         Some(Severity::Error) => red("ERROR"),
     }
@@ -41,6 +41,7 @@ pub fn badge(worst: Option<Severity>) -> String {
 /// The severity word of a doctor line, coloured.
 pub fn severity(sev: Severity) -> String {
     match sev {
+        Severity::Info => dim("info"),
         Severity::Warn => yellow("warn"),
         Severity::Error => red("error"),
     }

@@ -35,7 +35,7 @@ fn state(v: &AccountView, h: &HealthSummary, now_ms: i64) -> (u8, &'static str) 
     match h.worst(&v.name) {
         Some(Severity::Error) => (1, "error"),
         Some(Severity::Warn) => (3, "warn"),
-        None => (4, "ok"),
+        None | Some(Severity::Info) => (4, "ok"),
     }
 }
 

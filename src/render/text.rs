@@ -22,7 +22,7 @@ pub fn account_totals(o: &Overview, h: &crate::policy::health::HealthSummary) ->
         match h.worst(&v.name) {
             Some(Severity::Error) => error += 1,
             Some(Severity::Warn) => warn += 1,
-            None => {}
+            None | Some(Severity::Info) => {}
         }
     }
     let ok = o.accounts.len() - warn - error;
@@ -84,6 +84,9 @@ pub fn compact(o: &Overview, r: &RenderOpts) -> String {
         }
         out.push('\n');
     }
+    if let Some(pool) = super::forecast::pool_line(o, now) {
+        let _ = writeln!(out, "{pool}");
+    }
     out
 }
 
@@ -143,6 +146,9 @@ pub fn full(o: &Overview, r: &RenderOpts) -> String {
             let _ = writeln!(out, "  {line}");
         }
         out.push('\n');
+    }
+    if let Some(pool) = super::forecast::pool_line(o, now) {
+        let _ = writeln!(out, "{pool}");
     }
     out
 }

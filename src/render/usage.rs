@@ -11,6 +11,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{RenderOpts, style, time};
+use crate::policy::forecast::window_forecast;
 use crate::policy::strategy::DEFAULT_SWITCH_AT;
 use crate::policy::usage::{UsageSnapshot, UsageWindow};
 
@@ -63,13 +64,19 @@ pub fn lines(u: Option<&UsageSnapshot>, r: &RenderOpts, width: usize) -> Vec<Str
         .iter()
         .map(|w| {
             let used = w.used_at(now);
-            let line = format!(
+            let mut line = format!(
                 "{:<8} {} {:>3.0}%  {}",
                 w.display_name(),
                 bar(used, cells),
                 used,
                 reset_words(w, now)
             );
+            if let Some(t) = window_forecast(w, &u.history, now).runs_out_at_ms {
+                line.push_str(&format!(
+                    " · out in {} at this pace",
+                    time::duration(t - now)
+                ));
+            }
             line.trim_end().to_string()
         })
         .collect();
@@ -132,7 +139,11 @@ pub fn json(u: Option<&UsageSnapshot>, now_ms: i64) -> Map<String, Value> {
         .windows
         .iter()
         .map(|w| {
+            let f = window_forecast(w, &u.history, now_ms);
             json!({
+                "pacePerHour": f.pace_per_hour,
+                "runsOutAtMs": f.runs_out_at_ms,
+                "runsOutAt": f.runs_out_at_ms.map(time::iso),
                 "family": w.family,
                 "slot": w.slot,
                 "name": w.display_name(),

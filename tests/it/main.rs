@@ -21,3 +21,4 @@ mod run;
 mod shared_state;
 mod status;
 mod usage;
+mod usage_poll;
