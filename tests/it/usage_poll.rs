@@ -147,7 +147,11 @@ async fn status_refresh_asks_every_account_without_a_gateway_and_says_why_one_fa
 async fn doctor_reports_never_seen_accounts_as_information_only() {
     let env = TestEnv::new();
     for i in 1..=2 {
-        env.add_logged_in(&format!("a{i}"), &format!("acc-{i}"), now_secs() + 3 * 86_400);
+        env.add_logged_in(
+            &format!("a{i}"),
+            &format!("acc-{i}"),
+            now_secs() + 3 * 86_400,
+        );
     }
     let out = env
         .cao()
@@ -277,6 +281,27 @@ async fn codex_sees_the_pool_while_its_own_account_is_spent() {
         }
         assert!(limit["secondary_window"]["used_percent"].is_i64());
     }
+    // Other /wham/* calls are still forwarded upstream.
+    let settings = get(&g.url, "/backend-api/wham/settings/user", &codex_headers).await;
+    assert_eq!(settings.status, 200, "{}", settings.body);
+    assert!(
+        m.requests()
+            .iter()
+            .any(|r| r.path == "/backend-api/wham/settings/user")
+    );
+    // Once everything is spent: limit reached, with the earliest reset (acc-1's, in 10 minutes).
+    m.set_faults("acc-2", spent(1200));
+    let turn = model_call(&g.url, None).await;
+    assert_eq!(turn.status, 429, "{}", turn.body);
+    let v = get(&g.url, "/backend-api/wham/usage", &codex_headers)
+        .await
+        .json();
+    assert_eq!(v["rate_limit"]["limit_reached"], true, "{v}");
+    assert_eq!(v["rate_limit"]["allowed"], false, "{v}");
+    let reset = v["rate_limit"]["primary_window"]["reset_at"]
+        .as_i64()
+        .unwrap();
+    assert!((reset - (now_secs() + 600)).abs() <= 5, "{v}");
     common::gateway::assert_no_mismatch(&m);
     g.stop();
     m.shutdown().await;
