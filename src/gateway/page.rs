@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use super::state::GatewayState;
-use crate::policy::forecast::{PoolForecast, account_forecast, pool_forecast};
-use crate::policy::usage::UsageSnapshot;
 use super::wire::{AccountLive, DecisionView, SERVICE, ServedView, Status};
 use crate::policy::account::State as AccountState;
+use crate::policy::forecast::{PoolForecast, account_forecast, pool_forecast};
+use crate::policy::usage::UsageSnapshot;
 use crate::store::now_ms;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};

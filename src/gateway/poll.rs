@@ -105,7 +105,9 @@ pub async fn fetch(
             }
             401 if !refreshed => {
                 refreshed = true;
-                creds = crate::gateway::creds::refresh(state, acct, Some(&creds.tokens.access_token)).await?;
+                creds =
+                    crate::gateway::creds::refresh(state, acct, Some(&creds.tokens.access_token))
+                        .await?;
             }
             s @ (401 | 403) => return Err(FetchError::Refused(s)),
             402 if memchr::memmem::find(&body, b"deactivated_workspace").is_some() => {

@@ -1,7 +1,7 @@
 //! The mock's usage endpoint: `GET …/wham/usage` (and `/api/codex/usage`) per account, in the
-//! backend's shape (integers, as Codex decodes them). An account with a `quota` fault reports its
-//! main window full until that reset; `usage` in the account's faults sets the numbers or makes
-//! the endpoint fail (`status`: 401, 403, 5xx; `deactivated`: 402 `deactivated_workspace`).
+//! backend's shape (integers, as Codex decodes them): 0 % used unless `usage` in the account's
+//! faults sets the numbers (independent of `quota`, so a test says what the endpoint reports) or
+//! makes the endpoint fail (`status`: 401, 403, 5xx; `deactivated`: 402 `deactivated_workspace`).
 
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use super::scenario::AccountFaults;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UsageFault {
-    /// Used percent of the 5-hour window (default 0, or 100 with a `quota` fault).
+    /// Used percent of the 5-hour window (default 0).
     pub primary_used_percent: Option<i64>,
     /// Used percent of the weekly window (default 0).
     pub secondary_used_percent: Option<i64>,
@@ -55,17 +55,8 @@ pub(super) fn answer(
             json!({"error": {"message": "mock upstream: injected usage error", "code": status.as_u16()}}),
         );
     }
-    let spent_reset = faults.quota.as_ref().map(|q| {
-        q.resets_at
-            .map(|r| r - now_s)
-            .or(q.resets_in_seconds)
-            .unwrap_or(3600)
-            .max(0)
-    });
-    let primary_used =
-        u.primary_used_percent
-            .unwrap_or(if spent_reset.is_some() { 100 } else { 0 });
-    let primary_reset = u.primary_reset_in_seconds.or(spent_reset).unwrap_or(18_000);
+    let primary_used = u.primary_used_percent.unwrap_or(0);
+    let primary_reset = u.primary_reset_in_seconds.unwrap_or(18_000);
     let secondary_reset = u.secondary_reset_in_seconds.unwrap_or(604_800);
     let window = |used: i64, len: i64, reset_in: i64| {
         json!({"used_percent": used, "limit_window_seconds": len,
@@ -92,7 +83,6 @@ pub(super) fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::scenario::QuotaFault;
 
     #[test]
     fn usage_follows_the_account_faults() {
@@ -102,8 +92,9 @@ mod tests {
         assert_eq!(v["rate_limit"]["primary_window"]["used_percent"], 0);
         assert_eq!(v["rate_limit"]["primary_window"]["reset_at"], 19_000);
         let spent = AccountFaults {
-            quota: Some(QuotaFault {
-                resets_in_seconds: Some(600),
+            usage: Some(UsageFault {
+                primary_used_percent: Some(100),
+                primary_reset_in_seconds: Some(600),
                 ..Default::default()
             }),
             ..Default::default()

@@ -20,7 +20,7 @@ use common::gateway::GatewayProc;
 const DEADLINE: Duration = Duration::from_secs(90);
 
 /// A tmux server of this test alone (own socket), holding one window of `cols` x `rows`.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
     /// The raw terminal output (`pipe-pane`).
     log: PathBuf,
@@ -28,7 +28,12 @@ struct Tmux {
 
 impl Tmux {
     /// Run `argv` (with `env` and `cwd`) in a new detached tmux window.
-    fn start(name: &str, cwd: &Path, env: &[(&str, String)], argv: &[String]) -> Option<Self> {
+    pub(crate) fn start(
+        name: &str,
+        cwd: &Path,
+        env: &[(&str, String)],
+        argv: &[String],
+    ) -> Option<Self> {
         if Command::new("tmux").arg("-V").output().is_err() {
             if std::env::var_os("CI").is_some() {
                 panic!("tmux is required under CI (scripts/test installs it)");
@@ -87,7 +92,7 @@ impl Tmux {
     }
 
     /// The visible screen plus scrollback, as text.
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let out = self
             .cmd()
             .args(["capture-pane", "-p", "-J", "-S", "-200", "-t", "t"])
@@ -97,12 +102,12 @@ impl Tmux {
     }
 
     /// All output so far, escapes and all (text a redraw removed from the screen included).
-    fn raw(&self) -> String {
+    pub(crate) fn raw(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
     }
 
     /// Type `text` literally.
-    fn type_text(&self, text: &str) {
+    pub(crate) fn type_text(&self, text: &str) {
         assert!(
             self.cmd()
                 .args(["send-keys", "-t", "t", "-l", text])
@@ -113,7 +118,7 @@ impl Tmux {
     }
 
     /// Press keys by tmux name (`Enter`, `C-c`).
-    fn key(&self, key: &str) {
+    pub(crate) fn key(&self, key: &str) {
         assert!(
             self.cmd()
                 .args(["send-keys", "-t", "t", key])
@@ -125,7 +130,7 @@ impl Tmux {
 
     /// Type a prompt and submit it. The pause keeps Codex from taking the Enter as part of a
     /// paste (it treats very fast input as pasted text).
-    fn submit(&self, text: &str) {
+    pub(crate) fn submit(&self, text: &str) {
         self.type_text(text);
         std::thread::sleep(Duration::from_millis(400));
         self.key("Enter");
@@ -148,13 +153,18 @@ impl Tmux {
 
     /// Quit Codex the way a person does: Ctrl-C (the first one may only clear the composer or
     /// interrupt a turn, so press again while it still runs).
-    fn quit_codex(&self, context: &dyn Fn() -> String) {
+    pub(crate) fn quit_codex(&self, context: &dyn Fn() -> String) {
         self.press_until("C-c", |s| s.contains("[exited "));
         self.wait_for("Codex to quit", context, |s| s.contains("[exited "));
     }
 
     /// Wait until `pred(screen)` holds; panic with the screen (and `context`) at the deadline.
-    fn wait_for(&self, what: &str, context: &dyn Fn() -> String, pred: impl Fn(&str) -> bool) {
+    pub(crate) fn wait_for(
+        &self,
+        what: &str,
+        context: &dyn Fn() -> String,
+        pred: impl Fn(&str) -> bool,
+    ) {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let s = self.screen();
@@ -181,7 +191,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The TUI is up and waiting for input.
-fn tui_ready(screen: &str) -> bool {
+pub(crate) fn tui_ready(screen: &str) -> bool {
     screen.contains("for shortcuts")
 }
 
@@ -199,7 +209,7 @@ fn codex_home(dir: &Path, account_id: &str) {
 
 /// Codex's TUI starts a background app-server daemon per CODEX_HOME when its URLs come from
 /// config.toml (not with `-c` overrides); stop one if it appeared, so nothing outlives the test.
-fn stop_daemon(codex: &Path, home: &Path) {
+pub(crate) fn stop_daemon(codex: &Path, home: &Path) {
     if home.join("packages/app-server-daemon").exists() {
         let _ = Command::new(codex)
             .args(["app-server", "daemon", "stop"])
@@ -226,16 +236,16 @@ fn scenario(acct1_serves: u32) -> Scenario {
     )
 }
 
-struct Setup {
+pub(crate) struct Setup {
     env: TestEnv,
     rt: tokio::runtime::Runtime,
     mock: Option<MockUpstream>,
-    codex: PathBuf,
+    pub(crate) codex: PathBuf,
 }
 
 impl Setup {
     /// The mock answers the workspace check as for a personal account (`NO_CONSTRAINT`).
-    fn new(acct1_serves: u32) -> Option<Self> {
+    pub(crate) fn new(acct1_serves: u32) -> Option<Self> {
         Self::with_scenario(scenario(acct1_serves))
     }
 
@@ -263,7 +273,7 @@ impl Setup {
         self.env.data_dir().join("tls").join("codex-ca-bundle.pem")
     }
 
-    fn mock(&self) -> &MockUpstream {
+    pub(crate) fn mock(&self) -> &MockUpstream {
         self.mock.as_ref().unwrap()
     }
 
@@ -296,7 +306,7 @@ impl Setup {
     }
 
     /// `account:status` of every model call upstream saw.
-    fn model_calls(&self) -> Vec<String> {
+    pub(crate) fn model_calls(&self) -> Vec<String> {
         self.mock()
             .requests()
             .iter()
@@ -306,7 +316,7 @@ impl Setup {
     }
 
     /// Upstream never saw one account's token next to another account's id.
-    fn assert_bearer_matches_header(&self) {
+    pub(crate) fn assert_bearer_matches_header(&self) {
         for r in self.mock().requests() {
             if let (Some(b), Some(h)) = (&r.bearer_account, &r.header_account) {
                 assert_eq!(b, h, "mismatched bearer/chatgpt-account-id: {r:?}");
@@ -314,7 +324,7 @@ impl Setup {
         }
     }
 
-    fn requests_text(&self) -> String {
+    pub(crate) fn requests_text(&self) -> String {
         self.mock()
             .requests()
             .iter()
@@ -332,7 +342,7 @@ impl Setup {
     /// (its own CODEX_HOME) routed through it with the `-c` overrides the shim and
     /// `cao run --gateway` use: over the gateway's HTTPS with cao's CA bundle, as they do.
     /// `None` when tmux is missing.
-    fn tui_through_gateway(
+    pub(crate) fn tui_through_gateway(
         &self,
         session: &str,
         account: &str,

@@ -11,6 +11,7 @@ mod e2e_gateway;
 mod e2e_routing;
 mod e2e_run;
 mod e2e_tui;
+mod e2e_tui_pool;
 mod faults;
 mod gateway;
 mod page_chromium;

@@ -13,7 +13,7 @@ use common::gateway::{GatewayProc, cao_command, eventually, model_call, send};
 use common::{TestEnv, now_secs};
 use serde_json::{Value, json};
 
-fn accounts(n: usize) -> TestEnv {
+pub(crate) fn accounts(n: usize) -> TestEnv {
     let env = TestEnv::new();
     for i in 1..=n {
         env.add_logged_in(&format!("a{i}"), &format!("acc-{i}"), now_secs() + 3600);

@@ -6,19 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
+use crate::usage::accounts;
 
 use cao::mock::{AccountFaults, MockUpstream, QuotaFault, Scenario, UsageFault};
 use common::gateway::{eventually, get, gw, mock, model_call, status_file};
 use common::{TestEnv, now_secs};
 use serde_json::{Value, json};
-
-fn accounts(n: usize) -> TestEnv {
-    let env = TestEnv::new();
-    for i in 1..=n {
-        env.add_logged_in(&format!("a{i}"), &format!("acc-{i}"), now_secs() + 3600);
-    }
-    env
-}
 
 fn usage(primary: i64, secondary: i64) -> AccountFaults {
     AccountFaults {
@@ -235,9 +228,15 @@ async fn the_gateway_polls_idle_accounts_at_most_once_per_interval_and_backs_off
 #[tokio::test(flavor = "multi_thread")]
 async fn codex_sees_the_pool_while_its_own_account_is_spent() {
     let env = accounts(2);
+    // Spent: model calls get 429, and the usage endpoint says 100 % until the same reset.
     let spent = |secs| AccountFaults {
         quota: Some(QuotaFault {
             resets_in_seconds: Some(secs),
+            ..Default::default()
+        }),
+        usage: Some(UsageFault {
+            primary_used_percent: Some(100),
+            primary_reset_in_seconds: Some(secs),
             ..Default::default()
         }),
         ..Default::default()
