@@ -41,7 +41,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 pub enum FetchError {
     #[error("not logged in")]
     NoLogin,
-    #[error("needs a new login (the refresh token was rejected); run `cao add <name>`")]
+    #[error("needs a new login (the refresh token was rejected); log in again with `cao add`")]
     NeedsLogin,
     #[error("token refresh failed: {0}")]
     Refresh(String),
