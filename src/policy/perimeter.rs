@@ -16,8 +16,10 @@
 
 use std::net::IpAddr;
 
-/// The gateway's own endpoints (never forwarded).
-pub const OWN_PATHS: [&str; 4] = ["/", "/health", "/status", "/metrics"];
+/// The gateway's own endpoints (never forwarded). `/api/codex/usage` is Codex's usage call
+/// without `/backend-api` in its `chatgpt_base_url`: the gateway answers it with the pool's
+/// usage itself (`gateway::usage_answer`), like `/backend-api/wham/usage`.
+pub const OWN_PATHS: [&str; 5] = ["/", "/health", "/status", "/metrics", "/api/codex/usage"];
 
 /// Model calls Codex makes under its `openai_base_url` (`{base}/responses`, ...), checked with
 /// the real Codex 0.169.0 and 0.171.0 and the codex-rs source: the Responses call (HTTP POST, or
