@@ -22,7 +22,7 @@ pub fn account_totals(o: &Overview, h: &crate::policy::health::HealthSummary) ->
         match h.worst(&v.name) {
             Some(Severity::Error) => error += 1,
             Some(Severity::Warn) => warn += 1,
-            None | Some(Severity::Info) => {}
+            Some(Severity::Info) | None => {}
         }
     }
     let ok = o.accounts.len() - warn - error;
