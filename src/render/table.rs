@@ -79,7 +79,11 @@ pub fn render(o: &Overview, h: &HealthSummary, r: &RenderOpts) -> String {
         .enumerate()
         .map(|(i, v)| {
             let (rank, word) = state(v, h, now);
-            let issues: Vec<&str> = h.for_account(&v.name).map(|i| i.code.as_str()).collect();
+            let issues: Vec<&str> = h
+                .for_account(&v.name)
+                .filter(|i| i.severity != crate::policy::health::Severity::Info)
+                .map(|i| i.code.as_str())
+                .collect();
             let mark = if v.is_default { "*" } else { " " };
             (
                 rank,
