@@ -3,6 +3,7 @@
 //! Data flows one way: an edge (`commands`, `gateway`) loads state through [`store`], asks
 //! [`policy`] what to do, does it, and hands the result to [`render`] or back to the client.
 pub mod cli;
+pub mod clock;
 pub mod codex;
 #[allow(clippy::print_stdout, clippy::print_stderr)] // commands are the edge that prints
 pub mod commands;

@@ -160,7 +160,7 @@ fn observe(
         None => scanner.finish(),
     };
     for line in lines {
-        if watch.observe(&line, crate::store::now_ms())
+        if watch.observe(&line, crate::clock::now_ms())
             && let Some(hit) = watch.hit()
         {
             on_first_hit(hit, pty);

@@ -120,7 +120,7 @@ mod tests {
             ID,
             "{\"type\":\"response_item\",\"payload\":{\"type\":\"message\",\"role\":\"assistant\"}}\n",
         );
-        let s = latest_session(&a, crate::store::now_ms() - 60_000).unwrap();
+        let s = latest_session(&a, crate::clock::now_ms() - 60_000).unwrap();
         assert_eq!(s.id, ID);
         assert!(s.has_model_output);
         assert_eq!(
@@ -136,7 +136,7 @@ mod tests {
         );
         assert_eq!(fsutil::mode_of(&copied), Some(0o600));
         // Old sessions (before the attempt) are not picked up.
-        assert_eq!(latest_session(&a, crate::store::now_ms() + 60_000), None);
+        assert_eq!(latest_session(&a, crate::clock::now_ms() + 60_000), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::Ctx;
-use super::demo_script::{self as script, DEMO_ACCOUNTS, DemoAccount};
+use super::demo_script::{self as script, DEMO_ACCOUNTS};
 use crate::cli::{DemoArgs, MockUpstreamArgs};
 use crate::gateway::{self, GatewayConfig};
 use crate::mock::{MockUpstream, Scenario};
@@ -96,7 +96,7 @@ async fn run_demo(data: &std::path::Path, with_codex: bool) -> Result<()> {
         )?;
     }
 
-    let mock = MockUpstream::spawn("127.0.0.1", 0, script::scenario(crate::store::now_ms()))
+    let mock = MockUpstream::spawn("127.0.0.1", 0, script::scenario(crate::clock::now_ms()))
         .await
         .context("could not start the mock upstream")?;
     let config = GatewayConfig {
@@ -210,9 +210,4 @@ async fn wait_for_stop() -> Result<()> {
         _ = int.recv() => {}
     }
     Ok(())
-}
-
-/// The demo account an upstream account id belongs to.
-pub(super) fn by_account_id(id: Option<&str>) -> Option<&'static DemoAccount> {
-    DEMO_ACCOUNTS.iter().find(|a| Some(a.account_id) == id)
 }

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
-use super::demo::by_account_id;
 use crate::codex::auth::{AuthFile, TokenSet, make_unsigned_jwt};
 use crate::gateway::{GatewayHandle, HttpClient};
 use crate::mock::{AccountFaults, MockUpstream, QuotaFault, Scenario};
@@ -46,6 +45,11 @@ pub const DEMO_ACCOUNTS: [DemoAccount; 3] = [
     },
 ];
 
+/// The demo account an upstream account id belongs to.
+fn by_account_id(id: Option<&str>) -> Option<&'static DemoAccount> {
+    DEMO_ACCOUNTS.iter().find(|a| Some(a.account_id) == id)
+}
+
 /// Seconds until account 1's reset, as the mock reports it.
 const ACCOUNT1_RESET_S: i64 = 2 * 3600 + 14 * 60;
 /// Seconds until account 2's reset once it is spent.
@@ -55,7 +59,7 @@ const ACCOUNT2_RESET_S: i64 = 47 * 60;
 /// the registry, through the store like `cao add` does.
 pub fn create_accounts(store: &Store) -> Result<()> {
     store.ensure_root()?;
-    let exp = store::now_ms() / 1000 + 10 * 86_400;
+    let exp = crate::clock::now_ms() / 1000 + 10 * 86_400;
     for a in DEMO_ACCOUNTS {
         let store_name = store.check_name(a.name)?;
         let auth_claims = json!({
@@ -205,7 +209,7 @@ pub async fn send_and_narrate(
         .filter(|r| r.is_model_call())
         .collect();
     let new = log.get(seen..).unwrap_or_default();
-    let now = store::now_ms();
+    let now = crate::clock::now_ms();
     let tz = jiff::tz::TimeZone::system();
     for (i, r) in new.iter().enumerate() {
         let acct = by_account_id(r.account());
@@ -308,7 +312,7 @@ async fn stream_text(mut body: hyper::body::Incoming, out: &mut impl Write) -> R
 /// Show the accounts the gateway is resting, with their reset times.
 pub fn print_cooldowns(handle: &GatewayHandle) -> Result<()> {
     let mut out = anstream::stdout();
-    let now = store::now_ms();
+    let now = crate::clock::now_ms();
     let tz = jiff::tz::TimeZone::system();
     let pool = handle.state().pool();
     let cooling: Vec<String> = pool

@@ -98,7 +98,7 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
             "forwarding to {upstream} with {} account(s); Ctrl-C to stop",
             pool.accounts.len()
         );
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         let ready = pool.accounts.iter().filter(|a| a.is_ready(now)).count();
         if pool.accounts.is_empty() {
             eprintln!("warning: no accounts yet; add one with `cao add <name>` (picked up without a restart)");
@@ -277,7 +277,7 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
     let saved = ctx.store.load_gateway()?;
     let config = GatewayConfig::resolve(&saved, &Overrides::from_env())?;
     let overview = ctx.store.inspect()?;
-    let now = crate::store::now_ms();
+    let now = crate::clock::now_ms();
     let url = live::reach_url(config.bind, config.port);
     let live = LiveGateway::find(&url, config.access_key.clone()).and_then(|g| {
         Some(Live {

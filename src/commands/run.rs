@@ -14,17 +14,18 @@ use jiff::tz::TimeZone;
 
 use super::Ctx;
 use crate::cli::RunArgs;
+use crate::clock::now_ms;
 use crate::codex::launch::{self, Launch};
 use crate::codex::scan::{QuotaHit, QuotaWatch};
 use crate::codex::session::{Session, latest_session, share_session};
-use crate::policy::codex_args::{continue_args, is_interactive};
+use crate::policy::codex_args::{continue_args, drop_codex_word, is_interactive};
 use crate::policy::order::rotation;
 use crate::policy::quota::QuotaClassifier;
 use crate::policy::run_plan::{
     self, Attempt, ExitReason, PlanOptions, RunPlan, Step, cooldown_until,
 };
 use crate::store::status::StatusEvent;
-use crate::store::{Store, StoreError, fsutil, now_ms};
+use crate::store::{Store, StoreError, fsutil};
 
 /// Exit code when the person interrupts a wait (like a shell's 128 + SIGINT).
 const INTERRUPTED_EXIT: i32 = 130;
@@ -58,7 +59,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
 
 fn run_direct(ctx: &Ctx, args: RunArgs, env: Vec<(String, std::ffi::OsString)>) -> Result<i32> {
     let store = &ctx.store;
-    let codex_args = codex_args(&args.codex_args);
+    let codex_args = drop_codex_word(&args.codex_args);
     let registry = store.load_registry()?;
     if registry.accounts.is_empty() {
         anyhow::bail!("no accounts registered; add one with `cao add <name>`");
@@ -286,14 +287,6 @@ fn run_direct(ctx: &Ctx, args: RunArgs, env: Vec<(String, std::ffi::OsString)>) 
 /// Whether auth.json exists and this user can open it (Codex could not use it otherwise).
 fn readable(path: &std::path::Path) -> bool {
     path.is_file() && std::fs::File::open(path).is_ok()
-}
-
-/// Everything after `--`, minus a leading `codex` word (people type `cao run -- codex exec ...`).
-pub fn codex_args(raw: &[String]) -> Vec<String> {
-    match raw.split_first() {
-        Some((first, rest)) if first == "codex" => rest.to_vec(),
-        _ => raw.to_vec(),
-    }
 }
 
 /// Built-in quota patterns plus `quota_patterns = [...]` from `<data dir>/config.toml`.
@@ -579,21 +572,5 @@ fn explain_exit(reason: ExitReason, soonest: Option<(String, i64)>, code: i32) {
         ExitReason::AllCooling => say(&format!(
             "every account is cooling down after a usage limit{soonest_text}. Run with --wait to wait for it."
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn v(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn leading_codex_word_is_dropped() {
-        assert_eq!(codex_args(&v(&["codex", "exec", "hi"])), v(&["exec", "hi"]));
-        assert_eq!(codex_args(&v(&["exec", "codex"])), v(&["exec", "codex"]));
-        assert!(codex_args(&[]).is_empty());
     }
 }

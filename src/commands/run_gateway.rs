@@ -22,6 +22,7 @@ use crate::codex::launch::{self, Launch};
 use crate::codex::scan::QuotaWatch;
 use crate::codex::{config_edit, shim};
 use crate::gateway::{GatewayConfig, GatewayHandle, Overrides};
+use crate::policy::codex_args::drop_codex_word;
 use crate::policy::order::rotation;
 use crate::policy::quota::QuotaClassifier;
 use crate::store::{Store, StoreError, fsutil};
@@ -70,7 +71,7 @@ pub fn run(ctx: &Ctx, args: RunArgs, broker_env: Vec<(String, std::ffi::OsString
     }
 
     let mut codex_args = config_edit::cli_overrides(routed_to);
-    codex_args.extend(super::run::codex_args(&args.codex_args));
+    codex_args.extend(drop_codex_word(&args.codex_args));
     say(&format!("using account {account}'s Codex home"));
     let launch = Launch {
         program,

@@ -14,7 +14,7 @@ use crate::store::inspect::Overview;
 /// The overview to draw and a footer about the gateway (empty without one).
 pub fn snapshot(ctx: &Ctx) -> Result<(Overview, String)> {
     let mut overview = ctx.store.inspect()?;
-    let now = crate::store::now_ms();
+    let now = crate::clock::now_ms();
     let (url, live) = match live_status(ctx) {
         Some(v) => v,
         None => return Ok((overview, String::new())),

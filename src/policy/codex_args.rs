@@ -6,6 +6,14 @@
 //! when the command line is plain enough to rewrite safely, and says `None` otherwise (then the
 //! original command runs again, as the TypeScript tool always did).
 
+/// Everything after `--`, minus a leading `codex` word (people type `cao run -- codex exec ...`).
+pub fn drop_codex_word(raw: &[String]) -> Vec<String> {
+    match raw.split_first() {
+        Some((first, rest)) if first == "codex" => rest.to_vec(),
+        _ => raw.to_vec(),
+    }
+}
+
 /// Codex 0.169 options that take a value (top level and `exec`), so the value is not mistaken
 /// for a prompt or a subcommand.
 const VALUE_OPTIONS: &[&str] = &[
@@ -194,6 +202,19 @@ mod tests {
     }
 
     const ID: &str = "01a20f6c-5deb-7bf0-b88f-0458697f3e9a";
+
+    #[test]
+    fn leading_codex_word_is_dropped() {
+        assert_eq!(
+            drop_codex_word(&v(&["codex", "exec", "hi"])),
+            v(&["exec", "hi"])
+        );
+        assert_eq!(
+            drop_codex_word(&v(&["exec", "codex"])),
+            v(&["exec", "codex"])
+        );
+        assert!(drop_codex_word(&[]).is_empty());
+    }
 
     #[test]
     fn interactive_detection() {

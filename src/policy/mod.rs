@@ -16,5 +16,4 @@ pub mod token_answer;
 pub mod upstream;
 pub mod usage;
 pub mod usage_endpoint;
-pub mod usage_health;
 pub mod usage_poll;

@@ -30,7 +30,7 @@ impl RenderOpts {
     /// Now, in the system time zone, for a terminal `width` columns wide.
     pub fn now(width: usize) -> Self {
         Self {
-            now_ms: crate::store::now_ms(),
+            now_ms: crate::clock::now_ms(),
             tz: local_tz(),
             width,
         }

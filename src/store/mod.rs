@@ -97,10 +97,9 @@ impl StoreError {
     }
 }
 
-/// Milliseconds since the Unix epoch, now. The only clock read in the store.
-pub fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
+/// The clock, for the rooms that still reach it through the store (it lives in
+/// [`crate::clock`]).
+pub use crate::clock::now_ms;
 
 /// Handle on one data dir. Cheap to create; holds no open files.
 #[derive(Debug)]

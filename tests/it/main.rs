@@ -14,6 +14,7 @@ mod e2e_tui;
 mod e2e_tui_pool;
 mod faults;
 mod gateway;
+mod layering;
 mod page_chromium;
 mod perimeter;
 mod replicas;

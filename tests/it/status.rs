@@ -63,7 +63,9 @@ fn three_accounts() -> TestEnv {
     env.add_logged_in("alpha", "acc-alpha", now + 10 * DAY);
     env.add_logged_in("beta", "acc-beta", now + 3 * DAY);
     env.add_logged_in("gamma", "acc-gamma", now + 5 * DAY);
-    let now_ms = now * 1000;
+    // The clock to the millisecond (not `now * 1000`, up to a second behind), so "5m ago"
+    // holds for a whole second after this, however busy the machine.
+    let now_ms = common::now_ms();
     write_statuses(
         &env,
         json!({

@@ -104,6 +104,14 @@ pub fn write_account(data: &Path, name: &str, account_id: &str, exp_secs: i64) {
 }
 
 /// Seconds since the epoch, now.
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,9 +1,10 @@
-//! Doctor rules about usage (used by [`super::health`]): an account whose main window is at or
+//! Doctor rules about usage (used by [`super::evaluate`] and [`super::summarize`]): an account whose main window is at or
 //! above the switch threshold gets a warning (`usage_high`); when every logged-in account is
 //! spent (window at 100 % or cooling down after a usage limit) that is an error
 //! (`all_spent`) naming the account that resets first and when.
 
-use super::health::{HealthInput, HealthIssue, IssueCode, Login, Severity};
+use super::input::{HealthInput, Login};
+use super::issue::{HealthIssue, IssueCode, Severity};
 
 /// The usage issue of one account, if its main window is at least `switch_at` percent full.
 pub fn account_issue(input: &HealthInput<'_>, switch_at: f64, now_ms: i64) -> Option<HealthIssue> {
@@ -232,7 +233,7 @@ mod tests {
         let mut out = input("a", None);
         out.login = Login::Missing;
         assert_eq!(unknown_issue(&out), None);
-        let h = super::super::health::summarize(&[input("a", None)], &Default::default(), NOW);
+        let h = super::super::summarize(&[input("a", None)], &Default::default(), NOW);
         assert_eq!((h.ok_count, h.warn_count, h.exit_code()), (1, 0, 0));
         assert_eq!(h.worst("a"), None);
     }

@@ -1,0 +1,162 @@
+//! The floors of the house, as a test: it reads `src/` and fails when
+//! - `policy` (the pure decisions) reaches for files, sockets, clocks, processes, the
+//!   environment, tokio, clap, or another room of the crate;
+//! - library code (anything but `main.rs`, `cli.rs` and `commands/`) imports the command line.
+//!
+//! Addresses are data (`std::net::IpAddr` may be parsed in `policy`); sockets are not.
+//! Test code (`tests.rs`, `*_tests.rs`, inline `#[cfg(test)] mod tests`) is not held to the
+//! rules: a test may build a temp dir. Comments are skipped, so a doc comment may name what
+//! the code must not use.
+
+use std::path::{Path, PathBuf};
+
+/// What `policy` must not name, and why.
+const POLICY_FORBIDS: &[(&str, &str)] = &[
+    ("std::fs", "files"),
+    ("fs_err", "files"),
+    ("tempfile", "files"),
+    ("File::", "files"),
+    ("OpenOptions", "files"),
+    ("TcpStream", "sockets"),
+    ("TcpListener", "sockets"),
+    ("UdpSocket", "sockets"),
+    ("ToSocketAddrs", "sockets (name lookups)"),
+    ("hyper", "sockets"),
+    ("axum", "sockets"),
+    ("reqwest", "sockets"),
+    ("tokio", "tokio"),
+    ("clap", "clap"),
+    ("SystemTime", "clocks"),
+    ("Instant", "clocks"),
+    ("Timestamp::now", "clocks"),
+    ("Zoned::now", "clocks"),
+    ("TimeZone::system", "clocks"),
+    ("now_ms()", "clocks"),
+    ("thread::sleep", "clocks"),
+    ("std::process", "processes"),
+    ("std::env", "the environment"),
+    ("println!", "printing"),
+    ("eprintln!", "printing"),
+];
+
+/// The other rooms of the crate: `policy` is the ground floor and imports none of them.
+const ROOMS: &[&str] = &[
+    "cli", "codex", "commands", "gateway", "logging", "mock", "render", "store",
+];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every `.rs` file under `dir`, sorted, with its path relative to `src/`.
+fn rust_files(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path
+                    .strip_prefix(src())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((rel, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn is_test_file(rel: &str) -> bool {
+    rel.ends_with("/tests.rs") || rel.ends_with("_tests.rs")
+}
+
+/// The lines of `text` that are code, numbered from 1: comments and inline test modules left
+/// out.
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let end = text.find("#[cfg(test)]\nmod tests").unwrap_or(text.len());
+    text[..end]
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim_start().starts_with("//"))
+}
+
+/// Where `text` (the file `rel` of `policy`) breaks the rules, one line each.
+fn policy_breaks(rel: &str, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (n, line) in code_lines(text) {
+        for (needle, what) in POLICY_FORBIDS {
+            if line.contains(needle) {
+                out.push(format!(
+                    "src/{rel}:{n}: policy touches {what} ({needle}): {line}"
+                ));
+            }
+        }
+        for room in ROOMS {
+            for spelling in [format!("crate::{room}::"), format!("crate::{room};")] {
+                if line.contains(&spelling) {
+                    out.push(format!(
+                        "src/{rel}:{n}: policy imports another room ({room}): {line}"
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where library code `text` (the file `rel`) imports the command line.
+fn cli_breaks(rel: &str, text: &str) -> Vec<String> {
+    code_lines(text)
+        .filter(|(_, l)| l.contains("crate::cli") || l.contains("cao::cli"))
+        .map(|(n, l)| format!("src/{rel}:{n}: library code imports the command line: {l}"))
+        .collect()
+}
+
+#[test]
+fn policy_touches_no_files_sockets_clocks_or_other_rooms() {
+    let files = rust_files(&src().join("policy"));
+    assert!(files.len() > 5, "no policy sources found under {:?}", src());
+    let breaks: Vec<String> = files
+        .iter()
+        .filter(|(rel, _)| !is_test_file(rel))
+        .flat_map(|(rel, text)| policy_breaks(rel, text))
+        .collect();
+    assert!(breaks.is_empty(), "\n{}", breaks.join("\n"));
+}
+
+#[test]
+fn only_main_cli_and_commands_know_the_command_line() {
+    let files = rust_files(&src());
+    let breaks: Vec<String> = files
+        .iter()
+        .filter(|(rel, _)| {
+            !(rel == "main.rs"
+                || rel == "cli.rs"
+                || rel.starts_with("commands/")
+                || rel == "lib.rs")
+        })
+        .flat_map(|(rel, text)| cli_breaks(rel, text))
+        .collect();
+    assert!(breaks.is_empty(), "\n{}", breaks.join("\n"));
+}
+
+#[test]
+fn the_rules_catch_what_they_forbid() {
+    let text = "//! may name tokio in a comment\nuse tokio::time::sleep;\nuse crate::store::Store;\nlet t = jiff::Timestamp::now();\n#[cfg(test)]\nmod tests {\n    use std::fs;\n}\n";
+    let breaks = policy_breaks("policy/x.rs", text);
+    assert_eq!(breaks.len(), 3, "{breaks:#?}");
+    assert!(breaks[0].starts_with("src/policy/x.rs:2: policy touches tokio"));
+    assert!(breaks[1].contains("another room (store)"));
+    assert!(breaks[2].contains("clocks"));
+    assert_eq!(
+        cli_breaks("gateway/x.rs", "use crate::cli::RunArgs;\n").len(),
+        1
+    );
+    assert!(cli_breaks("gateway/x.rs", "// crate::cli in words\n").is_empty());
+}
