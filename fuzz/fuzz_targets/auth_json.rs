@@ -3,7 +3,7 @@
 //! the tokens it set.
 #![no_main]
 
-use cao::codex::auth::{AuthFile, TokenSet};
+use cao::store::auth_file::{AuthFile, TokenSet};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! not control), and the round trip through `make_unsigned_jwt` for any JSON object.
 #![no_main]
 
-use cao::codex::auth::{decode_claims, make_unsigned_jwt};
+use cao::store::auth_file::{decode_claims, make_unsigned_jwt};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,4 @@
 //! Everything about Codex itself.
-pub mod auth;
 pub mod config_edit;
 pub mod identity;
 pub mod launch;
@@ -7,3 +6,7 @@ pub mod scan;
 pub mod session;
 pub mod shim;
 pub mod stdin_tee;
+
+/// The environment variable Codex reads for extra root certificates (PEM), before
+/// `SSL_CERT_FILE` (codex-rs `codex-client/src/custom_ca.rs`).
+pub const CODEX_CA_ENV: &str = "CODEX_CA_CERTIFICATE";

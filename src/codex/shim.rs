@@ -4,7 +4,7 @@
 //! overrides ([`crate::codex::config_edit::cli_overrides`]), so every Codex started from a shell
 //! goes through the gateway whatever its `CODEX_HOME` (including the per-account homes `cao run`
 //! uses). With an `https://` gateway it also exports `CODEX_CA_CERTIFICATE` naming cao's CA
-//! bundle ([`crate::gateway::tls_bundle`], which keeps the user's own CA inside), so Codex trusts
+//! bundle (written by the gateway, which keeps the user's own CA inside), so Codex trusts
 //! the gateway's certificate. The script carries [`SHIM_MARKER`]; cao only ever overwrites or removes a file with that
 //! marker, never a `codex` someone else put there.
 
@@ -65,7 +65,7 @@ pub fn script(
         Some(bundle) => format!(
             "{var}={}\nexport {var}\n",
             sh_quote(&bundle.to_string_lossy()),
-            var = crate::gateway::tls_bundle::CODEX_CA_ENV
+            var = crate::codex::CODEX_CA_ENV
         ),
         None => String::new(),
     };

@@ -9,10 +9,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
-use crate::codex::auth::{AuthFile, TokenSet, make_unsigned_jwt};
 use crate::gateway::{GatewayHandle, HttpClient};
 use crate::mock::{AccountFaults, MockUpstream, QuotaFault, Scenario};
 use crate::render::{style, time};
+use crate::store::auth_file::{AuthFile, TokenSet, make_unsigned_jwt};
 use crate::store::{self, Store, fsutil};
 
 /// One demo account.

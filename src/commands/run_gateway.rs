@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, args: RunArgs, broker_env: Vec<(String, std::ffi::OsString
             say(&w);
         }
         env.push((
-            crate::gateway::tls_bundle::CODEX_CA_ENV.to_string(),
+            crate::codex::CODEX_CA_ENV.to_string(),
             info.bundle_path.into_os_string(),
         ));
     }

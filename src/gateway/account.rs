@@ -8,10 +8,10 @@ use std::time::SystemTime;
 
 use http::HeaderValue;
 
-use crate::codex::auth::{TokenSet, decode_claims};
 use crate::policy::account::{Facts, State, assess};
 use crate::policy::route::Candidate;
 use crate::policy::strategy::DEFAULT_SWITCH_AT;
+use crate::store::auth_file::{TokenSet, decode_claims};
 
 /// One account's credentials, ready to put on a request.
 pub struct Creds {

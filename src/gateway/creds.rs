@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::account::{Account, Creds};
 use super::state::GatewayState;
 use super::tokens::{CredError, Want};
-use crate::codex::auth::decode_claims;
 use crate::policy::token_answer::{self, PROACTIVE_MARGIN_CAP_MS, REQUEST_MARGIN_CAP_MS};
+use crate::store::auth_file::decode_claims;
 
 /// Wait this long after a failed background refresh before the next one.
 const PROACTIVE_RETRY_MS: i64 = 60_000;
@@ -60,7 +60,7 @@ pub async fn refresh(
 pub fn apply(
     state: &GatewayState,
     acct: &Account,
-    result: Result<crate::codex::auth::TokenSet, CredError>,
+    result: Result<crate::store::auth_file::TokenSet, CredError>,
 ) -> Result<Arc<Creds>, CredError> {
     match result {
         Ok(tokens) => {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::*;
-use crate::codex::auth::{AuthFile, TokenSet, make_unsigned_jwt};
+use crate::store::auth_file::{AuthFile, TokenSet, make_unsigned_jwt};
 
 fn write_login(store: &Store, name: &str, account_id: &str, tag: &str) {
     let claims = json!({"exp": 4_000_000_000i64, "tag": tag,

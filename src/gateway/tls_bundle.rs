@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::store::{StoreError, fsutil};
 
 /// The variable Codex reads first.
-pub const CODEX_CA_ENV: &str = "CODEX_CA_CERTIFICATE";
+pub use crate::codex::CODEX_CA_ENV;
 /// The variable Codex reads when `CODEX_CA_CERTIFICATE` is unset.
 pub const SSL_CERT_FILE_ENV: &str = "SSL_CERT_FILE";
 

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use super::tokens::TokenBroker;
-use crate::codex::auth::TokenSet;
 use crate::store::AuthState;
+use crate::store::auth_file::TokenSet;
 use crate::store::custody::fingerprint;
 
 impl TokenBroker {

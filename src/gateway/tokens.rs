@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex};
 
 use super::HttpClient;
 use super::token_send::Sent;
-use crate::codex::auth::{AuthFile, TokenSet, decode_claims};
 use crate::policy::token_answer::{self, REQUEST_MARGIN_CAP_MS, Rotated, TokenAnswer};
+use crate::store::auth_file::{AuthFile, TokenSet, decode_claims};
 use crate::store::custody::{CustodyStore, FileCustody, Ledger, Recovered, Settle, fingerprint};
 use crate::store::{AuthState, Store, StoreError};
 

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::RecordedRequest;
 use super::scenario::{AccountFaults, Scenario};
 use super::sse::{self, Ending};
-use crate::codex::auth::decode_claims;
+use crate::store::auth_file::decode_claims;
 
 pub(super) struct Shared {
     pub scenario: RwLock<Scenario>,
@@ -392,7 +392,7 @@ fn accounts_check_body(bearer: &str, backend_origin: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codex::auth::make_unsigned_jwt;
+    use crate::store::auth_file::make_unsigned_jwt;
 
     #[test]
     fn accounts_check_lists_the_bearer_workspace_as_codex_expects() {

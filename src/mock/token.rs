@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use super::RecordedRequest;
 use super::scenario::RefreshFault;
 use super::server::Shared;
-use crate::codex::auth::make_unsigned_jwt;
+use crate::store::auth_file::make_unsigned_jwt;
 
 /// What the strict endpoint made of one presented refresh token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

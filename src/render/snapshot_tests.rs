@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use super::{RenderOpts, dashboard, doctor, records, report, style, text};
-use crate::codex::auth::Claims;
 use crate::policy::health::HealthOptions;
 use crate::store::AccountStatus;
+use crate::store::auth_file::Claims;
 use crate::store::inspect::{AccountView, AuthView, Overview};
 
 const NOW: i64 = 1_800_000_000_000; // 2027-01-15T08:00:00Z

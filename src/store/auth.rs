@@ -1,6 +1,6 @@
 //! Reading and writing an account's `auth.json`.
 
-pub use crate::codex::auth::{AuthFile, TokenSet};
+pub use super::auth_file::{AuthFile, TokenSet};
 
 use super::{Store, StoreError, fsutil};
 

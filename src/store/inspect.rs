@@ -10,8 +10,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use super::{AccountStatus, Store, StoreError};
-use crate::codex::auth::{AuthFile, Claims};
 use crate::policy::health::{self, HealthInput, Login};
+use crate::store::auth_file::{AuthFile, Claims};
 
 /// What one account's auth.json holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,7 +320,7 @@ mod tests {
 
     #[test]
     fn classifies_every_kind_of_auth_json() {
-        let jwt = crate::codex::auth::make_unsigned_jwt(&serde_json::json!({
+        let jwt = crate::store::auth_file::make_unsigned_jwt(&serde_json::json!({
             "exp": 2_000_000_000,
             "https://api.openai.com/auth": {"chatgpt_account_id": "acc-1"}
         }));

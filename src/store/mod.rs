@@ -14,6 +14,7 @@
 //! Every write goes through [`fsutil::write_atomic`] under [`fsutil::FileLock`].
 
 pub mod auth;
+pub mod auth_file;
 pub mod custody;
 pub mod fsutil;
 pub mod gateway;

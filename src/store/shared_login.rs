@@ -107,7 +107,7 @@ pub fn shared(logins: &[Login]) -> Vec<(Login, Login)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codex::auth::TokenSet;
+    use crate::store::auth_file::TokenSet;
 
     fn login(place: &str, rt: Option<&str>) -> Login {
         let t = TokenSet {

@@ -62,7 +62,7 @@ impl TestEnv {
 
 /// An unsigned JWT with the given claims (Codex does not verify signatures locally).
 pub fn jwt(claims: serde_json::Value) -> String {
-    cao::codex::auth::make_unsigned_jwt(&claims)
+    cao::store::auth_file::make_unsigned_jwt(&claims)
 }
 
 /// auth.json content for a ChatGPT login of `account_id`, access token expiring at `exp_secs`.
