@@ -21,6 +21,7 @@ pub mod replicas;
 pub mod routing;
 pub mod serve;
 pub mod server;
+pub mod sessions;
 pub mod state;
 pub mod tls;
 pub mod tls_bundle;

@@ -17,9 +17,6 @@ use crate::policy::route::{self, Candidate, Decision, RouteInput};
 use crate::store::status::{NEEDS_LOGIN_MTIME_KEY, PendingEvents, StatusEvent, USAGE_LIMIT_ERROR};
 use crate::store::{AuthState, Store};
 
-/// Most sessions remembered for affinity (older ones are forgotten wholesale beyond this).
-const MAX_AFFINITY: usize = 20_000;
-
 /// Counters for the log and the live view.
 #[derive(Default)]
 pub struct Counters {
@@ -42,7 +39,7 @@ pub struct GatewayState {
     /// The custodian of every account's tokens: all refreshes go through it.
     pub tokens: Arc<super::tokens::TokenBroker>,
     pool: RwLock<Arc<Pool>>,
-    affinity: Mutex<HashMap<String, String>>,
+    affinity: Mutex<super::sessions::SessionMap>,
     /// Status events not yet written to account_status.json, per account.
     pending: Mutex<BTreeMap<String, PendingEvents>>,
     registry_mtime: Mutex<Option<SystemTime>>,
@@ -91,7 +88,7 @@ impl GatewayState {
             routing: super::routing::RouteMemory::default(),
             metrics: super::metrics::Metrics::new(),
             pool: RwLock::new(Arc::new(Pool::default())),
-            affinity: Mutex::new(HashMap::new()),
+            affinity: Mutex::new(super::sessions::SessionMap::default()),
             pending: Mutex::new(BTreeMap::new()),
             registry_mtime: Mutex::new(None),
             flush_failing: AtomicBool::new(false),
@@ -228,7 +225,7 @@ impl GatewayState {
     ) -> (Decision, Option<Arc<Account>>) {
         let pool = self.pool();
         let affinity =
-            session.and_then(|s| self.affinity.lock().ok().and_then(|m| m.get(s).cloned()));
+            session.and_then(|s| self.affinity.lock().ok().and_then(|mut m| m.get(s, now_ms)));
         let last_assigned = self.routing.last_assigned();
         let decision = self.usage.with_snapshots(|snaps| {
             let cands: Vec<Candidate<'_>> = pool
@@ -287,19 +284,16 @@ impl GatewayState {
         let Ok(mut map) = self.affinity.lock() else {
             return;
         };
-        if let Some(current) = map.get(session) {
-            if current == &account.name {
+        if let Some(current) = map.peek(session, now_ms) {
+            if current == account.name {
                 return;
             }
-            let pinned = pool.accounts.iter().find(|a| &a.name == current);
+            let pinned = pool.accounts.iter().find(|a| a.name == current);
             if route::keeps_pin(pinned.map(|a| a.candidate()).as_ref(), now_ms) {
                 return;
             }
         }
-        if map.len() >= MAX_AFFINITY {
-            map.clear();
-        }
-        map.insert(session.to_string(), account.name.clone());
+        map.insert(session, &account.name, now_ms);
         if let Some(r) = self.replicas.get() {
             r.learnt_pin(session, &account.name);
         }
@@ -312,7 +306,7 @@ impl GatewayState {
         let known = self
             .affinity
             .lock()
-            .map(|m| m.contains_key(session))
+            .map(|m| m.peek(session, crate::store::now_ms()).is_some())
             .unwrap_or(true);
         if known {
             return;
@@ -320,10 +314,10 @@ impl GatewayState {
         if let Some(account) = r.pin_of(session).await
             && let Ok(mut map) = self.affinity.lock()
         {
-            if map.len() >= MAX_AFFINITY {
-                map.clear();
+            let now = crate::store::now_ms();
+            if map.peek(session, now).is_none() {
+                map.insert(session, &account, now);
             }
-            map.entry(session.to_string()).or_insert(account);
         }
     }
 
@@ -335,8 +329,8 @@ impl GatewayState {
     pub fn sessions_by_account(&self) -> HashMap<String, usize> {
         let mut out = HashMap::new();
         if let Ok(m) = self.affinity.lock() {
-            for account in m.values() {
-                *out.entry(account.clone()).or_insert(0) += 1;
+            for account in m.accounts() {
+                *out.entry(account.to_string()).or_insert(0) += 1;
             }
         }
         out

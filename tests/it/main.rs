@@ -17,6 +17,7 @@ mod gateway;
 mod layering;
 mod page_chromium;
 mod perimeter;
+mod perimeter_chromium;
 mod replicas;
 mod routing;
 mod run;

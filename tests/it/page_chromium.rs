@@ -14,7 +14,7 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("CAO_CHROMIUM").map(PathBuf::from),
         Some(PathBuf::from("/usr/bin/chromium")),
@@ -53,7 +53,7 @@ async fn serve(status: Value) -> (String, tokio::task::JoinHandle<()>) {
 }
 
 /// Run headless Chromium on `url` with `extra` args; returns (stdout, console lines).
-fn run_chromium(bin: &PathBuf, url: &str, extra: &[&str]) -> (String, Vec<String>) {
+pub(crate) fn run_chromium(bin: &PathBuf, url: &str, extra: &[&str]) -> (String, Vec<String>) {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new(bin)
         .args([
@@ -83,7 +83,7 @@ fn run_chromium(bin: &PathBuf, url: &str, extra: &[&str]) -> (String, Vec<String
     (String::from_utf8_lossy(&out.stdout).to_string(), console)
 }
 
-async fn dump_dom(bin: PathBuf, url: String) -> (String, Vec<String>) {
+pub(crate) async fn dump_dom(bin: PathBuf, url: String) -> (String, Vec<String>) {
     tokio::task::spawn_blocking(move || {
         run_chromium(&bin, &url, &["--virtual-time-budget=5000", "--dump-dom"])
     })

@@ -1,0 +1,134 @@
+//! Session affinity memory: which account serves which Codex session, bounded in size (least
+//! recently used forgotten first), in age (a session unused for [`SESSION_TTL_MS`] is
+//! forgotten) and in key length (a key longer than the perimeter accepts is never stored).
+//! Time is passed in.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::policy::perimeter::MAX_SESSION_KEY_LEN;
+
+/// Most sessions remembered.
+pub const MAX_SESSIONS: usize = 20_000;
+/// A session not seen for this long is forgotten (Codex sessions idle overnight start over on
+/// whichever account routing picks, which is what a fresh session would get anyway).
+pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+
+struct Entry {
+    account: String,
+    last_used_ms: i64,
+    stamp: u64,
+}
+
+/// Session key -> account, with LRU order.
+#[derive(Default)]
+pub struct SessionMap {
+    entries: HashMap<String, Entry>,
+    /// Use order: stamp -> key, oldest first.
+    order: BTreeMap<u64, String>,
+    next_stamp: u64,
+}
+
+impl SessionMap {
+    /// The account `key` is pinned to, if it is remembered and fresh; marks it used.
+    pub fn get(&mut self, key: &str, now_ms: i64) -> Option<String> {
+        let stamp = self.bump();
+        let entry = self.entries.get_mut(key)?;
+        if now_ms - entry.last_used_ms > SESSION_TTL_MS {
+            let old = entry.stamp;
+            self.entries.remove(key);
+            self.order.remove(&old);
+            return None;
+        }
+        self.order.remove(&entry.stamp);
+        entry.stamp = stamp;
+        entry.last_used_ms = now_ms;
+        self.order.insert(stamp, key.to_string());
+        Some(entry.account.clone())
+    }
+
+    /// The account `key` is pinned to without marking it used (expired entries count as gone).
+    pub fn peek(&self, key: &str, now_ms: i64) -> Option<&str> {
+        self.entries
+            .get(key)
+            .filter(|e| now_ms - e.last_used_ms <= SESSION_TTL_MS)
+            .map(|e| e.account.as_str())
+    }
+
+    /// Pin `key` to `account`, forgetting the least recently used session when full. Keys
+    /// longer than [`MAX_SESSION_KEY_LEN`] are not remembered.
+    pub fn insert(&mut self, key: &str, account: &str, now_ms: i64) {
+        if key.len() > MAX_SESSION_KEY_LEN {
+            return;
+        }
+        let stamp = self.bump();
+        if let Some(old) = self.entries.remove(key) {
+            self.order.remove(&old.stamp);
+        }
+        while self.entries.len() >= MAX_SESSIONS {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+        self.order.insert(stamp, key.to_string());
+        self.entries.insert(
+            key.to_string(),
+            Entry {
+                account: account.to_string(),
+                last_used_ms: now_ms,
+                stamp,
+            },
+        );
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The account of every remembered session.
+    pub fn accounts(&self) -> impl Iterator<Item = &str> {
+        self.entries.values().map(|e| e.account.as_str())
+    }
+
+    fn bump(&mut self) -> u64 {
+        self.next_stamp += 1;
+        self.next_stamp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_expire_and_the_least_recently_used_goes_first() {
+        let mut m = SessionMap::default();
+        m.insert("a", "acc-1", 0);
+        assert_eq!(m.get("a", 1000).as_deref(), Some("acc-1"));
+        assert_eq!(m.peek("a", 1000 + SESSION_TTL_MS), Some("acc-1"));
+        assert_eq!(m.get("a", 1001 + SESSION_TTL_MS), None);
+        assert!(m.is_empty());
+        for i in 0..MAX_SESSIONS {
+            m.insert(&format!("s{i}"), "acc-1", 0);
+        }
+        // s0 is used again, so s1 is now the oldest.
+        assert!(m.get("s0", 1).is_some());
+        m.insert("new", "acc-2", 2);
+        assert_eq!(m.len(), MAX_SESSIONS);
+        assert!(m.peek("s0", 2).is_some());
+        assert!(m.peek("s1", 2).is_none());
+        assert_eq!(m.peek("new", 2), Some("acc-2"));
+        assert_eq!(m.accounts().filter(|a| *a == "acc-2").count(), 1);
+    }
+
+    #[test]
+    fn over_long_keys_are_not_remembered() {
+        let mut m = SessionMap::default();
+        m.insert(&"k".repeat(MAX_SESSION_KEY_LEN + 1), "acc-1", 0);
+        assert!(m.is_empty());
+    }
+}
