@@ -96,11 +96,12 @@ impl GatewayState {
             served: std::sync::OnceLock::new(),
         };
         state.reload_registry()?;
-        for (a, b) in crate::store::shared_login::shared(&state.store.logins()) {
+        for s in crate::store::shared_login::shared(&state.store.logins()) {
             tracing::warn!(
-                "{} and {} hold the same login: whichever refreshes second revokes it for both; log one of them in again on its own",
-                a.place.display(),
-                b.place.display()
+                "{} and {} hold the same login{}: whichever refreshes second revokes it for both; log one of them in again on its own (`cao status --doctor` says how)",
+                s.a.place.display(),
+                s.b.place.display(),
+                if s.linked { " (one file, linked)" } else { "" }
             );
         }
         Ok(state)

@@ -44,6 +44,8 @@ fn view(
         status,
         auth_mode: Some(0o600),
         has_refresh_token: false,
+        held: None,
+        shared_with: Vec::new(),
     }
 }
 

@@ -9,8 +9,9 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use super::shared_login::{self, Login as HeldLogin};
 use super::{AccountStatus, Store, StoreError};
-use crate::policy::health::{self, HealthInput, Login};
+use crate::policy::health::{self, HealthInput, Login, SharedWith};
 use crate::store::auth_file::{AuthFile, Claims};
 
 /// What one account's auth.json holds.
@@ -48,6 +49,10 @@ pub struct AccountView {
     pub auth_mode: Option<u32>,
     /// auth.json holds a refresh token (an expired access token is renewed on use).
     pub has_refresh_token: bool,
+    /// The login's fingerprint (for finding one login in two places; no token inside).
+    pub held: Option<HeldLogin>,
+    /// Other places holding this login (filled by [`Store::inspect`]).
+    pub shared_with: Vec<SharedWith>,
 }
 
 impl AccountView {
@@ -84,6 +89,7 @@ impl AccountView {
             loose_auth_mode: self.auth_mode.filter(|m| health::mode_is_loose(*m)),
             auth_path,
             usage: self.status.usage.as_ref(),
+            shared_with: &self.shared_with,
         }
     }
 }
@@ -138,7 +144,8 @@ impl Store {
                 )
             })
             .collect();
-        let accounts = self.inspect_all(jobs)?;
+        let mut accounts = self.inspect_all(jobs)?;
+        mark_shared(&mut accounts);
         Ok(Overview {
             data_dir: self.root().to_path_buf(),
             default_account: registry.default_account,
@@ -222,12 +229,15 @@ impl Store {
                     status,
                     auth_mode: None,
                     has_refresh_token: false,
+                    held: None,
+                    shared_with: Vec::new(),
                 };
                 return Ok(view);
             }
             Err(e) => return Err(e),
         };
         let mut has_refresh_token = false;
+        let mut held = None;
         let (auth, claims, last_refresh_ms) = match text {
             None => (AuthView::Missing, Claims::default(), None),
             Some(text) => match AuthFile::parse(&text) {
@@ -235,6 +245,7 @@ impl Store {
                 Ok(file) => match file.tokens() {
                     Some(t) => {
                         has_refresh_token = t.refresh_token.is_some_and(|r| !r.is_empty());
+                        held = HeldLogin::of(&auth_path, &file);
                         (AuthView::LoggedIn, file.claims(), file.last_refresh_ms())
                     }
                     None if file.api_key().is_some() => {
@@ -255,7 +266,29 @@ impl Store {
             status,
             auth_mode,
             has_refresh_token,
+            held,
+            shared_with: Vec::new(),
         })
+    }
+}
+
+/// Note on each account every other place holding its login: another account, or Codex's own
+/// auth.json (read only when some account is logged in).
+fn mark_shared(accounts: &mut [AccountView]) {
+    let mut logins: Vec<HeldLogin> = accounts.iter().filter_map(|a| a.held.clone()).collect();
+    if logins.is_empty() {
+        return;
+    }
+    logins.extend(shared_login::codex_home_login());
+    for s in shared_login::shared(&logins) {
+        for (this, other) in [(&s.a, &s.b), (&s.b, &s.a)] {
+            if let Some(v) = accounts.iter_mut().find(|v| v.auth_path == this.place) {
+                v.shared_with.push(SharedWith {
+                    place: other.place.to_string_lossy().into_owned(),
+                    linked: s.linked,
+                });
+            }
+        }
     }
 }
 

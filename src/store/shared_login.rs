@@ -6,8 +6,9 @@
 //! Two files are the same login when they hold the same refresh token. Two separate logins of
 //! one ChatGPT account (two `codex login`s) have different refresh tokens and are independent:
 //! that is the safe way to use one account both in cao and in your own Codex. The id pair is
-//! only used when a file has no refresh token. A symlink to another file is the same place,
-//! not a copy (cao writes through it).
+//! only used when a file has no refresh token. A symlink to another file is the same place for
+//! `add` and `import` (cao writes through it), but when that file is also Codex's own auth.json
+//! or another account's, two programs still refresh one login: [`shared`] reports it too.
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,11 @@ pub fn codex_home_auth() -> Option<PathBuf> {
     }
 }
 
+/// Codex's own login (`$CODEX_HOME/auth.json`, else `~/.codex/auth.json`), if it holds one.
+pub fn codex_home_login() -> Option<Login> {
+    codex_home_auth().and_then(|p| read_login(&p))
+}
+
 fn read_login(path: &Path) -> Option<Login> {
     let text = std::fs::read_to_string(path).ok()?;
     Login::of(path, &AuthFile::parse(&text).ok()?)
@@ -77,9 +83,7 @@ impl Store {
                 }
             }
         }
-        if let Some(l) = codex_home_auth().and_then(|p| read_login(&p)) {
-            out.push(l);
-        }
+        out.extend(codex_home_login());
         out
     }
 }
@@ -91,13 +95,36 @@ pub fn held_elsewhere<'a>(logins: &'a [Login], candidate: &Login) -> Option<&'a 
         .find(|l| !l.same_place(&candidate.place) && l.same_as(candidate))
 }
 
-/// Every pair of places holding one login.
-pub fn shared(logins: &[Login]) -> Vec<(Login, Login)> {
+/// Two places holding one login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shared {
+    pub a: Login,
+    pub b: Login,
+    /// Both paths lead to one file (a symlink), rather than two copies.
+    pub linked: bool,
+}
+
+/// Every pair of places holding one login: copies of one refresh token, and paths that lead to
+/// one file (a symlinked auth.json, or `~/.codex` linked to an account dir). A path listed twice
+/// (`CODEX_HOME` set to an account dir) is one place, not a pair.
+pub fn shared(logins: &[Login]) -> Vec<Shared> {
+    let canon: Vec<PathBuf> = logins
+        .iter()
+        .map(|l| std::fs::canonicalize(&l.place).unwrap_or_else(|_| l.place.clone()))
+        .collect();
     let mut out = Vec::new();
     for (i, a) in logins.iter().enumerate() {
-        for b in &logins[i + 1..] {
-            if !a.same_place(&b.place) && a.same_as(b) {
-                out.push((a.clone(), b.clone()));
+        for (j, b) in logins.iter().enumerate().skip(i + 1) {
+            if a.place == b.place {
+                continue;
+            }
+            let linked = canon[i] == canon[j];
+            if linked || a.same_as(b) {
+                out.push(Shared {
+                    a: a.clone(),
+                    b: b.clone(),
+                    linked,
+                });
             }
         }
     }
@@ -136,7 +163,31 @@ mod tests {
         assert!(held_elsewhere(&all, &login("/y/auth.json", Some("rt-3"))).is_none());
         let mut with_copy = all.clone();
         with_copy.push(copy);
-        assert_eq!(shared(&with_copy).len(), 1);
+        let pairs = shared(&with_copy);
+        assert_eq!(pairs.len(), 1);
+        assert!(!pairs[0].linked);
         assert!(shared(&all).is_empty());
+        // One path listed twice (CODEX_HOME set to an account dir) is one place.
+        let twice = vec![all[0].clone(), all[0].clone()];
+        assert!(shared(&twice).is_empty());
+    }
+
+    #[test]
+    fn a_symlink_to_another_login_file_is_one_login_in_two_places() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let target = dir.path().join("codex-auth.json");
+        let link = dir.path().join("link-auth.json");
+        std::fs::write(&target, "{}").unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(&target, &link).unwrap_or_else(|e| panic!("{e}"));
+        let (a, b) = (
+            login(&link.to_string_lossy(), Some("rt-1")),
+            login(&target.to_string_lossy(), Some("rt-1")),
+        );
+        // add/import: the same place (cao writes through the link).
+        assert!(held_elsewhere(std::slice::from_ref(&b), &a).is_none());
+        // doctor and the gateway: two programs refresh this one login.
+        let pairs = shared(&[a, b]);
+        assert_eq!(pairs.len(), 1);
+        assert!(pairs[0].linked);
     }
 }

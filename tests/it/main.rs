@@ -6,6 +6,7 @@ mod accounts;
 mod cli;
 mod common;
 mod custody;
+mod custody_logins;
 mod demo;
 mod e2e_gateway;
 mod e2e_routing;

@@ -56,6 +56,15 @@ pub enum Login {
     NoTokens,
 }
 
+/// Another place holding the same login as an account's auth.json (`shared_login`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedWith {
+    /// The other file (another account's auth.json, or Codex's own `~/.codex/auth.json`).
+    pub place: String,
+    /// Both paths lead to one file (a symlink), rather than two copies of one refresh token.
+    pub linked: bool,
+}
+
 /// Everything health evaluation needs to know about one account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthInput<'a> {
@@ -81,4 +90,7 @@ pub struct HealthInput<'a> {
     pub auth_path: &'a str,
     /// Last usage upstream reported (issue 6).
     pub usage: Option<&'a crate::policy::usage::UsageSnapshot>,
+    /// Other places holding this login: two custodians of one refresh token revoke it for
+    /// both on the second refresh.
+    pub shared_with: &'a [SharedWith],
 }

@@ -33,6 +33,8 @@ pub enum IssueCode {
     AllSpent,
     /// No usage has ever been seen for this account (information; `cao status --refresh`).
     UsageUnknown,
+    /// The account's login is also held elsewhere (a copy or a link): error.
+    SharedLogin,
 }
 
 impl IssueCode {
@@ -51,6 +53,7 @@ impl IssueCode {
             Self::UsageHigh => "usage_high",
             Self::AllSpent => "all_spent",
             Self::UsageUnknown => "usage_unknown",
+            Self::SharedLogin => "shared_login",
         }
     }
 }

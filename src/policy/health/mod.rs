@@ -3,14 +3,15 @@
 //! Pure: the caller gathers what it knows about each account into a [`HealthInput`] and passes
 //! the time in. The rules follow the TypeScript tool's `account_health.ts` (same codes, same
 //! order, same thresholds) plus three it lacked: an auth.json that does not parse,
-//! `needs_login` (a refresh failed for good) and `insecure_permissions`. The usage rules
+//! `needs_login` (a refresh failed for good), `insecure_permissions` and `shared_login` (one
+//! login in two places). The usage rules
 //! (`usage_high`, `all_spent`, `usage_unknown`) are in [`usage`].
 
 mod input;
 mod issue;
 mod usage;
 
-pub use input::{HealthInput, HealthOptions, Login};
+pub use input::{HealthInput, HealthOptions, Login, SharedWith};
 pub use issue::{HealthIssue, HealthSummary, IssueCode, Severity};
 
 /// True when a unix mode lets group or others read or write the file.
@@ -75,6 +76,14 @@ pub fn evaluate(input: &HealthInput<'_>, options: &HealthOptions, now_ms: i64) -
             Severity::Error,
             IssueCode::NeedsLogin,
             format!("Token refresh failed for good; log in again with `cao add {name}`."),
+        );
+    }
+
+    for other in input.shared_with {
+        push(
+            Severity::Error,
+            IssueCode::SharedLogin,
+            shared_message(input, other),
         );
     }
 
@@ -162,6 +171,20 @@ pub fn is_usage_limit_error(error: &str) -> bool {
 pub fn no_access_message(path: &str, error: &str) -> String {
     format!(
         "{path} cannot be read by this user ({error}); give it back with `sudo chown \"$USER\" {path} && chmod 600 {path}`."
+    )
+}
+
+/// One login in two places: name both and say how to give this account a login of its own
+/// without revoking the shared one (`codex logout` / `codex login` over it would).
+fn shared_message(input: &HealthInput<'_>, other: &SharedWith) -> String {
+    let (path, name, place) = (input.auth_path, input.name, &other.place);
+    let what = if other.linked {
+        format!("{path} leads to the same file as {place} (a symlink)")
+    } else {
+        format!("{path} holds the same login (refresh token) as {place}")
+    };
+    format!(
+        "{what}: two programs refresh one login, and the second refresh revokes it for both. Give {name} a login of its own: `rm {path}` (not `codex logout`, which revokes the shared login), then `cao add {name}`."
     )
 }
 

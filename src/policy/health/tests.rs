@@ -19,6 +19,7 @@ fn healthy(name: &str) -> HealthInput<'_> {
         loose_auth_mode: None,
         auth_path: "/d/a/auth.json",
         usage: None,
+        shared_with: &[],
     }
 }
 
@@ -266,4 +267,37 @@ fn routine_states_are_not_problems() {
     i.cooldown_until_ms = Some(NOW - H);
     i.last_error = Some("usage limit reached");
     assert!(codes(&i).is_empty());
+}
+
+#[test]
+fn one_login_in_two_places_is_an_error_naming_both_and_the_fix() {
+    let shared = [SharedWith {
+        place: "/home/me/.codex/auth.json".into(),
+        linked: false,
+    }];
+    let mut i = healthy("a");
+    i.shared_with = &shared;
+    assert_eq!(codes(&i), ["shared_login"]);
+    let issue = &evaluate(&i, &HealthOptions::default(), NOW)[0];
+    assert_eq!(issue.severity, Severity::Error);
+    for part in [
+        "/d/a/auth.json holds the same login",
+        "/home/me/.codex/auth.json",
+        "`rm /d/a/auth.json`",
+        "not `codex logout`",
+        "`cao add a`",
+    ] {
+        assert!(issue.message.contains(part), "{part}: {}", issue.message);
+    }
+    let linked = [SharedWith {
+        place: "/home/me/.codex/auth.json".into(),
+        linked: true,
+    }];
+    i.shared_with = &linked;
+    let issue = &evaluate(&i, &HealthOptions::default(), NOW)[0];
+    assert!(issue.message.contains("(a symlink)"), "{}", issue.message);
+    assert_eq!(
+        summarize(&[i], &HealthOptions::default(), NOW).exit_code(),
+        2
+    );
 }

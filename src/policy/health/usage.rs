@@ -149,6 +149,7 @@ mod tests {
             loose_auth_mode: None,
             auth_path: "/x/auth.json",
             usage,
+            shared_with: &[],
         }
     }
 
