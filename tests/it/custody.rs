@@ -405,11 +405,13 @@ async fn rotated_tokens_that_cannot_be_saved_are_served_retried_and_rescued_at_s
     })
     .await;
     let auth = env.data_dir().join("a1/auth.json");
-    let g = gw(&env, &m);
+    // Immutable before the gateway starts: its background refresh of the expired token must
+    // not get a save in first.
     let Some(guard) = Immutable::set(&auth) else {
         eprintln!("skipping: chattr +i is not available here");
         return;
     };
+    let g = gw(&env, &m);
     // Rotations whose save fails: served from memory, and the next refresh spends the newest
     // token (held in memory), not the stale one in the file.
     for _ in 0..2 {
