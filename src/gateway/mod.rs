@@ -33,6 +33,7 @@ pub mod tokens;
 pub mod usage;
 pub mod usage_answer;
 pub mod wire;
+pub mod ws_upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

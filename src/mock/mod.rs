@@ -1,8 +1,9 @@
 //! The mock Codex upstream with fault injection, used by tests, `cao demo` and the benchmarks.
 //!
-//! It answers like the ChatGPT Codex backend as far as the Codex CLI 0.169 needs:
+//! It answers like the ChatGPT Codex backend as far as the Codex CLI 0.171 needs:
 //! `POST /responses` streams a Responses-API SSE answer ([`sse`]), `GET /responses` with
-//! `Upgrade: websocket` gets 426 (so Codex falls back to HTTP at once), `/models` and every other
+//! `Upgrade: websocket` speaks Responses over WebSocket (`ws`; 426 with `websocket: false`),
+//! `/models` and every other
 //! path answer 200 JSON, and `POST /oauth/token` is an OAuth token endpoint that rotates refresh
 //! tokens and detects reuse. Faults are injected per ChatGPT account ([`Scenario`]); every request
 //! is recorded ([`RecordedRequest`]) so tests can check what reached "upstream".
@@ -12,6 +13,7 @@ mod server;
 pub mod sse;
 pub mod token;
 mod usage;
+mod ws;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -19,7 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use anyhow::Context;
 pub use scenario::{
     AccountFaults, LOOPBACK_HTTPS_ORIGIN, QuotaFault, RefreshFault, Scenario, ServerErrorFault,
-    Times,
+    Times, WsFaults,
 };
 pub use token::{Presented, Verdict};
 pub use usage::UsageFault;
@@ -60,6 +62,29 @@ impl RecordedRequest {
     pub fn is_model_call(&self) -> bool {
         self.method == "POST" && self.path.ends_with("/responses")
     }
+}
+
+/// One request frame a mock WebSocket received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedFrame {
+    /// Which socket (numbered from 1 in opening order).
+    pub socket: u64,
+    /// The account of the socket's handshake (`chatgpt-account-id`, else the bearer's).
+    pub account: Option<String>,
+    /// `chatgpt_account_id` of the handshake's bearer and the `chatgpt-account-id` header.
+    pub bearer_account: Option<String>,
+    pub header_account: Option<String>,
+    /// Frame size in bytes.
+    pub bytes: usize,
+    pub previous_response_id: Option<String>,
+    /// Number of `input` items.
+    pub input_items: usize,
+    /// `generate: false` (a prewarm).
+    pub prewarm: bool,
+    /// What the mock answered: `completed`, `error:<code>`, `closed`, `failed`.
+    pub answer: String,
+    /// The response id it produced, if any.
+    pub response_id: Option<String>,
 }
 
 /// A running mock upstream. Dropping it without [`MockUpstream::shutdown`] aborts the server.
@@ -134,10 +159,29 @@ impl MockUpstream {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Every WebSocket request frame received so far, in arrival order.
+    pub fn ws_frames(&self) -> Vec<RecordedFrame> {
+        self.shared
+            .state
+            .lock()
+            .map(|s| s.ws_frames.clone())
+            .unwrap_or_default()
+    }
+
+    /// Text-frame bytes received and sent on all WebSockets, and sockets opened.
+    pub fn ws_traffic(&self) -> (u64, u64, u64) {
+        self.shared
+            .state
+            .lock()
+            .map(|s| (s.ws_bytes_in, s.ws_bytes_out, s.ws_sockets))
+            .unwrap_or_default()
+    }
+
     /// Forget the recorded requests.
     pub fn clear_requests(&self) {
         if let Ok(mut s) = self.shared.state.lock() {
             s.requests.clear();
+            s.ws_frames.clear();
         }
     }
 

@@ -52,6 +52,9 @@ pub struct Scenario {
     /// A test that points the TUI at the mock's plain http directly sets
     /// [`LOOPBACK_HTTPS_ORIGIN`] (an https origin, which Codex only validates).
     pub workspace_backend_origin: String,
+    /// Speak Responses over WebSocket on `GET .../responses` (else answer the upgrade 426, which
+    /// sends Codex to HTTP at once).
+    pub websocket: bool,
     /// Faults for accounts not listed in `accounts`.
     pub default_faults: AccountFaults,
     /// Faults by ChatGPT account id.
@@ -68,6 +71,7 @@ impl Default for Scenario {
             reject_expired_tokens: true,
             record_requests: true,
             workspace_backend_origin: DEFAULT_WORKSPACE_BACKEND_ORIGIN.to_string(),
+            websocket: true,
             default_faults: AccountFaults::default(),
             accounts: BTreeMap::new(),
         }
@@ -106,6 +110,37 @@ pub struct AccountFaults {
     pub rate_limit_event: Option<serde_json::Value>,
     /// What the usage endpoint (`GET …/wham/usage`) answers for this account.
     pub usage: Option<super::usage::UsageFault>,
+    /// Misbehaviour of the Responses WebSocket (`GET /responses` upgraded), see [`WsFaults`].
+    pub ws: WsFaults,
+}
+
+/// Faults of the mock's WebSocket endpoint for one account. Turn numbers count this account's
+/// `response.create` frames with output (prewarms not counted) over all its sockets, from 1.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WsFaults {
+    /// Refuse the upgrade itself with this HTTP status (e.g. 503).
+    pub refuse_upgrade: Option<u16>,
+    /// Close the socket (close frame, no event) instead of answering these turns.
+    pub close_on_turns: Vec<u32>,
+    /// Close the socket after this many events of these turns (output already sent).
+    pub close_mid_turns: Vec<u32>,
+    /// How many events [`WsFaults::close_mid_turns`] sends before the close.
+    pub close_after_events: u32,
+    /// Answer `websocket_connection_limit_reached` once a socket has answered this many
+    /// requests (the backend's 60-minute socket age limit, by count).
+    pub connection_limit_after: Option<u32>,
+    /// Answer these turns with an error frame `status` 401 (a token the backend stopped taking).
+    pub unauthorized_turns: Vec<u32>,
+    /// Answer these turns with `response.failed` (`server_is_overloaded`) before any output.
+    pub overloaded_turns: Vec<u32>,
+    /// Forget every response at once: each delta is answered `previous_response_not_found`.
+    pub forget_responses: bool,
+    /// Pause before every event frame (slow frames).
+    pub frame_delay_ms: u64,
+    /// Put a reasoning item with `encrypted_content` bound to this account in every answer, and
+    /// refuse input reasoning produced by another account with `invalid_encrypted_content`.
+    pub reasoning: bool,
 }
 
 /// A usage-limit answer: `{"error": {"type": "usage_limit_reached", ...}}`.

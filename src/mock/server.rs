@@ -51,13 +51,21 @@ pub(super) struct MockState {
     pub counters: HashMap<String, Counters>,
     /// The strict token endpoint's memory.
     pub tokens: super::token::Ledger,
-    next_seq: u64,
+    pub next_seq: u64,
+    /// Every WebSocket request frame (see [`super::RecordedFrame`]).
+    pub ws_frames: Vec<super::RecordedFrame>,
+    /// Bytes of text frames received / sent on every WebSocket, and sockets opened.
+    pub ws_bytes_in: u64,
+    pub ws_bytes_out: u64,
+    pub ws_sockets: u64,
+    /// One-shot WebSocket faults already fired (`account/kind/turn`).
+    pub ws_fired: std::collections::HashSet<String>,
 }
 
 /// Per-account fault counters.
 #[derive(Default)]
 pub(super) struct Counters {
-    served: u32,
+    pub served: u32,
     server_errors: u32,
     rate_limits: u32,
 }
@@ -66,7 +74,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(shared)
 }
 
-fn now_secs() -> i64 {
+pub(super) fn now_secs() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
@@ -80,7 +88,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     r
 }
 
-fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(super) fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -101,6 +109,11 @@ enum Answer {
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    if crate::gateway::ws_upgrade::is_upgrade(&parts.headers)
+        && parts.uri.path().ends_with("/responses")
+    {
+        return super::ws::handle(shared, parts).await;
+    }
     let body = body
         .collect()
         .await
@@ -290,21 +303,10 @@ fn decide(
     if let Some(q) = &faults.quota
         && counters.served >= q.after_requests
     {
-        let mut err = json!({
-            "type": "usage_limit_reached",
-            "message": "The usage limit has been reached",
-            "plan_type": q.plan_type.clone().unwrap_or_else(|| "plus".to_string()),
-        });
-        if !q.omit_reset {
-            let now = now_secs();
-            let resets_at = q
-                .resets_at
-                .or(q.resets_in_seconds.map(|s| now + s))
-                .unwrap_or(now + 3600);
-            err["resets_at"] = json!(resets_at);
-            err["resets_in_seconds"] = json!(q.resets_in_seconds.unwrap_or(resets_at - now).max(0));
-        }
-        return Answer::Json(StatusCode::TOO_MANY_REQUESTS, json!({ "error": err }));
+        return Answer::Json(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({ "error": usage_limit_error(q) }),
+        );
     }
     if let Some(rl) = &faults.rate_limited
         && rl.times.is_none_or(|t| counters.rate_limits < t)
@@ -343,6 +345,25 @@ fn decide(
             .collect(),
         rate_limit_event: faults.rate_limit_event.clone(),
     }
+}
+
+/// The `error` object of a spent account's answer (HTTP body and WebSocket error frame alike).
+pub(super) fn usage_limit_error(q: &super::QuotaFault) -> Value {
+    let mut err = json!({
+        "type": "usage_limit_reached",
+        "message": "The usage limit has been reached",
+        "plan_type": q.plan_type.clone().unwrap_or_else(|| "plus".to_string()),
+    });
+    if !q.omit_reset {
+        let now = now_secs();
+        let resets_at = q
+            .resets_at
+            .or(q.resets_in_seconds.map(|s| now + s))
+            .unwrap_or(now + 3600);
+        err["resets_at"] = json!(resets_at);
+        err["resets_in_seconds"] = json!(q.resets_in_seconds.unwrap_or(resets_at - now).max(0));
+    }
+    err
 }
 
 /// 200 JSON for every non-model path Codex calls.

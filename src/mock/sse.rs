@@ -27,13 +27,22 @@ pub enum Ending {
 
 /// The event texts (`event: ...\ndata: {...}\n\n`) of one successful answer.
 pub fn response_events(response_no: u64, text: &str, deltas: u32) -> Vec<Bytes> {
+    response_values(response_no, text, deltas)
+        .into_iter()
+        .map(|v| {
+            let kind = v["type"].as_str().unwrap_or("message").to_string();
+            Bytes::from(format!("event: {kind}\ndata: {v}\n\n"))
+        })
+        .collect()
+}
+
+/// The events of one successful answer as JSON values (the WebSocket mock sends each as a text
+/// frame).
+pub fn response_values(response_no: u64, text: &str, deltas: u32) -> Vec<serde_json::Value> {
     let resp_id = format!("resp_mock_{response_no}");
     let msg_id = format!("msg_mock_{response_no}");
     let mut out = Vec::new();
-    let mut push = |v: serde_json::Value| {
-        let kind = v["type"].as_str().unwrap_or("message").to_string();
-        out.push(Bytes::from(format!("event: {kind}\ndata: {v}\n\n")));
-    };
+    let mut push = |v: serde_json::Value| out.push(v);
     push(json!({"type": "response.created", "sequence_number": 0,
         "response": {"id": resp_id, "object": "response", "status": "in_progress", "output": []}}));
     push(

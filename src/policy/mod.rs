@@ -17,3 +17,4 @@ pub mod upstream;
 pub mod usage;
 pub mod usage_endpoint;
 pub mod usage_poll;
+pub mod ws;

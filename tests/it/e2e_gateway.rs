@@ -3,75 +3,10 @@
 
 use crate::common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
 use cao::mock::{AccountFaults, MockUpstream, Scenario};
+use common::codex::{Codex, assert_answered};
 use common::gateway::GatewayProc;
-use common::{TestEnv, auth_json, now_secs};
-
-/// A Codex home logged in as an account of its own (which the gateway must replace on every
-/// request), and a way to run the real codex in it.
-struct Codex {
-    bin: PathBuf,
-    home: PathBuf,
-    work: PathBuf,
-    token_url: String,
-}
-
-impl Codex {
-    fn new(env: &TestEnv, bin: PathBuf, token_url: &str) -> Self {
-        let home = env.dir.path().join("codex-home");
-        std::fs::create_dir_all(&home).unwrap();
-        let auth = auth_json("client-own-account", "me@example.com", now_secs() + 3600);
-        std::fs::write(home.join("auth.json"), auth.to_string()).unwrap();
-        std::fs::write(
-            home.join("config.toml"),
-            "cli_auth_credentials_store = \"file\"\nforced_login_method = \"chatgpt\"\n",
-        )
-        .unwrap();
-        let work = env.dir.path().join("work");
-        std::fs::create_dir_all(&work).unwrap();
-        Self {
-            bin,
-            home,
-            work,
-            token_url: token_url.to_string(),
-        }
-    }
-
-    /// `codex -c <override>... <args>`; the token endpoints point at the mock, never the internet.
-    async fn run(&self, overrides: &[String], args: &[&str]) -> Output {
-        let mut cmd = Command::new(&self.bin);
-        for o in overrides {
-            cmd.args(["-c", o]);
-        }
-        cmd.args(args)
-            .current_dir(&self.work)
-            .env("CODEX_HOME", &self.home)
-            .env("HOME", &self.home)
-            .env("CODEX_REFRESH_TOKEN_URL_OVERRIDE", &self.token_url)
-            .env("CODEX_REVOKE_TOKEN_URL_OVERRIDE", &self.token_url)
-            .env_remove("OPENAI_API_KEY")
-            .env_remove("CODEX_API_KEY")
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null());
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
-    }
-}
-
-/// Succeeded and printed `expected`, else fail with everything needed to see why.
-fn assert_answered(out: &Output, expected: &str, g: &GatewayProc) {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains(expected),
-        "expected {expected:?}\nstdout: {stdout}\nstderr: {}\ngateway log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        g.log()
-    );
-}
+use common::{TestEnv, now_secs};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn real_codex_runs_two_turns_on_account_2_while_account_1_is_spent() {
