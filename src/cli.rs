@@ -401,6 +401,10 @@ pub struct GatewayStartArgs {
     /// time (0 turns it off; below 60 warns) [default: 300]
     #[arg(long, value_name = "SECONDS")]
     pub usage_poll: Option<u64>,
+    /// Answer Codex's WebSocket upgrade with 426, so it uses HTTP for the whole session (the
+    /// behaviour before the gateway spoke Responses over WebSocket)
+    #[arg(long)]
+    pub no_websocket: bool,
     /// Persist these options to gateway.json
     #[arg(long)]
     pub save: bool,

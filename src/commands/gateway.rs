@@ -53,6 +53,7 @@ fn overrides(a: GatewayStartArgs) -> Overrides {
         state_url: a.state_url,
         state_key_file: a.state_key_file,
         usage_poll_seconds: a.usage_poll,
+        no_websocket: a.no_websocket,
     }
 }
 

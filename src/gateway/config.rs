@@ -61,6 +61,8 @@ pub struct Overrides {
     pub state_url: Option<String>,
     pub state_key_file: Option<String>,
     pub usage_poll_seconds: Option<u64>,
+    /// `--no-websocket` (not saved: a switch for one run).
+    pub no_websocket: bool,
 }
 
 impl Overrides {
@@ -107,6 +109,8 @@ pub struct GatewayConfig {
     pub state_key_file: Option<std::path::PathBuf>,
     /// Seconds between usage-endpoint polls of idle accounts; 0 = off (`--usage-poll`).
     pub usage_poll_seconds: u64,
+    /// Answer WebSocket upgrades 426 (Codex then uses HTTP) instead of proxying them.
+    pub no_websocket: bool,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -154,6 +158,7 @@ impl Default for GatewayConfig {
             state_url: None,
             state_key_file: None,
             usage_poll_seconds: crate::policy::usage_poll::DEFAULT_INTERVAL_SECONDS,
+            no_websocket: false,
         }
     }
 }
@@ -207,6 +212,7 @@ impl GatewayConfig {
                 .unwrap_or(d.upstream_retry_jitter_ms),
             passthrough_auth: o.passthrough_auth || saved.override_auth == Some(false),
             no_app_env: o.no_app_env,
+            no_websocket: o.no_websocket,
             token_url: text(&o.token_url, &saved.token_url).unwrap_or(d.token_url),
             client_id: text(&o.client_id, &saved.oauth_client_id).unwrap_or(d.client_id),
             access_key: super::access_key::resolve(o)?,

@@ -33,7 +33,10 @@ pub mod tokens;
 pub mod usage;
 pub mod usage_answer;
 pub mod wire;
+pub mod ws;
+mod ws_turn;
 pub mod ws_upgrade;
+pub mod ws_upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -87,6 +87,21 @@ pub struct RecordedFrame {
     pub response_id: Option<String>,
 }
 
+impl RecordedFrame {
+    /// The HTTP status an answer like this has over HTTP: 200 completed, the error frame's
+    /// kind mapped (429 usage limit, 401, 400), 502 for a close.
+    pub fn status(&self) -> u16 {
+        match self.answer.as_str() {
+            "completed" => 200,
+            "error:usage_limit_reached" => 429,
+            "failed" => 503,
+            "closed" => 502,
+            "error:invalid_request_error" => 401,
+            _ => 400,
+        }
+    }
+}
+
 /// A running mock upstream. Dropping it without [`MockUpstream::shutdown`] aborts the server.
 pub struct MockUpstream {
     addr: SocketAddr,
@@ -166,6 +181,21 @@ impl MockUpstream {
             .lock()
             .map(|s| s.ws_frames.clone())
             .unwrap_or_default()
+    }
+
+    /// Every model call as `account:status`: HTTP `POST .../responses` first, then every
+    /// WebSocket request frame (prewarms included) with [`RecordedFrame::status`].
+    pub fn model_calls(&self) -> Vec<String> {
+        let http = self
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_model_call())
+            .map(|r| format!("{}:{}", r.account().unwrap_or("?"), r.status));
+        let ws = self
+            .ws_frames()
+            .into_iter()
+            .map(|f| format!("{}:{}", f.account.as_deref().unwrap_or("?"), f.status()));
+        http.chain(ws).collect()
     }
 
     /// Text-frame bytes received and sent on all WebSockets, and sockets opened.

@@ -292,6 +292,17 @@ pub fn gateway_error_frame(status: u16, kind: &str, message: &str) -> String {
     .to_string()
 }
 
+/// What Codex gets for a delta the gateway cannot serve where its parent lives (the account is
+/// spent or its socket is gone) and cannot expand: the backend's `previous_response_not_found`,
+/// on which Codex 0.171 opens a new socket and sends the full input.
+pub fn previous_not_found_frame() -> String {
+    json!({"type": "error", "status": 400, "error": {
+        "type": "invalid_request_error", "code": "previous_response_not_found",
+        "param": "previous_response_id",
+        "message": "Previous response not found: the gateway moved this session to another account."}})
+    .to_string()
+}
+
 /// The `headers` object of an error frame, as (name, value) pairs (numbers and booleans as
 /// text), for the usage model.
 pub fn error_headers(text: &str) -> Vec<(String, String)> {

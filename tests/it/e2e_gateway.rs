@@ -83,11 +83,12 @@ async fn real_codex_runs_two_turns_on_account_2_while_account_1_is_spent() {
     assert!(g.stop().success());
 }
 
-/// The built-in provider routed with `openai_base_url` + `chatgpt_base_url=<gw>/backend-api`:
-/// Codex tries WebSocket first (426 from the gateway sends it to HTTP at once) and uses its own
-/// ChatGPT paths under `/backend-api/`, which all get the chosen account's credentials.
+/// The built-in provider routed with `openai_base_url` + `chatgpt_base_url=<gw>/backend-api`
+/// and `--no-websocket`: Codex tries WebSocket first (426 from the gateway sends it to HTTP at
+/// once) and uses its own ChatGPT paths under `/backend-api/`, which all get the chosen
+/// account's credentials. (Without `--no-websocket` it stays on WebSocket: e2e_websocket.rs.)
 #[tokio::test(flavor = "multi_thread")]
-async fn real_codex_with_the_builtin_provider_falls_back_from_websocket_at_once() {
+async fn real_codex_with_no_websocket_falls_back_to_http_at_once() {
     let Some(bin) = common::real_codex() else {
         return;
     };
@@ -97,7 +98,10 @@ async fn real_codex_with_the_builtin_provider_falls_back_from_websocket_at_once(
         .await
         .unwrap();
     let (base, token) = (m.base_url(), m.token_url());
-    let g = GatewayProc::start(&env, &["--base-url", &base, "--token-url", &token]);
+    let g = GatewayProc::start(
+        &env,
+        &["--base-url", &base, "--token-url", &token, "--no-websocket"],
+    );
     let codex = Codex::new(&env, bin, &token);
     let routed = [
         format!("openai_base_url={}", g.url),

@@ -144,12 +144,7 @@ impl E2e {
 
     /// `account:status` of every model call upstream saw.
     fn model_calls(&self) -> Vec<String> {
-        self.mock()
-            .requests()
-            .iter()
-            .filter(|r| r.is_model_call())
-            .map(|r| format!("{}:{}", r.account().unwrap_or("?"), r.status))
-            .collect()
+        self.mock().model_calls()
     }
 
     /// Codex's non-model calls arrived in its normal ChatGPT path style (`/backend-api/...`,

@@ -305,8 +305,13 @@ impl Setup {
         v
     }
 
-    /// `account:status` of every model call upstream saw.
+    /// `account:status` of every model call upstream saw (HTTP, then WebSocket frames).
     pub(crate) fn model_calls(&self) -> Vec<String> {
+        self.mock().model_calls()
+    }
+
+    /// `account:status` of the model calls made over HTTP (a fallback from WebSocket).
+    fn http_model_calls(&self) -> Vec<String> {
         self.mock()
             .requests()
             .iter()
@@ -315,12 +320,59 @@ impl Setup {
             .collect()
     }
 
+    /// `account:delta|full:answer` of every WebSocket request frame upstream saw (prewarms
+    /// marked `prewarm`).
+    fn ws_turns(&self) -> Vec<String> {
+        self.mock()
+            .ws_frames()
+            .iter()
+            .map(|f| {
+                let kind = match (f.prewarm, f.previous_response_id.is_some()) {
+                    (true, _) => "prewarm",
+                    (false, true) => "delta",
+                    (false, false) => "full",
+                };
+                format!(
+                    "{}:{kind}:{}",
+                    f.account.as_deref().unwrap_or("?"),
+                    f.answer
+                )
+            })
+            .collect()
+    }
+
+    fn ws_frames_text(&self) -> String {
+        self.mock()
+            .ws_frames()
+            .iter()
+            .map(|f| {
+                format!(
+                    "socket {} {:?} prev={:?} items={} bytes={} -> {} {:?}",
+                    f.socket,
+                    f.account,
+                    f.previous_response_id,
+                    f.input_items,
+                    f.bytes,
+                    f.answer,
+                    f.response_id
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Upstream never saw one account's token next to another account's id.
     pub(crate) fn assert_bearer_matches_header(&self) {
         for r in self.mock().requests() {
             if let (Some(b), Some(h)) = (&r.bearer_account, &r.header_account) {
                 assert_eq!(b, h, "mismatched bearer/chatgpt-account-id: {r:?}");
             }
+        }
+        for f in self.mock().ws_frames() {
+            assert_eq!(
+                f.bearer_account, f.header_account,
+                "mismatched frame credentials: {f:?}"
+            );
         }
     }
 
@@ -420,18 +472,28 @@ fn tui_through_the_gateway_gets_its_answer_from_account_two() {
     assert!(!screen.contains("usage limit"), "{screen}");
     assert!(!screen.contains("Hello from acct-1."), "{screen}");
 
-    let calls = s.model_calls();
-    assert_eq!(
-        calls.iter().filter(|c| c.starts_with("acct-1:")).count(),
-        1,
-        "account 1 asked once: {calls:?}"
+    // Over WebSocket (no HTTP fallback): account 1 refuses the prewarm once; from then on
+    // account 2 serves the session.
+    assert!(
+        s.http_model_calls().is_empty(),
+        "no HTTP model call: {:?}",
+        s.http_model_calls()
     );
+    let turns = s.ws_turns();
     assert_eq!(
-        calls.first().map(String::as_str),
-        Some("acct-1:429"),
-        "{calls:?}"
+        turns
+            .iter()
+            .filter(|c| c.starts_with("acct-1:"))
+            .collect::<Vec<_>>(),
+        ["acct-1:prewarm:error:usage_limit_reached"],
+        "account 1 asked once: {turns:?}"
     );
-    assert!(calls.iter().any(|c| c == "acct-2:200"), "{calls:?}");
+    assert!(
+        turns
+            .iter()
+            .any(|c| c.starts_with("acct-2:") && c.ends_with(":completed")),
+        "{turns:?}"
+    );
     s.assert_bearer_matches_header();
     // The TUI's start-up workspace check went through the gateway too.
     assert!(
@@ -658,6 +720,112 @@ fn tui_logged_in_as_its_own_account_starts_through_the_gateway() {
         "{}",
         context()
     );
+    assert!(
+        s.mock()
+            .ws_frames()
+            .iter()
+            .all(|f| f.account.as_deref() != Some("acct-user")),
+        "{}",
+        context()
+    );
+    t.quit_codex(&context);
+    drop(t);
+    stop_daemon(&s.codex, &home);
+    gw.stop();
+}
+
+/// Routed like `cao gateway enable` (the shim's `-c` overrides), logged in as an account cao
+/// does not hold, over Responses-over-WebSocket: two turns on account 1 as deltas on one
+/// socket, account 1 spent on the third, which account 2 answers with nothing on screen, and
+/// the turn after that a delta again, on account 2. No HTTP model call at all.
+#[test]
+fn tui_over_websocket_switches_accounts_mid_session_and_keeps_deltas() {
+    // Account 1 serves three responses: turns 1 and 2 and the side request the TUI makes on a
+    // second socket of its own (a full request after its own prewarm).
+    let Some(s) = Setup::new(3) else { return };
+    let Some((gw, home, t)) = s.tui_through_gateway("ws", "acct-own") else {
+        return;
+    };
+    let context = || {
+        format!(
+            "upstream saw:\n{}\nframes:\n{}\ngateway log:\n{}",
+            s.requests_text(),
+            s.ws_frames_text(),
+            gw.log()
+        )
+    };
+    t.wait_for("the TUI to start", &context, tui_ready);
+    let from = ["acct-1", "acct-1", "acct-2", "acct-2", "acct-2"];
+    for (n, acct) in from.iter().enumerate() {
+        t.submit(&format!("question {n}"));
+        let want = format!("Hello from {acct}.");
+        let times = from[..=n].iter().filter(|a| *a == acct).count();
+        t.wait_for(&format!("answer {n} from {acct}"), &context, |scr| {
+            scr.matches(&want).count() >= times
+        });
+    }
+    let screen = t.screen();
+    assert!(!screen.contains("usage limit"), "{screen}");
+    assert!(!screen.to_lowercase().contains("reconnecting"), "{screen}");
+    assert!(
+        s.http_model_calls().is_empty(),
+        "no HTTP fallback: {:?}",
+        s.http_model_calls()
+    );
+    let turns: Vec<String> = s
+        .ws_turns()
+        .into_iter()
+        .filter(|t| !t.contains(":prewarm:"))
+        .collect();
+    let hit = turns
+        .iter()
+        .position(|t| t.ends_with("usage_limit_reached"))
+        .unwrap_or_else(|| panic!("no usage limit met: {}", context()));
+    assert_eq!(
+        turns[hit],
+        "acct-1:delta:error:usage_limit_reached",
+        "{}",
+        context()
+    );
+    assert_eq!(
+        turns.iter().filter(|t| t.contains("error")).count(),
+        1,
+        "{}",
+        context()
+    );
+    assert!(
+        turns[..hit]
+            .iter()
+            .all(|t| t.starts_with("acct-1:") && t.ends_with(":completed")),
+        "{}",
+        context()
+    );
+    assert!(
+        turns[..hit]
+            .iter()
+            .filter(|t| t.contains(":delta:"))
+            .count()
+            >= 2,
+        "turns 1-2 are deltas on account 1: {}",
+        context()
+    );
+    // The spent turn, expanded for account 2, then deltas there again.
+    assert_eq!(turns[hit + 1], "acct-2:full:completed", "{}", context());
+    assert_eq!(
+        &turns[hit + 2..],
+        ["acct-2:delta:completed", "acct-2:delta:completed"],
+        "{}",
+        context()
+    );
+    s.assert_bearer_matches_header();
+    for f in s.mock().ws_frames() {
+        assert_ne!(
+            f.account.as_deref(),
+            Some("acct-own"),
+            "the client's own account served a turn: {f:?}"
+        );
+    }
+    assert!(!gw.log().contains("status=426"), "{}", gw.log());
     t.quit_codex(&context);
     drop(t);
     stop_daemon(&s.codex, &home);

@@ -378,13 +378,13 @@ async fn a_short_rate_limit_moves_on_without_a_long_cooldown_and_sessions_stick(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn websocket_upgrades_get_426_and_big_bodies_413() {
+async fn websocket_upgrades_off_the_model_path_get_426_and_big_bodies_413() {
     let env = two_accounts();
     let m = mock(Scenario::default()).await;
     let g = gw(&env, &m, &["--max-body-bytes", "1000"]);
     let ws = send(
         "GET",
-        &format!("{}/responses", g.url),
+        &format!("{}/models", g.url),
         &[
             ("upgrade", "websocket"),
             ("connection", "Upgrade"),

@@ -27,3 +27,4 @@ mod shared_state;
 mod status;
 mod usage;
 mod usage_poll;
+mod websocket;

@@ -44,9 +44,8 @@ pub async fn forward(State(state): State<Arc<GatewayState>>, req: Request) -> Re
     let method = parts.method.clone();
     let uri = parts.uri.clone();
     let served = if is_websocket_upgrade(&parts.headers) {
-        // The WebSocket transport takes the upgrade here. Until then: Codex tries WebSocket
-        // first, and 426 makes it use HTTP for the rest of the session at once.
-        Served::local(GatewayError::WebSocketUnsupported.into_response())
+        // Responses over WebSocket (426 with --no-websocket: Codex then uses HTTP).
+        Served::local(crate::gateway::ws::handle(state.clone(), parts).await)
     } else {
         match prepare::prepare(&state.config, parts, body).await {
             Ok(Prepared::Route(replay)) => passes::serve(&state, &replay).await,

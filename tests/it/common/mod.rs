@@ -148,6 +148,9 @@ pub mod redis;
 /// The real `codex exec` in a home of its own.
 pub mod codex;
 
+/// A Responses-over-WebSocket client like Codex.
+pub mod ws;
+
 /// Run `cmd` on a new `rows` x `cols` pseudo-terminal, as a person at a terminal would; `during`
 /// gets the terminal's master side while it runs (to resize it). Returns everything written to
 /// the terminal and the exit code.

@@ -1,0 +1,235 @@
+//! The gateway's upstream side of a Responses WebSocket: open `ws://` / `wss://` (from the
+//! HTTP base URL) as one account, with that account's bearer and matching
+//! `chatgpt-account-id` ([`super::proxy::attempt::authorize`]) and the client's other headers.
+//!
+//! TLS is rustls with the ring provider and the webpki roots, like the HTTP client. No
+//! permessage-deflate: Codex offers it but does not need it, and the gateway never passes the
+//! client's `sec-websocket-extensions` on (a socket negotiated for one side would not match the
+//! other).
+
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+
+use super::account::Creds;
+use super::proxy::attempt::{Held, authorize};
+use super::state::{Account, GatewayState};
+use super::ws_upgrade;
+
+/// Any byte stream a socket runs on (plain TCP or TLS).
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// An upstream socket.
+pub type UpSocket = WebSocketStream<Box<dyn Io>>;
+
+/// Headers of the client's handshake that belong to its own hop and are never forwarded.
+const HANDSHAKE_HEADERS: [&str; 5] = [
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+];
+
+/// Headers of the upstream's 101 that Codex reads (codex-rs `connect_websocket`) and the
+/// gateway hands on in its own 101.
+pub const PASSED_101_HEADERS: [&str; 5] = [
+    "x-codex-turn-state",
+    "x-models-etag",
+    "x-reasoning-included",
+    "openai-model",
+    "x-codex-websocket-max-message-bytes",
+];
+
+/// One open upstream socket and what it knows.
+pub struct Upstream {
+    pub ws: UpSocket,
+    pub account: Arc<Account>,
+    /// The credentials it was opened with (refused ones are refreshed against these).
+    pub creds: Option<Arc<Creds>>,
+    /// The last response this socket produced: a delta naming it can go here as it is.
+    pub last_response_id: Option<String>,
+    /// The upstream's 101 headers.
+    pub headers: HeaderMap,
+    pub opened: Instant,
+}
+
+/// Why no socket opened.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The account could not be used at all (no credentials; recorded).
+    Unusable,
+    /// Upstream answered the upgrade with an HTTP status (body bounded).
+    Refused(Held),
+    /// No connection, TLS failure, broken handshake or timeout.
+    Failed(String),
+}
+
+/// `http(s)://...` to `ws(s)://...`.
+pub fn ws_url(http_url: &str) -> String {
+    if let Some(rest) = http_url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = http_url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        http_url.to_string()
+    }
+}
+
+/// The client's handshake headers as they go upstream (before credentials are put on).
+pub fn forwardable(mut h: HeaderMap) -> HeaderMap {
+    for n in HANDSHAKE_HEADERS {
+        h.remove(n);
+    }
+    h
+}
+
+static TLS: LazyLock<Option<Arc<rustls::ClientConfig>>> = LazyLock::new(|| {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Some(Arc::new(cfg))
+});
+
+/// Open the byte stream to `uri`'s host (TLS for `wss`).
+async fn dial(uri: &Uri) -> Result<Box<dyn Io>, String> {
+    let host = uri.host().ok_or("upstream URL has no host")?.to_string();
+    let tls = uri.scheme_str() == Some("wss");
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| format!("could not connect to {host}:{port}: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    if !tls {
+        return Ok(Box::new(tcp));
+    }
+    let cfg = TLS.clone().ok_or("TLS is not available")?;
+    let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+        .map_err(|e| format!("bad TLS server name {host}: {e}"))?;
+    let stream = tokio_rustls::TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS handshake with {host}:{port} failed: {e}"))?;
+    Ok(Box::new(stream))
+}
+
+/// Open an upstream socket on `acct` to `url` (`ws(s)://...`) with `base` headers
+/// ([`forwardable`]) plus the account's credentials, within `timeout`.
+pub async fn connect(
+    state: &Arc<GatewayState>,
+    acct: &Arc<Account>,
+    url: &str,
+    base: &HeaderMap,
+    timeout: Duration,
+) -> Result<Upstream, ConnectError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| ConnectError::Failed(format!("bad upstream URL {url}")))?;
+    let mut headers = base.clone();
+    let creds = authorize(state, acct, &mut headers)
+        .await
+        .map_err(|_| ConnectError::Unusable)?;
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_default();
+    let mut req = http::Request::new(());
+    *req.uri_mut() = uri.clone();
+    let h = req.headers_mut();
+    *h = headers;
+    for (k, v) in [
+        ("host", host),
+        ("connection", "Upgrade".to_string()),
+        ("upgrade", "websocket".to_string()),
+        ("sec-websocket-version", "13".to_string()),
+        ("sec-websocket-key", generate_key()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+    let open = async {
+        let io = dial(&uri).await.map_err(ConnectError::Failed)?;
+        tokio_tungstenite::client_async_with_config(req, io, Some(ws_upgrade::config()))
+            .await
+            .map_err(refused)
+    };
+    let (ws, resp) = tokio::time::timeout(timeout, open)
+        .await
+        .map_err(|_| ConnectError::Failed("upstream handshake timed out".into()))??;
+    Ok(Upstream {
+        ws,
+        account: acct.clone(),
+        creds,
+        last_response_id: None,
+        headers: resp.headers().clone(),
+        opened: Instant::now(),
+    })
+}
+
+fn refused(e: WsError) -> ConnectError {
+    match e {
+        WsError::Http(resp) => {
+            let status = resp.status();
+            let mut headers = resp.headers().clone();
+            headers.remove(header::CONTENT_LENGTH);
+            headers.remove(header::TRANSFER_ENCODING);
+            let body = resp.body().clone().map(Bytes::from).unwrap_or_default();
+            ConnectError::Refused(Held {
+                status: if status.is_success() {
+                    StatusCode::BAD_GATEWAY
+                } else {
+                    status
+                },
+                headers,
+                body,
+            })
+        }
+        e => ConnectError::Failed(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ws_urls_follow_the_http_scheme() {
+        assert_eq!(
+            ws_url("https://chatgpt.com/backend-api/codex/responses"),
+            "wss://chatgpt.com/backend-api/codex/responses"
+        );
+        assert_eq!(
+            ws_url("http://127.0.0.1:9/responses"),
+            "ws://127.0.0.1:9/responses"
+        );
+    }
+
+    #[test]
+    fn the_clients_own_handshake_headers_stay_behind() {
+        let mut h = HeaderMap::new();
+        for n in HANDSHAKE_HEADERS {
+            h.insert(n, HeaderValue::from_static("x"));
+        }
+        h.insert(
+            "openai-beta",
+            HeaderValue::from_static("responses_websockets=2026-02-06"),
+        );
+        let f = forwardable(h);
+        assert_eq!(f.len(), 1);
+        assert!(f.contains_key("openai-beta"));
+    }
+}
