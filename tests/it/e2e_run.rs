@@ -84,15 +84,21 @@ impl E2e {
         s["statuses"][name].clone()
     }
 
+    /// `account:status` per turn asked of upstream: HTTP model calls and WebSocket request
+    /// frames (Codex's prewarms left out: they are not turns).
     fn model_calls_by(&self) -> Vec<String> {
-        self.mock
-            .as_ref()
-            .unwrap()
+        let m = self.mock.as_ref().unwrap();
+        let http = m
             .requests()
-            .iter()
+            .into_iter()
             .filter(|r| r.is_model_call())
-            .map(|r| format!("{}:{}", r.account().unwrap_or("?"), r.status))
-            .collect()
+            .map(|r| format!("{}:{}", r.account().unwrap_or("?"), r.status));
+        let ws = m
+            .ws_frames()
+            .into_iter()
+            .filter(|f| !f.prewarm)
+            .map(|f| format!("{}:{}", f.account.as_deref().unwrap_or("?"), f.status()));
+        http.chain(ws).collect()
     }
 
     /// `cao run [--account <account>] --codex <real codex> -- <args>` in the work dir.
