@@ -88,6 +88,20 @@ pub struct RecordedFrame {
 }
 
 impl RecordedFrame {
+    /// `account:prewarm|delta|full:answer`, for test assertions and messages.
+    pub fn summary(&self) -> String {
+        let kind = match (self.prewarm, self.previous_response_id.is_some()) {
+            (true, _) => "prewarm",
+            (false, true) => "delta",
+            (false, false) => "full",
+        };
+        format!(
+            "{}:{kind}:{}",
+            self.account.as_deref().unwrap_or("?"),
+            self.answer
+        )
+    }
+
     /// The HTTP status an answer like this has over HTTP: 200 completed, the error frame's
     /// kind mapped (429 usage limit, 401, 400), 502 for a close.
     pub fn status(&self) -> u16 {

@@ -46,18 +46,7 @@ impl Run {
         self.m
             .ws_frames()
             .iter()
-            .map(|f| {
-                let kind = match (f.prewarm, f.previous_response_id.is_some()) {
-                    (true, _) => "prewarm",
-                    (false, true) => "delta",
-                    (false, false) => "full",
-                };
-                format!(
-                    "{}:{kind}:{}",
-                    f.account.as_deref().unwrap_or("?"),
-                    f.answer
-                )
-            })
+            .map(cao::mock::RecordedFrame::summary)
             .collect()
     }
 
