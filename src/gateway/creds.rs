@@ -79,8 +79,12 @@ pub fn apply(
 }
 
 /// Refresh, in the background, every account whose access token expires within
-/// `min(10 min, ttl/2)`, so traffic-time refreshes are rare. Does not wait for them.
+/// `min(10 min, ttl/2)`, so traffic-time refreshes are rare. Does not wait for them. With
+/// several replicas only the leader does this (the others adopt what it publishes).
 pub fn proactive(state: &Arc<GatewayState>) {
+    if !state.leads() {
+        return;
+    }
     let now = crate::store::now_ms();
     for acct in state.pool().accounts.iter() {
         let due_now = acct

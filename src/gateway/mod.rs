@@ -117,14 +117,23 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
     let client = http_client()?;
     let st = store.clone();
     let tls_wanted = tls::allowed(&config);
-    let state = tokio::task::spawn_blocking(move || GatewayState::load(st, config, client))
-        .await
-        .context("loading accounts")??;
-    let state = Arc::new(state);
-    let replicas = match state.config.state_url.clone() {
-        Some(url) => Some(join_replicas(&state, &url, addr).await?),
+    // With --state, token custody runs through the shared state from the first load on.
+    let link = match config.state_url.clone() {
+        Some(url) => Some(connect_replicas(&config, &url, addr).await?),
         None => None,
     };
+    let custody = link.as_ref().map(|l| {
+        Arc::new(crate::shared::custody::RedisCustody::new(
+            store.clone(),
+            l.clone(),
+        )) as Arc<dyn crate::store::custody::CustodyStore>
+    });
+    let state =
+        tokio::task::spawn_blocking(move || GatewayState::load_with(st, config, client, custody))
+            .await
+            .context("loading accounts")??;
+    let state = Arc::new(state);
+    let replicas = link.map(|l| start_replicas(&state, l));
     let st = store.clone();
     let port = addr.port();
     let identity =
@@ -192,27 +201,34 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
     })
 }
 
-/// Connect to the shared state and start this replica's task. A wrong state key or an
-/// unreachable Redis at start-up is an error: the replica does not start.
-async fn join_replicas(
-    state: &Arc<GatewayState>,
+/// Connect to the shared state. A wrong state key or an unreachable Redis at start-up is an
+/// error: the replica does not start.
+async fn connect_replicas(
+    config: &GatewayConfig,
     url: &str,
     addr: SocketAddr,
-) -> anyhow::Result<(
-    tokio::sync::watch::Sender<bool>,
-    tokio::task::JoinHandle<()>,
-)> {
-    let key_file = state
-        .config
+) -> anyhow::Result<Arc<replicas::Replicas>> {
+    let key_file = config
         .state_key_file
         .clone()
         .context("--state needs --state-key-file")?;
     let link = Arc::new(replicas::Replicas::connect(url, &key_file, addr.to_string()).await?);
     tracing::info!(replica = %link.id, state = %link.shared.url(), key = %link.key.fingerprint(), "joined the shared pool");
+    Ok(link)
+}
+
+/// Start this replica's shared-state task.
+fn start_replicas(
+    state: &Arc<GatewayState>,
+    link: Arc<replicas::Replicas>,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let _ = state.replicas.set(link.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(replicas::run(state.clone(), link, rx));
-    Ok((tx, task))
+    (tx, task)
 }
 
 impl GatewayHandle {

@@ -222,6 +222,8 @@ pub fn spawn(
                 jitter: fastrand::f64(),
             };
             let wait = match usage_poll::next(&accounts, &params) {
+                // With several replicas, only the leader polls (the usage is shared).
+                PollNext::Poll(_) if !state.leads() => RECHECK,
                 PollNext::Poll(name) => {
                     let name = name.to_string();
                     drop(accounts);

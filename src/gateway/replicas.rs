@@ -23,6 +23,7 @@ use super::state::GatewayState;
 use crate::policy::usage::UsageSnapshot;
 use crate::shared::redis::{Replica, SharedError, SharedState};
 use crate::shared::seal::StateKey;
+use crate::store::custody::fingerprint;
 
 /// The environment variable for `--state`.
 pub const STATE_URL_ENV: &str = "CAO_STATE_URL";
@@ -72,6 +73,8 @@ pub struct Replicas {
     seen: Mutex<(Vec<Replica>, Option<String>)>,
     learnt: mpsc::UnboundedSender<Learnt>,
     inbox: Mutex<Option<mpsc::UnboundedReceiver<Learnt>>>,
+    /// A catch-up with the published token sets is running.
+    syncing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Replicas {
@@ -103,6 +106,7 @@ impl Replicas {
             seen: Mutex::new((Vec::new(), None)),
             learnt: tx,
             inbox: Mutex::new(Some(rx)),
+            syncing: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -120,12 +124,24 @@ impl Replicas {
     pub fn note<T>(&self, r: Result<T, SharedError>) -> Option<T> {
         match r {
             Ok(v) => {
-                if !self.reachable.swap(true, Ordering::Relaxed) {
-                    tracing::info!(url = %self.shared.url(), "shared state reachable again");
-                }
+                self.saw_outcome(None);
                 Some(v)
             }
             Err(e) => {
+                self.saw_outcome(Some(&e));
+                None
+            }
+        }
+    }
+
+    fn saw_outcome(&self, error: Option<&SharedError>) {
+        match error {
+            None => {
+                if !self.reachable.swap(true, Ordering::Relaxed) {
+                    tracing::info!(url = %self.shared.url(), "shared state reachable again");
+                }
+            }
+            Some(e) => {
                 self.stats.redis_errors.fetch_add(1, Ordering::Relaxed);
                 if self.reachable.swap(false, Ordering::Relaxed) {
                     tracing::warn!(
@@ -133,7 +149,6 @@ impl Replicas {
                         "shared state unreachable ({e}): serving with tokens that are still valid; no token refresh until it is back"
                     );
                 }
-                None
             }
         }
     }
@@ -242,6 +257,36 @@ impl Replicas {
     }
 }
 
+impl crate::shared::custody::Link for Replicas {
+    fn shared(&self) -> &SharedState {
+        &self.shared
+    }
+
+    fn key(&self) -> &StateKey {
+        &self.key
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn reachable(&self) -> bool {
+        Replicas::reachable(self)
+    }
+
+    fn saw(&self, error: Option<&SharedError>) {
+        self.saw_outcome(error);
+    }
+
+    fn lease_waited(&self) {
+        self.stats.lease_waits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn cas_lost(&self) {
+        self.stats.cas_losses.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// `hostname-pid`: unique among replicas on one Redis, readable in `/status`.
 fn replica_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
@@ -281,6 +326,7 @@ pub async fn run(
                 let r = link.shared.heartbeat(&me, HEARTBEAT_TTL).await;
                 link.note(r);
                 exchange_usage(&state, &link).await;
+                sync_tokens(&state, &link).await;
                 link.look_around().await;
             }
         }
@@ -344,4 +390,41 @@ async fn exchange_usage(state: &GatewayState, link: &Replicas) {
             state.usage.observe(&acct.name, snap);
         }
     }
+}
+
+/// Catch up with token sets other replicas published (or publish ours, saved while Redis was
+/// unreachable): an account whose published refresh token differs from the one this replica
+/// holds is reconciled under its refresh lease, in the background ([`crate::shared::custody`]).
+async fn sync_tokens(state: &Arc<GatewayState>, link: &Replicas) {
+    if !link.reachable() || link.syncing.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut behind = Vec::new();
+    for acct in &state.pool().accounts {
+        let Some(ours) = acct
+            .creds()
+            .and_then(|c| c.tokens.refresh_token.as_deref().map(fingerprint))
+        else {
+            continue;
+        };
+        let r = link.shared.tokens(&acct.name).await;
+        match link.note(r) {
+            Some(Some(p)) if p.fp != ours => behind.push(acct.name.clone()),
+            Some(_) => {}
+            None => return,
+        }
+    }
+    if behind.is_empty() {
+        return;
+    }
+    link.syncing.store(true, Ordering::Relaxed);
+    let (broker, flag) = (state.tokens.clone(), link.syncing.clone());
+    tokio::task::spawn_blocking(move || {
+        for name in behind {
+            if let Err(e) = broker.recover(&name) {
+                tracing::debug!(account = %name, "token catch-up: {e}");
+            }
+        }
+        flag.store(false, Ordering::Relaxed);
+    });
 }

@@ -67,16 +67,28 @@ impl GatewayState {
         config: GatewayConfig,
         client: HttpClient,
     ) -> anyhow::Result<Self> {
+        Self::load_with(store, config, client, None)
+    }
+
+    /// [`Self::load`] with token custody in `custody` (the shared state of `--state`) instead
+    /// of the data dir's own.
+    pub fn load_with(
+        store: Arc<Store>,
+        config: GatewayConfig,
+        client: HttpClient,
+        custody: Option<Arc<dyn crate::store::custody::CustodyStore>>,
+    ) -> anyhow::Result<Self> {
         let usage = super::usage::UsageTracker::from_statuses(&store.load_statuses()?);
         let endpoint = super::tokens::Endpoint {
             url: config.token_url.clone(),
             client_id: config.client_id.clone(),
         };
-        let tokens = Arc::new(super::tokens::TokenBroker::new(
-            store.clone(),
-            client.clone(),
-            endpoint,
-        ));
+        let tokens = Arc::new(match custody {
+            Some(c) => {
+                super::tokens::TokenBroker::with_custody(store.clone(), c, client.clone(), endpoint)
+            }
+            None => super::tokens::TokenBroker::new(store.clone(), client.clone(), endpoint),
+        });
         let state = Self {
             tokens,
             store,
@@ -105,6 +117,12 @@ impl GatewayState {
             );
         }
         Ok(state)
+    }
+
+    /// Whether this gateway runs the pool-wide background work (proactive refresh, usage
+    /// polling): always alone; with `--state`, only while it holds the leader lease.
+    pub fn leads(&self) -> bool {
+        self.replicas.get().is_none_or(|r| r.is_leader())
     }
 
     pub fn pool(&self) -> Arc<Pool> {

@@ -344,9 +344,12 @@ impl TokenBroker {
             return Err(CredError::NeedsLogin);
         };
         let fp = fingerprint(&refresh_token);
+        // Logs name the token generation by its fingerprint (never the token).
+        let generation = fp.get(..12).unwrap_or(&fp).to_string();
         if interrupted || ledger.knows(&fp) || ledger.descends_from_rejected(&fp) {
             tracing::warn!(
                 account,
+                generation = %generation,
                 "the refresh token may already be spent (an earlier refresh was interrupted, or it was rejected); not sending it again: log the account in again"
             );
             return Err(CredError::NeedsLogin);
@@ -367,6 +370,7 @@ impl TokenBroker {
         let slot = slot.map_err(|e| {
             tracing::error!(
                 account,
+                generation = %generation,
                 "cannot prepare the save of a refresh ({e}); the refresh token was not sent"
             );
             CredError::Transient(format!(
@@ -384,6 +388,7 @@ impl TokenBroker {
             Sent::Lost(why) => {
                 tracing::warn!(
                     account,
+                    generation = %generation,
                     "token endpoint answer lost ({why}); counting the refresh token as spent"
                 );
                 Rotated {
@@ -397,12 +402,13 @@ impl TokenBroker {
                     Sent::Answer(TokenAnswer::Rejected(code)) => {
                         tracing::warn!(
                             account,
+                            generation = %generation,
                             "token refresh rejected ({code}); the account needs a new login"
                         );
                         (true, CredError::NeedsLogin)
                     }
                     Sent::Answer(TokenAnswer::Transient(why)) | Sent::Unsent(why) => {
-                        tracing::warn!(account, "token refresh failed: {why}");
+                        tracing::warn!(account, generation = %generation, "token refresh failed: {why}");
                         (false, CredError::Transient(why))
                     }
                     _ => (false, CredError::Transient("token refresh failed".into())),
@@ -428,7 +434,7 @@ impl TokenBroker {
         };
         if let Some(flaw) = rotated.flaw {
             self.refresh_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(account, "token endpoint answered 2xx but {flaw}");
+            tracing::warn!(account, generation = %generation, "token endpoint answered 2xx but {flaw}");
         }
         let Some(new_rt) = rotated.refresh_token.clone() else {
             let (custody, name, old) = (
@@ -449,6 +455,7 @@ impl TokenBroker {
             .await;
             tracing::error!(
                 account,
+                generation = %generation,
                 "the refresh token was spent and no new one could be read; the account needs a new login"
             );
             return Err(CredError::NeedsLogin);
@@ -489,11 +496,13 @@ impl TokenBroker {
             Ok(true) => {}
             Ok(false) => tracing::warn!(
                 account,
+                generation = %generation,
                 "auth.json changed while its refresh token was being spent (a program refreshing on its own?); saved the newest tokens"
             ),
             Err(e) => {
                 tracing::error!(
                     account,
+                    generation = %generation,
                     "could not save the refreshed tokens ({e}); keeping them in memory and retrying"
                 );
                 if let Ok(mut u) = rec.unsaved.lock() {

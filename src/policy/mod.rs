@@ -11,6 +11,7 @@ pub mod quota;
 pub mod reset_time;
 pub mod route;
 pub mod run_plan;
+pub mod shared_custody;
 pub mod strategy;
 pub mod token_answer;
 pub mod upstream;

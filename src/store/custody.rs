@@ -133,6 +133,20 @@ pub struct Lease {
     _held: Box<dyn std::any::Any + Send + Sync>,
 }
 
+impl Lease {
+    /// A lease kept alive by `held` (another backend's guard; released when it drops).
+    pub fn holding(held: impl std::any::Any + Send + Sync) -> Self {
+        Self {
+            _held: Box::new(held),
+        }
+    }
+
+    /// The guard this lease holds, if it is a `T` (a backend reading its own lease back).
+    pub fn held<T: std::any::Any>(&self) -> Option<&T> {
+        self._held.downcast_ref::<T>()
+    }
+}
+
 /// A prepared, fsynced file that will hold the result of one spend.
 pub struct Slot {
     tmp: tempfile::NamedTempFile,

@@ -86,6 +86,10 @@ pub enum StoreError {
         "cannot expand {value:?}: only a leading `~/` (your home) is understood; write the full path"
     )]
     UnexpandableTilde { value: String },
+    /// The shared state of several gateways (`--state`) could not be used for token custody:
+    /// nothing was spent.
+    #[error("shared token custody: {0}")]
+    Shared(String),
 }
 
 impl StoreError {

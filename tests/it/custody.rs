@@ -59,7 +59,7 @@ fn read_json(path: &Path) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn saved_refresh_token(path: &Path) -> String {
+pub(crate) fn saved_refresh_token(path: &Path) -> String {
     read_json(path)["tokens"]["refresh_token"]
         .as_str()
         .unwrap_or_default()
@@ -67,7 +67,7 @@ fn saved_refresh_token(path: &Path) -> String {
 }
 
 /// The custody promise: no refresh token was ever presented after it was spent.
-fn assert_no_spent_token_presented(m: &MockUpstream) {
+pub(crate) fn assert_no_spent_token_presented(m: &MockUpstream) {
     let spent = m.spent_tokens_presented();
     assert!(
         spent.is_empty(),
@@ -78,7 +78,7 @@ fn assert_no_spent_token_presented(m: &MockUpstream) {
 
 /// The login in `auth` is alive: its refresh token has never been spent, and the endpoint
 /// rotates it (this spends it; call last).
-async fn assert_login_alive(m: &MockUpstream, auth: &Path) {
+pub(crate) async fn assert_login_alive(m: &MockUpstream, auth: &Path) {
     let rt = saved_refresh_token(auth);
     assert!(!rt.is_empty(), "no refresh token in {}", auth.display());
     let body =

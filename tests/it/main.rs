@@ -21,6 +21,7 @@ mod page_chromium;
 mod perimeter;
 mod perimeter_chromium;
 mod replicas;
+mod replicas_custody;
 mod routing;
 mod run;
 mod shared_state;

@@ -7,26 +7,8 @@ use serde_json::Value;
 use crate::common::gateway::{
     eventually, get, gw, mock_acc1, model_call, model_calls, two_accounts,
 };
-use crate::common::redis::RedisServer;
+use crate::common::redis::{RedisServer, state_key_file as key_file};
 use crate::common::{TestEnv, now_secs};
-
-/// A state key file shared by the replicas of one test.
-fn key_file(dir: &std::path::Path) -> String {
-    let path = dir.join("state.key");
-    if !path.exists() {
-        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("cao"))
-            .args(["gateway", "state-key"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    path.display().to_string()
-}
 
 fn spent_acc1() -> AccountFaults {
     AccountFaults {

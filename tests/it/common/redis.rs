@@ -93,3 +93,21 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// A state key file shared by the replicas of one test (`cao gateway state-key`), in `dir`.
+pub fn state_key_file(dir: &std::path::Path) -> String {
+    let path = dir.join("state.key");
+    if !path.exists() {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("cao"))
+            .args(["gateway", "state-key"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    path.display().to_string()
+}
