@@ -7,6 +7,11 @@
 
 use std::io::IsTerminal;
 
+/// The background writer's buffer. It flushes whenever it has written every line waiting, so a
+/// quiet gateway's lines appear at once, and a busy one's leave in a few large writes instead
+/// of one `write` per request line.
+const LOG_BUFFER: usize = 64 * 1024;
+
 /// Keeps the background log writer alive; dropping it flushes every pending line.
 pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 
@@ -17,7 +22,10 @@ pub fn init() -> Option<LogGuard> {
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            LOG_BUFFER,
+            std::io::stderr(),
+        ));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

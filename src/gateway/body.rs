@@ -7,11 +7,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use tokio::time::Instant;
 
 /// Wraps an upstream body; errors if no frame arrives within `idle`.
+///
+/// The timer is not moved on every frame (that is a timer-wheel update per frame, on the hot
+/// path): each frame only notes the time, and when the timer fires early it is moved to the
+/// last frame's time plus `idle` and waits again.
 pub struct IdleTimeoutBody<B> {
     inner: B,
     idle: Duration,
+    last_frame: Instant,
     timer: Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -20,6 +26,7 @@ impl<B> IdleTimeoutBody<B> {
         Self {
             inner,
             idle,
+            last_frame: Instant::now(),
             timer: Box::pin(tokio::time::sleep(idle)),
         }
     }
@@ -43,16 +50,20 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.timer.as_mut().reset(deadline);
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.last_frame = Instant::now();
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        loop {
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(IdleTimeout(this.idle))))),
-                Poll::Pending => Poll::Pending,
-            },
+            let deadline = this.last_frame + this.idle;
+            if deadline <= Instant::now() {
+                return Poll::Ready(Some(Err(Box::new(IdleTimeout(this.idle)))));
+            }
+            // A frame came since the timer was set: wait until `idle` after it.
+            this.timer.as_mut().reset(deadline);
         }
     }
 
@@ -86,5 +97,37 @@ mod tests {
             .map(|c| c.to_bytes())
             .unwrap_or_default();
         assert_eq!(&r[..], b"data");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_with_gaps_shorter_than_idle_lives_and_a_long_gap_ends_it() {
+        // A frame every 15 ms against a 20 ms idle limit: more than 20 ms in all, never idle.
+        let frames = futures_util::stream::unfold(0u8, |n| async move {
+            if n == 4 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            Some((
+                Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(b"x"))),
+                n + 1,
+            ))
+        });
+        let r = IdleTimeoutBody::new(StreamBody::new(Box::pin(frames)), Duration::from_millis(20))
+            .collect()
+            .await
+            .map(|c| c.to_bytes());
+        assert_eq!(r.ok().as_deref(), Some(&b"xxxx"[..]));
+        // One gap of 30 ms after a frame: ended.
+        let frames = futures_util::stream::unfold(0u8, |n| async move {
+            tokio::time::sleep(Duration::from_millis(if n == 0 { 5 } else { 30 })).await;
+            Some((
+                Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(b"x"))),
+                n + 1,
+            ))
+        });
+        let r = IdleTimeoutBody::new(StreamBody::new(Box::pin(frames)), Duration::from_millis(20))
+            .collect()
+            .await;
+        assert!(r.is_err());
     }
 }
