@@ -102,12 +102,11 @@ pub fn run(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
         }
         writeln!(anstream::stdout(), "Logged in: {name}")?;
     } else {
-        writeln!(
-            anstream::stderr(),
-            "warning: codex login finished but {} was not written; check that {} sets cli_auth_credentials_store = \"file\"",
+        super::say::warn(&format!(
+            "codex login finished but {} was not written; check that {} sets cli_auth_credentials_store = \"file\"",
             store.auth_path(name).display(),
             store.account_config_path(name).display()
-        )?;
+        ));
     }
     Ok(0)
 }

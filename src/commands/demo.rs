@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 
 use super::Ctx;
 use super::demo_script::{self as script, DEMO_ACCOUNTS};
+use super::say;
 use crate::cli::{DemoArgs, MockUpstreamArgs};
 use crate::gateway::{self, GatewayConfig};
 use crate::mock::{MockUpstream, Scenario};
@@ -175,10 +176,10 @@ pub fn mock_upstream(a: &MockUpstreamArgs) -> Result<i32> {
         .map(|ip| ip.is_loopback())
         .unwrap_or(a.bind == "localhost");
     if !loopback {
-        eprintln!(
-            "warning: the mock upstream has no access control and issues tokens to anyone; it is listening beyond this machine on {}",
+        say::warn(&format!(
+            "the mock upstream has no access control and issues tokens to anyone; it is listening beyond this machine on {}",
             a.bind
-        );
+        ));
     }
     runtime.block_on(async move {
         let mock = MockUpstream::spawn(&a.bind, a.port, scenario).await?;
@@ -186,14 +187,14 @@ pub fn mock_upstream(a: &MockUpstreamArgs) -> Result<i32> {
         writeln!(out, "{MOCK_LISTENING_PREFIX}{}", mock.base_url())?;
         out.flush()?;
         drop(out);
-        eprintln!(
+        say::note(&format!(
             "token endpoint: {}\npoint a gateway at it: cao gateway start --base-url {} --token-url {}\nCtrl-C to stop",
             mock.token_url(),
             mock.base_url(),
             mock.token_url()
-        );
+        ));
         wait_for_stop().await?;
-        eprintln!("mock upstream: stopping");
+        say::note("mock upstream: stopping");
         tokio::time::timeout(Duration::from_secs(5), mock.shutdown())
             .await
             .ok();

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::Ctx;
+use super::say::warn;
 use crate::cli::{GatewayDisableArgs, GatewayEnableArgs};
 use crate::codex::config_edit::{self, RoutingRecord};
 use crate::codex::shim;
@@ -332,15 +333,6 @@ pub fn disable(_ctx: &Ctx, _args: &GatewayDisableArgs) -> Result<i32> {
         warn(&w);
     }
     Ok(0)
-}
-
-/// Print a warning on stderr in the house style.
-pub(crate) fn warn(message: &str) {
-    let mut err = anstream::stderr();
-    let yellow = anstyle::Style::new()
-        .bold()
-        .fg_color(Some(anstyle::AnsiColor::Yellow.into()));
-    let _ = writeln!(err, "{yellow}warning{yellow:#}: {message}");
 }
 
 /// Read a text file; `None` when missing; an error naming the file when unreadable or not UTF-8

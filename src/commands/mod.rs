@@ -11,6 +11,7 @@ pub mod list;
 pub mod remove;
 pub mod run;
 pub mod run_gateway;
+pub mod say;
 pub mod status;
 pub mod status_refresh;
 pub mod status_watch;
@@ -32,12 +33,8 @@ pub struct Ctx {
 impl Ctx {
     /// Print the store's pending warnings (corrupt files backed up, registry rebuilt) on stderr.
     pub fn flush_notices(&self) {
-        let mut err = anstream::stderr();
-        let yellow = anstyle::Style::new()
-            .bold()
-            .fg_color(Some(anstyle::AnsiColor::Yellow.into()));
         for n in self.store.take_notices() {
-            let _ = writeln!(err, "{yellow}warning{yellow:#}: {n}");
+            say::warn(&n);
         }
     }
 }

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use jiff::tz::TimeZone;
 
 use super::Ctx;
+use super::say::say;
 use crate::cli::RunArgs;
 use crate::clock::now_ms;
 use crate::codex::launch::{self, Launch};
@@ -418,30 +419,9 @@ fn record_status(
     Ok(())
 }
 
-/// "at 14:05 (in 2h 3m)" in local time; the date is added when it is not today.
+/// "at 14:05 (in 2h 3m)" in the system's time zone.
 fn when(ms: i64, now: i64) -> String {
-    let tz = TimeZone::system();
-    let (Ok(t), Ok(n)) = (
-        jiff::Timestamp::from_millisecond(ms),
-        jiff::Timestamp::from_millisecond(now),
-    ) else {
-        return "at an unknown time".into();
-    };
-    let t = t.to_zoned(tz.clone());
-    let same_day = t.date() == n.to_zoned(tz).date();
-    let clock = if same_day {
-        t.strftime("%H:%M").to_string()
-    } else {
-        t.strftime("%b %-d %H:%M").to_string()
-    };
-    format!("at {clock} ({})", crate::render::time::relative(ms, now))
-}
-
-/// One line on stderr, prefixed so it is clear cao (not Codex) is speaking.
-fn say(msg: &str) {
-    let mut err = anstream::stderr();
-    let style = anstyle::Style::new().bold();
-    let _ = writeln!(err, "{style}[cao]{style:#} {msg}");
+    crate::render::time::clock_with_relative(ms, now, &TimeZone::system())
 }
 
 /// Tell the person inside the Codex UI (raw mode: `\r\n`, cursor saved and restored so the UI is

@@ -8,7 +8,6 @@
 //! session that survives account switches. CLI fallback is off: the gateway switches accounts
 //! mid-request, which is better than restarting Codex.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,6 +16,7 @@ use anyhow::{Context, Result, bail};
 use super::Ctx;
 use super::gateway_routing::{default_url, needs_ca_bundle, normalize_url, prepare_ca_bundle};
 use super::gateway_verify::require_ours;
+use super::say::say;
 use crate::cli::RunArgs;
 use crate::codex::launch::{self, Launch};
 use crate::codex::scan::QuotaWatch;
@@ -221,11 +221,4 @@ fn log_to_file(store: &Store) -> Result<(tracing::Dispatch, PathBuf)> {
         .with_target(false)
         .finish();
     Ok((tracing::Dispatch::new(subscriber), path))
-}
-
-/// One line on stderr, styled like `cao run`'s.
-fn say(message: &str) {
-    let mut err = anstream::stderr();
-    let style = anstyle::Style::new().bold();
-    let _ = writeln!(err, "{style}[cao]{style:#} {message}");
 }

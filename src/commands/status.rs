@@ -198,10 +198,9 @@ pub fn report_deprecated(ctx: &Ctx, a: &ReportArgs) -> Result<i32> {
 
 /// Say that `cao <old>` is deprecated in favour of `cao status --<old>`, then do it.
 fn deprecated(ctx: &Ctx, old: &str, mode: Mode, opts: &HealthOptions) -> Result<i32> {
-    writeln!(
-        anstream::stderr(),
-        "warning: `cao {old}` is deprecated; use `cao status --{old}`"
-    )?;
+    super::say::warn(&format!(
+        "`cao {old}` is deprecated; use `cao status --{old}`"
+    ));
     let overview = ctx.store.inspect()?;
     let (text, code) = render(&overview, mode, opts, &RenderOpts::now(88));
     anstream::stdout().write_all(text.as_bytes())?;

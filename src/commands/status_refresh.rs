@@ -47,7 +47,7 @@ pub fn refresh(ctx: &Ctx, base_url: Option<&str>) -> Result<()> {
     let failed: Vec<_> = results.iter().filter(|(_, r)| r.is_err()).collect();
     for (name, r) in &failed {
         if let Err(e) = r {
-            writeln!(err, "warning: could not refresh the usage of {name}: {e}")?;
+            super::say::warn(&format!("could not refresh the usage of {name}: {e}"));
         }
     }
     if !results.is_empty() {

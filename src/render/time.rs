@@ -65,6 +65,23 @@ pub fn local(ms: i64, tz: &TimeZone) -> String {
     }
 }
 
+/// `at 14:05 (in 2h 3m)` in `tz`; the date is added when it is not today there.
+pub fn clock_with_relative(ms: i64, now_ms: i64, tz: &TimeZone) -> String {
+    let (Ok(t), Ok(n)) = (
+        jiff::Timestamp::from_millisecond(ms),
+        jiff::Timestamp::from_millisecond(now_ms),
+    ) else {
+        return "at an unknown time".into();
+    };
+    let t = t.to_zoned(tz.clone());
+    let clock = if t.date() == n.to_zoned(tz.clone()).date() {
+        t.strftime("%H:%M").to_string()
+    } else {
+        t.strftime("%b %-d %H:%M").to_string()
+    };
+    format!("at {clock} ({})", relative(ms, now_ms))
+}
+
 /// `2026-11-24T21:30:00.000Z (in 3h 12m)`, or `(unknown)`.
 pub fn iso_with_relative(ts_ms: Option<i64>, now_ms: i64) -> String {
     match ts_ms {
@@ -120,6 +137,24 @@ pub fn event_short(ts_ms: Option<i64>, now_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_times_carry_the_date_only_when_it_is_not_today() {
+        let now = 1_764_590_400_000; // 2025-12-01 12:00 UTC
+        let tz = TimeZone::UTC;
+        assert_eq!(
+            clock_with_relative(now + 2 * 3_600_000 + 3 * 60_000, now, &tz),
+            "at 14:03 (in 2h 3m)"
+        );
+        assert_eq!(
+            clock_with_relative(now + 30 * 3_600_000, now, &tz),
+            "at Dec 2 18:00 (in 1d 6h)"
+        );
+        assert_eq!(
+            clock_with_relative(i64::MAX, now, &tz),
+            "at an unknown time"
+        );
+    }
 
     #[test]
     fn durations_like_the_typescript_tool() {
