@@ -369,13 +369,13 @@ pub struct GatewayStartArgs {
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
     /// Request bytes all clients together may have buffered in the gateway [default: 268435456 (256 MB)]
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_buffered_bytes: Option<u64>,
     /// Time a client has to send a request's headers, and the idle keep-alive limit [default: 30000]
-    #[arg(long, value_name = "MS", hide = true)]
+    #[arg(long, value_name = "MS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_ms: Option<u64>,
     /// Time a client has to send a whole request body [default: 60000]
-    #[arg(long, value_name = "MS", hide = true)]
+    #[arg(long, value_name = "MS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout_ms: Option<u64>,
     /// Largest request body accepted [default: 67108864 (64 MB)]
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]

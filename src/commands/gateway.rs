@@ -213,6 +213,10 @@ struct Report {
     url: String,
     accounts: Vec<Readiness>,
     live: Option<Live>,
+    /// Something answers at the gateway's address that could not prove it is this user's
+    /// gateway (nothing was sent to it, and nothing it said is shown).
+    #[serde(rename = "notOurs", skip_serializing_if = "Option::is_none")]
+    not_ours: Option<String>,
 }
 
 /// Each account's readiness from the data dir, corrected by the running gateway, which knows
@@ -280,12 +284,21 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
     let overview = ctx.store.inspect()?;
     let now = crate::clock::now_ms();
     let url = live::reach_url(config.bind, config.port);
-    let live = LiveGateway::find(&url, config.access_key.clone()).and_then(|g| {
-        Some(Live {
-            health: g.health().ok()?,
-            status: g.status().ok(),
-        })
-    });
+    let (live, not_ours) = match LiveGateway::find(&ctx.store, &url, config.access_key.clone()) {
+        Ok(found) => (
+            found.and_then(|g| {
+                Some(Live {
+                    health: g.health().ok()?,
+                    status: g.status().ok(),
+                })
+            }),
+            None,
+        ),
+        Err(e) => {
+            eprintln!("warning: {e}; cao sent it nothing and shows nothing it says");
+            (None, Some(e.to_string()))
+        }
+    };
     let accounts = readiness(
         &overview,
         live.as_ref().and_then(|l| l.status.as_ref()),
@@ -298,6 +311,7 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
             url: config.local_url(),
             accounts,
             live,
+            not_ours,
         };
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(0);
@@ -356,6 +370,11 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
                 }
             }
         }
+        None if not_ours.is_some() => writeln!(
+            out,
+            "Live: something answers at {} that is not your cao gateway (see the warning above)",
+            config.local_url()
+        )?,
         None => writeln!(
             out,
             "Live: no gateway answers at {} (start one with `cao gateway start`)",

@@ -6,6 +6,7 @@
 use anyhow::Result;
 
 use super::Ctx;
+use crate::gateway::live::LiveError;
 use crate::gateway::wire::Status;
 use crate::gateway::{LiveGateway, Overrides, live};
 use crate::render::{style, time};
@@ -16,19 +17,33 @@ pub fn snapshot(ctx: &Ctx) -> Result<(Overview, String)> {
     let mut overview = ctx.store.inspect()?;
     let now = crate::clock::now_ms();
     let (url, live) = match live_status(ctx) {
-        Some(v) => v,
-        None => return Ok((overview, String::new())),
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok((overview, String::new())),
+        Err(e) => {
+            let note = format!(
+                "{} {}\n",
+                style::bold("Gateway"),
+                style::dim(&e.to_string())
+            );
+            return Ok((overview, note));
+        }
     };
     overlay(&mut overview, &live);
     Ok((overview, footer(&url, &live, now)))
 }
 
-/// The configured gateway's `/status`, if one answers.
-fn live_status(ctx: &Ctx) -> Option<(String, Status)> {
+/// The configured gateway's `/status`, if this user's gateway answers (anything else on the
+/// port is neither sent the access key nor believed).
+fn live_status(ctx: &Ctx) -> Result<Option<(String, Status)>, LiveError> {
     let url = live::saved_url(&ctx.store);
-    let gateway = LiveGateway::find(&url, Overrides::from_env().access_key)?;
-    let status = gateway.status().ok()?;
-    Some((gateway.url().to_string(), status))
+    let Some(gateway) = LiveGateway::find(&ctx.store, &url, Overrides::from_env().access_key)?
+    else {
+        return Ok(None);
+    };
+    Ok(gateway
+        .status()
+        .ok()
+        .map(|status| (gateway.url().to_string(), status)))
 }
 
 /// Put the gateway's in-memory usage and cooldowns (fresher than the batched files) into the

@@ -53,7 +53,7 @@ pub struct Overrides {
     pub switch_at: Option<f64>,
     /// Read the access key from this file instead ([`super::access_key`]).
     pub access_key_file: Option<std::path::PathBuf>,
-    /// Perimeter options (not saved): [`super::perimeter::Options`].
+    /// Perimeter options: [`super::perimeter::Options`].
     pub allowed_hosts: Vec<String>,
     pub max_buffered_bytes: Option<u64>,
     pub header_timeout_ms: Option<u64>,
@@ -226,7 +226,7 @@ impl GatewayConfig {
                 .unwrap_or(d.idle_timeout_ms),
             strategy: o.strategy.or(saved.strategy).unwrap_or(d.strategy),
             switch_at: o.switch_at.or(saved.switch_at).unwrap_or(d.switch_at),
-            perimeter: super::perimeter::Options::from_overrides(o),
+            perimeter: super::perimeter::Options::resolve(o, saved),
             state_url: text(&o.state_url, &saved.state_url).filter(|u| !u.is_empty()),
             state_key_file: text(&o.state_key_file, &saved.state_key_file)
                 .filter(|p| !p.is_empty())
@@ -310,6 +310,7 @@ impl GatewayConfig {
         {
             bail!("{problem}");
         }
+        self.perimeter.validate()?;
         if !self.bind.is_loopback() && self.access_key.is_none() {
             bail!(
                 "refusing to bind {} without an access key: anyone on the network could use your accounts. Set --access-key or CAO_GATEWAY_KEY, or bind 127.0.0.1",
@@ -322,7 +323,7 @@ impl GatewayConfig {
     /// These options as `gateway.json` keeps them (every key written; the access key is left
     /// out on purpose).
     pub fn to_saved(&self) -> SavedGateway {
-        SavedGateway {
+        let mut saved = SavedGateway {
             bind_address: Some(self.bind.to_string()),
             port: Some(self.port),
             base_url: Some(self.base_url.clone()),
@@ -346,8 +347,10 @@ impl GatewayConfig {
                 .as_ref()
                 .map(|p| p.display().to_string()),
             usage_poll_seconds: Some(self.usage_poll_seconds),
-            other: serde_json::Map::new(),
-        }
+            ..SavedGateway::default()
+        };
+        self.perimeter.save_into(&mut saved);
+        saved
     }
 
     /// Write these options to `gateway.json` (under the state lock, keeping keys cao does not

@@ -4,9 +4,11 @@
 //! then receive the bearer Codex sends. So the gateway keeps a random secret in the data dir
 //! (`gateway-secret`, 0600, made on first start) and `GET /health?nonce=N` answers
 //! `proof = HMAC-SHA256(secret, "cao-gateway-health-v1\n<port>\n<N>")`. A client ([`verify`]:
-//! `cao run --gateway`, `cao gateway enable`, the shim through `cao gateway verify`) sends a
-//! fresh nonce and checks the proof with the same secret; the port is in the MAC, so a squatter
-//! relaying to a real gateway on another port gets a proof that does not fit. On Linux the
+//! `cao run --gateway`, `cao gateway enable`, the shim through `cao gateway verify`, and every
+//! reader of a running gateway through [`LiveGateway::find`], before it sends the access key or
+//! believes `/status`) sends a fresh nonce and checks the proof with the same secret; the port
+//! is in the MAC, so a squatter relaying to a real gateway on another port gets a proof that
+//! does not fit. On Linux the
 //! listening socket's owner is also checked in `/proc/net/tcp{,6}`: it must be this user.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -17,6 +19,7 @@ use anyhow::Context;
 use ring::hmac;
 use subtle::ConstantTimeEq;
 
+use super::live::LiveGateway;
 use crate::store::{Store, fsutil};
 
 /// The secret's file in the data dir.
@@ -141,11 +144,21 @@ pub enum Verdict {
 }
 
 /// Check that the gateway at `base_url` is this user's, for `store`'s data dir, within a few
-/// seconds. Only plain-HTTP gateways can be checked so far.
+/// seconds. cao serves HTTPS on the same port, so an `https://` loopback URL is checked on its
+/// plain side.
 pub fn verify(store: &Store, base_url: &str) -> Verdict {
-    // cao serves its HTTPS on the same port: ask the plain side.
     let plain = super::tls::plain_for(base_url);
-    let base_url = plain.as_str();
+    match LiveGateway::at(&plain, None) {
+        Ok(live) => verify_on(store, &live),
+        Err(e) => Verdict::NotOurs(e.to_string()),
+    }
+}
+
+/// [`verify`] through `live`'s own client, so that what the caller asks next goes over the
+/// connection the proof came on. The proof request carries no access key: nothing is sent to
+/// the port before it has proved to be this user's gateway.
+pub fn verify_on(store: &Store, live: &LiveGateway) -> Verdict {
+    let base_url = live.url();
     let url = match url::Url::parse(base_url) {
         Ok(u) => u,
         Err(e) => return Verdict::NotOurs(format!("{base_url:?} is not a URL ({e})")),
@@ -171,6 +184,7 @@ pub fn verify(store: &Store, base_url: &str) -> Verdict {
     let Ok(stream) = TcpStream::connect_timeout(&addr, timeout) else {
         return Verdict::NothingListening;
     };
+    drop(stream);
     if let Some(why) = foreign_listener(addr) {
         return Verdict::NotOurs(why);
     }
@@ -183,8 +197,7 @@ pub fn verify(store: &Store, base_url: &str) -> Verdict {
     let Ok(nonce) = random_hex(32) else {
         return Verdict::NotOurs("the system random generator failed".into());
     };
-    drop(stream);
-    let given = match super::live::LiveGateway::prove(base_url, &nonce) {
+    let given = match live.prove(&nonce) {
         Ok(h) if h.is_cao() => h.proof.unwrap_or_default(),
         Ok(_) | Err(_) => {
             return Verdict::NotOurs("it does not answer GET /health like a cao gateway".into());

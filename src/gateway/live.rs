@@ -1,6 +1,7 @@
-//! The one client for a running gateway: [`LiveGateway::find`] looks for a cao gateway at a
-//! URL (`GET /health`, which names the service), then [`LiveGateway::health`] and
-//! [`LiveGateway::status`] read its live view as the [`super::wire`] types.
+//! The one client for a running gateway: [`LiveGateway::find`] looks for this user's cao
+//! gateway at a URL (it must prove it with [`super::identity`] before anything else is sent, the
+//! access key included), then [`LiveGateway::health`] and [`LiveGateway::status`] read its live
+//! view as the [`super::wire`] types.
 //!
 //! Blocking on purpose: its callers are commands (`cao gateway status`, `cao status --watch`,
 //! `cao run --gateway`, `cao gateway enable`) that have no runtime of their own; each client
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde::de::DeserializeOwned;
 
+use super::identity::{self, Verdict};
 use super::wire::{Health, Status};
 use super::{HttpClient, config, proxy};
 use crate::store::{SavedGateway, Store};
@@ -31,6 +33,8 @@ pub enum LiveError {
     Status { url: String, status: u16 },
     #[error("{url} did not answer as a cao gateway")]
     NotCao { url: String },
+    #[error("something answers at {url} that is not your cao gateway: {why}")]
+    NotOurs { url: String, why: String },
 }
 
 /// A cao gateway that answered at [`LiveGateway::url`].
@@ -42,16 +46,21 @@ pub struct LiveGateway {
 }
 
 impl LiveGateway {
-    /// The cao gateway answering `GET <url>/health`, if one does. `key` is the access key
-    /// (sent as `x-cao-key`; `/health` itself needs none).
-    pub fn find(url: &str, key: Option<String>) -> Option<Self> {
-        let live = Self::at(url, key).ok()?;
-        live.health().ok()?;
-        Some(live)
+    /// This user's cao gateway at `url` (`https://` loopback URLs are read on the same port's
+    /// plain side): `Ok(None)` when nothing listens there, an error when something answers that
+    /// cannot prove it is this user's gateway for `store`'s data dir ([`identity::verify_on`]).
+    /// `key` is the access key (sent as `x-cao-key`), sent only once the proof holds.
+    pub fn find(store: &Store, url: &str, key: Option<String>) -> Result<Option<Self>, LiveError> {
+        let live = Self::at(&super::tls::plain_for(url), key)?;
+        match identity::verify_on(store, &live) {
+            Verdict::Ours => Ok(Some(live)),
+            Verdict::NothingListening => Ok(None),
+            Verdict::NotOurs(why) => Err(LiveError::NotOurs { url: live.url, why }),
+        }
     }
 
     /// A client for `url` without asking anything yet.
-    fn at(url: &str, key: Option<String>) -> Result<Self, LiveError> {
+    pub(super) fn at(url: &str, key: Option<String>) -> Result<Self, LiveError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -82,11 +91,10 @@ impl LiveGateway {
         }
     }
 
-    /// `GET /health?nonce=N` at `url`: the answer with its identity proof
-    /// ([`super::identity::verify`] checks it).
-    pub fn prove(url: &str, nonce: &str) -> Result<Health, LiveError> {
-        let live = Self::at(url, None)?;
-        live.get(&format!("/health?{}={nonce}", super::identity::NONCE_PARAM))
+    /// `GET /health?nonce=N`: the answer with its identity proof ([`identity::verify_on`]
+    /// checks it). Never carries the access key.
+    pub(super) fn prove(&self, nonce: &str) -> Result<Health, LiveError> {
+        self.fetch(&format!("/health?{}={nonce}", identity::NONCE_PARAM), false)
     }
 
     /// `GET /status`, the live view.
@@ -102,10 +110,14 @@ impl LiveGateway {
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, LiveError> {
+        self.fetch(path, true)
+    }
+
+    fn fetch<T: DeserializeOwned>(&self, path: &str, with_key: bool) -> Result<T, LiveError> {
         let url = format!("{}{path}", self.url);
         let unreachable = || LiveError::Unreachable { url: url.clone() };
         let mut request = http::Request::get(&url).header(http::header::ACCEPT, "application/json");
-        if let Some(key) = &self.key {
+        if let Some(key) = self.key.as_ref().filter(|_| with_key) {
             request = request.header(proxy::ACCESS_KEY_HEADER, key.as_str());
         }
         let request = request
@@ -172,49 +184,70 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
 
-    /// A one-shot HTTP server answering `body`; returns its URL and the request it got.
+    /// An HTTP server answering one request with `body` (connections that send nothing, such
+    /// as [`identity::verify_on`]'s connection check, are skipped); returns its URL and the
+    /// request it got.
     fn answer_once(body: &'static str) -> (String, std::thread::JoinHandle<String>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let server = std::thread::spawn(move || {
-            let Ok((mut s, _)) = listener.accept() else {
-                return String::new();
-            };
-            let mut buf = [0u8; 1024];
-            let n = s.read(&mut buf).unwrap_or(0);
-            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
-            let _ = s.write_all(head.as_bytes());
-            let _ = s.write_all(body.as_bytes());
-            String::from_utf8_lossy(&buf[..n]).to_string()
+            for mut s in listener.incoming().flatten() {
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    continue;
+                }
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(body.as_bytes());
+                return String::from_utf8_lossy(&buf[..n]).to_string();
+            }
+            String::new()
         });
         (format!("http://127.0.0.1:{port}"), server)
     }
 
-    #[test]
-    fn a_closed_port_does_not_answer() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-        drop(listener);
-        assert!(LiveGateway::find(&format!("http://127.0.0.1:{port}"), None).is_none());
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::at(dir.path());
+        // A gateway was started with this data dir once: it has a secret to check proofs with.
+        let _ = identity::Identity::load_or_create(&store, 1);
+        (dir, store)
     }
 
     #[test]
-    fn a_200_on_health_answers() {
+    fn a_closed_port_does_not_answer() {
+        let (_d, store) = store();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        drop(listener);
+        let found = LiveGateway::find(&store, &format!("http://127.0.0.1:{port}"), None);
+        assert!(matches!(found, Ok(None)));
+    }
+
+    #[test]
+    fn a_cao_look_alike_without_the_proof_is_not_ours_and_gets_no_key() {
+        let (_d, store) = store();
         let (url, server) = answer_once(r#"{"status":"ok","service":"cao-gateway","ready":2}"#);
-        let live = LiveGateway::find(&url, None);
-        assert_eq!(live.as_ref().map(LiveGateway::url), Some(url.as_str()));
+        let found = LiveGateway::find(&store, &url, Some("the-access-key-0123".into()));
         assert!(
-            server
-                .join()
-                .unwrap_or_default()
-                .starts_with("GET /health HTTP/1.1")
+            matches!(&found, Err(LiveError::NotOurs { why, .. }) if why.contains("without the proof")),
+            "{:?}",
+            found.err()
         );
+        let request = server.join().unwrap_or_default();
+        assert!(request.starts_with("GET /health?nonce="), "{request}");
+        assert!(!request.contains("the-access-key-0123"), "{request}");
     }
 
     #[test]
     fn another_service_on_the_port_is_not_a_gateway() {
+        let (_d, store) = store();
         let (url, server) = answer_once("{}");
-        assert!(LiveGateway::find(&url, None).is_none());
+        assert!(matches!(
+            LiveGateway::find(&store, &url, None),
+            Err(LiveError::NotOurs { .. })
+        ));
         let _ = server.join();
     }
 

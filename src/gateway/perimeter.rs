@@ -28,7 +28,7 @@ use crate::policy::perimeter::{
     self as rules, AllowedHosts, FetchMeta, MAX_SESSION_KEY_LEN, PathClass, Refusal,
 };
 
-/// Perimeter settings (`cao gateway start` options; not saved to gateway.json).
+/// Perimeter settings (`cao gateway start` options, kept in gateway.json by `--save`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// `--allowed-host`: extra names the gateway answers to (`name` or `name:port`).
@@ -53,17 +53,67 @@ impl Default for Options {
 }
 
 impl Options {
-    /// From `cao gateway start`'s options, defaults for what is not given.
-    pub fn from_overrides(args: &super::config::Overrides) -> Self {
+    /// `cao gateway start`'s options over the saved ones over the defaults. A command line
+    /// `--allowed-host` replaces the saved list (it does not add to it).
+    pub fn resolve(o: &super::config::Overrides, saved: &crate::store::SavedGateway) -> Self {
         let d = Self::default();
-        let ms = |v: Option<u64>, d: Duration| v.map(Duration::from_millis).unwrap_or(d);
+        let ms = |o: Option<u64>, s: Option<u64>, d: Duration| {
+            o.or(s).map(Duration::from_millis).unwrap_or(d)
+        };
+        let allowed_hosts = if o.allowed_hosts.is_empty() {
+            saved.allowed_hosts.clone().unwrap_or_default()
+        } else {
+            o.allowed_hosts.clone()
+        };
         Self {
-            allowed_hosts: args.allowed_hosts.clone(),
-            header_timeout: ms(args.header_timeout_ms, d.header_timeout)
-                .max(Duration::from_millis(1)),
-            body_timeout: ms(args.body_timeout_ms, d.body_timeout).max(Duration::from_millis(1)),
-            max_buffered_bytes: args.max_buffered_bytes.unwrap_or(d.max_buffered_bytes),
+            allowed_hosts: allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            header_timeout: ms(
+                o.header_timeout_ms,
+                saved.header_timeout_ms,
+                d.header_timeout,
+            ),
+            body_timeout: ms(o.body_timeout_ms, saved.body_timeout_ms, d.body_timeout),
+            max_buffered_bytes: o
+                .max_buffered_bytes
+                .or(saved.max_buffered_bytes)
+                .unwrap_or(d.max_buffered_bytes),
         }
+    }
+
+    /// Refuse values that make no sense, naming the option.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(bad) = self
+            .allowed_hosts
+            .iter()
+            .find(|h| rules::parse_authority(h).is_none())
+        {
+            anyhow::bail!(
+                "--allowed-host {bad:?} is not a host name or host:port (for example gw.internal or gw.internal:8443; no scheme, no path)"
+            );
+        }
+        if self.header_timeout.is_zero() {
+            anyhow::bail!("--header-timeout-ms must be at least 1");
+        }
+        if self.body_timeout.is_zero() {
+            anyhow::bail!("--body-timeout-ms must be at least 1");
+        }
+        if self.max_buffered_bytes == 0 {
+            anyhow::bail!("--max-buffered-bytes must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Write these options into a saved set (`--save`).
+    pub fn save_into(&self, saved: &mut crate::store::SavedGateway) {
+        let ms = |d: Duration| Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        saved.allowed_hosts = Some(self.allowed_hosts.clone());
+        saved.header_timeout_ms = ms(self.header_timeout);
+        saved.body_timeout_ms = ms(self.body_timeout);
+        saved.max_buffered_bytes = Some(self.max_buffered_bytes);
     }
 }
 
@@ -125,6 +175,14 @@ pub fn check_request(p: &Perimeter, parts: &http::request::Parts) -> Result<Path
     let h = &parts.headers;
     // HTTP/2 carries the host as `:authority` (in the URI); HTTP/1.1 in `Host`, with the URI's
     // authority only in absolute form (`GET http://host/path`), which is checked too.
+    // Two `Host` headers would let the check read one while something else reads the other.
+    if h.get_all(header::HOST).iter().nth(1).is_some() {
+        return Err(Refusal {
+            status: 400,
+            kind: "bad_request",
+            message: "a request may carry one Host header".into(),
+        });
+    }
     let host = header(h, header::HOST).or(parts.uri.authority().map(|a| a.as_str()));
     rules::check_host(host, parts.uri.authority().map(|a| a.as_str()), &p.hosts)?;
     let path = parts.uri.path();
@@ -368,6 +426,18 @@ mod tests {
             check_request(&p, &parts(m, u, h)).map_err(|r| r.status)
         };
         assert_eq!(status("POST", "/responses", &[json]), Err(421));
+        assert_eq!(
+            status("GET", "/health", &[host, ("host", "evil.example:4319")]),
+            Err(400)
+        );
+        assert_eq!(
+            status("GET", "/health", &[("host", "[::1]:4319")]),
+            Ok(PathClass::Own)
+        );
+        assert_eq!(
+            status("GET", "/health", &[("host", "LocalHost:4319")]),
+            Ok(PathClass::Own)
+        );
         assert_eq!(
             status("POST", "http://evil.example/responses", &[host, json]),
             Err(421)

@@ -4,9 +4,9 @@
 //! `oauthClientId`, `cooldownSeconds`, `maxRetryPasses`, `requestTimeoutMs`,
 //! `upstreamMaxRetries`, `upstreamRetryBaseMs`, `upstreamRetryMaxMs`, `upstreamRetryJitterMs`,
 //! `overrideAuth`) plus cao's own (`tokenUrl`, `maxBodyBytes`, `idleTimeoutMs`, `strategy`,
-//! `switchAt`, `stateUrl`, `stateKeyFile`). Every key is optional (absent or `null` = the default) and keys cao does not
-//! `switchAt`, `usagePollSeconds`). Every key is optional (absent or `null` = the default) and keys cao does not
-//! know are kept as they are, so a newer cao's or the TypeScript tool's settings survive a
+//! `switchAt`, `stateUrl`, `stateKeyFile`, `usagePollSeconds`, and the perimeter's
+//! `allowedHosts`, `maxBufferedBytes`, `headerTimeoutMs`, `bodyTimeoutMs`). Every key is
+//! optional (absent or `null` = the default) and keys cao does not know are kept as they are, so a newer cao's or the TypeScript tool's settings survive a
 //! `--save`. The access key is never saved: it is a secret, pass it by `CAO_GATEWAY_KEY`.
 //!
 //! To add an option: a field here (`Option<T>`, so old files still load), its default and its
@@ -66,6 +66,18 @@ pub struct SavedGateway {
     /// Seconds between usage polls of idle accounts (`--usage-poll`; 0 = off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage_poll_seconds: Option<u64>,
+    /// `--allowed-host`: extra names the gateway answers to (`name` or `name:port`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// `--max-buffered-bytes`: request body bytes all clients together may have buffered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_buffered_bytes: Option<u64>,
+    /// `--header-timeout-ms`: time for a request's head, and the idle keep-alive limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_timeout_ms: Option<u64>,
+    /// `--body-timeout-ms`: time for a whole request body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_timeout_ms: Option<u64>,
     /// Keys cao does not know, kept on every write.
     #[serde(flatten)]
     pub other: Map<String, Value>,

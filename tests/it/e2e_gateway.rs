@@ -44,6 +44,14 @@ async fn real_codex_runs_two_turns_on_account_2_while_account_1_is_spent() {
     ];
     let second = codex.run(&routed, &resume).await;
     assert_answered(&second, "Mock reply from acc-2.", &g);
+    // With `chatgpt_base_url` lacking `/backend-api`, Codex also calls `/api/codex/...`,
+    // `/ps/...` and `/codex/analytics-events/...`, which exist under no upstream base URL: the
+    // perimeter answers them 404 itself. It never refuses this Codex for anything else (Host,
+    // Origin, content type): those would break the model calls.
+    for r in g.refusals() {
+        assert!(r.contains("kind=\"not_forwarded\""), "{r}");
+        assert!(!r.contains("path=/responses"), "{r}");
+    }
 
     let reqs = m.requests();
     let model: Vec<_> = reqs.iter().filter(|r| r.is_model_call()).collect();
@@ -111,6 +119,8 @@ async fn real_codex_with_no_websocket_falls_back_to_http_at_once() {
         .run(&routed, &["exec", "--skip-git-repo-check", "hello"])
         .await;
     assert_answered(&out, "Mock reply from acc-1.", &g);
+    // Every call this Codex makes is one the perimeter lets through (paths, no Origin, JSON).
+    assert_eq!(g.refusals(), Vec::<String>::new(), "{}", g.log());
     let log = g.log_when(|log| log.contains("path=/responses account=- status=426"));
     assert_eq!(
         log.matches("path=/responses account=- status=426").count(),

@@ -484,6 +484,8 @@ fn tui_through_the_gateway_gets_its_answer_from_account_two() {
         "{turns:?}"
     );
     s.assert_bearer_matches_header();
+    // Nothing the TUI calls (plugins, MCP, settings, analytics, ...) met the perimeter.
+    assert_eq!(gw.refusals(), Vec::<String>::new(), "{}", context());
     // The TUI's start-up workspace check went through the gateway too.
     assert!(
         s.mock()

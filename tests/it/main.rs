@@ -20,6 +20,8 @@ mod layering;
 mod page_chromium;
 mod perimeter;
 mod perimeter_chromium;
+mod perimeter_hosts;
+mod perimeter_identity;
 mod replicas;
 mod replicas_custody;
 mod routing;

@@ -1,8 +1,8 @@
 //! The gateway's perimeter with the real binary: every refusal is answered by the gateway and
 //! never reaches upstream; browser headers are not forwarded and upstream CORS grants, cookies
 //! and off-host redirects do not come back; slow clients and big uploads are bounded; the
-//! access key rules; and `run --gateway` / `gateway enable` refuse a gateway that is not the
-//! user's (port squatting).
+//! access key rules. Port squatting: `perimeter_identity`; Host forms and saved options:
+//! `perimeter_hosts`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -13,15 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cao::mock::Scenario;
-use common::gateway::{GatewayProc, cao_command, gw, mock, model_call, send, two_accounts};
+use common::gateway::{GatewayProc, gw, mock, model_call, send, two_accounts};
 
 /// `host:port` of a gateway URL.
-fn addr(url: &str) -> String {
+pub(crate) fn addr(url: &str) -> String {
     url.trim_start_matches("http://").to_string()
 }
 
 /// Send raw bytes on a new connection and read the answer until the gateway closes it (or 10 s).
-fn raw(url: &str, request: &[u8]) -> String {
+pub(crate) fn raw(url: &str, request: &[u8]) -> String {
     let mut s = TcpStream::connect(addr(url)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(request).unwrap();
@@ -31,14 +31,14 @@ fn raw(url: &str, request: &[u8]) -> String {
 }
 
 /// What the mock got from clients (not the gateway's own token refreshes or usage polls).
-fn forwarded(m: &cao::mock::MockUpstream) -> Vec<cao::mock::RecordedRequest> {
+pub(crate) fn forwarded(m: &cao::mock::MockUpstream) -> Vec<cao::mock::RecordedRequest> {
     m.requests()
         .into_iter()
         .filter(|r| r.path != "/oauth/token" && !r.path.ends_with("/wham/usage"))
         .collect()
 }
 
-fn status_of(answer: &str) -> u16 {
+pub(crate) fn status_of(answer: &str) -> u16 {
     answer
         .split_whitespace()
         .nth(1)
@@ -441,117 +441,4 @@ async fn access_keys_must_be_long_are_warned_about_on_the_command_line_and_failu
     assert_eq!(generated.len(), 32);
     let r = common::gateway::get(&g.url, "/models", &[("x-cao-key", &generated)]).await;
     assert_eq!(r.status, 200);
-}
-
-/// Something else answering 200 (even claiming to be cao) on `/health` at the URL.
-fn squatter() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let n = s.read(&mut buf).unwrap_or(0);
-            log.lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&buf[..n]).to_string());
-            let body = r#"{"status":"ok","service":"cao-gateway","proof":"00"}"#;
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (url, seen)
-}
-
-#[test]
-fn run_gateway_and_enable_refuse_a_port_squatter() {
-    let env = two_accounts();
-    // This user has run a gateway before, so the data dir holds a secret to check a proof with.
-    drop(GatewayProc::start(&env, &[]));
-    let (url, seen) = squatter();
-    let out = cao_command(&env)
-        .args([
-            "run",
-            "--gateway",
-            "--gateway-url",
-            &url,
-            "--codex",
-            "/bin/true",
-        ])
-        .args(["--", "exec", "hi"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("refusing to send your Codex login") && err.contains("not your cao gateway"),
-        "{err}"
-    );
-    let home = env.dir.path().join("home");
-    let out = cao_command(&env)
-        .env("CODEX_HOME", home.join(".codex"))
-        .args(["gateway", "enable", "--base-url", &url])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        !home.join(".codex/config.toml").exists(),
-        "enable changed config.toml"
-    );
-    assert!(
-        !home.join(".local/bin/codex").exists(),
-        "enable installed the shim"
-    );
-    let verify = cao_command(&env)
-        .args(["gateway", "verify", "--url", &url])
-        .output()
-        .unwrap();
-    assert!(!verify.status.success());
-    // Nothing but the health probes went there (and connection checks that send nothing),
-    // and never a credential.
-    let got: Vec<String> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|r| !r.is_empty())
-        .cloned()
-        .collect();
-    assert!(!got.is_empty());
-    for r in &got {
-        assert!(r.starts_with("GET /health?nonce="), "{r}");
-        assert!(!r.to_ascii_lowercase().contains("authorization"), "{r}");
-    }
-}
-
-#[test]
-fn a_real_gateway_of_another_data_dir_is_not_ours() {
-    let mine = two_accounts();
-    let theirs = two_accounts();
-    let g = GatewayProc::start(&theirs, &[]);
-    let ok = cao_command(&theirs)
-        .args(["gateway", "verify", "--url", &g.url])
-        .output()
-        .unwrap();
-    assert!(ok.status.success(), "{ok:?}");
-    // `mine` has never started a gateway: no secret at all.
-    let no = cao_command(&mine)
-        .args(["gateway", "verify", "--url", &g.url])
-        .output()
-        .unwrap();
-    assert!(!no.status.success());
-    // With a secret of its own (a gateway was started once), the proof does not match.
-    drop(GatewayProc::start(&mine, &[]));
-    let no = cao_command(&mine)
-        .args(["gateway", "verify", "--url", &g.url])
-        .output()
-        .unwrap();
-    assert!(!no.status.success());
-    let err = String::from_utf8_lossy(&no.stderr);
-    assert!(err.contains("does not match"), "{err}");
-    let secret = theirs.data_dir().join("gateway-secret");
-    assert_eq!(cao::store::fsutil::mode_of(&secret), Some(0o600));
 }

@@ -123,6 +123,16 @@ impl GatewayProc {
         self.log()
     }
 
+    /// The perimeter's refusals in the log so far (`refused peer=… path=… kind=…` lines): a
+    /// real Codex must never meet one.
+    pub fn refusals(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(" refused peer="))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// SIGTERM, then wait (bounded) for the exit.
     pub fn stop(self) -> ExitStatus {
         self.stop_with("-TERM")
