@@ -22,6 +22,7 @@ mod perimeter;
 mod perimeter_chromium;
 mod perimeter_hosts;
 mod perimeter_identity;
+mod perimeter_process;
 mod replicas;
 mod replicas_custody;
 mod routing;
