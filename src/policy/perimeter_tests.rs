@@ -58,6 +58,14 @@ fn a_wildcard_bind_accepts_any_ip_literal_but_no_other_name() {
     assert!(h.allows("192.168.1.5:4319"));
     assert!(h.allows("[fe80::1]:4319"));
     assert!(!h.allows("rebind.example:4319"));
+    let on_lan = AllowedHosts {
+        bind: IpAddr::from([192, 168, 1, 5]),
+        ..h
+    };
+    assert!(on_lan.allows("192.168.1.5:4319"), "the bound address");
+    assert!(on_lan.allows("127.0.0.1:4319"));
+    assert!(!on_lan.allows("192.168.1.6:4319"));
+    assert!(!on_lan.allows("192.168.1.5:4320"));
 }
 
 #[test]

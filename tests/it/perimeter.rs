@@ -57,6 +57,16 @@ async fn every_refusal_is_answered_locally_and_never_reaches_upstream() {
     let evil_host = format!("evil.example.com:{port}");
     let long_session = "s".repeat(200);
     type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, u16);
+    fn ws<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut h = vec![
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ];
+        h.extend_from_slice(extra);
+        h
+    }
     let cases: Vec<Case> = vec![
         ("POST", "/responses", vec![json, ("host", &evil_host)], 421),
         ("GET", "/status", vec![("host", &evil_host)], 421),
@@ -108,6 +118,20 @@ async fn every_refusal_is_answered_locally_and_never_reaches_upstream() {
             403,
         ),
         ("GET", "/status", vec![("sec-fetch-site", "same-site")], 403),
+        // The WebSocket upgrade (CORS does not cover WebSockets) gets the same checks.
+        (
+            "GET",
+            "/responses",
+            ws(&[("origin", "http://evil.example")]),
+            403,
+        ),
+        ("GET", "/responses", ws(&[("host", &evil_host)]), 421),
+        (
+            "GET",
+            "/responses",
+            ws(&[("sec-fetch-site", "cross-site")]),
+            403,
+        ),
         (
             "GET",
             "/metrics",
