@@ -167,13 +167,14 @@ pub async fn access_key(
         return next.run(req).await;
     }
     let count = peer.map_or(1, |a| p.attempts.note(a.ip()));
+    let delay = rules::failure_delay_ms(count);
     tracing::warn!(
         peer = %peer.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
         path = %req.uri().path(),
         failures = count,
+        delay_ms = delay,
         "access key missing or wrong"
     );
-    let delay = rules::failure_delay_ms(count);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }

@@ -435,6 +435,10 @@ async fn access_keys_must_be_long_are_warned_about_on_the_command_line_and_failu
     assert!(log.contains("access key missing or wrong"), "{log}");
     assert!(log.contains("peer=127.0.0.1:"), "{log}");
     assert!(log.contains("failures=3"), "{log}");
+    // Each failure in a row from one address is answered later than the one before.
+    assert!(log.contains("failures=1 delay_ms=0"), "{log}");
+    assert!(log.contains("failures=2 delay_ms=250"), "{log}");
+    assert!(log.contains("failures=3 delay_ms=500"), "{log}");
     assert!(
         !log.contains("wrong-key-wrong-key"),
         "a tried key was logged: {log}"
