@@ -139,7 +139,7 @@ impl Session {
                             .observe_headers(&acct.name, &held.headers, now_ms());
                         let outcome =
                             upstream::classify(held.status.as_u16(), Some(&held.body), now_ms());
-                        let keep = copy(&held);
+                        let keep = held.duplicate();
                         match settle(
                             &self.state,
                             &acct,
@@ -250,7 +250,7 @@ impl Session {
                         }
                         Failure::Upstream(outcome) => {
                             let held = held_of(&frame);
-                            let keep = copy(&held);
+                            let keep = held.duplicate();
                             match settle(
                                 &self.state,
                                 &acct,
@@ -369,14 +369,6 @@ impl Session {
                 _ => {}
             }
         }
-    }
-}
-
-fn copy(h: &Held) -> Held {
-    Held {
-        status: h.status,
-        headers: h.headers.clone(),
-        body: h.body.clone(),
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use anyhow::Context;
 pub use scenario::{
     AccountFaults, LOOPBACK_HTTPS_ORIGIN, QuotaFault, RefreshFault, Scenario, ServerErrorFault,
-    Times, WsFaults,
+    StreamFailure, Times, WsFaults,
 };
 pub use token::{Presented, Verdict};
 pub use usage::UsageFault;

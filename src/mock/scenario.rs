@@ -112,6 +112,35 @@ pub struct AccountFaults {
     pub usage: Option<super::usage::UsageFault>,
     /// Misbehaviour of the Responses WebSocket (`GET /responses` upgraded), see [`WsFaults`].
     pub ws: WsFaults,
+    /// Answer model calls (HTTP) `200 text/event-stream` and fail the stream in its first
+    /// events, before any output, see [`StreamFailure`].
+    pub stream_failure: Option<StreamFailure>,
+}
+
+/// A model call's event stream that fails before any output: `response.created`, the
+/// `codex.rate_limits` event if one is set, then `response.failed` with `error.code` = `code`
+/// (`usage_limit_reached` also carries `resets_at`), then the end. Recorded with the status the
+/// failure stands for (429 for a usage or rate limit, else 503).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamFailure {
+    /// `usage_limit_reached`, `rate_limit_exceeded`, `server_is_overloaded`,
+    /// `context_length_exceeded`, ...
+    pub code: String,
+    /// Seconds until the reported reset (`usage_limit_reached`).
+    pub resets_in_seconds: i64,
+    /// Fire this many times, then answer normally; `None` means always.
+    pub times: Option<u32>,
+}
+
+impl Default for StreamFailure {
+    fn default() -> Self {
+        Self {
+            code: "usage_limit_reached".to_string(),
+            resets_in_seconds: 3600,
+            times: None,
+        }
+    }
 }
 
 /// Faults of the mock's WebSocket endpoint for one account. Turn numbers count this account's

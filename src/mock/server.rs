@@ -68,6 +68,7 @@ pub(super) struct Counters {
     pub served: u32,
     server_errors: u32,
     rate_limits: u32,
+    stream_failures: u32,
 }
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -104,6 +105,8 @@ enum Answer {
         first_byte_delay: Duration,
         headers: Vec<(String, String)>,
         rate_limit_event: Option<Value>,
+        /// Fail the stream before any output with this `error` object ([`super::StreamFailure`]).
+        fail: Option<Value>,
     },
 }
 
@@ -165,6 +168,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
     let status = match &answer {
         Answer::Json(s, _) => s.as_u16(),
+        Answer::Stream {
+            fail: Some(err), ..
+        } => sse::failure_status(err),
         Answer::Stream { .. } => 200,
     };
     tracing::debug!(
@@ -197,6 +203,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             first_byte_delay,
             headers,
             rate_limit_event,
+            fail,
         } => {
             if !first_byte_delay.is_zero() {
                 tokio::time::sleep(first_byte_delay).await;
@@ -217,7 +224,10 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                     .unwrap_or(0);
                 (s.0.replace("{account}", &account), s.1, s.2, seq)
             };
-            let mut events = sse::response_events(seq, &text, deltas);
+            let mut events = match &fail {
+                Some(err) => sse::failed_events(seq, err),
+                None => sse::response_events(seq, &text, deltas),
+            };
             if let Some(ev) = rate_limit_event {
                 let at = events.len().min(1);
                 events.insert(
@@ -328,7 +338,16 @@ fn decide(
             json!({"error": {"type": "server_error", "message": "mock upstream: injected server error"}}),
         );
     }
-    counters.served += 1;
+    let fail = match &faults.stream_failure {
+        Some(f) if f.times.is_none_or(|t| counters.stream_failures < t) => {
+            counters.stream_failures += 1;
+            Some(stream_failure_error(f))
+        }
+        _ => {
+            counters.served += 1;
+            None
+        }
+    };
     let ending = match (faults.stall_after_events, faults.disconnect_after_events) {
         (Some(n), _) => Ending::StallAfter(n),
         (None, Some(n)) => Ending::DisconnectAfter(n),
@@ -344,7 +363,21 @@ fn decide(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         rate_limit_event: faults.rate_limit_event.clone(),
+        fail,
     }
+}
+
+/// The `error` of a [`super::StreamFailure`]'s `response.failed` event.
+fn stream_failure_error(f: &super::StreamFailure) -> Value {
+    if f.code == "usage_limit_reached" {
+        let mut err = usage_limit_error(&super::QuotaFault {
+            resets_in_seconds: Some(f.resets_in_seconds),
+            ..Default::default()
+        });
+        err["code"] = json!(f.code);
+        return err;
+    }
+    json!({"code": f.code, "message": format!("mock upstream: injected {}", f.code)})
 }
 
 /// The `error` object of a spent account's answer (HTTP body and WebSocket error frame alike).

@@ -68,6 +68,34 @@ pub fn response_values(response_no: u64, text: &str, deltas: u32) -> Vec<serde_j
     out
 }
 
+/// The events of a response that fails before any output: `response.created`, then
+/// `response.failed` with `error`.
+pub fn failed_events(response_no: u64, error: &serde_json::Value) -> Vec<Bytes> {
+    let resp_id = format!("resp_mock_{response_no}");
+    [
+        json!({"type": "response.created", "sequence_number": 0,
+            "response": {"id": resp_id, "object": "response", "status": "in_progress", "output": []}}),
+        json!({"type": "response.failed", "sequence_number": 1,
+            "response": {"id": resp_id, "object": "response", "status": "failed", "output": [],
+                         "error": error}}),
+    ]
+    .into_iter()
+    .map(|v| {
+        let kind = v["type"].as_str().unwrap_or("message").to_string();
+        Bytes::from(format!("event: {kind}\ndata: {v}\n\n"))
+    })
+    .collect()
+}
+
+/// The status a failed stream's `error` stands for, as the mock records it: 429 for a usage or
+/// rate limit, else 503.
+pub fn failure_status(error: &serde_json::Value) -> u16 {
+    match error.get("code").and_then(serde_json::Value::as_str) {
+        Some("usage_limit_reached" | "rate_limit_exceeded") => 429,
+        _ => 503,
+    }
+}
+
 /// Split `text` into `n` pieces on char boundaries (some may be empty for short texts).
 fn split_text(text: &str, n: u32) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();

@@ -12,6 +12,7 @@ pub mod reset_time;
 pub mod route;
 pub mod run_plan;
 pub mod shared_custody;
+pub mod sse_first;
 pub mod strategy;
 pub mod token_answer;
 pub mod upstream;

@@ -28,6 +28,7 @@ mod replicas_custody;
 mod routing;
 mod run;
 mod shared_state;
+mod sse_failover;
 mod status;
 mod usage;
 mod usage_poll;

@@ -7,8 +7,9 @@
 //! on a set of headers), [`send`] (one HTTP exchange with the timeout), [`judge`] (stream a
 //! good answer back, or hold a retryable one and classify it) and [`settle`] (what a classified
 //! failure does to the account and what comes next). The WebSocket transport opens its upstream
-//! handshake with `authorize` and settles its error frames with `settle`; failover before the
-//! first byte of an SSE answer belongs in `judge`, which sees every answer before the client.
+//! handshake with `authorize` and settles its error frames with `settle`. `judge` also holds
+//! the first events of a 200 event stream ([`super::sse_first`]): one that fails before any
+//! output goes to the next account like a 429 would.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use http_body_util::{BodyExt, Full, Limited};
 
 use super::error::GatewayError;
 use super::prepare::{Replay, strip_hop_by_hop};
+use super::sse_first;
 use crate::gateway::account::Creds;
 use crate::gateway::body::IdleTimeoutBody;
 use crate::gateway::creds;
@@ -38,6 +40,17 @@ pub struct Held {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+impl Held {
+    /// A copy (the body is shared, not copied).
+    pub fn duplicate(&self) -> Self {
+        Self {
+            status: self.status,
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+        }
+    }
 }
 
 impl IntoResponse for Held {
@@ -78,6 +91,10 @@ pub enum Judged {
     Deliver(Response),
     /// Held back and classified: a retry, a refresh or the next account may follow.
     Held(Outcome, Held),
+    /// A 200 event stream that failed before any output ([`super::sse_first`]): like
+    /// [`Judged::Held`], except that when this account's retries are over the request moves to
+    /// the next account instead of delivering the failure.
+    FailedStream(Outcome, Held),
 }
 
 /// Try `replay` on `acct` until it is delivered or this account is given up.
@@ -93,10 +110,15 @@ pub async fn attempt(
         let Ok(creds) = authorize(state, acct, &mut headers).await else {
             return Attempted::Failed(None);
         };
+        let mut moved_on = None;
         let (outcome, held) = match send(state, replay, headers).await {
             Ok(resp) => match judge(state, acct, resp).await {
                 Judged::Deliver(resp) => return Attempted::Delivered(resp),
                 Judged::Held(outcome, held) => (Some(outcome), Some(held)),
+                Judged::FailedStream(outcome, held) => {
+                    moved_on = Some(held.duplicate());
+                    (Some(outcome), Some(held))
+                }
             },
             Err(SendError::Connect(e)) => {
                 tracing::debug!(account = %acct.name, "upstream connection error: {e}");
@@ -118,6 +140,11 @@ pub async fn attempt(
         )
         .await
         {
+            // Overload before any output, after the retries: the next account may serve it
+            // (if none can, the client gets this stream as upstream sent it).
+            Settled::Done(Attempted::Delivered(_)) if moved_on.is_some() => {
+                return Attempted::Failed(moved_on);
+            }
             Settled::Done(a) => return a,
             Settled::Again => {}
         }
@@ -185,6 +212,15 @@ pub async fn judge(
         acct.store_cookies(resp.headers());
     }
     let status = resp.status();
+    if status == StatusCode::OK && sse_first::is_event_stream(resp.headers()) {
+        return match sse_first::peek(state, acct, resp).await {
+            sse_first::Peeked::Deliver(resp) => {
+                state.record_success(acct, now_ms());
+                Judged::Deliver(state.usage.observe_response(&acct.name, resp))
+            }
+            sse_first::Peeked::Failed(outcome, held) => Judged::FailedStream(outcome, held),
+        };
+    }
     if !upstream::is_retryable_status(status.as_u16()) {
         state.record_success(acct, now_ms());
         let resp = stream_back(state, resp);

@@ -13,6 +13,7 @@ pub mod attempt;
 pub mod error;
 pub mod passes;
 pub mod prepare;
+pub mod sse_first;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
