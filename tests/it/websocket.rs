@@ -382,3 +382,58 @@ async fn slow_frames_stream_through_one_by_one() {
         .count();
     assert_eq!(deltas, 5, "every frame passed on as its own frame: {a:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_upgrade_passes_the_perimeter_and_the_access_key_and_turns_count_in_metrics() {
+    let env = two_accounts();
+    let m = mock(Scenario::default().with_account("acc-1", spent_after(1))).await;
+    let key = "a-key-long-enough-for-cao";
+    let g = gw(&env, &m, &["--access-key", key]);
+    let no_key = WsClient::connect(&g.url, "s-no-key").await.err();
+    assert!(
+        no_key.as_deref().is_some_and(|e| e.contains("401")),
+        "{no_key:?}"
+    );
+    let web_page = WsClient::connect_with(
+        &g.url,
+        "s-web",
+        &[("x-cao-key", key), ("origin", "http://evil.example")],
+    )
+    .await
+    .err();
+    assert!(web_page.is_some(), "a web page's socket is refused");
+    let foreign_host = WsClient::connect_with(
+        &g.url,
+        "s-host",
+        &[("x-cao-key", key), ("host", "evil.example")],
+    )
+    .await
+    .err();
+    assert!(foreign_host.is_some(), "a rebinding name is refused");
+    assert!(m.ws_frames().is_empty(), "nothing refused reached upstream");
+
+    let mut c = WsClient::connect_with(&g.url, "s-key", &[("x-cao-key", key)])
+        .await
+        .unwrap();
+    for n in 0..2 {
+        let a = c.turn(&format!("turn {n}")).await;
+        assert_eq!(a.error, None, "{a:?}");
+    }
+    assert_eq!(
+        turns(&m),
+        vec![
+            ("acc-1".into(), false, "completed".into()),
+            ("acc-1".into(), true, "error:usage_limit_reached".into()),
+            ("acc-2".into(), false, "completed".into()),
+        ]
+    );
+    assert_frames_match(&m.ws_frames());
+    let metrics = common::gateway::get(&g.url, "/metrics", &[("x-cao-key", key)]).await;
+    for want in [
+        "cao_gateway_requests_total{account=\"a1\",status=\"200\"} 1",
+        "cao_gateway_requests_total{account=\"a2\",status=\"200\"} 1",
+        "cao_gateway_switches_total{from=\"a1\",to=\"a2\"} 1",
+    ] {
+        assert!(metrics.body.contains(want), "{want} in\n{}", metrics.body);
+    }
+}
