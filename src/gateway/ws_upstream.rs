@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -92,9 +93,16 @@ pub fn forwardable(mut h: HeaderMap) -> HeaderMap {
     h
 }
 
-static TLS: LazyLock<Option<Arc<rustls::ClientConfig>>> = LazyLock::new(|| {
+static TLS: LazyLock<Option<Arc<rustls::ClientConfig>>> = LazyLock::new(|| tls_config(&[]));
+
+/// The TLS client settings: the webpki roots, plus `extra` ones (tests: a private CA).
+fn tls_config(extra: &[CertificateDer<'static>]) -> Option<Arc<rustls::ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for c in extra {
+        roots.add(c.clone()).ok()?;
+    }
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .ok()?
@@ -102,10 +110,17 @@ static TLS: LazyLock<Option<Arc<rustls::ClientConfig>>> = LazyLock::new(|| {
         .with_no_client_auth();
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Some(Arc::new(cfg))
-});
+}
 
 /// Open the byte stream to `uri`'s host (TLS for `wss`).
 async fn dial(uri: &Uri) -> Result<Box<dyn Io>, String> {
+    dial_with(uri, TLS.clone()).await
+}
+
+async fn dial_with(
+    uri: &Uri,
+    tls_config: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Box<dyn Io>, String> {
     let host = uri.host().ok_or("upstream URL has no host")?.to_string();
     let tls = uri.scheme_str() == Some("wss");
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
@@ -116,7 +131,7 @@ async fn dial(uri: &Uri) -> Result<Box<dyn Io>, String> {
     if !tls {
         return Ok(Box::new(tcp));
     }
-    let cfg = TLS.clone().ok_or("TLS is not available")?;
+    let cfg = tls_config.ok_or("TLS is not available")?;
     let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
         .map_err(|e| format!("bad TLS server name {host}: {e}"))?;
     let stream = tokio_rustls::TlsConnector::from(cfg)
@@ -205,6 +220,61 @@ fn refused(e: WsError) -> ConnectError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use rustls::pki_types::pem::PemObject;
+    use tokio_tungstenite::tungstenite::Message;
+
+    /// `wss://` goes over TLS to the upstream (here: a WebSocket server on 127.0.0.1 serving
+    /// a certificate of the gateway's own private CA, which the client is made to trust), with
+    /// the server name checked; a certificate the roots do not vouch for is refused.
+    #[tokio::test]
+    async fn wss_upstreams_are_dialled_over_verified_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let (material, _) =
+            crate::gateway::tls::ensure(dir.path(), crate::store::now_ms()).unwrap();
+        let live = Arc::new(crate::gateway::tls::LiveCert::new(&material).unwrap());
+        let acceptor = tokio_rustls::TlsAcceptor::from(live.server_config().unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+                        return;
+                    };
+                    while let Some(Ok(Message::Text(t))) = ws.next().await {
+                        let _ = ws.send(Message::Text(format!("echo {t}").into())).await;
+                    }
+                });
+            }
+        });
+        let ca = CertificateDer::from_pem_slice(material.ca_pem.as_bytes()).unwrap();
+        let uri: Uri = format!("wss://127.0.0.1:{port}/responses").parse().unwrap();
+        let io = dial_with(&uri, tls_config(&[ca])).await.unwrap();
+        let (mut ws, resp) = tokio_tungstenite::client_async(uri.to_string(), io)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
+        ws.send(Message::text("{\"type\":\"response.create\"}"))
+            .await
+            .unwrap();
+        let got = ws.next().await.unwrap().unwrap();
+        assert_eq!(
+            got.to_text().unwrap(),
+            "echo {\"type\":\"response.create\"}"
+        );
+
+        // The public roots alone do not vouch for that certificate.
+        let refused = dial_with(&uri, tls_config(&[]))
+            .await
+            .err()
+            .unwrap_or_default();
+        assert!(refused.contains("TLS handshake"), "{refused}");
+    }
 
     #[test]
     fn ws_urls_follow_the_http_scheme() {
