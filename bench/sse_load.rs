@@ -16,7 +16,6 @@
     clippy::expect_used
 )]
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -25,12 +24,11 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-static START: OnceLock<Instant> = OnceLock::new();
-static OPEN: AtomicUsize = AtomicUsize::new(0);
+#[path = "load_common.rs"]
+mod load_common;
+use load_common::{micros, rss};
 
-fn micros() -> u64 {
-    START.get_or_init(Instant::now).elapsed().as_micros() as u64
-}
+static OPEN: AtomicUsize = AtomicUsize::new(0);
 
 struct Args {
     upstream_port: u16,
@@ -64,23 +62,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-/// "VmRSS / VmHWM" of a process in MB.
-fn rss(pid: u32) -> String {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = |key: &str| {
-        s.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    format!(
-        "{:.1} / {:.1}",
-        kb("VmRSS:") / 1024.0,
-        kb("VmHWM:") / 1024.0
-    )
 }
 
 /// The upstream: every POST streams `events` events, one per `interval`, each stamped.
@@ -179,7 +160,7 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let a = args();
-    START.get_or_init(Instant::now);
+    micros();
     let port = upstream(
         a.upstream_port,
         a.events,
