@@ -87,14 +87,14 @@ pub fn normalize_url(raw: &str) -> Result<String> {
 /// refuses a plain-http `chatgpt_base_url`; else the plain address.
 pub fn default_url(store: &crate::store::Store) -> String {
     let plain = live::saved_url(store);
-    crate::gateway::tls::https_for(&plain).unwrap_or(plain)
+    crate::gateway::tls_urls::https_for(&plain).unwrap_or(plain)
 }
 
 /// True when `url` is the gateway's own HTTPS (a loopback `https://` URL), whose certificate
 /// Codex trusts only through cao's CA bundle.
 pub fn needs_ca_bundle(url: &str) -> bool {
     url::Url::parse(url)
-        .is_ok_and(|u| u.scheme() == "https" && crate::gateway::tls::is_loopback(&u))
+        .is_ok_and(|u| u.scheme() == "https" && crate::gateway::tls_urls::is_loopback(&u))
 }
 
 /// Make sure the CA, the leaf and Codex's bundle exist (keeping the user's own CA in the

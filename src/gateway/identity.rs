@@ -147,7 +147,7 @@ pub enum Verdict {
 /// seconds. cao serves HTTPS on the same port, so an `https://` loopback URL is checked on its
 /// plain side.
 pub fn verify(store: &Store, base_url: &str) -> Verdict {
-    let plain = super::tls::plain_for(base_url);
+    let plain = super::tls_urls::plain_for(base_url);
     match LiveGateway::at(&plain, None) {
         Ok(live) => verify_on(store, &live),
         Err(e) => Verdict::NotOurs(e.to_string()),

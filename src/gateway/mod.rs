@@ -25,7 +25,9 @@ pub mod sessions;
 pub mod state;
 pub mod tls;
 pub mod tls_bundle;
+pub mod tls_make;
 pub mod tls_serve;
+pub mod tls_urls;
 pub mod token_endpoint;
 pub mod token_rescue;
 pub mod token_send;
@@ -116,7 +118,7 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
     config.port = addr.port();
     let client = http_client()?;
     let st = store.clone();
-    let tls_wanted = tls::allowed(&config);
+    let tls_wanted = tls_serve::allowed(&config);
     // With --state, token custody runs through the shared state from the first load on.
     let link = match config.state_url.clone() {
         Some(url) => Some(connect_replicas(&config, &url, addr).await?),

@@ -105,7 +105,7 @@ pub fn status_view(state: &GatewayState, now: i64) -> Status {
     }
 }
 
-fn served_view(s: &super::tls::Served) -> ServedView {
+fn served_view(s: &super::tls_serve::Served) -> ServedView {
     let info = s.cert.as_ref().and_then(|c| c.info());
     ServedView {
         http_url: s.http_url.clone(),

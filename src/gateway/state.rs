@@ -48,7 +48,7 @@ pub struct GatewayState {
     /// The link to the other replicas (`--state`), set once at start.
     pub replicas: std::sync::OnceLock<Arc<super::replicas::Replicas>>,
     /// The addresses this gateway serves and its certificate (set once the listener is bound).
-    pub served: std::sync::OnceLock<super::tls::Served>,
+    pub served: std::sync::OnceLock<super::tls_serve::Served>,
 }
 
 fn mtime(path: &Path) -> Option<SystemTime> {

@@ -15,22 +15,18 @@
 //! Files (dir 0700, keys 0600): `ca.pem`, `ca-key.pem`, `gateway.pem`, `gateway-key.pem`. A
 //! file that does not parse, a key that does not match its certificate, or a leaf that the CA
 //! did not sign is copied to `<file>.corrupt-<ms>` and made again. When each is renewed is
-//! [`crate::policy::cert`]'s decision.
+//! [`crate::policy::cert`]'s decision; making them is [`super::tls_make`]'s job, serving them
+//! [`super::tls_serve`]'s.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CidrSubnet, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    NameConstraints, SerialNumber,
-};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rcgen::KeyPair;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::Serialize;
 
+use super::tls_make::{self, Pair};
 use crate::policy::cert::{self, CertAction};
 use crate::store::{FileLock, StoreError, fsutil};
 
@@ -86,13 +82,6 @@ pub enum TlsError {
     Rustls(String),
 }
 
-fn generate_error(what: &'static str) -> impl FnOnce(rcgen::Error) -> TlsError {
-    move |e| TlsError::Generate {
-        what,
-        detail: e.to_string(),
-    }
-}
-
 /// What [`ensure`] did (logged by the gateway, checked by tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsEvent {
@@ -133,17 +122,8 @@ impl TlsMaterial {
     }
 }
 
-fn provider() -> rustls::crypto::CryptoProvider {
+pub(super) fn provider() -> rustls::crypto::CryptoProvider {
     rustls::crypto::ring::default_provider()
-}
-
-/// A certificate and key read from disk and found consistent.
-struct Pair {
-    cert_pem: String,
-    cert_der: CertificateDer<'static>,
-    key: KeyPair,
-    not_before_ms: i64,
-    not_after_ms: i64,
 }
 
 /// Load the CA and leaf from `<root>/tls/`, making, renewing or replacing what needs it, under a
@@ -167,7 +147,7 @@ pub fn ensure(root: &Path, now_ms: i64) -> Result<(TlsMaterial, Vec<TlsEvent>), 
         }
         found => {
             back_up_if_bad(&found, [&paths.ca_cert, &paths.ca_key], now_ms, &mut events)?;
-            let p = new_ca(now_ms)?;
+            let p = tls_make::new_ca(now_ms)?;
             write_pair(&p, &paths.ca_cert, &paths.ca_key)?;
             events.push(TlsEvent::CaCreated);
             p
@@ -199,7 +179,7 @@ pub fn ensure(root: &Path, now_ms: i64) -> Result<(TlsMaterial, Vec<TlsEvent>), 
                 now_ms,
                 &mut events,
             )?;
-            let p = new_leaf(&ca, now_ms)?;
+            let p = tls_make::new_leaf(&ca, now_ms)?;
             write_pair(&p, &paths.leaf_cert, &paths.leaf_key)?;
             events.push(match found {
                 Loaded::Good(_) => TlsEvent::LeafRenewed,
@@ -209,7 +189,7 @@ pub fn ensure(root: &Path, now_ms: i64) -> Result<(TlsMaterial, Vec<TlsEvent>), 
         }
     };
     let info = TlsInfo {
-        ca_fingerprint: fingerprint(&ca.cert_der),
+        ca_fingerprint: tls_make::fingerprint(&ca.cert_der),
         ca_not_after_ms: ca.not_after_ms,
         leaf_not_after_ms: leaf.not_after_ms,
         ca_path: paths.ca_cert.clone(),
@@ -313,228 +293,11 @@ fn write_pair(pair: &Pair, cert_path: &Path, key_path: &Path) -> Result<(), TlsE
     Ok(())
 }
 
-fn base_params(lifetime_days: i64, now_ms: i64, common_name: &str) -> CertificateParams {
-    let (from, until) = cert::validity(lifetime_days, now_ms);
-    let mut params = CertificateParams::default();
-    params.not_before = offset_time(from);
-    params.not_after = offset_time(until);
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "cao");
-    dn.push(DnType::CommonName, common_name);
-    params.distinguished_name = dn;
-    params.serial_number = Some(SerialNumber::from_slice(&random_serial()));
-    params
-}
-
-fn new_ca(now_ms: i64) -> Result<Pair, TlsError> {
-    let key = KeyPair::generate().map_err(generate_error("CA key"))?;
-    let mut params = base_params(
-        cert::CA_LIFETIME_DAYS,
-        now_ms,
-        "cao local gateway CA (loopback only)",
-    );
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.name_constraints = Some(NameConstraints {
-        permitted_subtrees: vec![
-            GeneralSubtree::IpAddress(CidrSubnet::from_v4_prefix([127, 0, 0, 1], 32)),
-            GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(
-                std::net::Ipv6Addr::LOCALHOST.into(),
-                128,
-            )),
-            GeneralSubtree::DnsName("localhost".to_string()),
-        ],
-        excluded_subtrees: Vec::new(),
-    });
-    let certificate = params.self_signed(&key).map_err(generate_error("CA"))?;
-    Ok(made(&certificate, key, &params))
-}
-
-/// A certificate just made, with its key and validity.
-fn made(certificate: &rcgen::Certificate, key: KeyPair, params: &CertificateParams) -> Pair {
-    Pair {
-        cert_pem: certificate.pem(),
-        cert_der: certificate.der().clone(),
-        key,
-        not_before_ms: params.not_before.unix_timestamp().saturating_mul(1000),
-        not_after_ms: params.not_after.unix_timestamp().saturating_mul(1000),
-    }
-}
-
-fn new_leaf(ca: &Pair, now_ms: i64) -> Result<Pair, TlsError> {
-    let issuer =
-        Issuer::from_ca_cert_der(&ca.cert_der, &ca.key).map_err(generate_error("CA issuer"))?;
-    let key = KeyPair::generate().map_err(generate_error("server key"))?;
-    let mut params = base_params(cert::LEAF_LIFETIME_DAYS, now_ms, "cao gateway (loopback)");
-    let names: Vec<String> = LEAF_NAMES.iter().map(|n| n.to_string()).collect();
-    params.subject_alt_names = CertificateParams::new(names)
-        .map_err(generate_error("server certificate names"))?
-        .subject_alt_names;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    let certificate = params
-        .signed_by(&key, &issuer)
-        .map_err(generate_error("server certificate"))?;
-    Ok(made(&certificate, key, &params))
-}
-
-fn offset_time(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
-
-/// 16 random bytes, top bit clear (a positive serial number).
-fn random_serial() -> [u8; 16] {
-    let mut serial = [0u8; 16];
-    for b in serial.iter_mut() {
-        *b = fastrand::u8(..);
-    }
-    serial[0] &= 0x7f;
-    serial[0] |= 0x01;
-    serial
-}
-
-/// SHA-256 of a DER certificate as colon-separated upper-case hex.
-pub fn fingerprint(der: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// The leaf the HTTPS side serves, swapped in place when a running gateway renews it.
-#[derive(Debug)]
-pub struct LiveCert {
-    key: RwLock<Arc<CertifiedKey>>,
-    info: RwLock<TlsInfo>,
-}
-
-impl LiveCert {
-    pub fn new(material: &TlsMaterial) -> Result<Self, TlsError> {
-        Ok(Self {
-            key: RwLock::new(Arc::new(material.certified_key()?)),
-            info: RwLock::new(material.info.clone()),
-        })
-    }
-
-    /// What `/status` shows.
-    pub fn info(&self) -> Option<TlsInfo> {
-        self.info.read().ok().map(|i| i.clone())
-    }
-
-    /// Serve `material` from now on (new handshakes; open connections keep theirs).
-    pub fn replace(&self, material: &TlsMaterial) -> Result<(), TlsError> {
-        let key = Arc::new(material.certified_key()?);
-        if let Ok(mut k) = self.key.write() {
-            *k = key;
-        }
-        if let Ok(mut i) = self.info.write() {
-            *i = material.info.clone();
-        }
-        Ok(())
-    }
-
-    /// The rustls server configuration serving this certificate. HTTP/1.1 only, as on the
-    /// plain side: the WebSocket upgrade Codex tries first needs it.
-    pub fn server_config(self: &Arc<Self>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Rustls(e.to_string()))?
-            .with_no_client_auth()
-            .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
-    }
-}
-
-impl ResolvesServerCert for LiveCert {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.key.read().ok().map(|k| k.clone())
-    }
-}
-
-/// What a running gateway serves: both URLs and, with HTTPS, its certificate.
-#[derive(Debug, Clone)]
-pub struct Served {
-    /// `http://ADDR:PORT`
-    pub http_url: String,
-    /// `https://127.0.0.1:PORT` (same port) when HTTPS is on.
-    pub https_url: Option<String>,
-    pub cert: Option<Arc<LiveCert>>,
-}
-
-/// True when the gateway may serve HTTPS on `config`'s address: always on loopback; beyond it
-/// only under the same rule as plain HTTP (an access key), which `GatewayConfig::validate`
-/// already enforces for the socket as a whole.
-pub fn allowed(config: &super::GatewayConfig) -> bool {
-    config.bind.is_loopback() || config.access_key.is_some()
-}
-
-/// `https://` URL for a gateway listening on `addr`, when the leaf covers how clients reach it
-/// (loopback, or a wildcard bind reached over loopback).
-pub fn https_url(addr: std::net::SocketAddr) -> Option<String> {
-    use std::net::IpAddr;
-    match addr.ip() {
-        IpAddr::V4(a) if a.is_loopback() || a.is_unspecified() => {
-            Some(format!("https://127.0.0.1:{}", addr.port()))
-        }
-        IpAddr::V6(a) if a.is_loopback() || a.is_unspecified() => {
-            Some(format!("https://[::1]:{}", addr.port()))
-        }
-        _ => None,
-    }
-}
-
-/// True when `url` names this machine by one of the leaf's names ([`LEAF_NAMES`]' kind).
-pub fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
-/// The `https://` twin of a gateway's plain `http://` loopback URL (same port: cao serves both
-/// there); `None` for other URLs.
-pub fn https_for(url: &str) -> Option<String> {
-    let mut u = url::Url::parse(url).ok()?;
-    if u.scheme() != "http" || !is_loopback(&u) {
-        return None;
-    }
-    let port = u.port_or_known_default()?;
-    u.set_scheme("https").ok()?;
-    u.set_port(Some(port)).ok()?;
-    Some(u.as_str().trim_end_matches('/').to_string())
-}
-
-/// The plain `http://` twin of a loopback `https://` gateway URL, to ask it `/health` without
-/// trusting its certificate (cao serves both on one port). Other URLs come back unchanged.
-pub fn plain_for(url: &str) -> String {
-    let Ok(mut u) = url::Url::parse(url) else {
-        return url.to_string();
-    };
-    if !is_loopback(&u) {
-        return url.to_string();
-    }
-    let Some(port) = u.port_or_known_default() else {
-        return url.to_string();
-    };
-    if u.scheme() != "https" || u.set_scheme("http").is_err() || u.set_port(Some(port)).is_err() {
-        return url.to_string();
-    }
-    u.as_str().trim_end_matches('/').to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rustls::client::danger::ServerCertVerifier;
+    use std::sync::Arc;
 
     const NOW: i64 = 1_800_000_000_000;
 
@@ -570,24 +333,6 @@ mod tests {
         );
         assert_eq!(m.info.ca_fingerprint.len(), 32 * 3 - 1);
         assert!(m.certified_key().is_ok());
-    }
-
-    #[test]
-    fn urls_switch_scheme_on_the_same_port() {
-        assert_eq!(
-            https_for("http://127.0.0.1:4319").as_deref(),
-            Some("https://127.0.0.1:4319")
-        );
-        assert_eq!(
-            https_for("http://[::1]:80").as_deref(),
-            Some("https://[::1]:80")
-        );
-        assert_eq!(https_for("http://192.168.1.2:4319"), None);
-        assert_eq!(https_for("https://127.0.0.1:4319"), None);
-        assert_eq!(plain_for("https://127.0.0.1:4319"), "http://127.0.0.1:4319");
-        assert_eq!(plain_for("https://127.0.0.1"), "http://127.0.0.1:443");
-        assert_eq!(plain_for("http://h:1"), "http://h:1");
-        assert_eq!(plain_for("https://example.com"), "https://example.com");
     }
 
     #[test]

@@ -4,18 +4,22 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 
 use super::state::GatewayState;
-use super::{tls, tls_bundle};
+use super::tls::{self, TlsError, TlsInfo, TlsMaterial};
+use super::{tls_bundle, tls_urls};
 
 /// What the listener serves at `addr`: the URLs, the live certificate and rustls' configuration
-/// (`None` when HTTPS is off: not `wanted`, see [`tls::allowed`], or the set-up failed).
+/// (`None` when HTTPS is off: not `wanted`, see [`allowed`], or the set-up failed).
 pub fn setup(
     root: &Path,
     addr: SocketAddr,
     wanted: bool,
-) -> (tls::Served, Option<Arc<rustls::ServerConfig>>) {
+) -> (Served, Option<Arc<rustls::ServerConfig>>) {
     let cert = if wanted { prepare_tls(root) } else { None };
     let config = cert.as_ref().and_then(|c| match c.server_config() {
         Ok(conf) => Some(conf),
@@ -24,9 +28,9 @@ pub fn setup(
             None
         }
     });
-    let served = tls::Served {
+    let served = Served {
         http_url: format!("http://{addr}"),
-        https_url: config.as_ref().and_then(|_| tls::https_url(addr)),
+        https_url: config.as_ref().and_then(|_| tls_urls::https_url(addr)),
         cert: cert.filter(|_| config.is_some()),
     };
     (served, config)
@@ -34,11 +38,11 @@ pub fn setup(
 
 /// Load (or make) the CA and leaf and refresh Codex's bundle. `None`, with a warning, when that
 /// fails: the gateway then serves plain HTTP only rather than not at all.
-fn prepare_tls(root: &std::path::Path) -> Option<Arc<tls::LiveCert>> {
+fn prepare_tls(root: &std::path::Path) -> Option<Arc<LiveCert>> {
     let made = tls::ensure(root, crate::store::now_ms()).and_then(|(material, events)| {
         log_tls_events(&events);
         refresh_bundle(&material);
-        tls::LiveCert::new(&material)
+        LiveCert::new(&material)
     });
     match made {
         Ok(cert) => Some(Arc::new(cert)),
@@ -104,4 +108,72 @@ pub fn renew(state: &GatewayState) {
         }
         Err(e) => tracing::warn!("could not check the server certificate: {e}"),
     }
+}
+
+/// The leaf the HTTPS side serves, swapped in place when a running gateway renews it.
+#[derive(Debug)]
+pub struct LiveCert {
+    key: RwLock<Arc<CertifiedKey>>,
+    info: RwLock<TlsInfo>,
+}
+
+impl LiveCert {
+    pub fn new(material: &TlsMaterial) -> Result<Self, TlsError> {
+        Ok(Self {
+            key: RwLock::new(Arc::new(material.certified_key()?)),
+            info: RwLock::new(material.info.clone()),
+        })
+    }
+
+    /// What `/status` shows.
+    pub fn info(&self) -> Option<TlsInfo> {
+        self.info.read().ok().map(|i| i.clone())
+    }
+
+    /// Serve `material` from now on (new handshakes; open connections keep theirs).
+    pub fn replace(&self, material: &TlsMaterial) -> Result<(), TlsError> {
+        let key = Arc::new(material.certified_key()?);
+        if let Ok(mut k) = self.key.write() {
+            *k = key;
+        }
+        if let Ok(mut i) = self.info.write() {
+            *i = material.info.clone();
+        }
+        Ok(())
+    }
+
+    /// The rustls server configuration serving this certificate. HTTP/1.1 only, as on the
+    /// plain side: the WebSocket upgrade Codex tries first needs it.
+    pub fn server_config(self: &Arc<Self>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(tls::provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Rustls(e.to_string()))?
+            .with_no_client_auth()
+            .with_cert_resolver(self.clone());
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+impl ResolvesServerCert for LiveCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.key.read().ok().map(|k| k.clone())
+    }
+}
+
+/// What a running gateway serves: both URLs and, with HTTPS, its certificate.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// `http://ADDR:PORT`
+    pub http_url: String,
+    /// `https://127.0.0.1:PORT` (same port) when HTTPS is on.
+    pub https_url: Option<String>,
+    pub cert: Option<Arc<LiveCert>>,
+}
+
+/// True when the gateway may serve HTTPS on `config`'s address: always on loopback; beyond it
+/// only under the same rule as plain HTTP (an access key), which `GatewayConfig::validate`
+/// already enforces for the socket as a whole.
+pub fn allowed(config: &super::GatewayConfig) -> bool {
+    config.bind.is_loopback() || config.access_key.is_some()
 }
