@@ -30,6 +30,7 @@ mod run;
 mod shared_state;
 mod sse_failover;
 mod status;
+mod tls;
 mod usage;
 mod usage_poll;
 mod websocket;
