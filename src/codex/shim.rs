@@ -127,6 +127,54 @@ pub fn dir_on_path(path_var: &OsStr, dir: &Path) -> bool {
     })
 }
 
+/// What an installed shim routes to, read back from its text (for doctor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShimRoute {
+    pub path: PathBuf,
+    pub base_url: String,
+    /// The `CODEX_CA_CERTIFICATE` it exports (an `https://` shim).
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// The route of the cao shim in `home`'s `~/.local/bin`, if cao wrote one there.
+pub fn installed(home: &Path) -> Option<ShimRoute> {
+    let path = shim_path(home);
+    if !file_is_cao_shim(&path) {
+        return None;
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    parse_route(&text).map(|(base_url, ca_bundle)| ShimRoute {
+        path,
+        base_url,
+        ca_bundle,
+    })
+}
+
+/// The URL and bundle of a shim [`script`] wrote.
+fn parse_route(text: &str) -> Option<(String, Option<PathBuf>)> {
+    const URL_LINE: &str =
+        "# Runs the real Codex with its traffic routed through the cao gateway at ";
+    let url = text
+        .lines()
+        .find_map(|l| l.strip_prefix(URL_LINE))?
+        .trim_end_matches('.')
+        .to_string();
+    let prefix = format!("{}=", crate::gateway::tls_bundle::CODEX_CA_ENV);
+    let bundle = text
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|quoted| PathBuf::from(sh_unquote(quoted)));
+    Some((url, bundle))
+}
+
+/// The inverse of [`sh_quote`].
+fn sh_unquote(s: &str) -> String {
+    s.strip_prefix('\'')
+        .and_then(|s| s.strip_suffix('\''))
+        .unwrap_or(s)
+        .replace(r"'\''", "'")
+}
+
 /// What [`install`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Installed {
@@ -315,6 +363,36 @@ mod tests {
             String::from_utf8(out.stdout).unwrap().trim_end(),
             bundle.display().to_string()
         );
+    }
+
+    #[test]
+    fn an_installed_shim_tells_its_url_and_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        assert_eq!(installed(home), None);
+        let bundle = dir.path().join("it's").join("bundle.pem");
+        install(
+            home,
+            Path::new("/x/codex"),
+            "https://127.0.0.1:4319",
+            &None,
+            Some(&bundle),
+        )
+        .unwrap();
+        let route = installed(home).unwrap();
+        assert_eq!(route.base_url, "https://127.0.0.1:4319");
+        assert_eq!(route.ca_bundle, Some(bundle));
+        install(
+            home,
+            Path::new("/x/codex"),
+            "http://127.0.0.1:1",
+            &None,
+            None,
+        )
+        .unwrap();
+        let route = installed(home).unwrap();
+        assert_eq!(route.base_url, "http://127.0.0.1:1");
+        assert_eq!(route.ca_bundle, None);
     }
 
     #[test]

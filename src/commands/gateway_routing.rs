@@ -117,6 +117,15 @@ pub fn prepare_ca_bundle(
     Ok(info)
 }
 
+/// The gateway URL `cao gateway enable` routed `codex_home`'s config.toml to, if it did (a
+/// damaged record counts as none here; `disable` reports it).
+pub fn recorded_url(codex_home: &Path) -> Option<String> {
+    read_record(&Paths::new(codex_home).record)
+        .ok()
+        .flatten()
+        .map(|r| r.base_url)
+}
+
 /// `cao gateway enable`.
 pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
     let url = match &args.base_url {

@@ -3,6 +3,7 @@
 pub mod add;
 pub mod demo;
 pub mod demo_script;
+pub mod doctor_gateway;
 pub mod gateway;
 pub mod gateway_routing;
 pub mod gateway_verify;

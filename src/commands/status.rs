@@ -8,6 +8,7 @@ use anyhow::Result;
 use super::Ctx;
 use crate::cli::{DoctorArgs, HealthArgs, ReportArgs, ReportFormat, StatusArgs};
 use crate::policy::health::HealthOptions;
+use crate::policy::health::gateway::GatewayIssue;
 use crate::render::{RenderOpts, dashboard, doctor, records, report, text};
 use crate::store::inspect::Overview;
 
@@ -104,13 +105,42 @@ pub fn run(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
         }
     }
     let r = RenderOpts::now(width(tty));
-    let (text, code) = render(&overview, mode, &health_options(ctx, &a.health), &r);
+    let gateway = gateway_section(ctx, mode, r.now_ms);
+    let (text, code) = render(
+        &overview,
+        mode,
+        &health_options(ctx, &a.health),
+        &r,
+        &gateway,
+    );
     anstream::stdout().write_all(text.as_bytes())?;
     Ok(code)
 }
 
+/// Doctor's and the report's gateway section (the HTTPS Codex is routed to); other views
+/// leave it out.
+fn gateway_section(ctx: &Ctx, mode: Mode, now_ms: i64) -> Vec<GatewayIssue> {
+    match mode {
+        Mode::Doctor { .. } | Mode::Report { .. } => {
+            super::doctor_gateway::issues(&ctx.store, now_ms)
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Render one view; returns the text and the exit code (doctor: 0/1/2, else 0).
-fn render(o: &Overview, mode: Mode, opts: &HealthOptions, r: &RenderOpts) -> (String, i32) {
+fn render(
+    o: &Overview,
+    mode: Mode,
+    opts: &HealthOptions,
+    r: &RenderOpts,
+    gateway: &[GatewayIssue],
+) -> (String, i32) {
+    let health = |o: &Overview| {
+        let mut h = o.health(opts, r.now_ms);
+        h.add_gateway(gateway.to_vec());
+        h
+    };
     if o.accounts.is_empty() {
         // Machine-readable modes still print valid JSON.
         let empty = match mode {
@@ -119,10 +149,17 @@ fn render(o: &Overview, mode: Mode, opts: &HealthOptions, r: &RenderOpts) -> (St
                 format: ReportFormat::Json,
                 private,
             } => records::report_json(o, r, private),
-            Mode::Doctor { json: true } => doctor::json(o, &Default::default(), opts, r),
+            Mode::Doctor { json: true } => doctor::json(o, &health(o), opts, r),
+            Mode::Doctor { json: false } => {
+                text::NO_ACCOUNTS.to_string() + &doctor::gateway_text(&health(o))
+            }
             _ => text::NO_ACCOUNTS.to_string(),
         };
-        return (empty, 0);
+        let code = match mode {
+            Mode::Doctor { .. } => health(o).exit_code(),
+            _ => 0,
+        };
+        return (empty, code);
     }
     match mode {
         Mode::Json => (records::status_json(o, r), 0),
@@ -136,9 +173,9 @@ fn render(o: &Overview, mode: Mode, opts: &HealthOptions, r: &RenderOpts) -> (St
         Mode::Report {
             format: ReportFormat::Md,
             ..
-        } => (report::markdown(o, &o.health(opts, r.now_ms), r), 0),
+        } => (report::markdown(o, &health(o), r), 0),
         Mode::Doctor { json } => {
-            let h = o.health(opts, r.now_ms);
+            let h = health(o);
             let out = if json {
                 doctor::json(o, &h, opts, r)
             } else {
@@ -158,7 +195,7 @@ fn watch(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
     loop {
         let (overview, live) = super::status_watch::snapshot(ctx)?; // + the running gateway's view
         let r = RenderOpts::now(width(tty));
-        let (body, _) = render(&overview, Mode::Pretty, &opts, &r);
+        let (body, _) = render(&overview, Mode::Pretty, &opts, &r, &[]);
         let body = body + &live;
         let mut out = anstream::stdout();
         // Home the cursor and clear the screen, then draw: one write, so no flicker.
@@ -202,7 +239,9 @@ fn deprecated(ctx: &Ctx, old: &str, mode: Mode, opts: &HealthOptions) -> Result<
         "`cao {old}` is deprecated; use `cao status --{old}`"
     ));
     let overview = ctx.store.inspect()?;
-    let (text, code) = render(&overview, mode, opts, &RenderOpts::now(88));
+    let r = RenderOpts::now(88);
+    let gateway = gateway_section(ctx, mode, r.now_ms);
+    let (text, code) = render(&overview, mode, opts, &r, &gateway);
     anstream::stdout().write_all(text.as_bytes())?;
     Ok(code)
 }

@@ -204,6 +204,15 @@ pub fn ensure(root: &Path, now_ms: i64) -> Result<(TlsMaterial, Vec<TlsEvent>), 
     Ok((material, events))
 }
 
+/// When the leaf on disk ends (ms since the epoch), if there is one that parses; for doctor,
+/// which only reads (the next gateway start replaces what is missing or damaged).
+pub fn leaf_not_after_ms(paths: &TlsPaths) -> Option<i64> {
+    let pem = fsutil::read_optional(&paths.leaf_cert).ok()??;
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
+    let (_, x509) = x509_parser::parse_x509_certificate(&der).ok()?;
+    Some(x509.validity().not_after.timestamp().saturating_mul(1000))
+}
+
 /// What was found on disk.
 enum Loaded {
     /// Neither file exists.

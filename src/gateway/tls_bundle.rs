@@ -11,6 +11,10 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::policy::health::gateway::BundleState;
 use crate::store::{StoreError, fsutil};
 
 /// The variable Codex reads first.
@@ -187,6 +191,28 @@ pub fn prepare(
         &process_env,
     )?;
     Ok((info, notes))
+}
+
+/// Whether the bundle at `bundle` is there and holds the CA certificate in `ca_cert`, for
+/// doctor. Without a CA there is nothing to be stale against (the next gateway start makes one
+/// and rewrites the bundle); an unreadable bundle is as good as missing to Codex.
+pub fn state(bundle: &Path, ca_cert: &Path) -> BundleState {
+    let Ok(Some(text)) = fsutil::read_optional(bundle) else {
+        return BundleState::Missing;
+    };
+    let ca = fsutil::read_optional(ca_cert).ok().flatten();
+    let Some(ca_der) = ca.and_then(|pem| CertificateDer::from_pem_slice(pem.as_bytes()).ok())
+    else {
+        return BundleState::Current;
+    };
+    if CertificateDer::pem_slice_iter(text.as_bytes())
+        .flatten()
+        .any(|c| c == ca_der)
+    {
+        BundleState::Current
+    } else {
+        BundleState::Stale
+    }
 }
 
 /// The process environment, for [`write`].

@@ -1,11 +1,13 @@
-//! `cao status --doctor`: the health check as text or JSON (the TypeScript tool's shapes).
+//! `cao status --doctor`: the health check as text or JSON (the TypeScript tool's shapes), and
+//! after the accounts the gateway section (`gateway` in JSON) when it has something to say.
 
 use std::fmt::Write;
 
 use serde::Serialize;
 
 use super::{RenderOpts, records::to_pretty, style, time};
-use crate::policy::health::{HealthIssue, HealthOptions, HealthSummary};
+use crate::policy::health::gateway::GatewayIssue;
+use crate::policy::health::{HealthIssue, HealthOptions, HealthSummary, Severity};
 use crate::store::inspect::Overview;
 
 /// The text report.
@@ -25,13 +27,10 @@ pub fn text(o: &Overview, h: &HealthSummary, opts: &HealthOptions) -> String {
         super::text::plural(h.warn_count, "warning"),
         super::text::plural(h.error_count, "error"),
     );
-    if h.warn_count + h.error_count == 0 {
+    if h.issues.iter().all(|i| i.severity == Severity::Info) {
         out.push_str("All accounts look healthy.\n");
     }
-    if h.issues.is_empty() {
-        return out;
-    }
-    for v in &o.accounts {
+    for v in o.accounts.iter().filter(|_| !h.issues.is_empty()) {
         let marker = if v.is_default { "*" } else { " " };
         let _ = writeln!(
             out,
@@ -48,6 +47,26 @@ pub fn text(o: &Overview, h: &HealthSummary, opts: &HealthOptions) -> String {
                 issue.message
             );
         }
+    }
+    out.push_str(&gateway_text(h));
+    out
+}
+
+/// The gateway section (the HTTPS Codex is routed to): empty when there is nothing to say.
+pub fn gateway_text(h: &HealthSummary) -> String {
+    let mut out = String::new();
+    if h.gateway.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "\n{}", style::bold("Gateway and HTTPS"));
+    for issue in &h.gateway {
+        let _ = writeln!(
+            out,
+            "  - [{}] {}: {}",
+            style::severity(issue.severity),
+            issue.code,
+            issue.message
+        );
     }
     out
 }
@@ -68,6 +87,9 @@ pub fn json(o: &Overview, h: &HealthSummary, opts: &HealthOptions, r: &RenderOpt
         thresholds: &'a HealthOptions,
         totals: Totals,
         issues: &'a [HealthIssue],
+        /// The gateway section, when it has something to say.
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        gateway: &'a [GatewayIssue],
     }
     to_pretty(&Doctor {
         generated_at: time::iso(r.now_ms),
@@ -79,5 +101,6 @@ pub fn json(o: &Overview, h: &HealthSummary, opts: &HealthOptions, r: &RenderOpt
             errors: h.error_count,
         },
         issues: &h.issues,
+        gateway: &h.gateway,
     })
 }

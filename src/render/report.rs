@@ -55,6 +55,12 @@ pub fn markdown(o: &Overview, health: &HealthSummary, r: &RenderOpts) -> String 
     if !usage.is_empty() {
         let _ = write!(out, "\n## Usage\n\n{}\n", usage.join("\n"));
     }
+    if !health.gateway.is_empty() {
+        out.push_str("\n## Gateway and HTTPS\n\n");
+        for issue in &health.gateway {
+            let _ = writeln!(out, "- **{}**: {}", issue.code, cell(&issue.message));
+        }
+    }
     let _ = writeln!(out, "\n{}.", super::text::account_totals(o, health));
     out
 }

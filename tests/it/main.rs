@@ -31,6 +31,7 @@ mod shared_state;
 mod sse_failover;
 mod status;
 mod tls;
+mod tls_doctor;
 mod usage;
 mod usage_poll;
 mod websocket;

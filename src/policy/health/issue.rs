@@ -35,6 +35,15 @@ pub enum IssueCode {
     UsageUnknown,
     /// The account's login is also held elsewhere (a copy or a link): error.
     SharedLogin,
+    /// Gateway section: Codex is routed to the gateway over plain http, which the TUI of a
+    /// personal account refuses (issue 16).
+    RoutingPlainHttp,
+    /// Gateway section: Codex is routed over https but its CA bundle is missing.
+    CaBundleMissing,
+    /// Gateway section: the CA bundle lacks the gateway's current CA.
+    CaBundleStale,
+    /// Gateway section: the server certificate is near (or past) its end.
+    TlsLeafExpiring,
 }
 
 impl IssueCode {
@@ -54,6 +63,10 @@ impl IssueCode {
             Self::AllSpent => "all_spent",
             Self::UsageUnknown => "usage_unknown",
             Self::SharedLogin => "shared_login",
+            Self::RoutingPlainHttp => "routing_plain_http",
+            Self::CaBundleMissing => "ca_bundle_missing",
+            Self::CaBundleStale => "ca_bundle_stale",
+            Self::TlsLeafExpiring => "tls_leaf_expiring",
         }
     }
 }
@@ -78,11 +91,27 @@ pub struct HealthIssue {
 pub struct HealthSummary {
     pub issues: Vec<HealthIssue>,
     pub ok_count: usize,
+    /// Warnings and errors, the gateway section's included.
     pub warn_count: usize,
     pub error_count: usize,
+    /// The gateway section ([`super::gateway`]): not about any one account.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gateway: Vec<super::gateway::GatewayIssue>,
 }
 
 impl HealthSummary {
+    /// Add the gateway section's findings, counted in the totals (and so in the exit code).
+    pub fn add_gateway(&mut self, issues: Vec<super::gateway::GatewayIssue>) {
+        for issue in &issues {
+            match issue.severity {
+                Severity::Error => self.error_count += 1,
+                Severity::Warn => self.warn_count += 1,
+                Severity::Info => {}
+            }
+        }
+        self.gateway.extend(issues);
+    }
+
     /// Doctor's exit code: 2 with any error, 1 with any warning, else 0.
     pub fn exit_code(&self) -> i32 {
         if self.error_count > 0 {
