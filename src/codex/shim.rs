@@ -159,7 +159,7 @@ fn parse_route(text: &str) -> Option<(String, Option<PathBuf>)> {
         .find_map(|l| l.strip_prefix(URL_LINE))?
         .trim_end_matches('.')
         .to_string();
-    let prefix = format!("{}=", crate::gateway::tls_bundle::CODEX_CA_ENV);
+    let prefix = format!("{}=", crate::codex::CODEX_CA_ENV);
     let bundle = text
         .lines()
         .find_map(|l| l.strip_prefix(prefix.as_str()))

@@ -196,7 +196,7 @@ pub(crate) fn tui_ready(screen: &str) -> bool {
 }
 
 /// A Codex home logged in as `account_id`, with file credentials (as cao's account dirs).
-fn codex_home(dir: &Path, account_id: &str) {
+pub(crate) fn codex_home(dir: &Path, account_id: &str) {
     std::fs::create_dir_all(dir).unwrap();
     let auth = common::auth_json(account_id, "me@example.com", common::now_secs() + 3600);
     std::fs::write(dir.join("auth.json"), auth.to_string()).unwrap();
@@ -237,7 +237,7 @@ fn scenario(acct1_serves: u32) -> Scenario {
 }
 
 pub(crate) struct Setup {
-    env: TestEnv,
+    pub(crate) env: TestEnv,
     rt: tokio::runtime::Runtime,
     mock: Option<MockUpstream>,
     pub(crate) codex: PathBuf,
@@ -269,7 +269,7 @@ impl Setup {
     }
 
     /// The CA bundle the gateway wrote for Codex.
-    fn bundle(&self) -> PathBuf {
+    pub(crate) fn bundle(&self) -> PathBuf {
         self.env.data_dir().join("tls").join("codex-ca-bundle.pem")
     }
 
@@ -277,12 +277,12 @@ impl Setup {
         self.mock.as_ref().unwrap()
     }
 
-    fn work(&self) -> PathBuf {
+    pub(crate) fn work(&self) -> PathBuf {
         self.env.dir.path().join("work")
     }
 
     /// The environment of the terminal: a temp HOME, the real codex's dir on PATH.
-    fn term_env(&self, codex_home: Option<&Path>) -> Vec<(&'static str, String)> {
+    pub(crate) fn term_env(&self, codex_home: Option<&Path>) -> Vec<(&'static str, String)> {
         let path = std::env::join_paths([
             self.codex.parent().unwrap().to_path_buf(),
             "/usr/local/bin".into(),

@@ -13,6 +13,7 @@ mod e2e_routing;
 mod e2e_run;
 mod e2e_tui;
 mod e2e_tui_pool;
+mod e2e_tui_tls;
 mod e2e_websocket;
 mod faults;
 mod gateway;
