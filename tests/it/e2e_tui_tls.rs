@@ -66,8 +66,8 @@ fn the_everyday_codex_through_the_shim_starts_and_is_served_over_https() {
         .env_remove("SSL_CERT_FILE")
         .output()
         .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("  shim:   "), "{said}");
     // The person's shell: ~/.local/bin first on PATH, typing `codex`.
@@ -149,7 +149,9 @@ fn cao_run_gateway_starts_an_https_gateway_inside_cao_and_the_tui_is_served() {
     });
     let raw = t.raw();
     assert!(
-        raw.contains(&format!("no gateway answers at {nobody}; started one for this run at https://127.0.0.1:")),
+        raw.contains(&format!(
+            "no gateway answers at {nobody}; started one for this run at https://127.0.0.1:"
+        )),
         "{raw}"
     );
     let screen = t.screen();
