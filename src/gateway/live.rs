@@ -51,7 +51,7 @@ impl LiveGateway {
     /// cannot prove it is this user's gateway for `store`'s data dir ([`identity::verify_on`]).
     /// `key` is the access key (sent as `x-cao-key`), sent only once the proof holds.
     pub fn find(store: &Store, url: &str, key: Option<String>) -> Result<Option<Self>, LiveError> {
-        let live = Self::at(&super::tls::plain_for(url), key)?;
+        let live = Self::at(&super::tls_urls::plain_for(url), key)?;
         match identity::verify_on(store, &live) {
             Verdict::Ours => Ok(Some(live)),
             Verdict::NothingListening => Ok(None),
