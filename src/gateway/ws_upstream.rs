@@ -232,7 +232,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (material, _) =
             crate::gateway::tls::ensure(dir.path(), crate::store::now_ms()).unwrap();
-        let live = Arc::new(crate::gateway::tls::LiveCert::new(&material).unwrap());
+        let live = Arc::new(crate::gateway::tls_serve::LiveCert::new(&material).unwrap());
         let acceptor = tokio_rustls::TlsAcceptor::from(live.server_config().unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
