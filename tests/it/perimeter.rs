@@ -310,12 +310,17 @@ async fn slow_headers_are_cut_off_and_the_gateway_keeps_serving() {
     let env = two_accounts();
     let m = mock(Scenario::default()).await;
     let g = gw(&env, &m, &["--header-timeout-ms", "300"]);
-    // 40 slowloris connections: half a request head each, then silence.
-    let mut slow: Vec<TcpStream> = (0..40)
-        .map(|_| {
+    // 45 slowloris connections, then silence: a third send half a request head, a third the
+    // start of a TLS handshake (the HTTPS side of the same port), a third nothing at all.
+    let mut slow: Vec<TcpStream> = (0..45)
+        .map(|i| {
             let mut s = TcpStream::connect(addr(&g.url)).unwrap();
-            s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-                .unwrap();
+            let start: &[u8] = match i % 3 {
+                0 => b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+                1 => &[0x16, 0x03, 0x01],
+                _ => b"",
+            };
+            s.write_all(start).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             s
         })
