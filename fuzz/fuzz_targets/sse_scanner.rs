@@ -5,7 +5,7 @@
 #![no_main]
 
 use cao::gateway::usage::SseScanner;
-use cao::policy::usage::from_event;
+use cao::policy::usage_event::from_event;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use crate::policy::usage::{self, RATE_LIMIT_EVENT, UsageSnapshot};
+use crate::policy::usage_event;
 use crate::store::StatusFile;
 use crate::store::now_ms;
 use axum::body::Body;
@@ -232,7 +233,7 @@ impl http_body::Body for ObservedBody {
             && let Some(data) = frame.data_ref()
         {
             for payload in this.scanner.feed(data) {
-                if let Some(s) = usage::from_event(&payload, now_ms()) {
+                if let Some(s) = usage_event::from_event(&payload, now_ms()) {
                     tracing::debug!(account = %this.account, "usage from stream event");
                     this.tracker.observe(&this.account, s);
                 }
@@ -294,7 +295,7 @@ mod tests {
             parts.extend(s.feed(&bytes[split..]));
             proptest::prop_assert_eq!(&whole, &parts);
             for p in &whole {
-                let _ = usage::from_event(p, 0);
+                let _ = usage_event::from_event(p, 0);
             }
         }
     }

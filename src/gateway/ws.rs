@@ -203,7 +203,7 @@ impl Session {
             return;
         };
         let now = now_ms();
-        if let Some(snap) = crate::policy::usage::from_event(text, now) {
+        if let Some(snap) = crate::policy::usage_event::from_event(text, now) {
             self.state.usage.observe(&acct, snap);
         }
         if text.contains("\"headers\"") {

@@ -10,8 +10,10 @@
 
 mod scenario;
 mod server;
+mod shared;
 pub mod sse;
 pub mod token;
+mod token_ledger;
 mod usage;
 mod ws;
 
@@ -21,10 +23,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use anyhow::Context;
 pub use scenario::{
     AccountFaults, LOOPBACK_HTTPS_ORIGIN, QuotaFault, RefreshFault, Scenario, ServerErrorFault,
-    StreamFailure, Times, WsFaults,
+    StreamFailure, Times, UsageFault, WsFaults,
 };
 pub use token::{Presented, Verdict};
-pub use usage::UsageFault;
 
 /// One request the mock received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +120,7 @@ impl RecordedFrame {
 /// A running mock upstream. Dropping it without [`MockUpstream::shutdown`] aborts the server.
 pub struct MockUpstream {
     addr: SocketAddr,
-    shared: Arc<server::Shared>,
+    shared: Arc<shared::Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -131,9 +132,9 @@ impl MockUpstream {
             .await
             .with_context(|| format!("mock upstream could not bind {bind}:{port}"))?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(server::Shared {
+        let shared = Arc::new(shared::Shared {
             scenario: RwLock::new(scenario),
-            state: Mutex::new(server::MockState::default()),
+            state: Mutex::new(shared::MockState::default()),
             started: std::time::Instant::now(),
             open_streams: std::sync::atomic::AtomicUsize::new(0),
         });

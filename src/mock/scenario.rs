@@ -109,7 +109,7 @@ pub struct AccountFaults {
     /// call's stream, as the ChatGPT backend reports usage mid-stream.
     pub rate_limit_event: Option<serde_json::Value>,
     /// What the usage endpoint (`GET …/wham/usage`) answers for this account.
-    pub usage: Option<super::usage::UsageFault>,
+    pub usage: Option<UsageFault>,
     /// Misbehaviour of the Responses WebSocket (`GET /responses` upgraded), see [`WsFaults`].
     pub ws: WsFaults,
     /// Answer model calls (HTTP) `200 text/event-stream` and fail the stream in its first
@@ -303,4 +303,24 @@ mod tests {
         assert!(Scenario::from_json(r#"{"acounts":{}}"#).is_err());
         assert!(Scenario::from_json(r#"{"accounts":{"a":{"qouta":{}}}}"#).is_err());
     }
+}
+
+/// What `…/wham/usage` answers for one account.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageFault {
+    /// Used percent of the 5-hour window (default 0).
+    pub primary_used_percent: Option<i64>,
+    /// Used percent of the weekly window (default 0).
+    pub secondary_used_percent: Option<i64>,
+    /// Seconds until the 5-hour window resets (default 5 hours).
+    pub primary_reset_in_seconds: Option<i64>,
+    /// Seconds until the weekly window resets (default a week).
+    pub secondary_reset_in_seconds: Option<i64>,
+    /// `plan_type` of the answer (default `plus`).
+    pub plan_type: Option<String>,
+    /// Answer this HTTP status with an error body instead (401, 403, 500, ...).
+    pub status: Option<u16>,
+    /// Answer like a deactivated workspace: 402 `{"detail": {"code": "deactivated_workspace"}}`.
+    pub deactivated: bool,
 }

@@ -1,32 +1,24 @@
 //! Request handling of the mock upstream: one fallback handler for every path, plus the token
 //! endpoint.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use futures_util::StreamExt;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use super::RecordedRequest;
 use super::scenario::{AccountFaults, Scenario};
+use super::shared::{MockState, Shared, header_str, now_secs, usage_limit_error};
 use super::sse::{self, Ending};
 use crate::store::auth_file::decode_claims;
-
-pub(super) struct Shared {
-    pub scenario: RwLock<Scenario>,
-    pub state: Mutex<MockState>,
-    pub started: Instant,
-    /// SSE answers still being sent (their stream not yet finished or dropped).
-    pub open_streams: AtomicUsize,
-}
 
 /// Counts an SSE answer as open until its stream is dropped (finished, or the client left).
 struct OpenStream(Arc<Shared>);
@@ -44,39 +36,8 @@ impl Drop for OpenStream {
     }
 }
 
-/// Mutable bookkeeping, behind one short-held mutex.
-#[derive(Default)]
-pub(super) struct MockState {
-    pub requests: Vec<RecordedRequest>,
-    pub counters: HashMap<String, Counters>,
-    /// The strict token endpoint's memory.
-    pub tokens: super::token::Ledger,
-    pub next_seq: u64,
-    /// Every WebSocket request frame (see [`super::RecordedFrame`]).
-    pub ws_frames: Vec<super::RecordedFrame>,
-    /// Bytes of text frames received / sent on every WebSocket, and sockets opened.
-    pub ws_bytes_in: u64,
-    pub ws_bytes_out: u64,
-    pub ws_sockets: u64,
-    /// One-shot WebSocket faults already fired (`account/kind/turn`).
-    pub ws_fired: std::collections::HashSet<String>,
-}
-
-/// Per-account fault counters.
-#[derive(Default)]
-pub(super) struct Counters {
-    pub served: u32,
-    server_errors: u32,
-    rate_limits: u32,
-    stream_failures: u32,
-}
-
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(shared)
-}
-
-pub(super) fn now_secs() -> i64 {
-    jiff::Timestamp::now().as_second()
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
@@ -87,13 +48,6 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
         HeaderValue::from_static("application/json"),
     );
     r
-}
-
-pub(super) fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
 }
 
 /// What the mock decided to answer, before it is turned into a response.
@@ -378,25 +332,6 @@ fn stream_failure_error(f: &super::StreamFailure) -> Value {
         return err;
     }
     json!({"code": f.code, "message": format!("mock upstream: injected {}", f.code)})
-}
-
-/// The `error` object of a spent account's answer (HTTP body and WebSocket error frame alike).
-pub(super) fn usage_limit_error(q: &super::QuotaFault) -> Value {
-    let mut err = json!({
-        "type": "usage_limit_reached",
-        "message": "The usage limit has been reached",
-        "plan_type": q.plan_type.clone().unwrap_or_else(|| "plus".to_string()),
-    });
-    if !q.omit_reset {
-        let now = now_secs();
-        let resets_at = q
-            .resets_at
-            .or(q.resets_in_seconds.map(|s| now + s))
-            .unwrap_or(now + 3600);
-        err["resets_at"] = json!(resets_at);
-        err["resets_in_seconds"] = json!(q.resets_in_seconds.unwrap_or(resets_at - now).max(0));
-    }
-    err
 }
 
 /// 200 JSON for every non-model path Codex calls.

@@ -4,30 +4,9 @@
 //! makes the endpoint fail (`status`: 401, 403, 5xx; `deactivated`: 402 `deactivated_workspace`).
 
 use http::StatusCode;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::scenario::AccountFaults;
-
-/// What `…/wham/usage` answers for one account.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UsageFault {
-    /// Used percent of the 5-hour window (default 0).
-    pub primary_used_percent: Option<i64>,
-    /// Used percent of the weekly window (default 0).
-    pub secondary_used_percent: Option<i64>,
-    /// Seconds until the 5-hour window resets (default 5 hours).
-    pub primary_reset_in_seconds: Option<i64>,
-    /// Seconds until the weekly window resets (default a week).
-    pub secondary_reset_in_seconds: Option<i64>,
-    /// `plan_type` of the answer (default `plus`).
-    pub plan_type: Option<String>,
-    /// Answer this HTTP status with an error body instead (401, 403, 500, ...).
-    pub status: Option<u16>,
-    /// Answer like a deactivated workspace: 402 `{"detail": {"code": "deactivated_workspace"}}`.
-    pub deactivated: bool,
-}
 
 /// Whether `path` is the usage endpoint (both path styles).
 pub(super) fn is_usage_path(path: &str) -> bool {
@@ -83,6 +62,7 @@ pub(super) fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mock::scenario::UsageFault;
 
     #[test]
     fn usage_follows_the_account_faults() {

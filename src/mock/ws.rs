@@ -20,7 +20,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::server::{MockState, Shared, header_str, now_secs, usage_limit_error};
+use super::shared::{MockState, Shared, header_str, now_secs, usage_limit_error};
 use super::{RecordedFrame, RecordedRequest, WsFaults};
 use crate::gateway::ws_upgrade::{self, ServerSocket};
 use crate::store::auth_file::decode_claims;

@@ -2,6 +2,14 @@ use super::*;
 use crate::policy::usage::{UsageSource, newest_wins};
 
 const NOW: i64 = 1_800_000_000_000;
+
+/// Record what `windows` say, as a snapshot does.
+fn record(history: &mut Vec<UsageSeries>, windows: &[UsageWindow], at_ms: i64) {
+    let points = windows
+        .iter()
+        .map(|w| (w.family.as_str(), w.slot.as_str(), w.used_percent));
+    crate::policy::usage_history::record(history, points, at_ms);
+}
 const MIN: i64 = 60_000;
 
 fn w(slot: &str, used: f64, minutes: i64, reset_in_ms: Option<i64>) -> UsageWindow {

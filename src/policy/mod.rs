@@ -18,5 +18,7 @@ pub mod token_answer;
 pub mod upstream;
 pub mod usage;
 pub mod usage_endpoint;
+pub mod usage_event;
+pub mod usage_history;
 pub mod usage_poll;
 pub mod ws;

@@ -253,7 +253,7 @@ pub fn choose(input: &RouteInput<'_>) -> Decision {
     }
 
     // Rule 2: the strategy picks among the accounts below the threshold.
-    if let Some((pick, reason)) = super::strategy::pick(input, &eligible) {
+    if let Some((pick, reason)) = pick(input, &eligible) {
         return decided(pick.candidate.name, Basis::Strategy, reason, skipped);
     }
 
@@ -327,6 +327,67 @@ pub fn session_key<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<&'h str>
     ["session-id", "thread-id", "x-session-id"]
         .into_iter()
         .find_map(|h| get(h).map(str::trim).filter(|v| !v.is_empty()))
+}
+
+/// The strategy's pick among `eligible` and why, in words. `choose` has already set aside
+/// sessions staying on their account, and accounts that are tried, cooling, need a login or are
+/// above `--switch-at`; what is left is in rotation order (default account first, then
+/// registry order), which also breaks every tie.
+fn pick<'a>(input: &RouteInput<'_>, eligible: &[Eligible<'a>]) -> Option<(Eligible<'a>, String)> {
+    let first = *eligible.first()?;
+    let now = input.now_ms;
+    Some(match input.strategy {
+        Strategy::FillFirst => (first, "first usable in rotation order".to_string()),
+        Strategy::RoundRobin => {
+            let last_idx = input
+                .last_assigned
+                .and_then(|l| input.candidates.iter().position(|c| c.name == l));
+            let pick = last_idx
+                .and_then(|li| eligible.iter().find(|e| e.index > li).copied())
+                .unwrap_or(first);
+            let reason = match input.last_assigned {
+                Some(l) => format!("next after {l}"),
+                None => "first in rotation".to_string(),
+            };
+            (pick, reason)
+        }
+        Strategy::LeastUsed => {
+            // Strictly less: ties stay with the earlier account in rotation order.
+            let pick = eligible
+                .iter()
+                .copied()
+                .fold(first, |b, x| if x.used < b.used { x } else { b });
+            let reason = match pick.candidate.usage.and_then(|u| u.fullness(now)) {
+                Some(f) => format!(
+                    "least used ({} at {:.0}%)",
+                    f.window.display_name(),
+                    f.used_percent
+                ),
+                None => "least used (no usage reported yet)".to_string(),
+            };
+            (pick, reason)
+        }
+        Strategy::SoonestReset => {
+            let reset = |e: &Eligible<'_>| {
+                e.candidate
+                    .usage
+                    .and_then(|u| u.next_reset_ms(now))
+                    .unwrap_or(i64::MAX)
+            };
+            let pick = eligible
+                .iter()
+                .copied()
+                .fold(first, |b, x| if reset(&x) < reset(&b) { x } else { b });
+            let reason = match reset(&pick) {
+                i64::MAX => "no reset time known; first in rotation".to_string(),
+                r => format!(
+                    "its window resets soonest (in {}s), so its remaining quota would be lost first",
+                    ((r - now) + 999) / 1000
+                ),
+            };
+            (pick, reason)
+        }
+    })
 }
 
 #[cfg(test)]

@@ -1,13 +1,7 @@
-//! How `--strategy` picks among the accounts that may take a new session. Pure.
-//!
-//! Only [`super::route::choose`] calls [`pick`]: it has already set aside sessions staying on
-//! their account, and accounts that are tried, cooling, need a login or are above
-//! `--switch-at`. What is left is ordered by rotation (default account first, then registry
-//! order), which also breaks every tie.
+//! The `--strategy` and `--switch-at` settings: their names, defaults and validation. Pure.
+//! How a strategy picks is part of the one routing decision, [`super::route::choose`].
 
 use serde::{Deserialize, Serialize};
-
-use super::route::{Eligible, RouteInput};
 
 /// The default for `--switch-at`: an account at 98 % of its main window stops taking new
 /// sessions (the sessions already on it stay), leaving a little room for their next turns.
@@ -74,67 +68,6 @@ impl std::str::FromStr for Strategy {
 /// `fill-first`, `round-robin`, ... as on the command line.
 pub fn strategy_name(s: Strategy) -> &'static str {
     s.as_str()
-}
-
-/// The strategy's pick among `eligible` (rotation order, non-empty or None) and why, in words.
-pub(super) fn pick<'a>(
-    input: &RouteInput<'_>,
-    eligible: &[Eligible<'a>],
-) -> Option<(Eligible<'a>, String)> {
-    let first = *eligible.first()?;
-    let now = input.now_ms;
-    Some(match input.strategy {
-        Strategy::FillFirst => (first, "first usable in rotation order".to_string()),
-        Strategy::RoundRobin => {
-            let last_idx = input
-                .last_assigned
-                .and_then(|l| input.candidates.iter().position(|c| c.name == l));
-            let pick = last_idx
-                .and_then(|li| eligible.iter().find(|e| e.index > li).copied())
-                .unwrap_or(first);
-            let reason = match input.last_assigned {
-                Some(l) => format!("next after {l}"),
-                None => "first in rotation".to_string(),
-            };
-            (pick, reason)
-        }
-        Strategy::LeastUsed => {
-            // Strictly less: ties stay with the earlier account in rotation order.
-            let pick = eligible
-                .iter()
-                .copied()
-                .fold(first, |b, x| if x.used < b.used { x } else { b });
-            let reason = match pick.candidate.usage.and_then(|u| u.fullness(now)) {
-                Some(f) => format!(
-                    "least used ({} at {:.0}%)",
-                    f.window.display_name(),
-                    f.used_percent
-                ),
-                None => "least used (no usage reported yet)".to_string(),
-            };
-            (pick, reason)
-        }
-        Strategy::SoonestReset => {
-            let reset = |e: &Eligible<'_>| {
-                e.candidate
-                    .usage
-                    .and_then(|u| u.next_reset_ms(now))
-                    .unwrap_or(i64::MAX)
-            };
-            let pick = eligible
-                .iter()
-                .copied()
-                .fold(first, |b, x| if reset(&x) < reset(&b) { x } else { b });
-            let reason = match reset(&pick) {
-                i64::MAX => "no reset time known; first in rotation".to_string(),
-                r => format!(
-                    "its window resets soonest (in {}s), so its remaining quota would be lost first",
-                    ((r - now) + 999) / 1000
-                ),
-            };
-            (pick, reason)
-        }
-    })
 }
 
 /// Validate a `--switch-at` value: a percent in 1..=100.

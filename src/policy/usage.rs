@@ -16,9 +16,6 @@
 //! windows has changed before (the 5-hour window became optional; weekly-only plans exist).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use super::usage_endpoint::{additional_windows, credits_of, limit_windows};
 
 /// The family that carries the account's main limit.
 pub const MAIN_FAMILY: &str = "codex";
@@ -85,7 +82,7 @@ pub struct UsageSnapshot {
     pub source: UsageSource,
     /// A small rolling series per window, for forecasts ([`super::forecast`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub history: Vec<super::forecast::UsageSeries>,
+    pub history: Vec<super::usage_history::UsageSeries>,
 }
 
 /// The window that decides whether an account may take new sessions.
@@ -221,13 +218,22 @@ impl UsageSnapshot {
         }
         self.seen_at_ms = self.seen_at_ms.max(newer.seen_at_ms);
         self.source = newer.source;
-        super::forecast::record(&mut self.history, &self.windows, self.seen_at_ms);
+        self.record_history();
+    }
+
+    /// Add what the windows say now to the history.
+    fn record_history(&mut self) {
+        let points = self
+            .windows
+            .iter()
+            .map(|w| (w.family.as_str(), w.slot.as_str(), w.used_percent));
+        super::usage_history::record(&mut self.history, points, self.seen_at_ms);
     }
 
     /// Start the history of a first observation.
     fn with_history(mut self) -> Self {
         if self.history.is_empty() {
-            super::forecast::record(&mut self.history, &self.windows, self.seen_at_ms);
+            self.record_history();
         }
         self
     }
@@ -334,47 +340,6 @@ pub fn from_headers<'a>(
         limit_reached: None,
         seen_at_ms: now_ms,
         source: UsageSource::Headers,
-        history: Vec::new(),
-    })
-}
-
-/// Parse one SSE `data:` payload. None unless it is a `codex.rate_limits` event with content.
-pub fn from_event(data: &str, now_ms: i64) -> Option<UsageSnapshot> {
-    // Cheap pre-check: most events are text deltas; only parse the ones that can match.
-    if !data.contains(RATE_LIMIT_EVENT) {
-        return None;
-    }
-    let v: Value = serde_json::from_str(data).ok()?;
-    if v.get("type")?.as_str()? != RATE_LIMIT_EVENT {
-        return None;
-    }
-    let family = ["metered_limit_name", "limit_name"]
-        .iter()
-        .find_map(|k| v.get(*k).and_then(Value::as_str))
-        .map(normalize_family)
-        .unwrap_or_else(|| MAIN_FAMILY.to_string());
-    let limits = v.get("rate_limits");
-    let mut windows = limit_windows(&family, None, limits, now_ms);
-    if let Some(Value::Array(extra)) = v.get("additional_rate_limits") {
-        windows.extend(additional_windows(extra, now_ms));
-    }
-    let credits = v.get("credits").and_then(credits_of);
-    let limit_reached = limits
-        .and_then(|l| l.get("limit_reached"))
-        .and_then(Value::as_bool);
-    if windows.is_empty() && credits.is_none() && limit_reached.is_none() {
-        return None;
-    }
-    Some(UsageSnapshot {
-        windows,
-        credits,
-        plan_type: v
-            .get("plan_type")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        limit_reached,
-        seen_at_ms: now_ms,
-        source: UsageSource::Event,
         history: Vec::new(),
     })
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::policy::usage_event::from_event;
 
 const NOW: i64 = 1_800_000_000_000;
 

@@ -18,7 +18,7 @@ use crate::gateway::body::IdleTimeoutBody;
 use crate::gateway::state::{Account, GatewayState};
 use crate::policy::sse_first::{self, Verdict};
 use crate::policy::upstream::Outcome;
-use crate::policy::usage;
+use crate::policy::usage_event;
 use crate::store::now_ms;
 
 /// Longest the first events are waited for (and at most half the idle timeout): after it the
@@ -107,7 +107,7 @@ fn failed(
 ) -> Peeked {
     let now = now_ms();
     for data in sse_first::events(&held, true) {
-        if let Some(s) = usage::from_event(&data, now) {
+        if let Some(s) = usage_event::from_event(&data, now) {
             state.usage.observe(&acct.name, s);
         }
     }
