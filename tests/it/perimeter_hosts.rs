@@ -96,12 +96,7 @@ async fn every_spelling_of_the_gateways_own_name_passes_and_nothing_else_does() 
 async fn perimeter_options_are_saved_and_a_restart_uses_them() {
     let env = two_accounts();
     let m = mock(Scenario::default()).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = common::gateway::free_port().to_string();
     let bad = GatewayProc::try_start(&env, &["--allowed-host", "http://gw.internal/"])
         .err()
         .unwrap_or_default();

@@ -12,16 +12,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::TestEnv;
-use common::gateway::{GatewayProc, cao_command, eventually, two_accounts};
+use common::gateway::{GatewayProc, cao_command, free_port, two_accounts, watch_until};
 use serde_json::Value;
 
 const KEY: &str = "the-users-own-access-key-0123";
-
-/// A free loopback port (free a moment ago).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// Something else on `port` (0: any) that claims to be cao: `/health` answers like a cao
 /// gateway (with a made-up proof) and `/status` with a live view naming an account
@@ -172,31 +166,10 @@ fn gateway_status_and_watch_send_the_key_only_to_a_gateway_that_proves_it_is_you
     assert!(!text.contains("running at"), "{text}");
 
     // `status --watch` says so in its footer instead of drawing the imposter's view.
-    let mut child = cao_command(&env)
-        .env("CAO_GATEWAY_KEY", KEY)
-        .args(["status", "--watch", "--interval", "1"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdout.take().unwrap();
-    let drawn = Arc::new(Mutex::new(String::new()));
-    let sink = drawn.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = pipe.read(&mut buf) {
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let said = eventually(20, || {
-        drawn.lock().unwrap().contains("not your cao gateway")
-    });
-    let _ = child.kill();
-    let _ = child.wait();
-    let drawn = drawn.lock().unwrap().clone();
-    assert!(said, "{drawn}");
+    let mut watch = cao_command(&env);
+    watch.env("CAO_GATEWAY_KEY", KEY);
+    let drawn = watch_until(watch, &["not your cao gateway"]);
+    assert!(drawn.contains("not your cao gateway"), "{drawn}");
     assert!(!drawn.contains("imposter-acct"), "{drawn}");
     assert!(assert_only_probes(&seen) >= 3);
 

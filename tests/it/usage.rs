@@ -349,34 +349,7 @@ async fn round_robin_spreads_new_sessions_and_soonest_reset_uses_expiring_quota(
 /// Run `cao status --watch --interval 1` until its output contains every `want` (or 20 s pass),
 /// then stop it. Returns what it printed.
 fn watch_until(env: &TestEnv, want: &[&str]) -> String {
-    use std::io::Read;
-    let mut child = cao_command(env)
-        .args(["status", "--watch", "--interval", "1"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdout.take().unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    eventually(20, || {
-        let s = seen.lock().unwrap();
-        want.iter().all(|w| s.contains(w))
-    });
-    let _ = child.kill();
-    let _ = child.wait();
-    seen.lock().unwrap().clone()
+    common::gateway::watch_until(cao_command(env), want)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -331,3 +331,40 @@ pub fn status_file(env: &TestEnv) -> Value {
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or(Value::Null)
 }
+
+/// A free loopback port (free a moment ago), for a gateway that must keep one port across a
+/// restart or be found through a saved `gateway.json`.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Run `cmd` (a [`cao_command`], with whatever environment the test needs) as
+/// `status --watch --interval 1` until its output contains every `want` (or 20 s pass), then
+/// stop it. Returns what it printed.
+pub fn watch_until(mut cmd: Command, want: &[&str]) -> String {
+    let mut child = cmd
+        .args(["status", "--watch", "--interval", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdout.take().unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = pipe.read(&mut buf) {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    eventually(20, || {
+        let s = seen.lock().unwrap();
+        want.iter().all(|w| s.contains(w))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    seen.lock().unwrap().clone()
+}
