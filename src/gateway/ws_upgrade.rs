@@ -43,11 +43,19 @@ pub fn accept(h: &HeaderMap) -> Result<Response, &'static str> {
     Ok(r)
 }
 
-/// Frame limits for both sides.
+/// Read buffer of each socket. tungstenite's default (128 KiB, plus as much again for writes)
+/// costs a quarter of a megabyte per Codex session (two sockets); a big frame still grows the
+/// buffer to its own size while it is read.
+pub const READ_BUFFER_BYTES: usize = 8 * 1024;
+
+/// Frame limits and buffers for both sides: small buffers (many sockets held at once), and
+/// every frame written at once (the relay flushes each frame anyway).
 pub fn config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES))
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
 }
 
 /// Wait for hyper to hand over the connection after the 101, as a server-role socket.
