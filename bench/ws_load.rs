@@ -10,7 +10,8 @@
 //! - `frames`: `--sessions` sockets at once, each sending one request; the upstream answers
 //!   each with `--events` output frames, one every `--interval-ms`, each stamped with the time
 //!   it was sent (same clock as the client): the time from upstream to client per frame
-//!   (p50/p99), and the gateway's RSS (`--rss-pid`) with every socket open.
+//!   (p50/p99), and the gateway's RSS (`--rss-pid`) once every socket has had its answer
+//!   and is still open (held, as Codex holds its socket between turns).
 //!
 //! ```sh
 //! cargo run --release --example ws_load -- session --upstream-port 18080 --target http://127.0.0.1:4319 --turns 20
@@ -40,6 +41,8 @@ mod load_common;
 use load_common::{micros, rss};
 
 static OPEN: AtomicUsize = AtomicUsize::new(0);
+/// Sockets whose response is over (or that failed): they stay open until released.
+static DONE: AtomicUsize = AtomicUsize::new(0);
 
 #[derive(Default)]
 struct Args {
@@ -315,8 +318,25 @@ async fn frames_upstream(port: u16, events: u32, interval: Duration) -> u16 {
     port
 }
 
-/// One socket: the latencies (µs) of the stamped frames it got.
-async fn frames_client(url: String, n: usize) -> Result<Vec<u64>, String> {
+/// One socket: the latencies (µs) of the stamped frames it got. It stays open after its
+/// response (as Codex keeps its socket between turns) until `release` says so.
+async fn frames_client(
+    url: String,
+    n: usize,
+    release: tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<u64>, String> {
+    let r = one_response(url, n, release).await;
+    if r.is_err() {
+        DONE.fetch_add(1, Ordering::Relaxed);
+    }
+    r
+}
+
+async fn one_response(
+    url: String,
+    n: usize,
+    mut release: tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<u64>, String> {
     let mut req = url.into_client_request().map_err(|e| e.to_string())?;
     let h = req.headers_mut();
     h.insert("authorization", bearer().parse().unwrap());
@@ -351,6 +371,10 @@ async fn frames_client(url: String, n: usize) -> Result<Vec<u64>, String> {
             break;
         }
     }
+    if result.is_ok() {
+        DONE.fetch_add(1, Ordering::Relaxed);
+        let _ = release.wait_for(|r| *r).await;
+    }
     OPEN.fetch_sub(1, Ordering::Relaxed);
     let _ = ws.close(None).await;
     result
@@ -364,23 +388,22 @@ async fn frames(a: &Args) {
         .clone()
         .unwrap_or_else(|| format!("http://127.0.0.1:{up}"));
     let url = target.replacen("http://", "ws://", 1) + "/responses";
-    let started = Instant::now();
+    let (release, held) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::with_capacity(a.sessions);
     for n in 0..a.sessions {
-        tasks.push(tokio::spawn(frames_client(url.clone(), n)));
+        tasks.push(tokio::spawn(frames_client(url.clone(), n, held.clone())));
         if n % 50 == 49 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    // Halfway through the frames every socket is open: the gateway's memory then.
-    let mid = Duration::from_millis(a.interval_ms * u64::from(a.events) / 2);
-    tokio::time::sleep(
-        mid.saturating_sub(started.elapsed())
-            .max(Duration::from_millis(200)),
-    )
-    .await;
-    let open_mid = OPEN.load(Ordering::Relaxed);
-    let rss_mid = a.rss_pid.map(rss);
+    // Every socket has had its response and is still open: the gateway's memory then.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while DONE.load(Ordering::Relaxed) < a.sessions && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let open_all = OPEN.load(Ordering::Relaxed);
+    let rss_all = a.rss_pid.map(rss);
+    let _ = release.send(true);
     let mut all = Vec::new();
     let mut errors = Vec::new();
     for t in tasks {
@@ -396,17 +419,17 @@ async fn frames(a: &Args) {
             .map_or(0.0, |v| *v as f64 / 1000.0)
     };
     print!(
-        "sockets={} open_mid={} frames={} errors={} p50_ms={:.3} p99_ms={:.3} max_ms={:.3}",
+        "sockets={} held_open={} frames={} errors={} p50_ms={:.3} p99_ms={:.3} max_ms={:.3}",
         a.sessions,
-        open_mid,
+        open_all,
         all.len(),
         errors.len(),
         pct(0.50),
         pct(0.99),
         all.last().map_or(0.0, |v| *v as f64 / 1000.0)
     );
-    if let Some(r) = rss_mid {
-        print!(" gateway_rss_mid_mb(rss/peak)={r}");
+    if let Some(r) = rss_all {
+        print!(" gateway_rss_all_held_mb(rss/peak)={r}");
     }
     println!();
     if let Some(e) = errors.first() {
