@@ -437,3 +437,16 @@ async fn the_upgrade_passes_the_perimeter_and_the_access_key_and_turns_count_in_
         assert!(metrics.body.contains(want), "{want} in\n{}", metrics.body);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_model_path_under_the_backend_api_prefix_is_upgraded_too() {
+    let env = two_accounts();
+    let m = mock(Scenario::default()).await;
+    let g = gw(&env, &m, &[]);
+    let prefixed = format!("{}/backend-api/codex", g.url);
+    let mut c = WsClient::connect(&prefixed, "s-prefixed").await.unwrap();
+    let a = c.turn("hello").await;
+    assert_eq!(a.error, None, "{a:?}");
+    assert_eq!(a.text, "Mock reply from acc-1.");
+    assert_eq!(turns(&m), vec![("acc-1".into(), false, "completed".into())]);
+}
