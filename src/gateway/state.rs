@@ -216,17 +216,20 @@ impl GatewayState {
             if now == before {
                 continue;
             }
-            let old_token = acct.creds().map(|c| c.tokens.access_token.clone());
+            // The whole token set: a new login may first appear in two writes (the access token,
+            // then the refresh token), and only the second one makes it a new login.
+            let old_tokens = acct.creds().map(|c| c.tokens.clone());
             if let Err(e) = self.load_creds(acct) {
                 tracing::warn!(account = %acct.name, "could not reload auth.json: {e:#}");
                 continue;
             }
-            let new_token = acct.creds().map(|c| c.tokens.access_token.clone());
+            let new_tokens = acct.creds().map(|c| c.tokens.clone());
             // A file holding a descendant of a rejected refresh token is the same dead login.
             let fresh_login = acct
                 .creds()
                 .is_some_and(|c| self.tokens.is_new_login(&acct.name, &c.tokens));
-            if new_token.is_some() && new_token != old_token && acct.needs_login() && fresh_login {
+            if new_tokens.is_some() && new_tokens != old_tokens && acct.needs_login() && fresh_login
+            {
                 tracing::info!(account = %acct.name, "new login picked up");
                 self.set_needs_login(acct, false);
             }
