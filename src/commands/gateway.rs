@@ -368,6 +368,9 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
                 if let Some(sv) = &st.served {
                     write_served(&mut out, sv, now, &tz)?;
                 }
+                if let Some(sh) = &st.shared {
+                    super::gateway_shared::write(&mut out, sh, now)?;
+                }
             }
         }
         None if not_ours.is_some() => writeln!(

@@ -6,6 +6,7 @@ pub mod demo_script;
 pub mod doctor_gateway;
 pub mod gateway;
 pub mod gateway_routing;
+pub mod gateway_shared;
 pub mod gateway_verify;
 pub mod import;
 pub mod list;

@@ -49,6 +49,19 @@ enum Learnt {
     Pin { session: String, account: String },
 }
 
+/// What the last look at the shared state found (for `/status`, without a call).
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    replicas: Vec<Replica>,
+    leader: Option<String>,
+    refresh: Vec<crate::gateway::wire::LeaseView>,
+}
+
+/// The replica id in a fencing value (`<replica>/<random>`).
+fn holder_of(fence: &str) -> String {
+    fence.split('/').next().unwrap_or(fence).to_string()
+}
+
 /// Counters for `/metrics` and `/status`.
 #[derive(Debug, Default)]
 pub struct ReplicaStats {
@@ -70,7 +83,7 @@ pub struct Replicas {
     leader_fence: Mutex<Option<String>>,
     reachable: AtomicBool,
     /// The last replicas list and leader read from Redis (for `/status`, without a call).
-    seen: Mutex<(Vec<Replica>, Option<String>)>,
+    seen: Mutex<Seen>,
     learnt: mpsc::UnboundedSender<Learnt>,
     inbox: Mutex<Option<mpsc::UnboundedReceiver<Learnt>>>,
     /// A catch-up with the published token sets is running.
@@ -103,7 +116,7 @@ impl Replicas {
             leader: AtomicBool::new(false),
             leader_fence: Mutex::new(None),
             reachable: AtomicBool::new(true),
-            seen: Mutex::new((Vec::new(), None)),
+            seen: Mutex::new(Seen::default()),
             learnt: tx,
             inbox: Mutex::new(Some(rx)),
             syncing: Arc::new(AtomicBool::new(false)),
@@ -182,31 +195,50 @@ impl Replicas {
 
     /// What `/status` shows of the shared state (from the last read; no Redis call).
     pub fn view(&self) -> crate::gateway::wire::SharedView {
-        let (replicas, leader) = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
         crate::gateway::wire::SharedView {
             url: self.shared.url().to_string(),
             replica: self.id.clone(),
             reachable: self.reachable(),
-            leader,
+            leader: seen.leader,
+            refresh_leases: seen.refresh,
             key_fingerprint: self.key.fingerprint().to_string(),
-            replicas,
+            replicas: seen.replicas,
             lease_waits: self.stats.lease_waits.load(Ordering::Relaxed),
             cas_losses: self.stats.cas_losses.load(Ordering::Relaxed),
             redis_errors: self.stats.redis_errors.load(Ordering::Relaxed),
         }
     }
 
-    /// Read the replicas list and the leader into [`Self::view`]'s cache.
-    async fn look_around(&self) {
+    /// Read the replicas list, the leader and the refresh leases held right now (of
+    /// `accounts`) into [`Self::view`]'s cache.
+    async fn look_around(&self, accounts: &[String]) {
         let list = self.shared.replicas().await;
         let holder = self.shared.lease_holder(LEADER_LEASE).await;
-        if let (Some(list), Some(holder)) = (self.note(list), self.note(holder))
-            && let Ok(mut seen) = self.seen.lock()
-        {
-            *seen = (
-                list,
-                holder.and_then(|f| f.split('/').next().map(str::to_string)),
-            );
+        let (Some(list), Some(holder)) = (self.note(list), self.note(holder)) else {
+            return;
+        };
+        let mut refresh = Vec::new();
+        for account in accounts {
+            let r = self
+                .shared
+                .lease_holder(&crate::shared::custody::lease_name(account))
+                .await;
+            match self.note(r) {
+                Some(Some(fence)) => refresh.push(crate::gateway::wire::LeaseView {
+                    account: account.clone(),
+                    holder: holder_of(&fence),
+                }),
+                Some(None) => {}
+                None => return,
+            }
+        }
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Seen {
+                replicas: list,
+                leader: holder.as_deref().map(holder_of),
+                refresh,
+            };
         }
     }
 
@@ -327,7 +359,9 @@ pub async fn run(
                 link.note(r);
                 exchange_usage(&state, &link).await;
                 sync_tokens(&state, &link).await;
-                link.look_around().await;
+                let names: Vec<String> =
+                    state.pool().accounts.iter().map(|a| a.name.clone()).collect();
+                link.look_around(&names).await;
             }
         }
     }

@@ -92,6 +92,14 @@ pub struct ServedView {
     pub leaf_not_after_ms: Option<i64>,
 }
 
+/// A refresh lease and the replica holding it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LeaseView {
+    pub account: String,
+    pub holder: String,
+}
+
 /// The shared state as one replica sees it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -104,6 +112,8 @@ pub struct SharedView {
     pub reachable: bool,
     /// The replica holding the leader lease (usage polling, proactive refresh), if known.
     pub leader: Option<String>,
+    /// Refresh leases held at the last look (each only for one token call and its save).
+    pub refresh_leases: Vec<LeaseView>,
     /// Fingerprint of the state key (the same on every replica).
     pub key_fingerprint: String,
     /// Replicas with a live heartbeat, by id.

@@ -86,7 +86,8 @@ fn issued_at(file: &AuthFile) -> Option<i64> {
         .and_then(|c| c.iat)
 }
 
-fn lease_name(account: &str) -> String {
+/// The shared lease of one account's refresh (`cao:lease:refresh:<account>`).
+pub fn lease_name(account: &str) -> String {
     format!("refresh:{account}")
 }
 

@@ -270,3 +270,85 @@ async fn a_frozen_redis_does_not_stop_serving_and_the_replica_says_so() {
     assert!(back, "{}", shared_view(&g.url).await);
     assert!(g.log().contains("shared state unreachable"), "{}", g.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_leader_polls_usage_and_refreshes_ahead_of_expiry_and_the_others_adopt() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let m = mock_acc1(AccountFaults::default()).await;
+    let keys = TestEnv::new();
+    let key = key_file(keys.dir.path());
+    let url = redis.url(0);
+    // Access tokens expiring in 5 minutes: due for a refresh ahead of expiry (10 min margin),
+    // not yet for a request; and the usage of idle accounts asked every second.
+    let envs: Vec<TestEnv> = (0..2)
+        .map(|_| {
+            let env = TestEnv::new();
+            env.add_logged_in("a1", "acc-1", now_secs() + 300);
+            env.add_logged_in("a2", "acc-2", now_secs() + 300);
+            env
+        })
+        .collect();
+    let args = [
+        "--state",
+        &url,
+        "--state-key-file",
+        &key,
+        "--usage-poll",
+        "1",
+    ];
+    let a = gw(&envs[0], &m, &args);
+    let b = gw(&envs[1], &m, &args);
+    let mut leader = Value::Null;
+    for _ in 0..100 {
+        leader = shared_view(&a.url).await["leader"].clone();
+        if leader.is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (lead, follow, follow_env) = if shared_view(&a.url).await["replica"] == leader {
+        (&a, &b, &envs[1])
+    } else {
+        (&b, &a, &envs[0])
+    };
+    let polled = |text: &str| text.contains("cao_gateway_usage_polls_total{");
+    let mut lead_polled = false;
+    for _ in 0..100 {
+        if polled(&get(&lead.url, "/metrics", &[]).await.body) {
+            lead_polled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(lead_polled, "{}", lead.log());
+    // A few more poll intervals: the follower asks nothing, refreshes nothing.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let follower_metrics = get(&follow.url, "/metrics", &[]).await.body;
+    assert!(!polled(&follower_metrics), "{follower_metrics}");
+    assert_eq!(m.refresh_count("acc-1"), 1, "{:?}", m.presented_tokens());
+    assert_eq!(m.refresh_count("acc-2"), 1, "{:?}", m.presented_tokens());
+    assert!(
+        lead.log().contains("access token refreshed"),
+        "{}",
+        lead.log()
+    );
+    assert!(
+        !follow.log().contains("access token refreshed"),
+        "{}",
+        follow.log()
+    );
+    // The follower writes what the leader published through to its own auth.json.
+    let saved = |name: &str| {
+        std::fs::read_to_string(follow_env.data_dir().join(name).join("auth.json"))
+            .unwrap_or_default()
+    };
+    assert!(
+        eventually(10, || !saved("a1").contains("rt-acc-1-0")
+            && !saved("a2").contains("rt-acc-2-0")),
+        "{}",
+        follow.log()
+    );
+    assert!(m.spent_tokens_presented().is_empty());
+}
