@@ -341,8 +341,9 @@ pub struct GatewayStartArgs {
     /// Do not replace the client's Authorization header
     #[arg(long)]
     pub passthrough_auth: bool,
-    /// Accepted for compatibility; cao exports nothing to the desktop app (Codex ignores
-    /// OPENAI_BASE_URL for ChatGPT logins): route it with `cao gateway enable`
+    /// Accepted for compatibility; changes nothing here (Codex ignores OPENAI_BASE_URL for
+    /// ChatGPT logins): `cao gateway enable` routes the desktop app and exports its
+    /// CODEX_CA_CERTIFICATE (`cao gateway enable --no-app-env` does not)
     #[arg(long)]
     pub no_app_env: bool,
     /// OAuth token endpoint for refreshes [default: https://auth.openai.com/oauth/token]
@@ -422,10 +423,15 @@ pub struct GatewayStatusArgs {
     after_help = "Examples:\n  cao gateway enable                          the running gateway (or the saved address)\n  cao gateway enable --base-url http://127.0.0.1:5000\n  CODEX_HOME=~/work-codex cao gateway enable  another Codex home\n\nUndo with `cao gateway disable`."
 )]
 pub struct GatewayEnableArgs {
-    /// Gateway base URL Codex should use [default: the running gateway, else the address saved
-    /// in gateway.json, else http://127.0.0.1:4319]
+    /// Gateway base URL Codex should use [default: the address saved in gateway.json, else
+    /// 127.0.0.1:4319, over https:// (the same port serves both)]
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub base_url: Option<String>,
+    /// Do not export CODEX_CA_CERTIFICATE to GUI apps (the desktop app, IDEs): `launchctl
+    /// setenv` on macOS, the systemd user environment and ~/.config/environment.d on Linux;
+    /// an earlier export is put back
+    #[arg(long, env = "CAO_NO_APP_ENV")]
+    pub no_app_env: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
 //! Everything about Codex itself.
+pub mod app_env;
 pub mod config_edit;
 pub mod identity;
 pub mod launch;

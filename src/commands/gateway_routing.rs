@@ -3,7 +3,9 @@
 //! `enable` edits `$CODEX_HOME/config.toml` (see [`crate::codex::config_edit`] for what and why),
 //! keeps a backup of the original (`config.toml.cao.bak`), records what it changed
 //! (`config.toml.cao-routing.json`), and installs the `codex` shim ([`crate::codex::shim`]).
-//! `disable` removes the shim if cao wrote it and undoes exactly the recorded changes.
+//! With HTTPS it also exports Codex's CA bundle to GUI apps ([`crate::codex::app_env`]).
+//! `disable` removes the shim if cao wrote it, puts back the GUI apps' earlier value and undoes
+//! exactly the recorded changes.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use super::Ctx;
 use super::say::warn;
 use crate::cli::{GatewayDisableArgs, GatewayEnableArgs};
 use crate::codex::config_edit::{self, RoutingRecord};
-use crate::codex::shim;
+use crate::codex::{app_env, shim};
 use crate::gateway::live;
 use crate::store::fsutil;
 
@@ -191,11 +193,35 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
             t.ca_fingerprint,
             t.bundle_path.display()
         )?;
-        warnings.push(format!(
-            "a Codex not started through the shim (the desktop app, an IDE extension) reads only config.toml and needs CODEX_CA_CERTIFICATE={} in its environment to trust the gateway's https; cao does not set it for GUI apps (see docs/routing.md)",
-            t.bundle_path.display()
-        ));
     }
+    // A Codex the shim does not start (the desktop app, an IDE) gets the bundle from the GUI
+    // apps' environment, where the platform has one; `--no-app-env` (or plain http) puts back
+    // an earlier export instead.
+    let mechanism = app_env::Mechanism::detect(&home);
+    let app = match (&tls, &mechanism) {
+        (Some(t), Some(m)) if !args.no_app_env => {
+            app_env::export(ctx.store.root(), m, &t.bundle_path.to_string_lossy())?
+        }
+        _ => app_env::restore(ctx.store.root(), mechanism.as_ref())?,
+    };
+    for line in &app.done {
+        writeln!(out, "  GUI apps: {line}")?;
+    }
+    if let Some(t) = &tls {
+        if app.exported() {
+            writeln!(
+                out,
+                "  Quit and reopen the Codex desktop app or your IDE so it picks up CODEX_CA_CERTIFICATE."
+            )?;
+        } else {
+            warnings.push(format!(
+                "a Codex not started through the shim (the desktop app, an IDE extension) reads only config.toml and needs CODEX_CA_CERTIFICATE={} in its environment to trust the gateway's https; cao did not set it for GUI apps ({}; see docs/routing.md)",
+                t.bundle_path.display(),
+                if args.no_app_env { "--no-app-env" } else { "no launchctl or systemd user environment here" }
+            ));
+        }
+    }
+    warnings.extend(app.warnings);
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     let shim_path = shim::shim_path(&home);
     match shim::find_real_codex(&path_var, &shim_path) {
@@ -256,7 +282,7 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
 }
 
 /// `cao gateway disable`.
-pub fn disable(_ctx: &Ctx, _args: &GatewayDisableArgs) -> Result<i32> {
+pub fn disable(ctx: &Ctx, _args: &GatewayDisableArgs) -> Result<i32> {
     let paths = Paths::new(&codex_home()?);
     let home = crate::store::home_dir(HOME_ADVICE)?;
     let mut out = std::io::stdout().lock();
@@ -280,6 +306,11 @@ pub fn disable(_ctx: &Ctx, _args: &GatewayDisableArgs) -> Result<i32> {
             warnings.push(format!("{} is not cao's shim; left it alone", p.display()))
         }
     }
+    let app = app_env::restore(ctx.store.root(), app_env::Mechanism::detect(&home).as_ref())?;
+    for line in &app.done {
+        writeln!(out, "GUI apps: {line}")?;
+    }
+    warnings.extend(app.warnings);
 
     let (Some(record), Some(undone)) = (record, undone) else {
         writeln!(

@@ -1,5 +1,6 @@
 //! Pure decisions: no files, sockets, processes or clocks. Time comes in as `now_ms`.
 pub mod account;
+pub mod app_env;
 pub mod cert;
 pub mod codex_args;
 pub mod forecast;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod accounts;
+mod app_env;
 mod cli;
 mod common;
 mod custody;

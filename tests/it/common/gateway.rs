@@ -33,6 +33,8 @@ pub fn cao_command(env: &TestEnv) -> Command {
     cmd.env("NO_COLOR", "1");
     cmd.env_remove("CAO_DATA_DIR");
     cmd.env_remove("CAO_GATEWAY_KEY");
+    // Never this machine's real GUI environment (see TestEnv::cao).
+    cmd.env("CAO_NO_APP_ENV", "1");
     cmd.env("CAO_LOG", "info");
     cmd
 }

@@ -36,6 +36,9 @@ impl TestEnv {
         cmd.env_remove("CAO_DATA_DIR");
         cmd.env_remove("CAO_LOG");
         cmd.env_remove("CAO_GATEWAY_KEY");
+        // `gateway enable` must not export to this machine's real GUI environment (launchctl,
+        // systemd); tests/it/app_env.rs turns it back on against a stand-in systemctl.
+        cmd.env("CAO_NO_APP_ENV", "1");
         cmd
     }
 
