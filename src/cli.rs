@@ -430,7 +430,7 @@ pub struct GatewayEnableArgs {
     /// Do not export CODEX_CA_CERTIFICATE to GUI apps (the desktop app, IDEs): `launchctl
     /// setenv` on macOS, the systemd user environment and ~/.config/environment.d on Linux;
     /// an earlier export is put back
-    #[arg(long, env = "CAO_NO_APP_ENV")]
+    #[arg(long, env = "CAO_NO_APP_ENV", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_app_env: bool,
 }
 
