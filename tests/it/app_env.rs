@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use crate::common::TestEnv;
-use crate::common::gateway::cao_command;
+use crate::common::gateway::{cao_command, free_port};
 
 struct Desk {
     env: TestEnv,
@@ -53,11 +53,7 @@ esac
         );
         let codex_home = env.dir.path().join("codex-home");
         std::fs::create_dir_all(&codex_home).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         Self {
             env,
             bin,

@@ -10,18 +10,9 @@
 //! Uses the tmux harness of [`super::e2e_tui`]; skipped when the real codex or tmux is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common::gateway::{GatewayProc, cao_command};
+use crate::common::gateway::{GatewayProc, cao_command, free_port};
 
 use super::e2e_tui::{Setup, Tmux, codex_home, stop_daemon, tui_ready};
-
-/// A loopback port nothing listens on.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Account 1 asked once and refused (429), account 2 answered, never a mixed credential.
 fn assert_served_by_account_two(s: &Setup) {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use cao::policy::cert::DAY_MS;
 use serde_json::Value;
 
+use crate::common::gateway::free_port;
 use crate::common::{TestEnv, now_ms, now_secs};
 
 struct Routed {
@@ -73,15 +74,6 @@ impl Routed {
     fn tls(&self) -> PathBuf {
         self.env.data_dir().join("tls")
     }
-}
-
-/// A loopback port nothing listens on (so `enable` finds no gateway, and no one else's).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
