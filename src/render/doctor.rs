@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{RenderOpts, records::to_pretty, style, time};
 use crate::policy::health::gateway::GatewayIssue;
-use crate::policy::health::{HealthIssue, HealthOptions, HealthSummary, Severity};
+use crate::policy::health::{HealthIssue, HealthOptions, HealthSummary, IssueCode, Severity};
 use crate::store::inspect::Overview;
 
 /// The text report.
@@ -39,13 +39,7 @@ pub fn text(o: &Overview, h: &HealthSummary, opts: &HealthOptions) -> String {
             style::badge(h.worst(&v.name))
         );
         for issue in h.for_account(&v.name) {
-            let _ = writeln!(
-                out,
-                "  - [{}] {}: {}",
-                style::severity(issue.severity),
-                issue.code,
-                issue.message
-            );
+            issue_line(&mut out, issue.severity, issue.code, &issue.message);
         }
     }
     out.push_str(&gateway_text(h));
@@ -60,15 +54,14 @@ pub fn gateway_text(h: &HealthSummary) -> String {
     }
     let _ = writeln!(out, "\n{}", style::bold("Gateway and HTTPS"));
     for issue in &h.gateway {
-        let _ = writeln!(
-            out,
-            "  - [{}] {}: {}",
-            style::severity(issue.severity),
-            issue.code,
-            issue.message
-        );
+        issue_line(&mut out, issue.severity, issue.code, &issue.message);
     }
     out
+}
+
+/// `  - [warn] code: message`, one issue in either section.
+fn issue_line(out: &mut String, severity: Severity, code: IssueCode, message: &str) {
+    let _ = writeln!(out, "  - [{}] {code}: {message}", style::severity(severity));
 }
 
 /// The JSON report: `generatedAt`, `thresholds`, `totals`, `issues`.
