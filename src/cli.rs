@@ -15,7 +15,9 @@ use crate::policy::strategy::Strategy;
     after_help = "Examples:\n  cao add work\n  cao run -- exec \"summarize README\"\n  cao gateway start\n  cao status --doctor\n\nData dir: --data-dir, else $CAO_DATA_DIR, else ~/.codex-account-orchestrator"
 )]
 pub struct Cli {
-    /// Data directory holding the accounts [default: $CAO_DATA_DIR, else ~/.codex-account-orchestrator]
+    /// Data directory holding the accounts [default: $CAO_DATA_DIR, else
+    /// ~/.codex-account-orchestrator]. Accepted by every command; `demo` (a temporary one),
+    /// `mock-upstream`, `completions` and `gateway state-key` do not use it
     #[arg(long, global = true, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
 
@@ -96,6 +98,9 @@ pub struct AddArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cao list\n  cao list --json | jq -r '.[] | select(.state == \"ready\") | .name'"
+)]
 pub struct ListArgs {
     /// Print JSON for scripts
     #[arg(long)]
@@ -103,18 +108,25 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cao switch            pick on the terminal: type to filter, a number or ↑/↓ and Enter; Esc cancels (exit 1)\n  cao switch work       make `work` the default"
+)]
 pub struct SwitchArgs {
     /// Account to make the default; omit for an interactive picker
     pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  cao use work")]
 pub struct UseArgs {
     /// Account to make the default
     pub name: String,
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cao remove old             asks before deleting its credentials\n  cao remove old --yes       no question (scripts)\n  cao remove old --keep-files  only unregister it"
+)]
 pub struct RemoveArgs {
     /// Account to remove
     pub name: String,
@@ -412,6 +424,9 @@ pub struct GatewayStartArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cao gateway status\n  cao gateway status --json | jq .running.url   where the running gateway listens"
+)]
 pub struct GatewayStatusArgs {
     /// Output JSON
     #[arg(long)]
@@ -435,6 +450,9 @@ pub struct GatewayEnableArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cao gateway disable     restore config.toml as it was and remove the shim"
+)]
 pub struct GatewayDisableArgs {}
 
 #[derive(Debug, Args)]
@@ -455,6 +473,9 @@ pub struct GatewayStateKeyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cao demo\n  cao demo --keep    then look around with the printed `cao --data-dir ... status`"
+)]
 pub struct DemoArgs {
     /// Keep the temporary data dir afterwards
     #[arg(long)]
@@ -465,6 +486,9 @@ pub struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cao mock-upstream --port 4400\n  cao mock-upstream --scenario docs/scenario-example.json   (see docs/mock-upstream.md)"
+)]
 pub struct MockUpstreamArgs {
     /// Address to bind
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::Ctx;
 use super::demo_script::{self as script, DEMO_ACCOUNTS};
 use super::say;
 use crate::cli::{DemoArgs, MockUpstreamArgs};
@@ -27,7 +26,7 @@ use crate::store::Store;
 pub const MOCK_LISTENING_PREFIX: &str = "mock upstream listening on ";
 
 /// `cao demo [--keep] [--with-codex]`.
-pub fn demo(_ctx: &Ctx, a: &DemoArgs) -> Result<i32> {
+pub fn demo(a: &DemoArgs) -> Result<i32> {
     let dir = tempfile::Builder::new()
         .prefix("cao-demo-")
         .tempdir()

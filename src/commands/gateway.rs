@@ -7,21 +7,17 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::Ctx;
+use super::gateway_announce as announce;
 use crate::cli::{
     GatewayDisableArgs, GatewayEnableArgs, GatewayStartArgs, GatewayStateKeyArgs, GatewayStatusArgs,
 };
 use crate::gateway::wire::{self, Health};
 use crate::gateway::{self, GatewayConfig, LiveGateway, Overrides, live};
-use crate::policy::account::{Facts, State as AccountState, assess};
+use crate::policy::account::State as AccountState;
 use crate::policy::strategy::DEFAULT_SWITCH_AT;
 use crate::render::time;
 use crate::store::inspect::{AuthView, Overview};
 use crate::store::{SavedGateway, Store};
-
-/// The line tests and scripts read to learn the bound address (stdout, flushed).
-pub const LISTENING_PREFIX: &str = "cao gateway listening on ";
-/// The line naming the HTTPS URL (the same port), printed right after [`LISTENING_PREFIX`]'s.
-pub const TLS_LISTENING_PREFIX: &str = "cao gateway serving https on ";
 
 /// The command line of `cao gateway start` as overrides of `gateway.json`.
 fn overrides(a: GatewayStartArgs) -> Overrides {
@@ -57,11 +53,15 @@ fn overrides(a: GatewayStartArgs) -> Overrides {
     }
 }
 
-/// `cao gateway start`: resolve options, optionally save them, serve until SIGINT/SIGTERM.
+/// `cao gateway start`: resolve options, serve until SIGINT/SIGTERM. `--save` writes the
+/// options only once the port is bound, with the port actually bound (`--port 0` saves the
+/// free port it got). Once listening: one JSON line on stdout
+/// ([`super::gateway_announce::Listening`]), the next steps on stderr, and the runtime file.
 pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
     let save = a.save;
     let asked = overrides(a);
-    let config = GatewayConfig::load(&ctx.store, &asked)?;
+    let saved = ctx.store.load_gateway()?;
+    let config = GatewayConfig::resolve(&saved, &asked)?;
     ctx.flush_notices();
     access_key_notes(&asked, &config);
     let poll = config.usage_poll_seconds;
@@ -70,13 +70,11 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
             "warning: --usage-poll {poll} asks the backend about each idle account every {poll}s; every poll is a request the backend sees (300 is the default, 60 the least advised)"
         );
     }
-    if save {
-        config.save(&ctx.store)?;
-        eprintln!(
-            "saved the gateway options to {}",
-            ctx.store.gateway_path().display()
-        );
-    }
+    let options = announce::option_sources(
+        &saved,
+        &asked,
+        &ctx.store.gateway_path().display().to_string(),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("cao-gateway")
@@ -85,28 +83,22 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
     let store = Arc::new(Store::at(ctx.store.root()));
     runtime.block_on(async move {
         let upstream = config.base_url.clone();
-        let handle = gateway::spawn(store, config).await?;
-        let pool = handle.state().pool();
-        let mut out = std::io::stdout().lock();
-        // The plain line first: scripts read the first line for the address.
-        writeln!(out, "{LISTENING_PREFIX}{}", handle.base_url())?;
-        if let Some(tls) = handle.tls_url() {
-            writeln!(out, "{TLS_LISTENING_PREFIX}{tls}")?;
+        let mut to_save = config.clone();
+        let mut stops = StopSignals::watch()?;
+        let handle = gateway::spawn(store.clone(), config).await?;
+        if save {
+            to_save.port = handle.local_addr().port();
+            to_save.save(&store)?;
+            eprintln!("saved the gateway options to {}", store.gateway_path().display());
         }
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", announce::Listening::of(&handle).line())?;
         out.flush()?;
         drop(out);
-        eprintln!(
-            "forwarding to {upstream} with {} account(s); Ctrl-C to stop",
-            pool.accounts.len()
-        );
-        let now = crate::clock::now_ms();
-        let ready = pool.accounts.iter().filter(|a| a.is_ready(now)).count();
-        if pool.accounts.is_empty() {
-            eprintln!("warning: no accounts yet; add one with `cao add <name>` (picked up without a restart)");
-        } else if ready == 0 {
-            eprintln!("warning: no account is ready right now (all cooling down or needing a login); see `cao gateway status`");
-        }
-        wait_for_stop_signal().await?;
+        // Right after the line (scripts waiting for it should not wait on a disk sync).
+        let _record = announce::RuntimeRecord::write(store.clone(), &handle)?;
+        eprint!("{}", announce::next_steps(&handle, &upstream, &options, save));
+        stops.next().await?;
         eprintln!(
             "cao gateway: stopping (finishing in-flight requests, at most {:?})",
             gateway::DRAIN_TIMEOUT
@@ -120,7 +112,7 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
                     r?;
                     return Ok(0);
                 }
-                r = wait_for_stop_signal() => {
+                r = stops.next() => {
                     r?;
                     if tokens.in_flight() > 0 {
                         eprintln!("warning: a token refresh is still in flight; stopping now may lose a login (its refresh token may already be spent). Waiting for it to finish; stop with SIGKILL only if you accept that.");
@@ -169,22 +161,41 @@ fn access_key_notes(a: &Overrides, config: &GatewayConfig) {
     }
 }
 
-async fn wait_for_stop_signal() -> Result<()> {
+/// SIGINT and SIGTERM, watched from before the gateway says it listens: a stop that arrives
+/// right after the line (a script, a test) ends it cleanly instead of by the default action.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("could not watch SIGTERM")?;
-        let mut int = signal(SignalKind::interrupt()).context("could not watch SIGINT")?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn watch() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate()).context("could not watch SIGTERM")?,
+                int: signal(SignalKind::interrupt()).context("could not watch SIGINT")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("could not watch Ctrl-C")?;
-    Ok(())
+
+    async fn next(&mut self) -> Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c()
+            .await
+            .context("could not watch Ctrl-C")?;
+        Ok(())
+    }
 }
 
 /// One account's readiness in `cao gateway status --json`.
@@ -211,6 +222,8 @@ struct Live {
 struct Report {
     config: SavedGateway,
     url: String,
+    /// The running gateway's record (pid, the URLs and port it really bound), when one runs.
+    running: Option<crate::store::GatewayRuntime>,
     accounts: Vec<Readiness>,
     live: Option<Live>,
     /// Something answers at the gateway's address that could not prove it is this user's
@@ -245,14 +258,8 @@ fn readiness(overview: &Overview, live: Option<&wire::Status>, now: i64) -> Vec<
                     AuthView::LoggedIn => String::new(),
                 },
             };
-            // The files know no live usage: ready, cooling, needs a login or unreadable.
-            let facts = Facts {
-                unreadable: matches!(acc.auth, AuthView::NoAccess(_)),
-                needs_login: !acc.logged_in() || acc.status.needs_login == Some(true),
-                cooldown_until_ms: acc.status.cooldown_until_ms,
-                used_percent: None,
-            };
-            r.state = assess(&facts, DEFAULT_SWITCH_AT, now);
+            // What the files know (the last seen usage included), in the one vocabulary.
+            r.state = acc.state(DEFAULT_SWITCH_AT, now);
             if r.state == AccountState::Cooling {
                 r.cooldown_until_ms = acc.status.cooldown_until_ms;
             }
@@ -283,7 +290,13 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
     let config = GatewayConfig::resolve(&saved, &Overrides::from_env())?;
     let overview = ctx.store.inspect()?;
     let now = crate::clock::now_ms();
-    let url = live::reach_url(config.bind, config.port);
+    // The running gateway's own record first: it knows the port really bound (also one
+    // started with another --port and no --save).
+    let running = ctx.store.load_runtime().ok().flatten();
+    let url = running.as_ref().map_or_else(
+        || live::reach_url(config.bind, config.port),
+        |r| r.url.clone(),
+    );
     let (live, not_ours) = match LiveGateway::find(&ctx.store, &url, config.access_key.clone()) {
         Ok(found) => (
             found.and_then(|g| {
@@ -309,6 +322,7 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
         let report = Report {
             config: config.to_saved(),
             url: config.local_url(),
+            running,
             accounts,
             live,
             not_ours,
@@ -342,22 +356,25 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
                 time::local_with_relative(acc.cooldown_until_ms.unwrap_or(0), now, &tz)
             ),
             AccountState::NeedsLogin => {
-                format!("needs login ({}): run `cao add {name}`", acc.detail)
+                format!("needs-login ({}): run `cao add {name}`", acc.detail)
             }
-            AccountState::Unreadable => acc.detail.clone(),
-            _ => "ready".to_string(),
+            AccountState::Unreadable => format!("unreadable: {}", acc.detail),
+            AccountState::Ready => "ready".to_string(),
+            other => format!("{} ({})", other.as_str(), other.reason()),
         };
         writeln!(out, "  {mark}{name:<20} {text}")?;
     }
     match &live {
         Some(l) => {
+            let pid = running
+                .as_ref()
+                .map_or_else(String::new, |r| format!("pid {}, ", r.pid));
             writeln!(
                 out,
-                "Live: running at {} ({} of {} account(s) ready, up {} s)",
-                config.local_url(),
+                "Live: running at {url} ({pid}{} of {} ready, up {})",
                 l.health.ready,
-                l.health.accounts,
-                l.health.uptime_seconds
+                crate::render::text::plural(l.health.accounts, "account"),
+                time::duration(i64::try_from(l.health.uptime_seconds).unwrap_or(0) * 1000)
             )?;
             if let Some(st) = &l.status {
                 writeln!(
@@ -375,14 +392,19 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
         }
         None if not_ours.is_some() => writeln!(
             out,
-            "Live: something answers at {} that is not your cao gateway (see the warning above)",
-            config.local_url()
+            "Live: something answers at {url} that is not your cao gateway (see the warning above)"
         )?,
-        None => writeln!(
-            out,
-            "Live: no gateway answers at {} (start one with `cao gateway start`)",
-            config.local_url()
-        )?,
+        None => match &running {
+            Some(r) => writeln!(
+                out,
+                "Live: the gateway (pid {}) recorded {url} but does not answer there",
+                r.pid
+            )?,
+            None => writeln!(
+                out,
+                "Live: no gateway answers at {url} (start one with `cao gateway start`)"
+            )?,
+        },
     }
     Ok(0)
 }

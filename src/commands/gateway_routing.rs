@@ -88,7 +88,7 @@ pub fn normalize_url(raw: &str) -> Result<String> {
 /// when the gateway serves HTTPS there (loopback), since the Codex TUI of a personal account
 /// refuses a plain-http `chatgpt_base_url`; else the plain address.
 pub fn default_url(store: &crate::store::Store) -> String {
-    let plain = live::saved_url(store);
+    let plain = live::find_url(store);
     crate::gateway::tls_urls::https_for(&plain).unwrap_or(plain)
 }
 
@@ -185,6 +185,12 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
     if paths.backup.exists() {
         writeln!(out, "  backup: {}", paths.backup.display())?;
     }
+    for (key, was) in replaced_urls(&enabled.record) {
+        writeln!(
+            out,
+            "  replaced your own {key} = {was} (kept in the backup; `cao gateway disable` puts it back)"
+        )?;
+    }
     if let Some(t) = &tls {
         writeln!(
             out,
@@ -279,6 +285,21 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
         warn(&w);
     }
     Ok(0)
+}
+
+/// The user's own URL settings `enable` replaced (key, old value as TOML), not counting a
+/// value that already pointed where it points now.
+fn replaced_urls(record: &RoutingRecord) -> Vec<(&str, &str)> {
+    record
+        .changes
+        .iter()
+        .filter(|c| c.key.ends_with("_base_url"))
+        .filter_map(|c| {
+            let was = c.previous.as_deref()?;
+            let same = was.trim().trim_matches('"') == c.value;
+            (!same).then_some((c.key.as_str(), was))
+        })
+        .collect()
 }
 
 /// `cao gateway disable`.

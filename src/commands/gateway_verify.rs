@@ -30,7 +30,7 @@ pub fn require_ours(store: &Store, url: &str) -> Result<bool> {
 pub fn verify(ctx: &Ctx, args: &GatewayVerifyArgs) -> Result<i32> {
     let url = match &args.url {
         Some(u) => normalize_url(u)?,
-        None => normalize_url(&crate::gateway::live::saved_url(&ctx.store))?,
+        None => normalize_url(&crate::gateway::live::find_url(&ctx.store))?,
     };
     if !require_ours(&ctx.store, &url)? {
         bail!(

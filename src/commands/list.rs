@@ -20,7 +20,10 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
             name: &'a str,
             is_default: bool,
             logged_in: bool,
+            /// The one vocabulary: ready, full, cooling, spent, needs-login, unreadable.
+            state: crate::policy::account::State,
         }
+        let now = crate::clock::now_ms();
         let items: Vec<Item<'_>> = overview
             .accounts
             .iter()
@@ -28,6 +31,7 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
                 name: &v.name,
                 is_default: v.is_default,
                 logged_in: v.logged_in(),
+                state: v.state(crate::policy::strategy::DEFAULT_SWITCH_AT, now),
             })
             .collect();
         write!(out, "{}", to_pretty(&items))?;

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod demo_script;
 pub mod doctor_gateway;
 pub mod gateway;
+pub mod gateway_announce;
 pub mod gateway_routing;
 pub mod gateway_shared;
 pub mod gateway_verify;
@@ -18,6 +19,7 @@ pub mod status;
 pub mod status_refresh;
 pub mod status_watch;
 pub mod switch;
+pub mod switch_picker;
 
 use std::io::Write;
 
@@ -43,10 +45,13 @@ impl Ctx {
 
 /// Run the parsed command line; returns the process exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
-    // Commands that never read the data dir run without resolving it (so no HOME is needed).
+    // Commands that never read the data dir run without resolving it (so no HOME is needed,
+    // and a global `--data-dir` in an alias changes nothing for them).
     match &cli.command {
         Command::MockUpstream(a) => return demo::mock_upstream(a),
         Command::Completions(a) => return completions(a.shell),
+        Command::Gateway(GatewayCommand::StateKey(a)) => return gateway::state_key(a),
+        Command::Demo(a) => return demo::demo(a),
         _ => {}
     }
     let store = Store::resolve(cli.data_dir.as_deref())?;
@@ -68,9 +73,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Gateway(GatewayCommand::Enable(a)) => gateway::enable(&ctx, &a),
         Command::Gateway(GatewayCommand::Disable(a)) => gateway::disable(&ctx, &a),
         Command::Gateway(GatewayCommand::Verify(a)) => gateway_verify::verify(&ctx, &a),
-        Command::Gateway(GatewayCommand::StateKey(a)) => gateway::state_key(&a),
-        Command::Demo(a) => demo::demo(&ctx, &a),
-        Command::MockUpstream(_) | Command::Completions(_) => Ok(0), // handled above
+        Command::MockUpstream(_)
+        | Command::Completions(_)
+        | Command::Demo(_)
+        | Command::Gateway(GatewayCommand::StateKey(_)) => Ok(0), // handled above
     };
     ctx.flush_notices();
     result

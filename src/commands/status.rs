@@ -1,7 +1,6 @@
 //! `cao status` in every mode, and the deprecated `cao doctor` / `cao report`.
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
 use anyhow::Result;
 
@@ -91,7 +90,7 @@ pub fn terminal_width(fallback: usize) -> usize {
 pub fn run(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
     let tty = std::io::stdout().is_terminal();
     if a.watch {
-        return watch(ctx, a);
+        return super::status_watch::run(ctx, a.interval, &health_options(ctx, &a.health));
     }
     let mode = mode(a, tty);
     if a.refresh {
@@ -179,34 +178,10 @@ fn render(
             let out = if json {
                 doctor::json(o, &h, opts, r)
             } else {
-                doctor::text(o, &h, opts)
+                doctor::text(o, &h, opts, r.now_ms)
             };
             (out, h.exit_code())
         }
-    }
-}
-
-/// `cao status --watch`: redraw the dashboard in place every `--interval` seconds until Ctrl-C.
-/// Reads the data dir (which a running gateway keeps up to date).
-fn watch(ctx: &Ctx, a: &StatusArgs) -> Result<i32> {
-    let interval = Duration::from_secs(a.interval.max(1));
-    let opts = health_options(ctx, &a.health);
-    let tty = std::io::stdout().is_terminal();
-    loop {
-        let (overview, live) = super::status_watch::snapshot(ctx)?; // + the running gateway's view
-        let r = RenderOpts::now(width(tty));
-        let (body, _) = render(&overview, Mode::Pretty, &opts, &r, &[]);
-        let body = body + &live;
-        let mut out = anstream::stdout();
-        // Home the cursor and clear the screen, then draw: one write, so no flicker.
-        let frame = format!(
-            "\x1b[H\x1b[2J{body}Refreshing every {}s · Ctrl-C to stop\n",
-            interval.as_secs()
-        );
-        out.write_all(frame.as_bytes())?;
-        out.flush()?;
-        ctx.flush_notices();
-        std::thread::sleep(interval);
     }
 }
 

@@ -2,20 +2,23 @@
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::Ctx;
+use super::switch_picker::{self, Item, Outcome};
 use crate::cli::{SwitchArgs, UseArgs};
+use crate::policy::strategy::DEFAULT_SWITCH_AT;
 use crate::render::text;
 use crate::store::StoreError;
 
-/// `cao switch [name]`.
+/// `cao switch [name]`. Without a name, the picker; cancelling it changes nothing and exits 1
+/// (Esc) or 130 (Ctrl-C, as a shell reports an interrupted command).
 pub fn switch(ctx: &Ctx, a: &SwitchArgs) -> Result<i32> {
     let name = match &a.name {
         Some(n) => n.clone(),
         None => match pick(ctx)? {
-            Some(n) => n,
-            None => return Ok(0),
+            Picked::Name(n) => n,
+            Picked::Nothing(code) => return Ok(code),
         },
     };
     set_default(ctx, &name)
@@ -41,50 +44,58 @@ fn set_default(ctx: &Ctx, name: &str) -> Result<i32> {
     Ok(0)
 }
 
-/// Ask which account to use. `None` when there is nothing to pick or the user cancelled.
-fn pick(ctx: &Ctx) -> Result<Option<String>> {
+/// What the picker ended with.
+enum Picked {
+    Name(String),
+    /// Nothing to pick or nothing picked: the exit code.
+    Nothing(i32),
+}
+
+/// Ask which account to use, on the terminal ([`super::switch_picker`]).
+fn pick(ctx: &Ctx) -> Result<Picked> {
     let overview = ctx.store.inspect()?;
     if overview.accounts.is_empty() {
         write!(anstream::stdout(), "{}", text::NO_ACCOUNTS)?;
-        return Ok(None);
+        return Ok(Picked::Nothing(1));
     }
-    let names: Vec<&str> = overview.accounts.iter().map(|v| v.name.as_str()).collect();
-    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        let names: Vec<&str> = overview.accounts.iter().map(|v| v.name.as_str()).collect();
         bail!(
             "no account name given and no terminal to pick one on; run `cao switch <name>` with one of: {}",
             names.join(", ")
         );
     }
-    let items: Vec<String> = overview
+    let now = crate::clock::now_ms();
+    let items = overview
         .accounts
         .iter()
-        .map(|v| {
-            let mut s = format!("{} {}", if v.is_default { "*" } else { " " }, v.name);
-            if let Some(email) = &v.claims.email {
-                s.push_str(&format!("  {email}"));
-            }
-            if !v.logged_in() {
-                s.push_str("  (not logged in)");
-            }
-            s
+        .map(|v| Item {
+            name: v.name.clone(),
+            is_default: v.is_default,
+            state: v.state(DEFAULT_SWITCH_AT, now).as_str(),
+            detail: v.claims.email.clone().unwrap_or_default(),
         })
         .collect();
-    let default_index = overview
+    let current = overview
         .accounts
         .iter()
-        .position(|v| v.is_default)
-        .unwrap_or(0);
-    let choice = dialoguer::Select::new()
-        .with_prompt("Default account (Esc to cancel)")
-        .items(&items)
-        .default(default_index)
-        .interact_opt()
-        .context("could not read the selection from the terminal")?;
-    match choice {
-        Some(i) => Ok(names.get(i).map(|n| n.to_string())),
-        None => {
-            writeln!(anstream::stdout(), "No account selected.")?;
-            Ok(None)
+        .find(|v| v.is_default)
+        .map_or_else(|| "none".to_string(), |v| v.name.clone());
+    match switch_picker::run(items)? {
+        Outcome::Picked(name) => Ok(Picked::Name(name)),
+        Outcome::Cancelled => {
+            writeln!(
+                anstream::stderr(),
+                "No account selected; the default is still {current}."
+            )?;
+            Ok(Picked::Nothing(1))
+        }
+        Outcome::Interrupted => {
+            writeln!(
+                anstream::stderr(),
+                "Interrupted; the default is still {current}."
+            )?;
+            Ok(Picked::Nothing(130))
         }
     }
 }

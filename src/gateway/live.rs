@@ -162,9 +162,19 @@ pub fn reach_url(bind: IpAddr, port: u16) -> String {
     }
 }
 
+/// Where this data dir's gateway is, as a client reaches it: the running gateway's own record
+/// ([`crate::store::runtime`]: the port it really bound, also without `--save`), else where
+/// `cao gateway start` would listen with the saved settings. Files that cannot be read count as
+/// absent (`cao gateway start` and `cao gateway status` report their problems).
+pub fn find_url(store: &Store) -> String {
+    match store.load_runtime() {
+        Ok(Some(running)) => running.url,
+        _ => saved_url(store),
+    }
+}
+
 /// Where `cao gateway start` listens with the data dir's saved settings, as a client reaches
-/// it. A `gateway.json` that cannot be read counts as unsaved (`cao gateway start` and
-/// `cao gateway status` report its problems).
+/// it. A `gateway.json` that cannot be read counts as unsaved.
 pub fn saved_url(store: &Store) -> String {
     url_of(&store.load_gateway().unwrap_or_default())
 }

@@ -268,7 +268,7 @@ impl GatewayState {
                 now_ms,
             })
         });
-        tracing::debug!(decision = %decision.summary(), "route");
+        tracing::debug!(decision = %decision.summary(&crate::render::time::moment_from_now), "route");
         let account = decision
             .account
             .as_deref()

@@ -193,7 +193,7 @@ impl From<&Decision> for DecisionView {
             strategy: d.strategy,
             reason: d.reason.clone(),
             skipped: d.skipped.clone(),
-            summary: d.summary(),
+            summary: d.summary(&crate::render::time::moment_from_now),
         }
     }
 }

@@ -143,8 +143,10 @@ impl Decision {
         self.account.is_some() && self.basis != Basis::Affinity
     }
 
-    /// One line for logs: `fill-first -> work: first usable in rotation order (skipped: a cooling)`.
-    pub fn summary(&self) -> String {
+    /// One line for logs and the live view: `fill-first -> work: first usable in rotation order
+    /// (skipped: a cooling until 2026-11-24 21:30 UTC (in 42m))`. `when` words a moment (policy
+    /// formats no time: [`crate::render::time`] does, for people).
+    pub fn summary(&self, when: &dyn Fn(i64) -> String) -> String {
         let mut s = format!(
             "{} -> {}: {}",
             strategy_name(self.strategy),
@@ -155,7 +157,7 @@ impl Decision {
             let parts: Vec<String> = self
                 .skipped
                 .iter()
-                .map(|k| format!("{} {}", k.account, skip_words(&k.why)))
+                .map(|k| format!("{} {}", k.account, skip_words(&k.why, when)))
                 .collect();
             s.push_str(&format!(" (skipped: {})", parts.join(", ")));
         }
@@ -163,10 +165,10 @@ impl Decision {
     }
 }
 
-fn skip_words(r: &SkipReason) -> String {
+fn skip_words(r: &SkipReason, when: &dyn Fn(i64) -> String) -> String {
     match r {
         SkipReason::Tried => "already tried".into(),
-        SkipReason::Cooling { until_ms } => format!("cooling until {until_ms}"),
+        SkipReason::Cooling { until_ms } => format!("cooling until {}", when(*until_ms)),
         SkipReason::NeedsLogin => "needs login".into(),
         SkipReason::AboveSwitchAt {
             used_percent,

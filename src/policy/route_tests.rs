@@ -90,7 +90,7 @@ fn fill_first_uses_the_first_usable_account_until_the_threshold() {
         }]
     );
     assert_eq!(
-        d.summary(),
+        d.summary(&|ms| format!("<{ms}>")),
         "fill-first -> b: first usable in rotation order (skipped: a 5h at 98%)"
     );
 }

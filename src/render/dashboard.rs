@@ -15,6 +15,7 @@
 //! after the token line.
 
 use super::{RenderOpts, extra, style, time};
+use crate::policy::account::State;
 use crate::policy::health::HealthSummary;
 use crate::store::inspect::{AccountView, Overview};
 
@@ -132,12 +133,17 @@ fn account_block(v: &AccountView, h: &HealthSummary, r: &RenderOpts, inner: usiz
     for extra_line in extra::account_lines(v, r, inner.saturating_sub(4)) {
         lines.push(format!("    {extra_line}"));
     }
+    // The state word (the one vocabulary), with when a cooldown ends.
+    let st = v.state(crate::policy::strategy::DEFAULT_SWITCH_AT, now);
     let cooldown = match s.active_cooldown(now) {
         Some(u) => style::yellow(&format!(
-            "cooling {}",
-            time::relative_with_local(Some(u), now, &r.tz, "")
+            "{} until {}",
+            st.as_str(),
+            time::local_with_relative(u, now, &r.tz)
         )),
-        None => "ready".to_string(),
+        None if st.takes_requests() && st != State::Ready => style::yellow(st.as_str()),
+        None if st.takes_requests() => st.as_str().to_string(),
+        None => style::red(st.as_str()),
     };
     let state = [
         cooldown,
@@ -166,10 +172,15 @@ fn fit(label: &str, items: &[String], sep: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut cur = format!("{label} ");
     let mut empty = true;
-    for item in items {
-        let extra = if empty { 0 } else { sep.len() };
-        if !empty && style::visible_width(&cur) + extra + style::visible_width(item) > width {
-            cur.push_str(sep.trim_end());
+    let tail = sep.trim_end().chars().count();
+    for (i, item) in items.iter().enumerate() {
+        let extra = if empty { 0 } else { sep.chars().count() };
+        // An item that is not the last may end its line with the separator.
+        let end = if i + 1 < items.len() { tail } else { 0 };
+        if !empty && style::visible_width(&cur) + extra + style::visible_width(item) + end > width {
+            if style::visible_width(&cur) + tail <= width {
+                cur.push_str(sep.trim_end());
+            }
             lines.push(cur);
             cur = indent.clone();
             empty = true;
@@ -301,7 +312,8 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        assert_eq!(fit("L", &items, ", ", 12), vec!["L aaaa, bbbb,", "  cccc"]);
+        assert_eq!(fit("L", &items, ", ", 12), vec!["L aaaa,", "  bbbb, cccc"]);
+        assert_eq!(fit("L", &items, ", ", 13), vec!["L aaaa, bbbb,", "  cccc"]);
         assert_eq!(fit("L", &items, ", ", 80), vec!["L aaaa, bbbb, cccc"]);
     }
 

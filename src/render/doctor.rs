@@ -11,7 +11,7 @@ use crate::policy::health::{HealthIssue, HealthOptions, HealthSummary, IssueCode
 use crate::store::inspect::Overview;
 
 /// The text report.
-pub fn text(o: &Overview, h: &HealthSummary, opts: &HealthOptions) -> String {
+pub fn text(o: &Overview, h: &HealthSummary, opts: &HealthOptions, now_ms: i64) -> String {
     let mut out = String::new();
     out.push_str(&style::bold("Account health check"));
     out.push('\n');
@@ -34,9 +34,10 @@ pub fn text(o: &Overview, h: &HealthSummary, opts: &HealthOptions) -> String {
         let marker = if v.is_default { "*" } else { " " };
         let _ = writeln!(
             out,
-            "{marker} {}: {}",
+            "{marker} {}: {} ({})",
             v.name,
-            style::badge(h.worst(&v.name))
+            style::badge(h.worst(&v.name)),
+            v.state(opts.switch_at, now_ms).as_str()
         );
         for issue in h.for_account(&v.name) {
             issue_line(&mut out, issue.severity, issue.code, &issue.message);
@@ -83,6 +84,8 @@ pub fn json(o: &Overview, h: &HealthSummary, opts: &HealthOptions, r: &RenderOpt
         /// The gateway section, when it has something to say.
         #[serde(skip_serializing_if = "<[_]>::is_empty")]
         gateway: &'a [GatewayIssue],
+        /// Each account's state in the one vocabulary (`ready`, `cooling`, `needs-login`, …).
+        states: std::collections::BTreeMap<&'a str, crate::policy::account::State>,
     }
     to_pretty(&Doctor {
         generated_at: time::iso(r.now_ms),
@@ -95,5 +98,10 @@ pub fn json(o: &Overview, h: &HealthSummary, opts: &HealthOptions, r: &RenderOpt
         },
         issues: &h.issues,
         gateway: &h.gateway,
+        states: o
+            .accounts
+            .iter()
+            .map(|v| (v.name.as_str(), v.state(opts.switch_at, r.now_ms)))
+            .collect(),
     })
 }

@@ -15,6 +15,7 @@ pub mod table;
 pub mod text;
 pub mod time;
 pub mod usage;
+pub mod watch;
 
 /// What every renderer needs besides the data: the time, the user's time zone and the width.
 /// Passed in (never read inside) so snapshot tests are stable.

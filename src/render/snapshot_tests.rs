@@ -152,7 +152,7 @@ fn doctor_text_and_json() {
     let o = overview();
     let options = HealthOptions::default();
     let h = o.health(&options, NOW);
-    insta::assert_snapshot!(style::strip(&doctor::text(&o, &h, &options)));
+    insta::assert_snapshot!(style::strip(&doctor::text(&o, &h, &options, NOW)));
     insta::assert_snapshot!(doctor::json(&o, &h, &options, &opts()));
 }
 

@@ -77,7 +77,7 @@ pub fn compact(o: &Overview, r: &RenderOpts) -> String {
             s.consecutive_failures.unwrap_or(0),
         );
         if s.needs_login == Some(true) {
-            out.push_str(" | needs login");
+            out.push_str(" | needs-login");
         }
         if let Some(suffix) = extra::compact_suffix(v, r) {
             let _ = write!(out, " | {suffix}");

@@ -61,7 +61,7 @@ pub fn local(ms: i64, tz: &TimeZone) -> String {
             .to_zoned(tz.clone())
             .strftime("%Y-%m-%d %H:%M %Z")
             .to_string(),
-        Err(_) => ms.to_string(),
+        Err(_) => "(out of range)".to_string(),
     }
 }
 
@@ -106,6 +106,12 @@ pub fn relative_with_local(
 /// `2026-11-24 21:30 UTC (in 3h 12m)`: the wall-clock time first, for a moment people wait for.
 pub fn local_with_relative(ts_ms: i64, now_ms: i64, tz: &TimeZone) -> String {
     format!("{} ({})", local(ts_ms, tz), relative(ts_ms, now_ms))
+}
+
+/// `2026-11-24 21:30 UTC (in 3h 12m)` against the clock now, in the user's zone: for log lines
+/// and live summaries, which have no render options.
+pub fn moment_from_now(ts_ms: i64) -> String {
+    local_with_relative(ts_ms, crate::clock::now_ms(), &super::local_tz())
 }
 
 /// Token expiry in few words: `unknown`, `expired`, or `in 3h 12m`.

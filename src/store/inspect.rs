@@ -60,6 +60,24 @@ impl AccountView {
         self.auth == AuthView::LoggedIn
     }
 
+    /// Where the account stands, in the one vocabulary every view uses (`ready`, `full`,
+    /// `cooling`, `spent`, `needs-login`, `unreadable`): [`crate::policy::account::assess`] of
+    /// what the files know, the last seen usage included.
+    pub fn state(&self, switch_at: f64, now_ms: i64) -> crate::policy::account::State {
+        let facts = crate::policy::account::Facts {
+            unreadable: matches!(self.auth, AuthView::NoAccess(_)),
+            needs_login: !self.logged_in() || self.status.needs_login == Some(true),
+            cooldown_until_ms: self.status.cooldown_until_ms,
+            used_percent: self
+                .status
+                .usage
+                .as_ref()
+                .and_then(|u| u.fullness(now_ms))
+                .map(|f| f.used_percent),
+        };
+        crate::policy::account::assess(&facts, switch_at, now_ms)
+    }
+
     /// Access-token expiry in milliseconds since the epoch.
     pub fn token_expires_at_ms(&self) -> Option<i64> {
         self.claims.exp.map(|s| s.saturating_mul(1000))

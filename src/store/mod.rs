@@ -6,6 +6,7 @@
 //! <data dir>/registry.json        default account + account order
 //! <data dir>/account_status.json  per-account attempts, cooldowns, failures, usage
 //! <data dir>/gateway.json         saved `cao gateway start` options
+//! <data dir>/gateway.runtime.json where the running gateway listens (pid, URLs), while it runs
 //! <data dir>/config.toml          cao's own settings (quota_patterns, ...)
 //! <data dir>/<name>/auth.json     Codex's own auth file for that account
 //! <data dir>/<name>/config.toml   Codex config for that account
@@ -20,6 +21,7 @@ pub mod fsutil;
 pub mod gateway;
 pub mod inspect;
 pub mod registry;
+pub mod runtime;
 pub mod shared_login;
 pub mod status;
 
@@ -30,6 +32,7 @@ pub use auth::{AuthFile, AuthState, TokenSet};
 pub use fsutil::FileLock;
 pub use gateway::SavedGateway;
 pub use registry::Registry;
+pub use runtime::GatewayRuntime;
 pub use status::{AccountStatus, StatusFile};
 
 /// File names inside the data dir.

@@ -877,8 +877,11 @@ fn switch_without_a_name_picks_on_a_terminal() {
     env.cao().arg("current").assert().success().stdout("beta\n");
     // Esc cancels and changes nothing.
     let (out, code) = on_pty(&env, &["switch"], "Default account", b"\x1b", true);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("No account selected."), "{out}");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("No account selected; the default is still beta."),
+        "{out}"
+    );
     env.cao().arg("current").assert().success().stdout("beta\n");
 }
 

@@ -406,7 +406,7 @@ fn an_unreadable_auth_json_is_reported_like_a_corrupt_one_and_the_rest_carries_o
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
-        first.contains("listening on"),
+        first.contains("\"url\":\"http://127.0.0.1:"),
         "stdout: {first}; log: {log}"
     );
     assert!(log.contains("beta") && log.contains("unusable"), "{log}");
@@ -787,4 +787,47 @@ fn the_demo_fits_an_80_column_terminal() {
             l.chars().count()
         );
     }
+}
+
+#[test]
+fn commands_without_a_data_dir_run_without_home_and_without_resolving_one() {
+    let env = TestEnv::new();
+    let bare = |args: &[&str]| {
+        let mut cmd = assert_cmd::Command::cargo_bin("cao").unwrap();
+        cmd.env_remove("HOME")
+            .env_remove("CAO_DATA_DIR")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let key = env.dir.path().join("state.key");
+    let out = bare(&["gateway", "state-key", key.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(key.is_file());
+    // The global option is accepted by every command, also where it changes nothing.
+    let file = env.dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let other = env.dir.path().join("other.key");
+    let out = bare(&[
+        "--data-dir",
+        file.to_str().unwrap(),
+        "gateway",
+        "state-key",
+        other.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let help = bare(&["--help"]);
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("Accepted by every command"),
+        "{}",
+        String::from_utf8_lossy(&help.stdout)
+    );
 }

@@ -62,7 +62,7 @@ fn demo_shows_the_switch_and_the_cooldown_then_removes_its_dir() {
     assert!(out.contains("personal until"), "{out}");
     // The dashboard, from the files the gateway wrote.
     assert!(out.contains("CAO Status"), "{out}");
-    assert!(out.contains("cooling in"), "{out}");
+    assert!(out.contains("cooling until"), "{out}");
     assert!(out.contains("Removed the demo data dir"), "{out}");
     assert_eq!(leftovers(&env), Vec::<String>::new());
     // Nothing of the demo lands in the user's own data dir.

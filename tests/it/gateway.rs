@@ -275,7 +275,7 @@ async fn a_rejected_refresh_marks_needs_login_moves_on_and_never_retries() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("needs login"), "{text}");
+    assert!(text.contains("needs-login"), "{text}");
     // A new login (`cao add a1` rewrites auth.json) is picked up without a restart.
     m.set_faults("acc-1", AccountFaults::default());
     std::thread::sleep(std::time::Duration::from_millis(20));

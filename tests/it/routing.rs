@@ -476,3 +476,47 @@ fn a_bad_url_is_refused() {
         .stderr(predicate::str::contains("not a URL").or(predicate::str::contains("not an http")));
     assert!(!r.config().exists());
 }
+
+#[test]
+fn enable_says_which_of_the_users_own_urls_it_replaces_and_where_they_are_kept() {
+    let r = Routing::new();
+    r.write_config("openai_base_url = \"https://proxy.corp.example/v1\"\nmodel = \"o3\"\n");
+    let out = r.enable().success().get_output().stdout.clone();
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.contains(
+            "replaced your own openai_base_url = \"https://proxy.corp.example/v1\" (kept in the backup"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("replaced your own chatgpt_base_url"), "{out}");
+    assert!(
+        out.contains(&format!("backup: {}", r.sidecar(".cao.bak").display())),
+        "{out}"
+    );
+    // Enabling again (a new URL) still names the user's value, not cao's previous one.
+    let again = r
+        .cao(&r.path_with_shim())
+        .args(["gateway", "enable", "--base-url", "http://127.0.0.1:5555"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let again = String::from_utf8_lossy(&again);
+    assert!(
+        again.contains("replaced your own openai_base_url = \"https://proxy.corp.example/v1\""),
+        "{again}"
+    );
+    assert!(!again.contains("127.0.0.1:9"), "{again}");
+    r.disable().success();
+    assert!(r.read_config().contains("https://proxy.corp.example/v1"));
+}
+
+#[test]
+fn enable_on_a_config_without_urls_replaces_nothing() {
+    let r = Routing::new();
+    r.write_config(USER_CONFIG);
+    let out = r.enable().success().get_output().stdout.clone();
+    assert!(!String::from_utf8_lossy(&out).contains("replaced your own"));
+}

@@ -387,7 +387,7 @@ async fn status_watch_redraws_from_the_running_gateway_else_from_files() {
     assert!(g.stop().success());
 
     // Without a gateway: the dashboard from files (usage was persisted), no gateway footer.
-    let out = watch_until(&env, &["63%", "Refreshing every 1s"]);
+    let out = watch_until(&env, &["63%", "every 1s · q or Ctrl-C quits"]);
     assert!(out.contains("63%"), "{out}");
     assert!(!out.contains("Gateway http"), "{out}");
 }

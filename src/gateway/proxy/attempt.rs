@@ -316,7 +316,7 @@ pub async fn settle(
             };
             state.record_failure(acct, now, cooldown_until_ms, quota, why);
             if quota {
-                tracing::info!(account = %acct.name, until_ms = cooldown_until_ms.unwrap_or(0), "usage limit reached; cooling down");
+                tracing::info!(account = %acct.name, until = %cooldown_until_ms.map_or_else(|| "unknown".to_string(), crate::render::time::moment_from_now), "usage limit reached; cooling down");
             }
             Settled::Done(Attempted::Failed(held))
         }

@@ -40,7 +40,7 @@ pub fn cao_command(env: &TestEnv) -> Command {
 }
 
 impl GatewayProc {
-    /// Start `cao gateway start --port 0 <args>` and wait for its "listening on" line.
+    /// Start `cao gateway start --port 0 <args>` and wait for its one JSON line on stdout.
     pub fn start(env: &TestEnv, args: &[&str]) -> Self {
         Self::try_start(env, args).unwrap_or_else(|e| panic!("gateway did not start: {e}"))
     }
@@ -86,12 +86,15 @@ impl GatewayProc {
         std::thread::spawn(move || {
             let mut lines = BufReader::new(out).lines();
             for line in lines.by_ref().map_while(Result::ok) {
-                // The plain line first, then (right after it) the https one.
-                if let Some(url) = line.strip_prefix("cao gateway listening on ") {
-                    let _ = tx.send(url.trim().to_string());
+                // One JSON line: {"url": "http://…", "httpsUrl": "https://…" | null, …}.
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if let Some(url) = v["url"].as_str() {
+                    let _ = tx.send(url.to_string());
                 }
-                if let Some(url) = line.strip_prefix("cao gateway serving https on ") {
-                    let _ = tx.send(url.trim().to_string());
+                if let Some(url) = v["httpsUrl"].as_str() {
+                    let _ = tx.send(url.to_string());
                 }
             }
         });
