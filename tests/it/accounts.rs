@@ -307,7 +307,7 @@ fn list_current_use_and_switch() {
     let out = env.cao().args(["list", "--json"]).output().unwrap();
     assert_eq!(
         serde_json::from_slice::<Value>(&out.stdout).unwrap(),
-        json!([{"name": "alpha", "isDefault": true, "loggedIn": true}, {"name": "beta", "isDefault": false, "loggedIn": false}])
+        json!([{"name": "alpha", "isDefault": true, "loggedIn": true, "state": "ready"}, {"name": "beta", "isDefault": false, "loggedIn": false, "state": "needs-login"}])
     );
     env.cao()
         .arg("current")

@@ -74,7 +74,8 @@ fn short_keys_and_keyless_network_binds_are_refused_before_binding() {
             .unwrap();
         assert!(!out.status.success(), "{args:?}: {out:?}");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(!stdout.contains("listening on"), "{args:?} bound: {stdout}");
+        // The one line `gateway start` prints once it listens.
+        assert!(!stdout.contains("\"url\""), "{args:?} bound: {stdout}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(!err.contains("0123456789"), "the key was echoed: {err}");
@@ -116,7 +117,7 @@ fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
     let after = open_files(pid);
     let _ = child.kill();
     let _ = child.wait();
-    assert!(first.starts_with("cao gateway listening on "), "{first}");
+    assert!(first.starts_with("{\"url\":\"http://127.0.0.1:"), "{first}");
     assert_ne!(after.1, "64", "the hard limit is higher on this machine");
     assert_eq!(
         after.0, after.1,

@@ -401,7 +401,7 @@ fn doctor_exit_two_for_each_error() {
         .arg("status")
         .assert()
         .success()
-        .stdout(predicate::str::contains("| needs login"));
+        .stdout(predicate::str::contains("| needs-login"));
     let (v, _) = json_out(&env, &["status", "--json"]);
     assert_eq!(v[0]["needsLogin"], true);
     // errors win over warnings
