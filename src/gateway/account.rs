@@ -70,6 +70,9 @@ pub struct Account {
     /// No background refresh before this time (ms; after a failed one).
     proactive_not_before: AtomicI64,
     pub(super) cooldown_until_ms: AtomicI64,
+    /// When the gateway last learnt a cooldown for this account (ms): an answer to a request
+    /// sent before then is no evidence that the cooldown is over.
+    pub(super) cooldown_learnt_ms: AtomicI64,
     pub(super) needs_login: AtomicBool,
     /// mtime of auth.json when last read or written by us.
     pub(super) auth_mtime: Mutex<Option<SystemTime>>,
@@ -87,6 +90,7 @@ impl Account {
             proactive: AtomicBool::new(false),
             proactive_not_before: AtomicI64::new(0),
             cooldown_until_ms: AtomicI64::new(0),
+            cooldown_learnt_ms: AtomicI64::new(0),
             needs_login: AtomicBool::new(false),
             auth_mtime: Mutex::new(None),
             cookies: Mutex::new(Vec::new()),

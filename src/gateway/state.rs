@@ -372,7 +372,15 @@ impl GatewayState {
         }
     }
 
-    pub fn record_success(&self, acct: &Account, now_ms: i64) {
+    /// A request sent at `sent_at_ms` was served. It clears the account's cooldown only when
+    /// it was sent after the cooldown was learnt: a concurrent request that left before the
+    /// usage-limit answer (Codex's `/models` next to its first turn, say) proves nothing about
+    /// the limit, and must not wipe it.
+    pub fn record_success(&self, acct: &Account, sent_at_ms: i64, now_ms: i64) {
+        if acct.cooldown_learnt_ms.load(Ordering::Relaxed) > sent_at_ms {
+            self.record(&acct.name, [StatusEvent::Attempted], now_ms);
+            return;
+        }
         if acct.cooldown_until().is_some() {
             acct.cooldown_until_ms.store(0, Ordering::Relaxed);
         }
@@ -395,6 +403,7 @@ impl GatewayState {
     ) {
         if let Some(u) = cooldown_until {
             acct.cooldown_until_ms.fetch_max(u, Ordering::Relaxed);
+            acct.cooldown_learnt_ms.fetch_max(now_ms, Ordering::Relaxed);
             if let Some(r) = self.replicas.get() {
                 r.learnt_cooldown(&acct.name, acct.cooldown_until().unwrap_or(u));
             }

@@ -107,12 +107,30 @@ fn batched_status_writes_merge_and_keep_other_fields() {
     assert_eq!(s.last_quota_at_ms, Some(100));
     assert_eq!(s.last_error.as_deref(), Some("rate limited"));
     assert_eq!(s.extra["fromTheTypescriptTool"], 1);
-    st.record_success(&a, 300);
+    st.record_success(&a, 300, 300);
     st.flush_statuses();
     let s = &st.store.load_statuses().unwrap_or_default().statuses["a"];
     assert_eq!(s.consecutive_failures, Some(0));
     assert_eq!(s.cooldown_until_ms, None);
     assert_eq!(s.last_success_at_ms, Some(300));
+}
+
+#[test]
+fn an_answer_to_a_request_sent_before_the_usage_limit_keeps_the_cooldown() {
+    let (_d, st) = setup(&["a"]);
+    let a = account(&st, "a");
+    // `/models` leaves at 400, the turn next to it hits the limit at 500, `/models` answers 200
+    // at 600: the account is still spent.
+    st.record_failure(&a, 500, Some(90_000), true, "usage limit reached");
+    st.record_success(&a, 400, 600);
+    assert_eq!(a.cooldown_until(), Some(90_000));
+    st.flush_statuses();
+    let s = &st.store.load_statuses().unwrap_or_default().statuses["a"];
+    assert_eq!(s.cooldown_until_ms, Some(90_000));
+    assert_eq!(s.last_success_at_ms, None);
+    // A request sent after the limit was learnt that is served is evidence: it clears it.
+    st.record_success(&a, 700, 800);
+    assert_eq!(a.cooldown_until(), None);
 }
 
 #[test]

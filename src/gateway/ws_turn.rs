@@ -193,6 +193,7 @@ impl Session {
                     .deliver(down, proto::previous_not_found_frame(), 400)
                     .await;
             };
+            let sent_at = now_ms();
             match self.relay(down, text).await {
                 Relayed::Completed { id, items } => {
                     match (sent_full, &id) {
@@ -203,7 +204,7 @@ impl Session {
                         up.last_response_id = id;
                     }
                     self.answered = true;
-                    self.state.record_success(&acct, now_ms());
+                    self.state.record_success(&acct, sent_at, now_ms());
                     return ok(200);
                 }
                 Relayed::Forwarded { status } => {

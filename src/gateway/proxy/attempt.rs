@@ -111,8 +111,9 @@ pub async fn attempt(
             return Attempted::Failed(None);
         };
         let mut moved_on = None;
+        let sent_at = now_ms();
         let (outcome, held) = match send(state, replay, headers).await {
-            Ok(resp) => match judge(state, acct, resp).await {
+            Ok(resp) => match judge(state, acct, resp, sent_at).await {
                 Judged::Deliver(resp) => return Attempted::Delivered(resp),
                 Judged::Held(outcome, held) => (Some(outcome), Some(held)),
                 Judged::FailedStream(outcome, held) => {
@@ -207,6 +208,7 @@ pub async fn judge(
     state: &Arc<GatewayState>,
     acct: &Account,
     resp: http::Response<hyper::body::Incoming>,
+    sent_at_ms: i64,
 ) -> Judged {
     if !state.config.passthrough_auth {
         acct.store_cookies(resp.headers());
@@ -215,14 +217,14 @@ pub async fn judge(
     if status == StatusCode::OK && sse_first::is_event_stream(resp.headers()) {
         return match sse_first::peek(state, acct, resp).await {
             sse_first::Peeked::Deliver(resp) => {
-                state.record_success(acct, now_ms());
+                state.record_success(acct, sent_at_ms, now_ms());
                 Judged::Deliver(state.usage.observe_response(&acct.name, resp))
             }
             sse_first::Peeked::Failed(outcome, held) => Judged::FailedStream(outcome, held),
         };
     }
     if !upstream::is_retryable_status(status.as_u16()) {
-        state.record_success(acct, now_ms());
+        state.record_success(acct, sent_at_ms, now_ms());
         let resp = stream_back(state, resp);
         return Judged::Deliver(state.usage.observe_response(&acct.name, resp));
     }
