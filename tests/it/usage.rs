@@ -575,7 +575,7 @@ fn doctor_uses_the_saved_switch_threshold_and_counts_quota_cooldowns_as_spent() 
 
     // Both accounts cooling after a usage-limit hit, recorded the way `cao run` and the
     // TypeScript tool record it (no usage snapshot): every account is spent.
-    let now_ms = now_secs() * 1000;
+    let now_ms = common::now_ms();
     let quota = |until_ms: i64| {
         json!({"lastAttemptAtMs": now_ms - 1000, "lastQuotaAtMs": now_ms - 1000,
                "cooldownUntilMs": until_ms, "consecutiveFailures": 1,
@@ -583,7 +583,7 @@ fn doctor_uses_the_saved_switch_threshold_and_counts_quota_cooldowns_as_spent() 
     };
     std::fs::write(
         env.data_dir().join("account_status.json"),
-        json!({"statuses": {"a1": quota(now_ms + 7_200_000), "a2": quota(now_ms + 1_200_000)}})
+        json!({"statuses": {"a1": quota(now_ms + 7_200_000), "a2": quota(now_ms + 1_230_000)}})
             .to_string(),
     )
     .unwrap();
@@ -594,5 +594,6 @@ fn doctor_uses_the_saved_switch_threshold_and_counts_quota_cooldowns_as_spent() 
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("all_spent"), "{text}");
+    // 20m 30s ahead: "20m" however long the machine takes to get here (under 30 s).
     assert!(text.contains("the first to reset is a2, in 20m"), "{text}");
 }
