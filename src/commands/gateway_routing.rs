@@ -17,6 +17,7 @@ use super::say::warn;
 use crate::cli::{GatewayDisableArgs, GatewayEnableArgs};
 use crate::codex::config_edit::{self, RoutingRecord};
 use crate::codex::{app_env, shim};
+use crate::gateway::identity::Verdict;
 use crate::gateway::live;
 use crate::store::fsutil;
 
@@ -68,6 +69,19 @@ impl Paths {
             }
             _ => self.config.clone(),
         }
+    }
+}
+
+/// Whether this user's cao gateway runs at `url` (`Ok(true)`), nothing listens there
+/// (`Ok(false)`), or something else does: an error saying so, as no token may go there.
+pub fn require_ours(store: &crate::store::Store, url: &str) -> Result<bool> {
+    match crate::gateway::live::verify(store, url) {
+        Verdict::Ours => Ok(true),
+        Verdict::NothingListening => Ok(false),
+        Verdict::NotOurs(why) => bail!(
+            "refusing to send your Codex login to {url}: something answers there that is not your cao gateway ({why}). \
+             Stop whatever listens there, or start your gateway on another port (`cao gateway start --port N --save`) and use that URL"
+        ),
     }
 }
 
@@ -136,7 +150,7 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
     };
     // Before anything changes: a gateway at the URL must be this user's (Codex will send its
     // login there).
-    let running = super::gateway_verify::require_ours(&ctx.store, &url)?;
+    let running = require_ours(&ctx.store, &url)?;
     let paths = Paths::new(&codex_home()?);
     let home = crate::store::home_dir(HOME_ADVICE)?;
 

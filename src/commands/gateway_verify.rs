@@ -7,23 +7,8 @@ use std::io::Write;
 use anyhow::{Result, bail};
 
 use super::Ctx;
-use super::gateway_routing::normalize_url;
+use super::gateway_routing::{normalize_url, require_ours};
 use crate::cli::GatewayVerifyArgs;
-use crate::gateway::identity::{self, Verdict};
-use crate::store::Store;
-
-/// Whether this user's cao gateway runs at `url` (`Ok(true)`), nothing listens there
-/// (`Ok(false)`), or something else does: an error saying so, as no token may go there.
-pub fn require_ours(store: &Store, url: &str) -> Result<bool> {
-    match identity::verify(store, url) {
-        Verdict::Ours => Ok(true),
-        Verdict::NothingListening => Ok(false),
-        Verdict::NotOurs(why) => bail!(
-            "refusing to send your Codex login to {url}: something answers there that is not your cao gateway ({why}). \
-             Stop whatever listens there, or start your gateway on another port (`cao gateway start --port N --save`) and use that URL"
-        ),
-    }
-}
 
 /// `cao gateway verify [--url URL] [--quiet]`: exit 0 when the gateway is this user's, else 1
 /// with the reason. The shim runs it before every Codex start.

@@ -2,7 +2,7 @@
 //!
 //! The routing goes on Codex's command line as `-c` overrides
 //! ([`crate::codex::config_edit::cli_overrides`]); no file is changed. A gateway at the URL must
-//! prove it is this user's ([`super::gateway_verify::require_ours`]); anything else listening
+//! prove it is this user's ([`super::gateway_routing::require_ours`]); anything else listening
 //! there is an error. If nothing listens there, one is started inside this process on a free loopback port with the saved
 //! gateway settings (`gateway.json`) and stopped when Codex exits, so one command gives a
 //! session that survives account switches. CLI fallback is off: the gateway switches accounts
@@ -14,8 +14,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 
 use super::Ctx;
-use super::gateway_routing::{default_url, needs_ca_bundle, normalize_url, prepare_ca_bundle};
-use super::gateway_verify::require_ours;
+use super::gateway_routing::{
+    default_url, needs_ca_bundle, normalize_url, prepare_ca_bundle, require_ours,
+};
 use super::say::say;
 use crate::cli::RunArgs;
 use crate::codex::launch::{self, Launch};

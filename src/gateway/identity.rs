@@ -3,10 +3,10 @@
 //! Anything can listen on 127.0.0.1:4319 first (another local user, a leftover tool) and would
 //! then receive the bearer Codex sends. So the gateway keeps a random secret in the data dir
 //! (`gateway-secret`, 0600, made on first start) and `GET /health?nonce=N` answers
-//! `proof = HMAC-SHA256(secret, "cao-gateway-health-v1\n<port>\n<N>")`. A client ([`verify`]:
-//! `cao run --gateway`, `cao gateway enable`, the shim through `cao gateway verify`, and every
-//! reader of a running gateway through [`LiveGateway::find`], before it sends the access key or
-//! believes `/status`) sends a fresh nonce and checks the proof with the same secret; the port
+//! `proof = HMAC-SHA256(secret, "cao-gateway-health-v1\n<port>\n<N>")`. A client (`cao run --gateway`,
+//! `cao gateway enable`, the shim through `cao gateway verify`, and every reader of a running
+//! gateway through the one client in `live.rs`, before it sends the access key or believes
+//! `/status`) sends a fresh nonce and checks the proof with the same secret; the port
 //! is in the MAC, so a squatter relaying to a real gateway on another port gets a proof that
 //! does not fit. On Linux the
 //! listening socket's owner is also checked in `/proc/net/tcp{,6}`: it must be this user.
@@ -19,7 +19,6 @@ use anyhow::Context;
 use ring::hmac;
 use subtle::ConstantTimeEq;
 
-use super::live::LiveGateway;
 use crate::store::{Store, fsutil};
 
 /// The secret's file in the data dir.
@@ -143,22 +142,16 @@ pub enum Verdict {
     NotOurs(String),
 }
 
-/// Check that the gateway at `base_url` is this user's, for `store`'s data dir, within a few
-/// seconds. cao serves HTTPS on the same port, so an `https://` loopback URL is checked on its
-/// plain side.
-pub fn verify(store: &Store, base_url: &str) -> Verdict {
-    let plain = super::tls_urls::plain_for(base_url);
-    match LiveGateway::at(&plain, None) {
-        Ok(live) => verify_on(store, &live),
-        Err(e) => Verdict::NotOurs(e.to_string()),
-    }
-}
-
-/// [`verify`] through `live`'s own client, so that what the caller asks next goes over the
-/// connection the proof came on. The proof request carries no access key: nothing is sent to
-/// the port before it has proved to be this user's gateway.
-pub fn verify_on(store: &Store, live: &LiveGateway) -> Verdict {
-    let base_url = live.url();
+/// Whether the gateway at `base_url` (plain http) is this user's: `prove(nonce)` asks it
+/// (`GET /health?nonce=N`, over the caller's own client, so that what the caller asks next goes
+/// over the connection the proof came on) and gives back its proof, or `None` when it does not
+/// answer like a cao gateway. The proof request carries no access key: nothing is sent to the
+/// port before it has proved to be this user's gateway.
+pub fn verify_on(
+    store: &Store,
+    base_url: &str,
+    prove: impl FnOnce(&str) -> Option<String>,
+) -> Verdict {
     let url = match url::Url::parse(base_url) {
         Ok(u) => u,
         Err(e) => return Verdict::NotOurs(format!("{base_url:?} is not a URL ({e})")),
@@ -197,11 +190,8 @@ pub fn verify_on(store: &Store, live: &LiveGateway) -> Verdict {
     let Ok(nonce) = random_hex(32) else {
         return Verdict::NotOurs("the system random generator failed".into());
     };
-    let given = match live.prove(&nonce) {
-        Ok(h) if h.is_cao() => h.proof.unwrap_or_default(),
-        Ok(_) | Err(_) => {
-            return Verdict::NotOurs("it does not answer GET /health like a cao gateway".into());
-        }
+    let Some(given) = prove(&nonce) else {
+        return Verdict::NotOurs("it does not answer GET /health like a cao gateway".into());
     };
     let want = proof(&hmac::Key::new(hmac::HMAC_SHA256, &secret), port, &nonce);
     if bool::from(given.as_bytes().ct_eq(want.as_bytes())) {

@@ -52,11 +52,22 @@ impl LiveGateway {
     /// `key` is the access key (sent as `x-cao-key`), sent only once the proof holds.
     pub fn find(store: &Store, url: &str, key: Option<String>) -> Result<Option<Self>, LiveError> {
         let live = Self::at(&super::tls_urls::plain_for(url), key)?;
-        match identity::verify_on(store, &live) {
+        match live.verify(store) {
             Verdict::Ours => Ok(Some(live)),
             Verdict::NothingListening => Ok(None),
             Verdict::NotOurs(why) => Err(LiveError::NotOurs { url: live.url, why }),
         }
+    }
+
+    /// Whether this is this user's gateway for `store`'s data dir, asked over this client
+    /// ([`identity::verify_on`]).
+    fn verify(&self, store: &Store) -> Verdict {
+        identity::verify_on(store, &self.url, |nonce| {
+            self.prove(nonce)
+                .ok()
+                .filter(|h| h.is_cao())
+                .map(|h| h.proof.unwrap_or_default())
+        })
     }
 
     /// A client for `url` without asking anything yet.
@@ -187,6 +198,16 @@ fn url_of(saved: &SavedGateway) -> String {
         .and_then(|b| config::parse_bind(b).ok())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     reach_url(bind, saved.port.unwrap_or(config::DEFAULT_PORT))
+}
+
+/// Check that the gateway at `base_url` is this user's, for `store`'s data dir, within a few
+/// seconds. cao serves HTTPS on the same port, so an `https://` loopback URL is checked on its
+/// plain side.
+pub fn verify(store: &Store, base_url: &str) -> Verdict {
+    match LiveGateway::at(&super::tls_urls::plain_for(base_url), None) {
+        Ok(live) => live.verify(store),
+        Err(e) => Verdict::NotOurs(e.to_string()),
+    }
 }
 
 #[cfg(test)]
