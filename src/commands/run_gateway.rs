@@ -84,10 +84,17 @@ pub fn run(ctx: &Ctx, args: RunArgs, broker_env: Vec<(String, std::ffi::OsString
     launch::catch_signals();
     let watch = QuotaWatch::new(QuotaClassifier::builtin(), jiff::tz::TimeZone::system());
     let outcome = launch::run_once(&launch, watch, &mut |_, _| {});
-    if let Some(gateway) = embedded {
-        gateway.stop();
+    let stopped = embedded.map_or(Ok(()), Embedded::stop);
+    match (outcome, stopped) {
+        (Ok(o), Ok(())) => Ok(o.code),
+        // Rotated tokens that could not be saved: fail loudly, naming the rescue file.
+        (Ok(_), Err(e)) => Err(e),
+        (Err(e), Err(rescue)) => {
+            say(&format!("{rescue:#}"));
+            Err(e)
+        }
+        (Err(e), Ok(())) => Err(e),
     }
-    Ok(outcome?.code)
 }
 
 /// The account whose directory Codex gets as `CODEX_HOME` (its auth.json makes Codex start in
@@ -180,22 +187,22 @@ impl Embedded {
         })
     }
 
-    /// Stop accepting, let in-flight requests finish, flush account state.
-    fn stop(self) {
+    /// Stop accepting, let in-flight requests and token refreshes finish, flush account state.
+    /// Fails when rotated tokens could not be saved (they are in the rescue file it names).
+    fn stop(self) -> Result<()> {
         let Self {
             runtime,
             handle,
             dispatch,
             ..
         } = self;
+        if handle.state().tokens.in_flight() > 0 {
+            say("waiting for a token refresh to finish");
+        }
         let result =
             tracing::dispatcher::with_default(&dispatch, || runtime.block_on(handle.shutdown()));
-        if let Err(e) = result {
-            say(&format!(
-                "the gateway for this run did not stop cleanly: {e:#}"
-            ));
-        }
         runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+        result.context("the gateway for this run did not stop cleanly")
     }
 }
 

@@ -2,7 +2,8 @@
 //! rendering, without a running gateway. It loads the accounts the way the gateway does (so token
 //! refreshes go through the gateway's token code, under the same locks), asks
 //! [`crate::gateway::poll::REFRESH_CONCURRENCY`] accounts at a time, and writes what it learned
-//! into account_status.json, where every view reads it.
+//! into account_status.json, where every view reads it. Tokens rotated on the way that cannot be
+//! saved go to a rescue file and the command fails naming it, as the gateway does.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -34,15 +35,14 @@ pub fn refresh(ctx: &Ctx, base_url: Option<&str>) -> Result<()> {
             .context("loading accounts")??;
         let state = Arc::new(state);
         let results = poll::refresh_all(&state).await;
-        state.tokens.wait_idle().await;
-        tokio::task::spawn_blocking(move || {
-            state.flush_statuses();
-            state.tokens.retry_unsaved();
-        })
-        .await
-        .context("saving account status")?;
-        anyhow::Ok(results)
+        // Tokens rotated on the way are saved (or rescued, loudly) like the gateway's.
+        let finished = state.tokens.finish().await;
+        tokio::task::spawn_blocking(move || state.flush_statuses())
+            .await
+            .context("saving account status")?;
+        anyhow::Ok((results, finished))
     })?;
+    let (results, finished) = results;
     let mut err = anstream::stderr();
     let failed: Vec<_> = results.iter().filter(|(_, r)| r.is_err()).collect();
     for (name, r) in &failed {
@@ -58,5 +58,5 @@ pub fn refresh(ctx: &Ctx, base_url: Option<&str>) -> Result<()> {
             results.len()
         )?;
     }
-    Ok(())
+    Ok(finished?)
 }

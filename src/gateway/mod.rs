@@ -287,21 +287,11 @@ impl GatewayHandle {
         if let Some(p) = self.poller {
             let _ = p.await;
         }
+        // Tokens first: a rescue must not wait on (or be skipped by) the status flush.
+        let finished = self.state.tokens.finish().await;
         let state = self.state.clone();
-        let rescued = tokio::task::spawn_blocking(move || {
-            state.flush_statuses();
-            state.tokens.retry_unsaved();
-            state.tokens.write_rescue()
-        })
-        .await
-        .context("flushing gateway state")?;
-        if !rescued.is_empty() {
-            let files: Vec<String> = rescued.iter().map(|p| p.display().to_string()).collect();
-            anyhow::bail!(
-                "refreshed tokens could not be saved to auth.json; they are in {} (0600). Copy that file over the account's auth.json before anything refreshes it, or the login is lost",
-                files.join(", ")
-            );
-        }
-        Ok(())
+        let flushed = tokio::task::spawn_blocking(move || state.flush_statuses()).await;
+        finished?;
+        flushed.context("flushing gateway state")
     }
 }

@@ -240,26 +240,12 @@ impl Loopback {
             ..
         } = self;
         let _ = stop.send(());
-        let rescued = runtime.block_on(async {
+        let finished = runtime.block_on(async {
             let _ = task.await;
-            broker.wait_idle().await;
-            let b = broker.clone();
-            tokio::task::spawn_blocking(move || {
-                b.retry_unsaved();
-                b.write_rescue()
-            })
-            .await
-            .unwrap_or_default()
+            broker.finish().await
         });
         runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-        if !rescued.is_empty() {
-            let files: Vec<String> = rescued.iter().map(|p| p.display().to_string()).collect();
-            anyhow::bail!(
-                "refreshed tokens could not be saved to auth.json; they are in {} (0600). Copy that file over the account's auth.json before anything refreshes it, or the login is lost",
-                files.join(", ")
-            );
-        }
-        Ok(())
+        Ok(finished?)
     }
 
     /// Refreshes in flight right now.

@@ -2,13 +2,58 @@
 //! a rescue file so the login is never lost silently.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::tokens::TokenBroker;
 use crate::store::AuthState;
 use crate::store::auth_file::TokenSet;
 use crate::store::custody::fingerprint;
 
+/// Rotated tokens that could not be saved to auth.json, written to rescue files instead. Every
+/// holder of a broker that ends (the gateway, `cao run`'s token endpoint, `cao status
+/// --refresh`) fails with this, so the person learns where the login went.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "refreshed tokens could not be saved to auth.json; they are in {} (0600). Copy that file over the account's auth.json before anything refreshes it, or the login is lost",
+    list(.0)
+)]
+pub struct Rescued(pub Vec<PathBuf>);
+
+fn list(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl TokenBroker {
+    /// The end of a broker's life: wait for refreshes in flight and their saves, save again what
+    /// failed to save, and write what still cannot be saved to rescue files (the error names
+    /// them).
+    pub async fn finish(self: &Arc<Self>) -> Result<(), Rescued> {
+        self.wait_idle().await;
+        let b = self.clone();
+        let files = match tokio::task::spawn_blocking(move || {
+            b.retry_unsaved();
+            b.write_rescue()
+        })
+        .await
+        {
+            Ok(files) => files,
+            // The blocking pool is gone: do it here rather than lose the tokens.
+            Err(_) => {
+                self.retry_unsaved();
+                self.write_rescue()
+            }
+        };
+        if files.is_empty() {
+            Ok(())
+        } else {
+            Err(Rescued(files))
+        }
+    }
+
     /// Accounts holding rotated tokens that are not saved yet.
     pub fn unsaved_accounts(&self) -> Vec<String> {
         let m = match self.records.lock() {

@@ -13,7 +13,7 @@ use common::gateway::{GatewayProc, eventually, model_call, send};
 use common::{TestEnv, now_secs};
 use serde_json::Value;
 
-async fn mock(scenario: Scenario) -> MockUpstream {
+pub(crate) async fn mock(scenario: Scenario) -> MockUpstream {
     MockUpstream::spawn("127.0.0.1", 0, scenario).await.unwrap()
 }
 
@@ -35,24 +35,24 @@ fn gw_args(m: &MockUpstream) -> Vec<String> {
     .collect()
 }
 
-fn gw_with(env: &TestEnv, m: &MockUpstream, vars: &[(&str, &str)]) -> GatewayProc {
+pub(crate) fn gw_with(env: &TestEnv, m: &MockUpstream, vars: &[(&str, &str)]) -> GatewayProc {
     let args = gw_args(m);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     GatewayProc::try_start_with(env, &args, vars).unwrap_or_else(|e| panic!("gateway: {e}"))
 }
 
-fn gw(env: &TestEnv, m: &MockUpstream) -> GatewayProc {
+pub(crate) fn gw(env: &TestEnv, m: &MockUpstream) -> GatewayProc {
     gw_with(env, m, &[])
 }
 
 /// One account a1 (acc-1) whose access token has expired: the first request must refresh.
-fn expired_account() -> TestEnv {
+pub(crate) fn expired_account() -> TestEnv {
     let env = TestEnv::new();
     env.add_logged_in("a1", "acc-1", now_secs() - 60);
     env
 }
 
-fn read_json(path: &Path) -> Value {
+pub(crate) fn read_json(path: &Path) -> Value {
     std::fs::read_to_string(path)
         .ok()
         .and_then(|s| serde_json::from_str(s.trim_end()).ok())
@@ -93,13 +93,13 @@ pub(crate) async fn assert_login_alive(m: &MockUpstream, auth: &Path) {
     assert_eq!(r.status, 200, "the saved login is dead: {}", r.body);
 }
 
-fn kill(g: &GatewayProc, signal: &str) {
+pub(crate) fn kill(g: &GatewayProc, signal: &str) {
     let _ = std::process::Command::new("kill")
         .args([signal, &g.child.id().to_string()])
         .status();
 }
 
-fn wait_exit(g: &mut GatewayProc) -> std::process::ExitStatus {
+pub(crate) fn wait_exit(g: &mut GatewayProc) -> std::process::ExitStatus {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(s) = g.child.try_wait().unwrap() {
@@ -371,82 +371,6 @@ async fn a_full_account_dir_spends_nothing_until_the_result_can_be_saved() {
     assert!(g.stop().success());
     assert_no_spent_token_presented(&m);
     assert_login_alive(&m, &dir.join("auth.json")).await;
-}
-
-/// `chattr +i` on a file: rename onto it fails, for root too. Undone on drop.
-struct Immutable(PathBuf);
-
-impl Immutable {
-    fn set(path: &Path) -> Option<Self> {
-        let ok = std::process::Command::new("chattr")
-            .arg("+i")
-            .arg(path)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Self(path.to_path_buf()))
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn rotated_tokens_that_cannot_be_saved_are_served_retried_and_rescued_at_shutdown() {
-    let env = expired_account();
-    let m = mock(Scenario {
-        access_token_ttl_seconds: 2,
-        ..Default::default()
-    })
-    .await;
-    let auth = env.data_dir().join("a1/auth.json");
-    // Immutable before the gateway starts: its background refresh of the expired token must
-    // not get a save in first.
-    let Some(guard) = Immutable::set(&auth) else {
-        eprintln!("skipping: chattr +i is not available here");
-        return;
-    };
-    let g = gw(&env, &m);
-    // Rotations whose save fails: served from memory, and the next refresh spends the newest
-    // token (held in memory), not the stale one in the file.
-    for _ in 0..2 {
-        let a = model_call(&g.url, None).await;
-        assert_eq!(a.status, 200, "{a:?}\n{}", g.log());
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-    }
-    assert_eq!(saved_refresh_token(&auth), "rt-acc-1-0");
-    assert_no_spent_token_presented(&m);
-    let mut g = g;
-    kill(&g, "-TERM");
-    let status = wait_exit(&mut g);
-    drop(guard);
-    assert!(
-        !status.success(),
-        "stopping with unsaved tokens must fail loudly"
-    );
-    let rescue = std::fs::read_dir(env.data_dir().join("a1"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().contains(".rescue-"))
-        .expect("a rescue file in the account dir");
-    assert!(
-        g.log().contains(&rescue.display().to_string()),
-        "the message must name the rescue file: {}",
-        g.log()
-    );
-    assert_eq!(
-        cao::store::fsutil::mode_of(&rescue),
-        Some(0o600),
-        "rescue file must be private"
-    );
-    assert_login_alive(&m, &rescue).await;
-    assert_no_spent_token_presented(&m);
 }
 
 #[tokio::test(flavor = "multi_thread")]

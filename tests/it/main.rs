@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod custody;
 mod custody_logins;
+mod custody_rescue;
 mod demo;
 mod e2e_gateway;
 mod e2e_routing;
