@@ -5,7 +5,8 @@
 //! goes through the gateway whatever its `CODEX_HOME` (including the per-account homes `cao run`
 //! uses). With an `https://` gateway it also exports `CODEX_CA_CERTIFICATE` naming cao's CA
 //! bundle (written by the gateway, which keeps the user's own CA inside), so Codex trusts
-//! the gateway's certificate. The script carries [`SHIM_MARKER`]; cao only ever overwrites or removes a file with that
+//! the gateway's certificate, and (unless already set) `CODEX_REFRESH_TOKEN_URL_OVERRIDE` naming
+//! the gateway's `/oauth/token`, so Codex refreshes through cao's token custody. The script carries [`SHIM_MARKER`]; cao only ever overwrites or removes a file with that
 //! marker, never a `codex` someone else put there.
 
 use std::ffi::OsStr;
@@ -69,6 +70,13 @@ pub fn script(
         ),
         None => String::new(),
     };
+    // Refreshes go through the gateway's token custody (a login the gateway also holds is then
+    // never spent twice; any other is passed on), unless the person set their own token URL.
+    let refresh = format!(
+        "[ -n \"${var}\" ] || {var}={}\nexport {var}\n",
+        sh_quote(&format!("{}/oauth/token", base_url.trim_end_matches('/'))),
+        var = super::REFRESH_TOKEN_URL_ENV
+    );
     let mut line = format!("exec {}", sh_quote(&real_codex.to_string_lossy()));
     for arg in crate::codex::config_edit::cli_overrides(base_url) {
         line.push(' ');
@@ -78,7 +86,7 @@ pub fn script(
     format!(
         "#!/bin/sh\n{SHIM_MARKER} v1: written by `cao gateway enable`; `cao gateway disable` removes it.\n\
          # Runs the real Codex with its traffic routed through the cao gateway at {base_url}.\n\
-         {check}{ca}{line}\n"
+         {check}{ca}{refresh}{line}\n"
     )
 }
 
@@ -393,6 +401,31 @@ mod tests {
         let route = installed(home).unwrap();
         assert_eq!(route.base_url, "http://127.0.0.1:1");
         assert_eq!(route.ca_bundle, None);
+    }
+
+    #[test]
+    fn the_shim_sends_codex_s_token_refreshes_to_the_gateway_unless_the_person_chose_a_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("codex");
+        exe(
+            &real,
+            "#!/bin/sh\nprintf '%s\\n' \"$CODEX_REFRESH_TOKEN_URL_OVERRIDE\"\n",
+        );
+        let shim = dir.path().join("shim");
+        exe(&shim, &script(&real, "https://127.0.0.1:4319/", None, None));
+        let run = |own: Option<&str>| {
+            let mut c = std::process::Command::new(&shim);
+            c.env_remove("CODEX_REFRESH_TOKEN_URL_OVERRIDE");
+            if let Some(u) = own {
+                c.env("CODEX_REFRESH_TOKEN_URL_OVERRIDE", u);
+            }
+            String::from_utf8(c.output().unwrap().stdout).unwrap()
+        };
+        assert_eq!(run(None).trim_end(), "https://127.0.0.1:4319/oauth/token");
+        assert_eq!(
+            run(Some("http://127.0.0.1:1/t")).trim_end(),
+            "http://127.0.0.1:1/t"
+        );
     }
 
     #[test]

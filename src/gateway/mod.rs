@@ -160,7 +160,11 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
     ));
     let bg_state = state.clone();
     let background = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(BACKGROUND_TICK);
+        // The first round one tick after start (the load just read everything).
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + BACKGROUND_TICK,
+            BACKGROUND_TICK,
+        );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut cert_checked = std::time::Instant::now();
         loop {

@@ -47,6 +47,10 @@ fn own_routes() -> Router<Arc<GatewayState>> {
         .route("/metrics", get(super::page::metrics))
         .route("/backend-api/wham/usage", get(super::usage_answer::pooled))
         .route("/api/codex/usage", get(super::usage_answer::pooled))
+        .route(
+            "/oauth/token",
+            axum::routing::post(super::token_endpoint::gateway_handle),
+        )
 }
 
 /// `GET /health`: 200 with a small JSON body (no account names, so it can stay unauthenticated).

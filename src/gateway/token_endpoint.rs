@@ -3,7 +3,11 @@
 //! through cao's custody ([`TokenBroker`]): one spend per refresh token under the account's
 //! lease, and a refresh token that was already rotated gets the current tokens back (no spend).
 //!
-//! `cao run` starts a [`Loopback`] endpoint on 127.0.0.1 for the length of the run. The answer
+//! `cao run` starts a [`Loopback`] endpoint on 127.0.0.1 for the length of the run; the running
+//! gateway serves the same endpoint ([`gateway_handle`]), so a Codex routed through it (the
+//! shim sets `CODEX_REFRESH_TOKEN_URL_OVERRIDE`) refreshes a login cao also holds through cao's
+//! custodian instead of spending the token on its own. A refresh token cao holds no login for
+//! (the person's own, separate login) is [`Stranger::Forward`]ed to the real token URL as is. The answer
 //! is what Codex reads (codex-rs `login/src/auth/manager.rs`): `id_token`, `access_token`,
 //! `refresh_token` on success; a 401 with `error.code` `refresh_token_invalidated` when the login
 //! is dead (Codex then asks the person to log in again, and does not retry); a 503 otherwise
@@ -27,7 +31,7 @@ use crate::store::custody::fingerprint;
 use crate::store::{AuthState, Store};
 
 /// Codex's own environment variable for the token URL.
-pub const TOKEN_URL_ENV: &str = "CODEX_REFRESH_TOKEN_URL_OVERRIDE";
+pub use crate::codex::REFRESH_TOKEN_URL_ENV as TOKEN_URL_ENV;
 
 /// The real token URL for refreshes Codex asks cao for: the user's
 /// `CODEX_REFRESH_TOKEN_URL_OVERRIDE` (as Codex itself honours it), else the saved gateway
@@ -93,8 +97,23 @@ fn dead(message: &str) -> Response {
     )
 }
 
+/// What to do with a refresh token cao holds no login for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stranger {
+    /// Say the login is not valid (`cao run`'s broker: its Codex runs in an account dir).
+    Refuse,
+    /// Send the request on to the real token URL untouched and pass the answer back (the
+    /// gateway: a routed Codex with a login of its own refreshes it as it always did).
+    Forward,
+}
+
 /// Answer one refresh request.
-pub async fn answer(broker: &Arc<TokenBroker>, headers: &HeaderMap, body: &[u8]) -> Response {
+pub async fn answer(
+    broker: &Arc<TokenBroker>,
+    headers: &HeaderMap,
+    body: &[u8],
+    stranger: Stranger,
+) -> Response {
     let Some(refresh_token) = field(body, "refresh_token").filter(|t| !t.is_empty()) else {
         return reply(
             StatusCode::BAD_REQUEST,
@@ -108,7 +127,12 @@ pub async fn answer(broker: &Arc<TokenBroker>, headers: &HeaderMap, body: &[u8])
         .ok()
         .flatten();
     let Some(account) = account else {
-        return dead("cao holds no login with this refresh token; log in again with `cao add`");
+        return match stranger {
+            Stranger::Forward => forward(broker, headers, body).await,
+            Stranger::Refuse => {
+                dead("cao holds no login with this refresh token; log in again with `cao add`")
+            }
+        };
     };
     let header = |k: &str| {
         headers
@@ -154,12 +178,80 @@ pub async fn answer(broker: &Arc<TokenBroker>, headers: &HeaderMap, body: &[u8])
     }
 }
 
+/// Most time a forwarded refresh may take.
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Send a refresh of a login cao does not hold to the real token URL, as the client sent it
+/// (body, content type, user agent, originator), and pass the answer back. Nothing is logged
+/// but the status.
+async fn forward(broker: &TokenBroker, headers: &HeaderMap, body: &[u8]) -> Response {
+    let mut req = http::Request::post(&broker.endpoint.url);
+    for name in [
+        header::CONTENT_TYPE,
+        header::USER_AGENT,
+        header::ACCEPT,
+        http::HeaderName::from_static("originator"),
+    ] {
+        if let Some(v) = headers.get(&name) {
+            req = req.header(name, v.clone());
+        }
+    }
+    let unavailable = |why: &str| {
+        reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": {"code": "temporarily_unavailable", "message": why}}),
+        )
+    };
+    let Ok(req) = req.body(http_body_util::Full::new(Bytes::copy_from_slice(body))) else {
+        return unavailable("could not build the token request");
+    };
+    let resp = match tokio::time::timeout(FORWARD_TIMEOUT, broker.client.request(req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => return unavailable("the token endpoint could not be reached"),
+        Err(_) => return unavailable("the token endpoint did not answer in time"),
+    };
+    let status = resp.status();
+    let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes = match tokio::time::timeout(
+        FORWARD_TIMEOUT,
+        http_body_util::BodyExt::collect(http_body_util::Limited::new(resp.into_body(), 1 << 20)),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b.to_bytes(),
+        _ => return unavailable("the token endpoint's answer broke off"),
+    };
+    tracing::debug!(
+        status = status.as_u16(),
+        "forwarded a refresh of a login cao does not hold"
+    );
+    let mut r = Response::new(Body::from(bytes));
+    *r.status_mut() = status;
+    if let Some(ct) = content_type {
+        r.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 async fn handle(
     State(broker): State<Arc<TokenBroker>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(&broker, &headers, &body).await
+    answer(&broker, &headers, &body, Stranger::Refuse).await
+}
+
+/// The running gateway's `POST /oauth/token`: the same custody as `cao run`'s broker, on the
+/// gateway's own broker (one custodian per process), forwarding refresh tokens of logins cao
+/// does not hold.
+pub async fn gateway_handle(
+    State(state): State<Arc<super::GatewayState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer(&state.tokens, &headers, &body, Stranger::Forward).await
 }
 
 /// The router serving `POST /oauth/token` (and `POST /` for a bare override URL).

@@ -19,7 +19,15 @@ use std::net::IpAddr;
 /// The gateway's own endpoints (never forwarded). `/api/codex/usage` is Codex's usage call
 /// without `/backend-api` in its `chatgpt_base_url`: the gateway answers it with the pool's
 /// usage itself (`gateway::usage_answer`), like `/backend-api/wham/usage`.
-pub const OWN_PATHS: [&str; 5] = ["/", "/health", "/status", "/metrics", "/api/codex/usage"];
+/// `/oauth/token` is the token endpoint of cao's custody (`gateway::token_endpoint`).
+pub const OWN_PATHS: [&str; 6] = [
+    "/",
+    "/health",
+    "/status",
+    "/metrics",
+    "/api/codex/usage",
+    "/oauth/token",
+];
 
 /// Model calls Codex makes under its `openai_base_url` (`{base}/responses`, ...), checked with
 /// the real Codex 0.169.0 and 0.171.0 and the codex-rs source: the Responses call (HTTP POST, or

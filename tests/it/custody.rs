@@ -351,8 +351,10 @@ async fn a_full_account_dir_spends_nothing_until_the_result_can_be_saved() {
         std::fs::write(p, bytes).unwrap();
     }
     let m = mock(Scenario::default()).await;
-    let g = gw(&env, &m);
+    // Full before the gateway starts: its background refresh of the expired token must find
+    // no room either.
     let filler = fill(&dir);
+    let g = gw(&env, &m);
     for _ in 0..2 {
         let a = model_call(&g.url, None).await;
         assert_ne!(a.status, 200, "{a:?}");

@@ -7,9 +7,16 @@
 use crate::common;
 
 use std::path::Path;
+use std::time::Duration;
 
+use cao::mock::Scenario;
+use common::gateway::send;
 use common::{TestEnv, now_secs};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::custody::{
+    assert_login_alive, assert_no_spent_token_presented, gw, mock, saved_refresh_token,
+};
 
 fn write_snapshot(dir: &Path, name: &str, v: &Value) {
     std::fs::create_dir_all(dir).unwrap();
@@ -217,4 +224,128 @@ fn gateway_enable_never_advises_copying_an_account_s_auth_json() {
             && !stderr.contains("cp "),
         "{stderr}"
     );
+}
+
+/// `POST <gateway>/oauth/token` the way Codex refreshes.
+async fn refresh_at(url: &str, refresh_token: &str) -> common::gateway::Answer {
+    let body = json!({
+        "client_id": "app_EMoamEEZ73f0CkXaXp7hrann",
+        "grant_type": "refresh_token",
+        "refresh_reason": "proactive_expiry",
+        "refresh_token": refresh_token,
+    });
+    send(
+        "POST",
+        &format!("{url}/oauth/token"),
+        &[
+            ("content-type", "application/json"),
+            ("originator", "codex_exec"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_s_token_endpoint_keeps_one_custodian_and_passes_other_logins_on() {
+    let env = TestEnv::new();
+    env.add_logged_in("a1", "acc-1", now_secs() + 3600);
+    let m = mock(Scenario::default()).await;
+    let g = gw(&env, &m);
+    let auth = env.data_dir().join("a1/auth.json");
+    // A routed Codex holding a copy of a1's login refreshes it: cao spends it once, saves the
+    // new login for a1 and hands it to Codex.
+    let first = refresh_at(&g.url, "rt-acc-1-0").await;
+    assert_eq!(first.status, 200, "{}\n{}", first.body, g.log());
+    let new_rt = first.json()["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(new_rt, "rt-acc-1-0");
+    assert!(first.json()["access_token"].as_str().is_some());
+    assert_eq!(saved_refresh_token(&auth), new_rt);
+    // Another copy still holding the old token gets the current login back: no second spend.
+    let again = refresh_at(&g.url, "rt-acc-1-0").await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json()["refresh_token"], new_rt.as_str());
+    assert_eq!(m.refresh_count("acc-1"), 1, "{:?}", m.presented_tokens());
+    // The person's own, separate login is passed on to the real token endpoint untouched.
+    let own = refresh_at(&g.url, "rt-acc-home-0").await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(m.refresh_count("acc-home"), 1);
+    let p = m
+        .presented_tokens()
+        .into_iter()
+        .find(|p| p.token == "rt-acc-home-0")
+        .unwrap();
+    assert_eq!(p.originator.as_deref(), Some("codex_exec"));
+    assert_eq!(saved_refresh_token(&auth), new_rt, "a1 is not touched");
+    assert_no_spent_token_presented(&m);
+    assert!(g.stop().success());
+    assert_login_alive(&m, &auth).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_routed_codex_holding_a_copy_of_a_login_refreshes_through_the_gateway() {
+    let Some(codex) = common::real_codex() else {
+        return;
+    };
+    let env = TestEnv::new();
+    // Both copies expired: the gateway and Codex each need a refresh of the same login.
+    env.add_logged_in("a1", "acc-1", now_secs() - 60);
+    let codex_home = env.dir.path().join("home/.codex");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    let copy = codex_home.join("auth.json");
+    std::fs::copy(env.data_dir().join("a1/auth.json"), &copy).unwrap();
+    let m = mock(Scenario {
+        reply: "Hello from {account}.".into(),
+        ..Scenario::default()
+    })
+    .await;
+    let g = gw(&env, &m);
+    // What the shim gives Codex: the gateway's URLs, its CA, and its token endpoint.
+    let url = g
+        .tls_url
+        .clone()
+        .expect("the gateway serves https on loopback");
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut c = assert_cmd::Command::new(&codex);
+    c.env("HOME", env.dir.path().join("home"))
+        .env("CODEX_HOME", &codex_home)
+        .env(
+            "CODEX_CA_CERTIFICATE",
+            env.data_dir().join("tls/codex-ca-bundle.pem"),
+        )
+        .env(
+            "CODEX_REFRESH_TOKEN_URL_OVERRIDE",
+            format!("{url}/oauth/token"),
+        )
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("OPENAI_API_KEY")
+        .current_dir(&work)
+        .args(cao::codex::config_edit::cli_overrides(&url))
+        .args(["exec", "--skip-git-repo-check", "say hi"])
+        .timeout(Duration::from_secs(120));
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "{stdout}\n{stderr}\n{:?}\n{}",
+        m.presented_tokens(),
+        g.log()
+    );
+    assert!(stdout.contains("Hello from acc-1"), "{stdout}\n{stderr}");
+    // One spend of the shared login, whoever asked first; both places hold the live login.
+    assert_no_spent_token_presented(&m);
+    assert_eq!(m.refresh_count("acc-1"), 1, "{:?}", m.presented_tokens());
+    assert!(g.stop().success());
+    let a1 = env.data_dir().join("a1/auth.json");
+    // Codex's copy moved on with a1: it got the new login from the gateway's /oauth/token
+    // (over https, trusting cao's CA), the only place that could give it.
+    assert_eq!(saved_refresh_token(&copy), saved_refresh_token(&a1));
+    assert_ne!(saved_refresh_token(&copy), "rt-acc-1-0");
+    assert_login_alive(&m, &a1).await;
 }
