@@ -1,10 +1,13 @@
 //! How the Codex CLI introduces itself to the backend, so cao's own calls (usage polling, token
-//! refresh) look like the Codex they stand in for.
+//! refresh) look like the Codex they stand in for. The one place these headers are made.
 //!
-//! Captured from Codex 0.171.0 (`codex exec` against a local server): every backend call carries
-//! `originator: codex_exec` and `user-agent: codex_exec/0.171.0 (Debian 12.0.0; x86_64) xterm`,
-//! that is `<originator>/<version> (<os> <os version>; <arch>) <terminal>`. Re-check on each
-//! Codex upgrade.
+//! Captured from Codex 0.171.0 (`codex exec` against a local server; tests/it/identity.rs holds
+//! cao to it with the real binary): every backend call, and its token refresh, carries
+//! `originator: codex_exec`; the token refresh and the first calls carry `user-agent:
+//! codex_exec/0.171.0 (Debian 12.0.0; x86_64) xterm`, that is `<originator>/<version> (<os> <os
+//! version>; <arch>) <terminal>`, and the backend calls of the running session the same plus
+//! ` (codex_exec; 0.171.0)`; its `/backend-api/wham/*` calls carry no `originator`. Re-check on
+//! each Codex upgrade.
 
 /// The Codex release whose headers these are.
 pub const CODEX_VERSION: &str = "0.171.0";
@@ -14,8 +17,20 @@ pub const ORIGINATOR: &str = "codex_exec";
 
 /// The `user-agent` Codex sends from this machine.
 pub fn user_agent() -> String {
-    let term = std::env::var("TERM")
-        .ok()
+    user_agent_on(std::env::var("TERM").ok().as_deref())
+}
+
+/// The `user-agent` of Codex's calls to the ChatGPT backend once its session runs (the plain
+/// one plus ` (codex_exec; 0.171.0)`), which cao's usage calls wear. Its calls to the `wham`
+/// family (accounts/check, settings/user: the usage endpoint's) carry no `originator`.
+pub fn backend_user_agent() -> String {
+    format!("{} ({ORIGINATOR}; {CODEX_VERSION})", user_agent())
+}
+
+/// The `user-agent` Codex sends from this machine on a terminal whose `TERM` is `term`: on its
+/// token refresh and its first backend calls.
+pub fn user_agent_on(term: Option<&str>) -> String {
+    let term = term
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty() && t.is_ascii())
         .unwrap_or_else(|| "unknown".to_string());

@@ -3,8 +3,8 @@
 //! [`refresh_all`]), and the gateway's background poller of idle accounts ([`spawn`], scheduled by
 //! [`crate::policy::usage_poll`]).
 //!
-//! Each call carries the account's bearer and `chatgpt-account-id` plus the `originator` and
-//! `user-agent` Codex sends ([`crate::codex::identity`]); tokens are refreshed through the
+//! Each call carries the account's bearer and `chatgpt-account-id` plus the `user-agent` Codex's
+//! own `wham` calls carry, and like them no `originator` ([`crate::codex::identity`]); tokens are refreshed through the
 //! gateway's token code when they expire soon or the endpoint answers 401. Reading this endpoint
 //! does not start a usage window; nothing here sends a model call.
 
@@ -132,11 +132,8 @@ async fn get(
         h.insert("chatgpt-account-id", a.clone());
     }
     h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-    h.insert(
-        "originator",
-        HeaderValue::from_static(crate::codex::identity::ORIGINATOR),
-    );
-    if let Ok(ua) = HeaderValue::from_str(&crate::codex::identity::user_agent()) {
+    // As Codex's own `wham` calls: its session user agent, no originator (tests/it/identity.rs).
+    if let Ok(ua) = HeaderValue::from_str(&crate::codex::identity::backend_user_agent()) {
         h.insert(header::USER_AGENT, ua);
     }
     let call = async {

@@ -1,6 +1,7 @@
 //! Sending one refresh to the token endpoint, the way Codex 0.171 does: `POST` JSON
-//! `{client_id, grant_type, refresh_reason, refresh_token}` with `content-type`, `user-agent` and
-//! `originator`. The answer is read frame by frame so a body cut off is noticed, and a request
+//! `{client_id, grant_type, refresh_reason, refresh_token}` with `content-type`, and the
+//! `user-agent` and `originator` of the Codex asking (cao's own refreshes: Codex's, from
+//! [`crate::codex::identity`]). The answer is read frame by frame so a body cut off is noticed, and a request
 //! that left without a status coming back is reported as possibly spent.
 
 use std::time::Duration;
@@ -9,7 +10,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
 
-use super::tokens::{CODEX_VERSION, ORIGINATOR, TokenBroker};
+use super::tokens::TokenBroker;
+use crate::codex::identity;
 use crate::policy::token_answer::{self, TokenAnswer};
 
 /// Most time a token refresh may take.
@@ -38,12 +40,15 @@ impl TokenBroker {
             "refresh_token": refresh_token,
         })
         .to_string();
-        let ua = user_agent.unwrap_or_else(default_user_agent);
+        let ua = user_agent.unwrap_or_else(identity::user_agent);
         let req = http::Request::post(&self.endpoint.url)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json")
             .header(http::header::USER_AGENT, ua)
-            .header("originator", originator.as_deref().unwrap_or(ORIGINATOR))
+            .header(
+                "originator",
+                originator.as_deref().unwrap_or(identity::ORIGINATOR),
+            )
             .body(Full::new(Bytes::from(body)));
         let req = match req {
             Ok(r) => r,
@@ -81,14 +86,4 @@ impl TokenBroker {
         }
         Sent::Answer(token_answer::interpret(status, &bytes, complete))
     }
-}
-
-/// `codex_cli_rs/0.171.0 (<os>; <arch>) cao/<version>`: the shape of Codex's own user agent.
-pub fn default_user_agent() -> String {
-    format!(
-        "{ORIGINATOR}/{CODEX_VERSION} ({}; {}) cao/{}",
-        std::env::consts::OS,
-        std::env::consts::ARCH,
-        env!("CARGO_PKG_VERSION")
-    )
 }

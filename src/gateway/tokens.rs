@@ -30,11 +30,6 @@ use crate::store::auth_file::{AuthFile, TokenSet, decode_claims};
 use crate::store::custody::{CustodyStore, FileCustody, Ledger, Recovered, Settle, fingerprint};
 use crate::store::{AuthState, Store, StoreError};
 
-/// The Codex release whose refresh request cao reproduces (re-check on each Codex upgrade).
-pub const CODEX_VERSION: &str = "0.171.0";
-/// Codex's default originator.
-pub const ORIGINATOR: &str = "codex_cli_rs";
-
 /// Why no credentials could be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredError {

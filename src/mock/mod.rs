@@ -117,6 +117,16 @@ impl RecordedFrame {
     }
 }
 
+/// How one HTTP request introduced itself: the `originator` and `user-agent` headers, so tests
+/// can hold cao's own backend calls to what the real Codex sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// Path without the query string.
+    pub path: String,
+    pub originator: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 /// A running mock upstream. Dropping it without [`MockUpstream::shutdown`] aborts the server.
 pub struct MockUpstream {
     addr: SocketAddr,
@@ -219,6 +229,15 @@ impl MockUpstream {
             .state
             .lock()
             .map(|s| (s.ws_bytes_in, s.ws_bytes_out, s.ws_sockets))
+            .unwrap_or_default()
+    }
+
+    /// How every HTTP request so far introduced itself, in arrival order (not WebSocket ones).
+    pub fn identities(&self) -> Vec<ClientIdentity> {
+        self.shared
+            .state
+            .lock()
+            .map(|s| s.identities.clone())
             .unwrap_or_default()
     }
 

@@ -148,6 +148,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             status,
             at_ms,
         });
+        st.identities.push(super::ClientIdentity {
+            path: parts.uri.path().to_string(),
+            originator: header_str(h, "originator").map(str::to_string),
+            user_agent: header_str(h, "user-agent").map(str::to_string),
+        });
     }
     match answer {
         Answer::Json(status, v) => json_response(status, &v),

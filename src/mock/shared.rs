@@ -37,6 +37,8 @@ pub(super) struct MockState {
     pub ws_sockets: u64,
     /// One-shot WebSocket faults already fired (`account/kind/turn`).
     pub ws_fired: std::collections::HashSet<String>,
+    /// How each HTTP caller introduced itself (see [`super::ClientIdentity`]).
+    pub identities: Vec<super::ClientIdentity>,
 }
 
 /// Per-account fault counters.

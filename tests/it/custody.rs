@@ -418,12 +418,15 @@ async fn the_gateway_refreshes_in_the_background_before_expiry() {
     );
     let p = &m.presented_tokens()[0];
     assert_eq!(p.refresh_reason.as_deref(), Some("proactive_expiry"));
-    assert_eq!(p.originator.as_deref(), Some("codex_cli_rs"));
-    assert!(
-        p.user_agent
-            .as_deref()
-            .unwrap_or("")
-            .starts_with("codex_cli_rs/0.171.0 ("),
+    // cao's own refreshes introduce themselves as Codex does (tests/it/identity.rs holds these
+    // to the real binary).
+    assert_eq!(
+        p.originator.as_deref(),
+        Some(cao::codex::identity::ORIGINATOR)
+    );
+    assert_eq!(
+        p.user_agent,
+        Some(cao::codex::identity::user_agent()),
         "{p:?}"
     );
     assert!(g.stop().success());

@@ -20,6 +20,7 @@ mod e2e_websocket;
 mod faults;
 mod gateway;
 mod gateway_runtime;
+mod identity;
 mod layering;
 mod page_chromium;
 mod perimeter;
