@@ -2,7 +2,8 @@
 //! every account without a gateway; a gateway with `--usage-poll` fills in idle accounts and polls
 //! each at most once per interval (backing off after a 401); through the gateway, Codex's own
 //! `GET /backend-api/wham/usage` describes the pool, not the client's spent account; the pool
-//! forecast of a synthetic usage series shows in `cao status`.
+//! forecast of a synthetic usage series shows in `cao status`; `--usage-poll 0` turns polling
+//! off (with shared state only the leader polls: tests/it/replicas.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -352,4 +353,26 @@ fn the_pool_forecast_of_a_synthetic_series_shows_in_status() {
     let json = env.cao().args(["status", "--json"]).output().unwrap();
     let records: Vec<Value> = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(records[0]["usage"]["windows"][0]["pacePerHour"], 40.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_poll_0_turns_polling_off_and_save_keeps_the_interval() {
+    let env = accounts(2);
+    let m = mock(Scenario::default().with_account("acc-1", usage(10, 1))).await;
+    let g = gw(&env, &m, &["--usage-poll", "0", "--save"]);
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.data_dir().join("gateway.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["usagePollSeconds"], 0, "{saved}");
+    // A gateway polling every second would have asked about both idle accounts by now.
+    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+    assert!(usage_calls(&m).is_empty(), "{:?}", usage_calls(&m));
+    assert!(!g.log().contains("warning: --usage-poll"), "{}", g.log());
+    drop(g);
+    // The saved interval is what the next start uses.
+    let g = gw(&env, &m, &[]);
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    assert!(usage_calls(&m).is_empty(), "{:?}", usage_calls(&m));
+    drop(g);
 }
