@@ -27,8 +27,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::Serialize;
 
 use super::tls_make::{self, Pair};
+pub use super::tls_make::{LEAF_NAMES, TlsError};
 use crate::policy::cert::{self, CertAction};
-use crate::store::{FileLock, StoreError, fsutil};
+use crate::store::{FileLock, fsutil};
 
 /// The directory under the data dir.
 pub const TLS_DIR: &str = "tls";
@@ -41,9 +42,6 @@ pub const BUNDLE_FILE: &str = "codex-ca-bundle.pem";
 const LOCK_FILE: &str = ".tls.lock";
 /// Certificates are public: readable, like any certificate file (the dir stays 0700).
 const CERT_FILE_MODE: u32 = 0o644;
-
-/// The names the leaf is valid for: every way a local client spells loopback.
-pub const LEAF_NAMES: [&str; 3] = ["127.0.0.1", "::1", "localhost"];
 
 /// Where everything lives.
 #[derive(Debug, Clone)]
@@ -69,17 +67,6 @@ impl TlsPaths {
             dir,
         }
     }
-}
-
-/// Errors making or loading the certificates.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("could not make the gateway's {what}: {detail}")]
-    Generate { what: &'static str, detail: String },
-    #[error("could not set up TLS for the gateway: {0}")]
-    Rustls(String),
 }
 
 /// What [`ensure`] did (logged by the gateway, checked by tests).

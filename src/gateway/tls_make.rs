@@ -8,8 +8,22 @@ use rcgen::{
 };
 use rustls_pki_types::CertificateDer;
 
-use super::tls::{LEAF_NAMES, TlsError};
 use crate::policy::cert;
+use crate::store::StoreError;
+
+/// The names the leaf is valid for: every way a local client spells loopback.
+pub const LEAF_NAMES: [&str; 3] = ["127.0.0.1", "::1", "localhost"];
+
+/// Errors making or loading the certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not make the gateway's {what}: {detail}")]
+    Generate { what: &'static str, detail: String },
+    #[error("could not set up TLS for the gateway: {0}")]
+    Rustls(String),
+}
 
 /// A certificate and key read from disk and found consistent.
 pub(super) struct Pair {

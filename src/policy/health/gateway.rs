@@ -6,8 +6,6 @@
 //! the current CA, and whether the server certificate is close to expiry. The edge gathers what
 //! is on disk into a [`GatewayInput`]; this decides. Pure: the time comes in.
 
-use serde::Serialize;
-
 use super::{Severity, issue::IssueCode};
 use crate::policy::cert;
 
@@ -53,13 +51,7 @@ pub struct GatewayInput {
     pub leaf: Option<(String, i64)>,
 }
 
-/// One finding of the gateway section (JSON: `{"severity", "code", "message"}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GatewayIssue {
-    pub severity: Severity,
-    pub code: IssueCode,
-    pub message: String,
-}
+pub use super::issue::GatewayIssue;
 
 /// The gateway section's findings at `now_ms`.
 pub fn evaluate(input: &GatewayInput, now_ms: i64) -> Vec<GatewayIssue> {

@@ -96,12 +96,12 @@ pub struct HealthSummary {
     pub error_count: usize,
     /// The gateway section ([`super::gateway`]): not about any one account.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub gateway: Vec<super::gateway::GatewayIssue>,
+    pub gateway: Vec<GatewayIssue>,
 }
 
 impl HealthSummary {
     /// Add the gateway section's findings, counted in the totals (and so in the exit code).
-    pub fn add_gateway(&mut self, issues: Vec<super::gateway::GatewayIssue>) {
+    pub fn add_gateway(&mut self, issues: Vec<GatewayIssue>) {
         for issue in &issues {
             match issue.severity {
                 Severity::Error => self.error_count += 1,
@@ -142,4 +142,12 @@ impl HealthSummary {
             .filter(|s| *s > Severity::Info)
             .max()
     }
+}
+
+/// One finding of the gateway section (JSON: `{"severity", "code", "message"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GatewayIssue {
+    pub severity: Severity,
+    pub code: IssueCode,
+    pub message: String,
 }
