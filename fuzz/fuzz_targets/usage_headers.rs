@@ -3,7 +3,8 @@
 //! survive every query and merge the gateway and the dashboard make.
 #![no_main]
 
-use cao::policy::usage::{from_event, from_headers};
+use cao::policy::usage::from_headers;
+use cao::policy::usage_event::from_event;
 use libfuzzer_sys::fuzz_target;
 
 const NOW: i64 = 1_800_000_000_000;

@@ -16,29 +16,6 @@ use crate::custody::{
     saved_refresh_token, wait_exit,
 };
 
-/// `chattr +i` on a file: rename onto it fails, for root too. Undone on drop.
-struct Immutable(PathBuf);
-
-impl Immutable {
-    fn set(path: &Path) -> Option<Self> {
-        let ok = std::process::Command::new("chattr")
-            .arg("+i")
-            .arg(path)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Self(path.to_path_buf()))
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn rotated_tokens_that_cannot_be_saved_are_served_retried_and_rescued_at_shutdown() {
     let env = expired_account();
@@ -50,7 +27,7 @@ async fn rotated_tokens_that_cannot_be_saved_are_served_retried_and_rescued_at_s
     let auth = env.data_dir().join("a1/auth.json");
     // Immutable before the gateway starts: its background refresh of the expired token must
     // not get a save in first.
-    let Some(guard) = Immutable::set(&auth) else {
+    let Some(guard) = common::Immutable::set(&auth) else {
         eprintln!("skipping: chattr +i is not available here");
         return;
     };
@@ -102,7 +79,7 @@ async fn status_refresh_rescues_rotated_tokens_it_cannot_save_and_fails_naming_t
     )
     .unwrap();
     let auth = env.data_dir().join("a1/auth.json");
-    let Some(guard) = Immutable::set(&auth) else {
+    let Some(guard) = common::Immutable::set(&auth) else {
         eprintln!("skipping: chattr +i is not available here");
         return;
     };
@@ -168,7 +145,7 @@ async fn run_gateway_s_own_gateway_rescues_unsaveable_tokens_and_exits_non_zero(
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let auth = data.join("a1/auth.json");
-    let Some(guard) = Immutable::set(&auth) else {
+    let Some(guard) = common::Immutable::set(&auth) else {
         eprintln!("skipping: chattr +i is not available here");
         return;
     };

@@ -472,29 +472,6 @@ async fn tokens_rotated_twice_keep_the_newest_refresh_token_and_never_reuse_one(
     );
 }
 
-/// Make `dir` undeletable-into for root too: `chattr +i`. Undone on drop.
-struct Immutable(std::path::PathBuf);
-
-impl Immutable {
-    fn set(dir: &std::path::Path) -> Option<Self> {
-        let ok = std::process::Command::new("chattr")
-            .arg("+i")
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Self(dir.to_path_buf()))
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unwritable_data_dir_neither_crashes_the_gateway_nor_loses_the_cooldown() {
     let env = two_accounts();
@@ -536,7 +513,7 @@ async fn an_unwritable_data_dir_neither_crashes_the_gateway_nor_loses_the_cooldo
 
     // A whole data dir that refuses new files (chattr +i, where the file system allows it):
     // the gateway keeps serving and stops cleanly.
-    if let Some(_guard) = Immutable::set(&env.data_dir()) {
+    if let Some(_guard) = common::Immutable::set(&env.data_dir()) {
         let a = model_call(&g.url, Some("s3")).await;
         assert_eq!(a.status, 200);
         tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -201,3 +201,27 @@ pub fn run_on_pty(
 
 /// `cao` on a pseudo-terminal of a chosen size, with keys typed like a person.
 pub mod pty;
+
+/// `chattr +i` on a file or directory: writing, renaming onto or into it fails, for root too
+/// (tests run as root, where file modes stop nothing). Undone on drop.
+pub struct Immutable(PathBuf);
+
+impl Immutable {
+    pub fn set(path: &Path) -> Option<Self> {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self(path.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
