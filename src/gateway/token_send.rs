@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
 
-use super::tokens::TokenBroker;
+use super::HttpClient;
 use crate::codex::identity;
 use crate::policy::token_answer::{self, TokenAnswer};
 
@@ -26,64 +26,71 @@ pub(super) enum Sent {
     Answer(TokenAnswer),
 }
 
-impl TokenBroker {
-    pub(super) async fn send(
-        &self,
-        refresh_token: &str,
-        reason: &str,
-        (user_agent, originator): (Option<String>, Option<String>),
-    ) -> Sent {
-        let body = json!({
-            "client_id": self.endpoint.client_id,
-            "grant_type": "refresh_token",
-            "refresh_reason": reason,
-            "refresh_token": refresh_token,
-        })
-        .to_string();
-        let ua = user_agent.unwrap_or_else(identity::user_agent);
-        let req = http::Request::post(&self.endpoint.url)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::USER_AGENT, ua)
-            .header(
-                "originator",
-                originator.as_deref().unwrap_or(identity::ORIGINATOR),
-            )
-            .body(Full::new(Bytes::from(body)));
-        let req = match req {
-            Ok(r) => r,
-            Err(e) => return Sent::Unsent(e.to_string()),
-        };
-        let resp = match tokio::time::timeout(REFRESH_TIMEOUT, self.client.request(req)).await {
-            Err(_) => return Sent::Lost("token endpoint timed out".into()),
-            Ok(Err(e)) if e.is_connect() => {
-                return Sent::Unsent(format!("token endpoint unreachable: {e}"));
-            }
-            Ok(Err(e)) => return Sent::Lost(format!("token endpoint connection failed: {e}")),
-            Ok(Ok(r)) => r,
-        };
-        let status = resp.status().as_u16();
-        let mut body = resp.into_body();
-        let mut bytes = Vec::new();
-        let mut complete = true;
-        loop {
-            match tokio::time::timeout(REFRESH_TIMEOUT, body.frame()).await {
-                Ok(Some(Ok(f))) => {
-                    if let Ok(d) = f.into_data() {
-                        bytes.extend_from_slice(&d);
-                    }
-                    if bytes.len() > 1 << 20 {
-                        complete = false;
-                        break;
-                    }
+/// Where refreshes go.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub client_id: String,
+}
+
+/// Send one refresh of `refresh_token` to `endpoint`.
+pub(super) async fn send(
+    client: &HttpClient,
+    endpoint: &Endpoint,
+    refresh_token: &str,
+    reason: &str,
+    (user_agent, originator): (Option<String>, Option<String>),
+) -> Sent {
+    let body = json!({
+        "client_id": endpoint.client_id,
+        "grant_type": "refresh_token",
+        "refresh_reason": reason,
+        "refresh_token": refresh_token,
+    })
+    .to_string();
+    let ua = user_agent.unwrap_or_else(identity::user_agent);
+    let req = http::Request::post(&endpoint.url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::ACCEPT, "application/json")
+        .header(http::header::USER_AGENT, ua)
+        .header(
+            "originator",
+            originator.as_deref().unwrap_or(identity::ORIGINATOR),
+        )
+        .body(Full::new(Bytes::from(body)));
+    let req = match req {
+        Ok(r) => r,
+        Err(e) => return Sent::Unsent(e.to_string()),
+    };
+    let resp = match tokio::time::timeout(REFRESH_TIMEOUT, client.request(req)).await {
+        Err(_) => return Sent::Lost("token endpoint timed out".into()),
+        Ok(Err(e)) if e.is_connect() => {
+            return Sent::Unsent(format!("token endpoint unreachable: {e}"));
+        }
+        Ok(Err(e)) => return Sent::Lost(format!("token endpoint connection failed: {e}")),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut bytes = Vec::new();
+    let mut complete = true;
+    loop {
+        match tokio::time::timeout(REFRESH_TIMEOUT, body.frame()).await {
+            Ok(Some(Ok(f))) => {
+                if let Ok(d) = f.into_data() {
+                    bytes.extend_from_slice(&d);
                 }
-                Ok(None) => break,
-                Ok(Some(Err(_))) | Err(_) => {
+                if bytes.len() > 1 << 20 {
                     complete = false;
                     break;
                 }
             }
+            Ok(None) => break,
+            Ok(Some(Err(_))) | Err(_) => {
+                complete = false;
+                break;
+            }
         }
-        Sent::Answer(token_answer::interpret(status, &bytes, complete))
     }
+    Sent::Answer(token_answer::interpret(status, &bytes, complete))
 }

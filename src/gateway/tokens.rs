@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::HttpClient;
-use super::token_send::Sent;
+pub use super::token_send::Endpoint;
+use super::token_send::{self, Sent};
 use crate::policy::token_answer::{self, REQUEST_MARGIN_CAP_MS, Rotated, TokenAnswer};
 use crate::store::auth_file::{AuthFile, TokenSet, decode_claims};
 use crate::store::custody::{CustodyStore, FileCustody, Ledger, Recovered, Settle, fingerprint};
@@ -70,13 +71,6 @@ impl std::fmt::Debug for Presented {
             .field("reason", &self.reason)
             .finish_non_exhaustive()
     }
-}
-
-/// Where refreshes go.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub url: String,
-    pub client_id: String,
 }
 
 /// One account's custody in this process.
@@ -376,7 +370,14 @@ impl TokenBroker {
             Want::Presented(p) => (p.user_agent.clone(), p.originator.clone()),
             _ => (None, None),
         };
-        let sent = self.send(&refresh_token, &reason, client_info).await;
+        let sent = token_send::send(
+            &self.client,
+            &self.endpoint,
+            &refresh_token,
+            &reason,
+            client_info,
+        )
+        .await;
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         let rotated = match sent {
             Sent::Answer(TokenAnswer::Spent(r)) => r,
