@@ -7,7 +7,8 @@ use std::path::Path;
 
 use crate::codex::shim;
 use crate::gateway::{tls, tls_bundle, tls_urls};
-use crate::policy::health::gateway::{self, Bundle, GatewayInput, GatewayIssue, Route};
+use crate::policy::health::GatewayIssue;
+use crate::policy::health::gateway::{self, Bundle, GatewayInput, Route};
 use crate::store::Store;
 
 /// The gateway section's findings at `now_ms` (none when nothing is routed).

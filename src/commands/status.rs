@@ -6,8 +6,8 @@ use anyhow::Result;
 
 use super::Ctx;
 use crate::cli::{DoctorArgs, HealthArgs, ReportArgs, ReportFormat, StatusArgs};
+use crate::policy::health::GatewayIssue;
 use crate::policy::health::HealthOptions;
-use crate::policy::health::gateway::GatewayIssue;
 use crate::render::{RenderOpts, dashboard, doctor, records, report, text};
 use crate::store::inspect::Overview;
 

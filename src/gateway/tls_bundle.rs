@@ -14,11 +14,10 @@ use std::path::{Path, PathBuf};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use crate::codex::CODEX_CA_ENV;
 use crate::policy::health::gateway::BundleState;
 use crate::store::{StoreError, fsutil};
 
-/// The variable Codex reads first.
-pub use crate::codex::CODEX_CA_ENV;
 /// The variable Codex reads when `CODEX_CA_CERTIFICATE` is unset.
 pub const SSL_CERT_FILE_ENV: &str = "SSL_CERT_FILE";
 

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::usage::{UsageSnapshot, UsageWindow};
-pub use super::usage_history::{MAX_SAMPLES, MIN_SPACING_MS, Sample, UsageSeries};
+use super::usage_history::{MIN_SPACING_MS, Sample, UsageSeries};
 
 /// How far back the pace is measured ("the last hour's pace").
 pub const PACE_LOOKBACK_MS: i64 = 3_600_000;

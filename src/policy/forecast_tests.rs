@@ -1,5 +1,6 @@
 use super::*;
 use crate::policy::usage::{UsageSource, newest_wins};
+use crate::policy::usage_history::MAX_SAMPLES;
 
 const NOW: i64 = 1_800_000_000_000;
 

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::{RenderOpts, records::to_pretty, style, time};
-use crate::policy::health::gateway::GatewayIssue;
+use crate::policy::health::GatewayIssue;
 use crate::policy::health::{HealthIssue, HealthOptions, HealthSummary, IssueCode, Severity};
 use crate::store::inspect::Overview;
 

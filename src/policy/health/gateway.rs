@@ -51,7 +51,7 @@ pub struct GatewayInput {
     pub leaf: Option<(String, i64)>,
 }
 
-pub use super::issue::GatewayIssue;
+use super::issue::GatewayIssue;
 
 /// The gateway section's findings at `now_ms`.
 pub fn evaluate(input: &GatewayInput, now_ms: i64) -> Vec<GatewayIssue> {

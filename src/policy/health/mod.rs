@@ -13,7 +13,7 @@ mod issue;
 mod usage;
 
 pub use input::{HealthInput, HealthOptions, Login, SharedWith};
-pub use issue::{HealthIssue, HealthSummary, IssueCode, Severity};
+pub use issue::{GatewayIssue, HealthIssue, HealthSummary, IssueCode, Severity};
 
 /// True when a unix mode lets group or others read or write the file.
 pub fn mode_is_loose(mode: u32) -> bool {
