@@ -405,17 +405,24 @@ async fn exchange_usage(state: &GatewayState, link: &Replicas) {
     let ours = state.usage.all();
     for acct in &pool.accounts {
         let local = ours.get(&acct.name);
+        let r = link.shared.usage(&acct.name).await;
+        // None: Redis could not be read (then ours is offered anyway, newest wins there).
+        let remote = link.note(r);
+        let remote_at = remote.as_ref().and_then(|r| r.as_ref().map(|(at, _)| *at));
         if let Some(snap) = local
+            && remote_at.is_none_or(|at| at < snap.seen_at_ms)
             && let Ok(json) = serde_json::to_string(snap)
         {
+            // Only what is newer than the shared copy: not every snapshot every round, and not
+            // back the one just adopted from another replica.
             let r = link
                 .shared
                 .put_usage(&acct.name, snap.seen_at_ms, &json)
                 .await;
             link.note(r);
+            continue;
         }
-        let r = link.shared.usage(&acct.name).await;
-        let Some(Some((at, json))) = link.note(r) else {
+        let Some(Some((at, json))) = remote else {
             continue;
         };
         if local.is_none_or(|l| l.seen_at_ms < at)
