@@ -128,19 +128,20 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
 /// Say where the access key came from when that matters: a key on the command line is visible
 /// to every local user (`ps`), a generated one is shown once, a key file others can read.
 fn access_key_notes(a: &Overrides, config: &GatewayConfig) {
-    use crate::gateway::access_key::{self, KeySource};
-    match access_key::source_of(a) {
+    use crate::gateway::key_source::{self, KeySource};
+    use crate::gateway::overrides::ACCESS_KEY_ENV;
+    match key_source::source_of(a) {
         Some(KeySource::CommandLine) => eprintln!(
             "WARNING: --access-key on the command line is visible to every user of this machine \
              (ps, /proc/*/cmdline). Pass it as {} or with --access-key-file instead.",
-            access_key::KEY_ENV
+            ACCESS_KEY_ENV
         ),
         Some(KeySource::Generated) => {
             if let Some(key) = &config.access_key {
                 eprintln!(
                     "generated access key (shown once; clients send it as the x-cao-key header, \
                      cao reads it from {}): {key}",
-                    access_key::KEY_ENV
+                    ACCESS_KEY_ENV
                 );
             }
         }
@@ -148,7 +149,7 @@ fn access_key_notes(a: &Overrides, config: &GatewayConfig) {
             if let Some(path) = a
                 .access_key_file
                 .as_deref()
-                .filter(|p| access_key::key_file_too_open(p))
+                .filter(|p| key_source::key_file_too_open(p))
             {
                 eprintln!(
                     "warning: {} can be read by other users; make it private: chmod 600 {}",

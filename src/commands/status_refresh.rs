@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use super::Ctx;
-use crate::gateway::config::Overrides;
+use crate::gateway::Overrides;
 use crate::gateway::{self, GatewayConfig, GatewayState, poll};
 use crate::store::Store;
 

@@ -10,12 +10,11 @@ use std::net::IpAddr;
 
 use anyhow::{Context, bail};
 
+use super::overrides::Overrides;
+use super::perimeter_options;
 use crate::policy::strategy::{DEFAULT_SWITCH_AT, Strategy};
 use crate::policy::upstream::DEFAULT_COOLDOWN_S;
 use crate::store::{SavedGateway, Store};
-
-/// The environment variable holding the access key (`--access-key`).
-pub const ACCESS_KEY_ENV: &str = "CAO_GATEWAY_KEY";
 
 pub const DEFAULT_BIND: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 4319;
@@ -27,54 +26,6 @@ pub const DEFAULT_BASE_URL: &str = "https://chatgpt.com/backend-api/codex";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
 /// The Codex CLI's OAuth client id (codex-rs `login/src/auth/manager.rs`, `CLIENT_ID`).
 pub const DEFAULT_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
-
-/// What a caller asks for on top of `gateway.json`: `None` / `false` = not asked, the saved
-/// value or the default applies.
-#[derive(Clone, Default)]
-pub struct Overrides {
-    pub bind: Option<String>,
-    pub port: Option<u16>,
-    pub base_url: Option<String>,
-    pub cooldown_seconds: Option<u64>,
-    pub max_retry_passes: Option<u32>,
-    pub timeout_ms: Option<u64>,
-    pub upstream_retries: Option<u32>,
-    pub upstream_retry_base_ms: Option<u64>,
-    pub upstream_retry_max_ms: Option<u64>,
-    pub upstream_retry_jitter_ms: Option<u64>,
-    pub passthrough_auth: bool,
-    pub no_app_env: bool,
-    pub token_url: Option<String>,
-    pub client_id: Option<String>,
-    pub access_key: Option<String>,
-    pub max_body_bytes: Option<u64>,
-    pub idle_timeout_ms: Option<u64>,
-    pub strategy: Option<Strategy>,
-    pub switch_at: Option<f64>,
-    /// Read the access key from this file instead ([`super::access_key`]).
-    pub access_key_file: Option<std::path::PathBuf>,
-    /// Perimeter options: [`super::perimeter::Options`].
-    pub allowed_hosts: Vec<String>,
-    pub max_buffered_bytes: Option<u64>,
-    pub header_timeout_ms: Option<u64>,
-    pub body_timeout_ms: Option<u64>,
-    pub state_url: Option<String>,
-    pub state_key_file: Option<String>,
-    pub usage_poll_seconds: Option<u64>,
-    /// `--no-websocket` (not saved: a switch for one run).
-    pub no_websocket: bool,
-}
-
-impl Overrides {
-    /// Nothing asked but the access key from [`ACCESS_KEY_ENV`]: what a command that talks to
-    /// the running gateway (rather than starting one) resolves with.
-    pub fn from_env() -> Self {
-        Self {
-            access_key: std::env::var(ACCESS_KEY_ENV).ok(),
-            ..Self::default()
-        }
-    }
-}
 
 /// Resolved gateway options.
 #[derive(Clone, PartialEq)]
@@ -102,7 +53,7 @@ pub struct GatewayConfig {
     pub strategy: Strategy,
     pub switch_at: f64,
     /// Host allow-list extras, timeouts and the buffered-bytes budget ([`super::perimeter`]).
-    pub perimeter: super::perimeter::Options,
+    pub perimeter: perimeter_options::Options,
     /// The shared state of several replicas (`redis://…`); `None`: the data dir alone.
     pub state_url: Option<String>,
     /// The key sealing token sets in the shared state (required with `state_url`).
@@ -154,7 +105,7 @@ impl Default for GatewayConfig {
             idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
             strategy: Strategy::FillFirst,
             switch_at: DEFAULT_SWITCH_AT,
-            perimeter: super::perimeter::Options::default(),
+            perimeter: perimeter_options::Options::default(),
             state_url: None,
             state_key_file: None,
             usage_poll_seconds: crate::policy::usage_poll::DEFAULT_INTERVAL_SECONDS,
@@ -215,7 +166,7 @@ impl GatewayConfig {
             no_websocket: o.no_websocket,
             token_url: text(&o.token_url, &saved.token_url).unwrap_or(d.token_url),
             client_id: text(&o.client_id, &saved.oauth_client_id).unwrap_or(d.client_id),
-            access_key: super::access_key::resolve(o)?,
+            access_key: super::key_source::resolve(o)?,
             max_body_bytes: o
                 .max_body_bytes
                 .or(saved.max_body_bytes)
@@ -226,7 +177,7 @@ impl GatewayConfig {
                 .unwrap_or(d.idle_timeout_ms),
             strategy: o.strategy.or(saved.strategy).unwrap_or(d.strategy),
             switch_at: o.switch_at.or(saved.switch_at).unwrap_or(d.switch_at),
-            perimeter: super::perimeter::Options::resolve(o, saved),
+            perimeter: perimeter_options::Options::resolve(o, saved),
             state_url: text(&o.state_url, &saved.state_url).filter(|u| !u.is_empty()),
             state_key_file: text(&o.state_key_file, &saved.state_key_file)
                 .filter(|p| !p.is_empty())

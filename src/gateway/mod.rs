@@ -10,13 +10,18 @@ pub mod account;
 pub mod body;
 pub mod config;
 pub mod creds;
+pub mod error;
 pub mod identity;
+pub mod key_source;
 pub mod live;
 pub mod metrics;
+pub mod overrides;
 pub mod page;
 pub mod perimeter;
+pub mod perimeter_options;
 pub mod poll;
 pub mod proxy;
+pub mod replica_sync;
 pub mod replicas;
 pub mod routing;
 pub mod serve;
@@ -36,6 +41,7 @@ pub mod usage;
 pub mod usage_answer;
 pub mod wire;
 pub mod ws;
+mod ws_session;
 mod ws_turn;
 pub mod ws_upgrade;
 pub mod ws_upstream;
@@ -51,8 +57,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-pub use config::{GatewayConfig, Overrides};
+pub use config::GatewayConfig;
 pub use live::LiveGateway;
+pub use overrides::Overrides;
 pub use state::GatewayState;
 
 use crate::store::Store;
@@ -182,7 +189,7 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
                 s.flush_statuses();
                 s.reload_if_changed();
                 if check_cert {
-                    tls_serve::renew(&s);
+                    tls_serve::renew(s.store.root(), s.served.get());
                 }
             })
             .await;
@@ -233,7 +240,7 @@ fn start_replicas(
 ) {
     let _ = state.replicas.set(link.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(replicas::run(state.clone(), link, rx));
+    let task = tokio::spawn(replica_sync::run(state.clone(), link, rx));
     (tx, task)
 }
 

@@ -9,9 +9,10 @@
 //! a global byte budget and a deadline. The access key is checked in between
 //! ([`super::access_key`]).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -22,100 +23,12 @@ use http_body::Body as _;
 use http_body_util::{BodyExt, Limited};
 use tokio::sync::Semaphore;
 
-use super::proxy::json_error;
+use super::error::json_error;
+use super::perimeter_options::Options;
 use super::state::GatewayState;
 use crate::policy::perimeter::{
     self as rules, AllowedHosts, FetchMeta, MAX_SESSION_KEY_LEN, PathClass, Refusal,
 };
-
-/// Perimeter settings (`cao gateway start` options, kept in gateway.json by `--save`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    /// `--allowed-host`: extra names the gateway answers to (`name` or `name:port`).
-    pub allowed_hosts: Vec<String>,
-    /// Time allowed for a request's headers, and for an idle keep-alive connection.
-    pub header_timeout: Duration,
-    /// Time allowed for a whole request body to arrive.
-    pub body_timeout: Duration,
-    /// All request bodies buffered at once, together (`--max-buffered-bytes`).
-    pub max_buffered_bytes: u64,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            allowed_hosts: Vec::new(),
-            header_timeout: Duration::from_secs(30),
-            body_timeout: Duration::from_secs(60),
-            max_buffered_bytes: 256 * 1024 * 1024,
-        }
-    }
-}
-
-impl Options {
-    /// `cao gateway start`'s options over the saved ones over the defaults. A command line
-    /// `--allowed-host` replaces the saved list (it does not add to it).
-    pub fn resolve(o: &super::config::Overrides, saved: &crate::store::SavedGateway) -> Self {
-        let d = Self::default();
-        let ms = |o: Option<u64>, s: Option<u64>, d: Duration| {
-            o.or(s).map(Duration::from_millis).unwrap_or(d)
-        };
-        let allowed_hosts = if o.allowed_hosts.is_empty() {
-            saved.allowed_hosts.clone().unwrap_or_default()
-        } else {
-            o.allowed_hosts.clone()
-        };
-        Self {
-            allowed_hosts: allowed_hosts
-                .iter()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .collect(),
-            header_timeout: ms(
-                o.header_timeout_ms,
-                saved.header_timeout_ms,
-                d.header_timeout,
-            ),
-            body_timeout: ms(o.body_timeout_ms, saved.body_timeout_ms, d.body_timeout),
-            max_buffered_bytes: o
-                .max_buffered_bytes
-                .or(saved.max_buffered_bytes)
-                .unwrap_or(d.max_buffered_bytes),
-        }
-    }
-
-    /// Refuse values that make no sense, naming the option.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        if let Some(bad) = self
-            .allowed_hosts
-            .iter()
-            .find(|h| rules::parse_authority(h).is_none())
-        {
-            anyhow::bail!(
-                "--allowed-host {bad:?} is not a host name or host:port (for example gw.internal or gw.internal:8443; no scheme, no path)"
-            );
-        }
-        if self.header_timeout.is_zero() {
-            anyhow::bail!("--header-timeout-ms must be at least 1");
-        }
-        if self.body_timeout.is_zero() {
-            anyhow::bail!("--body-timeout-ms must be at least 1");
-        }
-        if self.max_buffered_bytes == 0 {
-            anyhow::bail!("--max-buffered-bytes must be at least 1");
-        }
-        Ok(())
-    }
-
-    /// Write these options into a saved set (`--save`).
-    pub fn save_into(&self, saved: &mut crate::store::SavedGateway) {
-        let ms = |d: Duration| Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        saved.allowed_hosts = Some(self.allowed_hosts.clone());
-        saved.header_timeout_ms = ms(self.header_timeout);
-        saved.body_timeout_ms = ms(self.body_timeout);
-        saved.max_buffered_bytes = Some(self.max_buffered_bytes);
-    }
-}
 
 /// The perimeter's shared state.
 pub struct Perimeter {
@@ -125,7 +38,7 @@ pub struct Perimeter {
     budget: Arc<Semaphore>,
     budget_bytes: u32,
     /// Failed access-key attempts per address.
-    pub attempts: super::access_key::FailedAttempts,
+    pub attempts: FailedAttempts,
 }
 
 impl Perimeter {
@@ -157,6 +70,45 @@ impl Perimeter {
     /// Body bytes that may be buffered right now (for tests and the live view).
     pub fn budget_available(&self) -> usize {
         self.budget.available_permits()
+    }
+}
+
+/// Failed access-key attempts remembered per address (forgotten wholesale beyond this).
+const MAX_TRACKED_PEERS: usize = 4096;
+/// A run of failures from one address is forgotten after this long without another.
+const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
+
+/// Failed attempts per address: (failures in a row, last one).
+#[derive(Default)]
+pub struct FailedAttempts(Mutex<HashMap<IpAddr, (u32, Instant)>>);
+
+impl FailedAttempts {
+    /// Count one more failure from `ip`; returns the failures in the current run.
+    pub fn note(&self, ip: IpAddr) -> u32 {
+        let Ok(mut f) = self.0.lock() else {
+            return 1;
+        };
+        let now = Instant::now();
+        if f.len() >= MAX_TRACKED_PEERS && !f.contains_key(&ip) {
+            f.retain(|_, (_, at)| now.duration_since(*at) < FAILURE_MEMORY);
+            if f.len() >= MAX_TRACKED_PEERS {
+                f.clear();
+            }
+        }
+        let entry = f.entry(ip).or_insert((0, now));
+        if now.duration_since(entry.1) >= FAILURE_MEMORY {
+            entry.0 = 0;
+        }
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = now;
+        entry.0
+    }
+
+    /// A good key from `ip` ends its run of failures.
+    pub fn clear(&self, ip: IpAddr) {
+        if let Ok(mut f) = self.0.lock() {
+            f.remove(&ip);
+        }
     }
 }
 
@@ -402,6 +354,18 @@ pub async fn buffer_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_count_per_address_and_a_good_key_resets_them() {
+        let f = FailedAttempts::default();
+        let a = IpAddr::from([127, 0, 0, 1]);
+        let b = IpAddr::from([127, 0, 0, 2]);
+        assert_eq!(f.note(a), 1);
+        assert_eq!(f.note(a), 2);
+        assert_eq!(f.note(b), 1);
+        f.clear(a);
+        assert_eq!(f.note(a), 1);
+    }
 
     fn perimeter() -> Perimeter {
         Perimeter::new(IpAddr::from([127, 0, 0, 1]), 4319, Options::default(), 1024)

@@ -2,7 +2,7 @@
 //! state in [`crate::shared`].
 //!
 //! Nothing here sits on a request's hot path: what this replica learns (cooldowns, session
-//! pins, usage) is queued and written behind by [`run`]; what the others learnt is read by the
+//! pins, usage) is queued and written behind by [`super::replica_sync::run`]; what the others learnt is read by the
 //! same task a few times a second and folded into the local pool, where the router reads it as
 //! before. The one read in a request's path is a session pin this replica has never seen
 //! (once per session and replica, bounded by [`AFFINITY_LOOKUP_TIMEOUT`]).
@@ -19,32 +19,21 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
-use super::state::GatewayState;
-use crate::policy::usage::UsageSnapshot;
 use crate::shared::redis::{Replica, SharedError, SharedState};
 use crate::shared::seal::StateKey;
-use crate::store::custody::fingerprint;
 
 /// The environment variable for `--state`.
 pub const STATE_URL_ENV: &str = "CAO_STATE_URL";
 /// The key prefix of everything cao keeps in Redis.
 pub const KEY_PREFIX: &str = "cao:";
-/// How often cooldowns learnt by other replicas are read.
-const READ_TICK: Duration = Duration::from_millis(250);
-/// How often usage snapshots and the heartbeat go out / come in.
-const SLOW_TICK: Duration = Duration::from_secs(2);
-/// A heartbeat older than this means the replica is gone.
-const HEARTBEAT_TTL: Duration = Duration::from_secs(10);
 /// The leader lease: lapses this long after its holder's last renewal.
 pub const LEADER_TTL: Duration = Duration::from_secs(10);
 /// How long a request waits for a session pin from Redis before routing without it.
 const AFFINITY_LOOKUP_TIMEOUT: Duration = Duration::from_millis(200);
-/// How long a shared session pin lives without use.
-const AFFINITY_TTL: Duration = Duration::from_secs(6 * 3600);
 const LEADER_LEASE: &str = "leader";
 
 /// What this replica learnt and has not yet written to Redis.
-enum Learnt {
+pub(super) enum Learnt {
     Cooldown { account: String, until_ms: i64 },
     Pin { session: String, account: String },
 }
@@ -85,9 +74,9 @@ pub struct Replicas {
     /// The last replicas list and leader read from Redis (for `/status`, without a call).
     seen: Mutex<Seen>,
     learnt: mpsc::UnboundedSender<Learnt>,
-    inbox: Mutex<Option<mpsc::UnboundedReceiver<Learnt>>>,
+    pub(super) inbox: Mutex<Option<mpsc::UnboundedReceiver<Learnt>>>,
     /// A catch-up with the published token sets is running.
-    syncing: Arc<AtomicBool>,
+    pub(super) syncing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Replicas {
@@ -212,7 +201,7 @@ impl Replicas {
 
     /// Read the replicas list, the leader and the refresh leases held right now (of
     /// `accounts`) into [`Self::view`]'s cache.
-    async fn look_around(&self, accounts: &[String]) {
+    pub(super) async fn look_around(&self, accounts: &[String]) {
         let list = self.shared.replicas().await;
         let holder = self.shared.lease_holder(LEADER_LEASE).await;
         let (Some(list), Some(holder)) = (self.note(list), self.note(holder)) else {
@@ -252,7 +241,7 @@ impl Replicas {
         self.leader.store(false, Ordering::Relaxed);
     }
 
-    async fn keep_leadership(&self) {
+    pub(super) async fn keep_leadership(&self) {
         let fence = self.leader_fence.lock().ok().and_then(|f| f.clone());
         let held = match fence {
             Some(f) => {
@@ -327,145 +316,4 @@ fn replica_id() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "host".to_string());
     format!("{host}-{}", std::process::id())
-}
-
-/// The replica's background task: write behind what this replica learnt, read what the others
-/// learnt, heartbeat and leadership. Ends when `stop` fires.
-pub async fn run(
-    state: Arc<GatewayState>,
-    link: Arc<Replicas>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let Some(mut inbox) = link.inbox.lock().ok().and_then(|mut i| i.take()) else {
-        return;
-    };
-    let mut fast = tokio::time::interval(READ_TICK);
-    let mut slow = tokio::time::interval(SLOW_TICK);
-    fast.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    slow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            Some(item) = inbox.recv() => write_behind(&link, item).await,
-            _ = fast.tick() => read_cooldowns(&state, &link).await,
-            _ = slow.tick() => {
-                link.keep_leadership().await;
-                let me = Replica {
-                    id: link.id.clone(),
-                    address: link.address.clone(),
-                    heartbeat_ms: crate::store::now_ms(),
-                };
-                let r = link.shared.heartbeat(&me, HEARTBEAT_TTL).await;
-                link.note(r);
-                exchange_usage(&state, &link).await;
-                sync_tokens(&state, &link).await;
-                let names: Vec<String> =
-                    state.pool().accounts.iter().map(|a| a.name.clone()).collect();
-                link.look_around(&names).await;
-            }
-        }
-    }
-    while let Ok(item) = inbox.try_recv() {
-        write_behind(&link, item).await;
-    }
-    exchange_usage(&state, &link).await;
-    link.resign().await;
-}
-
-async fn write_behind(link: &Replicas, item: Learnt) {
-    let r = match item {
-        Learnt::Cooldown { account, until_ms } => {
-            link.shared.set_cooldown(&account, until_ms).await
-        }
-        Learnt::Pin { session, account } => {
-            link.shared
-                .set_affinity(&session, &account, AFFINITY_TTL)
-                .await
-        }
-    };
-    link.note(r);
-}
-
-/// Fold cooldowns other replicas learnt into the local pool (only ever extends one).
-async fn read_cooldowns(state: &GatewayState, link: &Replicas) {
-    let pool = state.pool();
-    let names: Vec<String> = pool.accounts.iter().map(|a| a.name.clone()).collect();
-    let r = link.shared.cooldowns(&names).await;
-    let Some(found) = link.note(r) else { return };
-    for acct in &pool.accounts {
-        if let Some(&until) = found.get(&acct.name) {
-            acct.cooldown_until_ms.fetch_max(until, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Send this replica's newer usage snapshots out and take the others' newer ones in.
-async fn exchange_usage(state: &GatewayState, link: &Replicas) {
-    let pool = state.pool();
-    let ours = state.usage.all();
-    for acct in &pool.accounts {
-        let local = ours.get(&acct.name);
-        let r = link.shared.usage(&acct.name).await;
-        // None: Redis could not be read (then ours is offered anyway, newest wins there).
-        let remote = link.note(r);
-        let remote_at = remote.as_ref().and_then(|r| r.as_ref().map(|(at, _)| *at));
-        if let Some(snap) = local
-            && remote_at.is_none_or(|at| at < snap.seen_at_ms)
-            && let Ok(json) = serde_json::to_string(snap)
-        {
-            // Only what is newer than the shared copy: not every snapshot every round, and not
-            // back the one just adopted from another replica.
-            let r = link
-                .shared
-                .put_usage(&acct.name, snap.seen_at_ms, &json)
-                .await;
-            link.note(r);
-            continue;
-        }
-        let Some(Some((at, json))) = remote else {
-            continue;
-        };
-        if local.is_none_or(|l| l.seen_at_ms < at)
-            && let Ok(snap) = serde_json::from_str::<UsageSnapshot>(&json)
-        {
-            state.usage.observe(&acct.name, snap);
-        }
-    }
-}
-
-/// Catch up with token sets other replicas published (or publish ours, saved while Redis was
-/// unreachable): an account whose published refresh token differs from the one this replica
-/// holds is reconciled under its refresh lease, in the background ([`crate::shared::custody`]).
-async fn sync_tokens(state: &Arc<GatewayState>, link: &Replicas) {
-    if !link.reachable() || link.syncing.load(Ordering::Relaxed) {
-        return;
-    }
-    let mut behind = Vec::new();
-    for acct in &state.pool().accounts {
-        let Some(ours) = acct
-            .creds()
-            .and_then(|c| c.tokens.refresh_token.as_deref().map(fingerprint))
-        else {
-            continue;
-        };
-        let r = link.shared.tokens(&acct.name).await;
-        match link.note(r) {
-            Some(Some(p)) if p.fp != ours => behind.push(acct.name.clone()),
-            Some(_) => {}
-            None => return,
-        }
-    }
-    if behind.is_empty() {
-        return;
-    }
-    link.syncing.store(true, Ordering::Relaxed);
-    let (broker, flag) = (state.tokens.clone(), link.syncing.clone());
-    tokio::task::spawn_blocking(move || {
-        for name in behind {
-            if let Err(e) = broker.recover(&name) {
-                tracing::debug!(account = %name, "token catch-up: {e}");
-            }
-        }
-        flag.store(false, Ordering::Relaxed);
-    });
 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, RwLock};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::state::GatewayState;
 use super::tls::{self, TlsError, TlsInfo, TlsMaterial};
 use super::{tls_bundle, tls_urls};
 
@@ -89,12 +88,13 @@ fn log_tls_events(events: &[tls::TlsEvent]) {
     }
 }
 
-/// A running gateway's hourly check: renew the leaf (or CA) when due and serve the new one.
-pub fn renew(state: &GatewayState) {
-    let Some(cert) = state.served.get().and_then(|s| s.cert.clone()) else {
+/// A running gateway's hourly check: renew the leaf (or CA) under the data dir `root` when due,
+/// and serve the new one (nothing to do when `served` has no certificate).
+pub fn renew(root: &Path, served: Option<&Served>) {
+    let Some(cert) = served.and_then(|s| s.cert.clone()) else {
         return;
     };
-    match tls::ensure(state.store.root(), crate::store::now_ms()) {
+    match tls::ensure(root, crate::store::now_ms()) {
         Ok((material, events)) => {
             log_tls_events(&events);
             if events.contains(&tls::TlsEvent::CaCreated) {

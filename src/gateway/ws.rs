@@ -29,11 +29,13 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+use super::error::{GatewayError, json_error};
+use super::proxy::passes;
 use super::proxy::prepare::{ACCESS_KEY_HEADER, strip_hop_by_hop, upstream_url};
-use super::proxy::{GatewayError, json_error, passes};
 use super::state::GatewayState;
+use super::ws_session::{Session, Turn};
 use super::ws_upgrade::{self, ServerSocket};
-use super::ws_upstream::{self, Upstream};
+use super::ws_upstream;
 use crate::policy::route;
 use crate::policy::ws::{self as proto, Mirror, Request};
 use crate::store::now_ms;
@@ -114,26 +116,6 @@ pub async fn handle(state: Arc<GatewayState>, mut parts: http::request::Parts) -
         }
     });
     resp
-}
-
-/// One downstream socket and its upstream side.
-pub(super) struct Session {
-    pub state: Arc<GatewayState>,
-    /// The upstream socket, on the account serving this session.
-    pub up: Option<Upstream>,
-    /// `ws(s)://` URL of the model path upstream.
-    pub url: String,
-    /// The client's handshake headers, cleaned (no credentials, no hop-by-hop headers).
-    pub base: HeaderMap,
-    /// The routing session key (session-id / thread-id, else one per socket).
-    pub session: String,
-    pub mirror: Mirror,
-    /// Frames Codex sent while a turn was in flight, handled after it.
-    pub pending: VecDeque<Utf8Bytes>,
-    /// Downstream is gone, or must be closed so that Codex reconnects.
-    pub ended: bool,
-    /// Something final of the current turn reached Codex.
-    pub answered: bool,
 }
 
 impl Session {
@@ -227,7 +209,7 @@ impl Session {
         self.answered = false;
         let req = Request::parse(&text);
         let full = req.as_ref().and_then(|r| self.mirror.expand(r));
-        let ctx = super::ws_turn::Turn { text, req, full };
+        let ctx = Turn { text, req, full };
         let state = self.state.clone();
         let session = self.session.clone();
         let served = {

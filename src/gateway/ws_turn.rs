@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::proxy::attempt::{Attempted, Held, Settled, settle};
 use super::state::Account;
-use super::ws::Session;
+use super::ws_session::{Session, Turn};
 use super::ws_upgrade::ServerSocket;
 use super::ws_upstream::{self, ConnectError, Upstream};
 use crate::policy::upstream::{self, Attempt, RetryPolicy};
@@ -27,16 +27,6 @@ const KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
 
 /// Reconnects of one account within one turn (closes, socket age limit, lost parents).
 const MAX_RECONNECTS: u32 = 2;
-
-/// The request of one turn.
-pub struct Turn {
-    /// The frame as Codex sent it (forwarded byte for byte when it can go natively).
-    pub text: Utf8Bytes,
-    /// The frame parsed (`None`: not JSON; forwarded as is).
-    pub req: Option<Request>,
-    /// Its full form from the mirror (`None`: a delta the mirror cannot expand).
-    pub full: Option<Request>,
-}
 
 /// How a relayed response ended.
 enum Relayed {

@@ -20,12 +20,12 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 
-use super::error::GatewayError;
 use super::prepare::{Replay, strip_hop_by_hop};
 use super::sse_first;
 use crate::gateway::account::Creds;
 use crate::gateway::body::IdleTimeoutBody;
 use crate::gateway::creds;
+use crate::gateway::error::GatewayError;
 use crate::gateway::state::{Account, GatewayState};
 use crate::gateway::tokens::CredError;
 use crate::policy::upstream::{self, Attempt, Next, Outcome, RetryPolicy};

@@ -6,11 +6,10 @@
 //! 3. [`passes`]: the loop over accounts ([`crate::policy::route::choose`] picks each one)
 //!    and the final answer ([`Served`]).
 //!
-//! The gateway's own answers are [`GatewayError`]s. The handler [`forward`] ties the phases
-//! together, logs one line and counts the request.
+//! The gateway's own answers are [`GatewayError`](super::error::GatewayError)s. The handler
+//! [`forward`] ties the phases together, logs one line and counts the request.
 
 pub mod attempt;
-pub mod error;
 pub mod passes;
 pub mod prepare;
 pub mod sse_first;
@@ -23,7 +22,6 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, header};
 
-pub use error::{GatewayError, json_error};
 pub use passes::Served;
 pub use prepare::{ACCESS_KEY_HEADER, Prepared, Replay, upstream_url};
 

@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use axum::response::{IntoResponse, Response};
 
 use super::attempt::{self, Attempted, Held};
-use super::error::GatewayError;
 use super::prepare::Replay;
+use crate::gateway::error::GatewayError;
 use crate::gateway::routing::switch_reason;
 use crate::gateway::state::{Account, GatewayState};
 use crate::policy::upstream::{self, Outcome, RetryPolicy};

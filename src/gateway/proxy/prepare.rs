@@ -8,8 +8,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Method, Uri, header};
 use http_body_util::{BodyExt, Limited};
 
-use super::error::GatewayError;
 use crate::gateway::config::GatewayConfig;
+use crate::gateway::error::GatewayError;
 use crate::policy::route;
 
 /// Headers that describe one hop, never forwarded (RFC 9110 7.6.1), plus `host`.
