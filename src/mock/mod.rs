@@ -147,6 +147,8 @@ impl MockUpstream {
             state: Mutex::new(shared::MockState::default()),
             started: std::time::Instant::now(),
             open_streams: std::sync::atomic::AtomicUsize::new(0),
+            usage_in_flight: std::sync::atomic::AtomicUsize::new(0),
+            usage_max_in_flight: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = server::router(shared.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -197,6 +199,24 @@ impl MockUpstream {
         self.shared
             .open_streams
             .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most usage-endpoint calls (`…/wham/usage`, `/api/codex/usage`) the mock was answering
+    /// at the same moment so far (a `usage.delay_ms` fault holds each one open).
+    pub fn usage_max_in_flight(&self) -> usize {
+        self.shared
+            .usage_max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Usage-endpoint calls the mock answered for `account_id` so far, as milliseconds since
+    /// the mock started (on arrival), in arrival order.
+    pub fn usage_hits(&self, account_id: &str) -> Vec<u64> {
+        self.requests()
+            .iter()
+            .filter(|r| usage::is_usage_path(&r.path) && r.account() == Some(account_id))
+            .map(|r| r.at_ms)
+            .collect()
     }
 
     /// Every WebSocket request frame received so far, in arrival order.

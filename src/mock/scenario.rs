@@ -323,4 +323,7 @@ pub struct UsageFault {
     pub status: Option<u16>,
     /// Answer like a deactivated workspace: 402 `{"detail": {"code": "deactivated_workspace"}}`.
     pub deactivated: bool,
+    /// Hold every answer this long first (a slow endpoint: tests of how many calls a client
+    /// has open at once, [`crate::mock::MockUpstream::usage_max_in_flight`]).
+    pub delay_ms: Option<u64>,
 }

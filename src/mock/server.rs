@@ -36,6 +36,23 @@ impl Drop for OpenStream {
     }
 }
 
+/// Counts a usage-endpoint call as in flight until its answer is made (or the client left).
+struct UsageInFlight(Arc<Shared>);
+
+impl UsageInFlight {
+    fn new(shared: Arc<Shared>) -> Self {
+        let now = shared.usage_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.usage_max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(shared)
+    }
+}
+
+impl Drop for UsageInFlight {
+    fn drop(&mut self) {
+        self.0.usage_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(shared)
 }
@@ -53,6 +70,8 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 /// What the mock decided to answer, before it is turned into a response.
 enum Answer {
     Json(StatusCode, Value),
+    /// A usage-endpoint answer, held `delay` first.
+    Usage(StatusCode, Value, Duration),
     Stream {
         account: String,
         ending: Ending,
@@ -121,7 +140,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
 
     let status = match &answer {
-        Answer::Json(s, _) => s.as_u16(),
+        Answer::Json(s, _) | Answer::Usage(s, _, _) => s.as_u16(),
         Answer::Stream {
             fail: Some(err), ..
         } => sse::failure_status(err),
@@ -156,6 +175,13 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     }
     match answer {
         Answer::Json(status, v) => json_response(status, &v),
+        Answer::Usage(status, v, delay) => {
+            let _in_flight = UsageInFlight::new(shared.clone());
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            json_response(status, &v)
+        }
         Answer::Stream {
             account,
             ending,
@@ -264,7 +290,8 @@ fn decide(
         }
         if super::usage::is_usage_path(path) {
             let (status, body) = super::usage::answer(faults, account, now_secs());
-            return Answer::Json(status, body);
+            let delay = faults.usage.as_ref().and_then(|u| u.delay_ms).unwrap_or(0);
+            return Answer::Usage(status, body, Duration::from_millis(delay));
         }
         return Answer::Json(StatusCode::OK, other_path_body(path));
     }

@@ -19,6 +19,9 @@ pub(super) struct Shared {
     pub started: Instant,
     /// SSE answers still being sent (their stream not yet finished or dropped).
     pub open_streams: AtomicUsize,
+    /// Usage-endpoint calls being answered right now, and the most seen at once.
+    pub usage_in_flight: AtomicUsize,
+    pub usage_max_in_flight: AtomicUsize,
 }
 
 /// Mutable bookkeeping, behind one short-held mutex.

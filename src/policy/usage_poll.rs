@@ -141,6 +141,8 @@ mod tests {
         assert_eq!(next(&a, &p), PollNext::WaitUntil(NOW + 100_000));
         let early = PollParams { jitter: 0.0, ..p };
         assert_eq!(next(&a, &early), PollNext::WaitUntil(NOW + 75_000));
+        let late = PollParams { jitter: 1.0, ..p };
+        assert_eq!(next(&a, &late), PollNext::WaitUntil(NOW + 125_000));
         let later = PollParams {
             now_ms: NOW + 100_000,
             ..p

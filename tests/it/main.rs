@@ -40,5 +40,6 @@ mod tls;
 mod tls_doctor;
 mod usage;
 mod usage_poll;
+mod usage_poll_schedule;
 mod watch;
 mod websocket;

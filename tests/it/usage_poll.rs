@@ -14,7 +14,7 @@ use common::gateway::{eventually, get, gw, mock, model_call, status_file};
 use common::{TestEnv, now_secs};
 use serde_json::{Value, json};
 
-fn usage(primary: i64, secondary: i64) -> AccountFaults {
+pub(crate) fn usage(primary: i64, secondary: i64) -> AccountFaults {
     AccountFaults {
         usage: Some(UsageFault {
             primary_used_percent: Some(primary),
@@ -33,7 +33,7 @@ fn failing_usage(f: UsageFault) -> AccountFaults {
 }
 
 /// Usage-endpoint calls the mock answered: (account, status, ms since the mock started).
-fn usage_calls(m: &MockUpstream) -> Vec<(String, u16, u64)> {
+pub(crate) fn usage_calls(m: &MockUpstream) -> Vec<(String, u16, u64)> {
     m.requests()
         .iter()
         .filter(|r| r.path.ends_with("/wham/usage"))
@@ -42,7 +42,7 @@ fn usage_calls(m: &MockUpstream) -> Vec<(String, u16, u64)> {
 }
 
 /// Point `status --refresh`'s token refreshes at the mock (never the real token endpoint).
-fn save_token_url(env: &TestEnv, m: &MockUpstream) {
+pub(crate) fn save_token_url(env: &TestEnv, m: &MockUpstream) {
     std::fs::create_dir_all(env.data_dir()).unwrap();
     std::fs::write(
         env.data_dir().join("gateway.json"),
@@ -51,7 +51,7 @@ fn save_token_url(env: &TestEnv, m: &MockUpstream) {
     .unwrap();
 }
 
-fn main_window(record: &Value, slot: &str) -> Option<f64> {
+pub(crate) fn main_window(record: &Value, slot: &str) -> Option<f64> {
     record["usage"]["windows"]
         .as_array()?
         .iter()
