@@ -9,10 +9,11 @@ use super::Ctx;
 use crate::cli::ListArgs;
 use crate::render::{records::to_pretty, text};
 
-/// `cao list`: `* name (logged-in)`, the default marked `*`.
+/// `cao list`: `* name (ready)`, the default marked `*`.
 pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
     let overview = ctx.store.inspect()?;
     let mut out = anstream::stdout();
+    let now = crate::clock::now_ms();
     if a.json {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
@@ -23,7 +24,6 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
             /// The one vocabulary: ready, full, cooling, spent, needs-login, unreadable.
             state: crate::policy::account::State,
         }
-        let now = crate::clock::now_ms();
         let items: Vec<Item<'_>> = overview
             .accounts
             .iter()
@@ -38,7 +38,7 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
     } else if overview.accounts.is_empty() {
         write!(out, "{}", text::NO_ACCOUNTS)?;
     } else {
-        write!(out, "{}", text::list(&overview))?;
+        write!(out, "{}", text::list(&overview, now))?;
     }
     Ok(0)
 }

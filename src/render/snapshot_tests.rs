@@ -137,7 +137,7 @@ fn full_view() {
 
 #[test]
 fn list_view() {
-    insta::assert_snapshot!(text::list(&overview()));
+    insta::assert_snapshot!(text::list(&overview(), NOW));
 }
 
 #[test]

@@ -50,11 +50,13 @@ fn login_word(v: &AccountView) -> &'static str {
     }
 }
 
-/// `cao list`: `* name (logged-in)`, the default marked `*`.
-pub fn list(o: &Overview) -> String {
+/// `cao list`: `* name (ready)`, the default marked `*`, each account's state in the one
+/// vocabulary the dashboard, doctor, `gateway status` and the page use ([`AccountView::state`]).
+pub fn list(o: &Overview, now_ms: i64) -> String {
     let mut out = String::new();
     for v in &o.accounts {
-        let _ = writeln!(out, "{} {} ({})", marker(v), v.name, login_word(v));
+        let state = v.state(crate::policy::strategy::DEFAULT_SWITCH_AT, now_ms);
+        let _ = writeln!(out, "{} {} ({})", marker(v), v.name, state.as_str());
     }
     out
 }

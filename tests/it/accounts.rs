@@ -195,7 +195,7 @@ fn add_runs_codex_login_with_codex_home_and_tightens_auth_json() {
         .arg("list")
         .assert()
         .success()
-        .stdout("* work (logged-in)\n");
+        .stdout("* work (ready)\n");
 }
 
 #[test]
@@ -303,7 +303,7 @@ fn list_current_use_and_switch() {
         .arg("list")
         .assert()
         .success()
-        .stdout("* alpha (logged-in)\n  beta (not-logged-in)\n");
+        .stdout("* alpha (ready)\n  beta (needs-login)\n");
     let out = env.cao().args(["list", "--json"]).output().unwrap();
     assert_eq!(
         serde_json::from_slice::<Value>(&out.stdout).unwrap(),
@@ -516,7 +516,7 @@ fn corrupt_registry_is_backed_up_rebuilt_and_reported_once() {
         .arg("list")
         .assert()
         .success()
-        .stdout("* alpha (logged-in)\n  beta (logged-in)\n")
+        .stdout("* alpha (ready)\n  beta (ready)\n")
         .stderr(
             predicate::str::contains("was not valid JSON").and(predicate::str::contains("rebuilt")),
         );
@@ -659,9 +659,11 @@ fn typescript_data_dir_works_unchanged() {
     let env = TestEnv::new();
     let data = ts_fixture(&env, "basic");
     let before = snapshot_files(&data);
-    env.cao().arg("list").assert().success().stdout(
-        "  alpha (logged-in)\n* beta (logged-in)\n  gamma (not-logged-in)\n  delta (logged-in)\n",
-    );
+    env.cao()
+        .arg("list")
+        .assert()
+        .success()
+        .stdout("  alpha (ready)\n* beta (cooling)\n  gamma (needs-login)\n  delta (ready)\n");
     env.cao().arg("current").assert().success().stdout("beta\n");
     let out = env.cao().args(["status", "--json"]).output().unwrap();
     assert!(out.status.success());
@@ -891,7 +893,7 @@ fn hand_edited_typescript_files_are_read_like_the_typescript_tool() {
     let data = ts_fixture(&env, "messy");
     // Duplicates, padded and invalid names dropped; an unregistered default falls back to the
     // first account; junk status values ignored (as registry_store.ts / account_status_store.ts).
-    let list = "* work (logged-in)\n  home (not-logged-in)\n";
+    let list = "* work (ready)\n  home (needs-login)\n";
     env.cao()
         .arg("list")
         .assert()

@@ -267,7 +267,7 @@ fn a_missing_registry_is_rebuilt_from_logged_in_dirs_and_other_dirs_are_reported
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "* alpha (logged-in)\n  beta (logged-in)\n"
+        "* alpha (ready)\n  beta (ready)\n"
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -354,7 +354,7 @@ fn an_unreadable_auth_json_is_reported_like_a_corrupt_one_and_the_rest_carries_o
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         out,
-        "* alpha (logged-in)\n  beta (unreadable)\n  gamma (logged-in)\n"
+        "* alpha (ready)\n  beta (unreadable)\n  gamma (ready)\n"
     );
 
     let (code, out, err) = output(as_nobody(&env, &["status", "--doctor", "--json"]));

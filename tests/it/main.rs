@@ -5,6 +5,7 @@
 mod accounts;
 mod app_env;
 mod cli;
+mod cli_vocabulary;
 mod common;
 mod custody;
 mod custody_logins;
