@@ -418,6 +418,11 @@ pub struct GatewayStartArgs {
     /// behaviour before the gateway spoke Responses over WebSocket)
     #[arg(long)]
     pub no_websocket: bool,
+    /// While a WebSocket turn has nothing to show Codex yet (switching accounts, waiting for
+    /// the first output), send Codex a keepalive text frame this often; Codex's idle timer
+    /// ignores pings [default: 10000]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_keepalive_ms: Option<u64>,
     /// Persist these options to gateway.json
     #[arg(long)]
     pub save: bool,

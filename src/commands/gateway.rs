@@ -50,6 +50,7 @@ fn overrides(a: GatewayStartArgs) -> Overrides {
         state_key_file: a.state_key_file,
         usage_poll_seconds: a.usage_poll,
         no_websocket: a.no_websocket,
+        ws_keepalive_ms: a.ws_keepalive_ms,
     }
 }
 

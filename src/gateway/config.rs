@@ -18,6 +18,11 @@ use crate::store::{SavedGateway, Store};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 4319;
+/// `--ws-keepalive-ms`: while a WebSocket turn has nothing to show Codex yet (switching
+/// accounts, refreshing, backing off, waiting for the first output) a keepalive text frame goes
+/// to Codex this often. Codex's idle timer (300 s, codex-rs `DEFAULT_STREAM_IDLE_TIMEOUT_MS`)
+/// is reset by text frames, not by pings.
+pub const DEFAULT_WS_KEEPALIVE_MS: u64 = 10_000;
 /// `--idle-timeout-ms`: a stream silent for 5 minutes is ended. The same as Codex's own stream
 /// idle timeout (codex-rs `DEFAULT_STREAM_IDLE_TIMEOUT_MS`), so the gateway never cuts a stream
 /// Codex is still willing to wait for.
@@ -62,6 +67,8 @@ pub struct GatewayConfig {
     pub usage_poll_seconds: u64,
     /// Answer WebSocket upgrades 426 (Codex then uses HTTP) instead of proxying them.
     pub no_websocket: bool,
+    /// Keepalive frame interval of a WebSocket turn that has nothing to show Codex yet.
+    pub ws_keepalive_ms: u64,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -110,6 +117,7 @@ impl Default for GatewayConfig {
             state_key_file: None,
             usage_poll_seconds: crate::policy::usage_poll::DEFAULT_INTERVAL_SECONDS,
             no_websocket: false,
+            ws_keepalive_ms: DEFAULT_WS_KEEPALIVE_MS,
         }
     }
 }
@@ -186,6 +194,10 @@ impl GatewayConfig {
                 .usage_poll_seconds
                 .or(saved.usage_poll_seconds)
                 .unwrap_or(d.usage_poll_seconds),
+            ws_keepalive_ms: o
+                .ws_keepalive_ms
+                .or(saved.ws_keepalive_ms)
+                .unwrap_or(d.ws_keepalive_ms),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -237,6 +249,9 @@ impl GatewayConfig {
         }
         if self.idle_timeout_ms == 0 {
             bail!("--idle-timeout-ms must be at least 1");
+        }
+        if self.ws_keepalive_ms == 0 {
+            bail!("--ws-keepalive-ms must be at least 1");
         }
         if self.max_body_bytes == 0 {
             bail!("--max-body-bytes must be at least 1");
@@ -298,6 +313,7 @@ impl GatewayConfig {
                 .as_ref()
                 .map(|p| p.display().to_string()),
             usage_poll_seconds: Some(self.usage_poll_seconds),
+            ws_keepalive_ms: Some(self.ws_keepalive_ms),
             ..SavedGateway::default()
         };
         self.perimeter.save_into(&mut saved);

@@ -41,6 +41,7 @@ pub mod usage;
 pub mod usage_answer;
 pub mod wire;
 pub mod ws;
+pub mod ws_keepalive;
 mod ws_session;
 mod ws_turn;
 pub mod ws_upgrade;

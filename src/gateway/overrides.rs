@@ -44,6 +44,8 @@ pub struct Overrides {
     pub usage_poll_seconds: Option<u64>,
     /// `--no-websocket` (not saved: a switch for one run).
     pub no_websocket: bool,
+    /// `--ws-keepalive-ms`: keepalive interval of a WebSocket turn that shows Codex nothing yet.
+    pub ws_keepalive_ms: Option<u64>,
 }
 
 impl Overrides {

@@ -33,6 +33,7 @@ use super::error::{GatewayError, json_error};
 use super::proxy::passes;
 use super::proxy::prepare::{ACCESS_KEY_HEADER, strip_hop_by_hop, upstream_url};
 use super::state::GatewayState;
+use super::ws_keepalive::Quiet;
 use super::ws_session::{Session, Turn};
 use super::ws_upgrade::{self, ServerSocket};
 use super::ws_upstream;
@@ -88,6 +89,9 @@ pub async fn handle(state: Arc<GatewayState>, mut parts: http::request::Parts) -
         }
     }
     let base = ws_upstream::forwardable(base);
+    let quiet = Quiet::new(std::time::Duration::from_millis(
+        state.config.ws_keepalive_ms,
+    ));
     let mut s = Session {
         state,
         up: None,
@@ -98,6 +102,7 @@ pub async fn handle(state: Arc<GatewayState>, mut parts: http::request::Parts) -
         pending: VecDeque::new(),
         ended: false,
         answered: false,
+        quiet,
     };
     // Open upstream before answering, so the 101 carries what upstream's says (Codex reads
     // reasoning/model/turn-state headers from it). A failure here is not Codex's: the first
@@ -207,6 +212,8 @@ impl Session {
         let started = Instant::now();
         self.state.counters.requests.fetch_add(1, Ordering::Relaxed);
         self.answered = false;
+        // Codex's idle timer starts when it has sent the request.
+        self.quiet.heard();
         let req = Request::parse(&text);
         let full = req.as_ref().and_then(|r| self.mirror.expand(r));
         let ctx = Turn { text, req, full };

@@ -9,6 +9,7 @@ use http::HeaderMap;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::state::GatewayState;
+use super::ws_keepalive::Quiet;
 use super::ws_upstream::Upstream;
 use crate::policy::ws::{Mirror, Request};
 
@@ -30,6 +31,8 @@ pub(super) struct Session {
     pub ended: bool,
     /// Something final of the current turn reached Codex.
     pub answered: bool,
+    /// When Codex last heard from this socket (keepalive frames while a turn shows nothing).
+    pub quiet: Quiet,
 }
 
 /// The request of one turn.

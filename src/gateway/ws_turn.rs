@@ -22,9 +22,6 @@ use crate::policy::upstream::{self, Attempt, RetryPolicy};
 use crate::policy::ws::{self as proto, Failure, Meaning, Request};
 use crate::store::now_ms;
 
-/// How often a keepalive frame goes to Codex while the gateway is switching accounts.
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
-
 /// Reconnects of one account within one turn (closes, socket age limit, lost parents).
 const MAX_RECONNECTS: u32 = 2;
 
@@ -77,7 +74,8 @@ impl Session {
         }
     }
 
-    /// Open the upstream socket on `acct`, sending Codex keepalive frames meanwhile.
+    /// Open the upstream socket on `acct` (a token refresh included), sending Codex keepalive
+    /// frames meanwhile.
     async fn open(
         &mut self,
         down: &mut ServerSocket,
@@ -85,19 +83,7 @@ impl Session {
     ) -> Result<Upstream, ConnectError> {
         let timeout = Duration::from_millis(self.state.config.timeout_ms);
         let connect = ws_upstream::connect(&self.state, acct, &self.url, &self.base, timeout);
-        tokio::pin!(connect);
-        let mut tick = tokio::time::interval_at(
-            tokio::time::Instant::now() + KEEPALIVE_EVERY,
-            KEEPALIVE_EVERY,
-        );
-        loop {
-            tokio::select! {
-                r = &mut connect => return r,
-                _ = tick.tick() => {
-                    let _ = down.send(Message::text(proto::KEEPALIVE)).await;
-                }
-            }
-        }
+        self.quiet.during(down, connect).await
     }
 
     /// Serve `turn` on `acct`, or give up on this account.
@@ -130,7 +116,7 @@ impl Session {
                         let outcome =
                             upstream::classify(held.status.as_u16(), Some(&held.body), now_ms());
                         let keep = held.duplicate();
-                        match settle(
+                        let settled = settle(
                             &self.state,
                             &acct,
                             Some(outcome),
@@ -138,9 +124,8 @@ impl Session {
                             &mut tries,
                             &policy,
                             None,
-                        )
-                        .await
-                        {
+                        );
+                        match self.quiet.during(down, settled).await {
                             Settled::Again => continue,
                             // Nothing reached Codex: a failure upstream would hand on is the
                             // next account's chance instead.
@@ -152,9 +137,9 @@ impl Session {
                     }
                     Err(ConnectError::Failed(e)) => {
                         tracing::debug!(account = %acct.name, "upstream websocket: {e}");
-                        match settle(&self.state, &acct, None, None, &mut tries, &policy, None)
-                            .await
-                        {
+                        let settled =
+                            settle(&self.state, &acct, None, None, &mut tries, &policy, None);
+                        match self.quiet.during(down, settled).await {
                             Settled::Again => continue,
                             Settled::Done(Attempted::Delivered(_)) => {
                                 return Attempted::Failed(None);
@@ -242,7 +227,7 @@ impl Session {
                         Failure::Upstream(outcome) => {
                             let held = held_of(&frame);
                             let keep = held.duplicate();
-                            match settle(
+                            let settled = settle(
                                 &self.state,
                                 &acct,
                                 Some(outcome),
@@ -250,9 +235,8 @@ impl Session {
                                 &mut tries,
                                 &policy,
                                 creds.as_deref(),
-                            )
-                            .await
-                            {
+                            );
+                            match self.quiet.during(down, settled).await {
                                 Settled::Again => {}
                                 // Overload after the retries, before any output: the next
                                 // account may serve the turn (if none can, Codex gets the
@@ -277,6 +261,7 @@ impl Session {
     async fn deliver(&mut self, down: &mut ServerSocket, frame: String, status: u16) -> Attempted {
         self.answered = true;
         self.mirror.clear();
+        self.quiet.heard();
         if down.send(Message::text(frame)).await.is_err() {
             self.ended = true;
         }
@@ -299,9 +284,17 @@ impl Session {
             let Some(up) = self.up.as_mut() else {
                 return Relayed::Broke;
             };
+            // Until the first output the frames are held: Codex hears keepalives instead.
+            let keepalive = tokio::time::sleep_until(self.quiet.due());
             let event = tokio::select! {
                 m = tokio::time::timeout(idle, up.ws.next()) => Ok(m),
                 m = down.next() => Err(m),
+                _ = keepalive, if !started => {
+                    if !self.quiet.send(down).await {
+                        return Relayed::Gone;
+                    }
+                    continue;
+                }
             };
             let t = match event {
                 Err(Some(Ok(Message::Text(t)))) => {
@@ -346,6 +339,7 @@ impl Session {
                 }
             }
             let status = matches!(last, Meaning::Failed(_)).then(|| frame_status(&t));
+            self.quiet.heard();
             if down.send(Message::Text(t)).await.is_err() {
                 return Relayed::Gone;
             }

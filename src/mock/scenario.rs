@@ -167,6 +167,8 @@ pub struct WsFaults {
     pub forget_responses: bool,
     /// Pause before every event frame (slow frames).
     pub frame_delay_ms: u64,
+    /// Pause before answering the upgrade (a slow handshake, e.g. a far or busy backend).
+    pub handshake_delay_ms: u64,
     /// Put a reasoning item with `encrypted_content` bound to this account in every answer, and
     /// refuse input reasoning produced by another account with `invalid_encrypted_content`.
     pub reasoning: bool,

@@ -6,7 +6,7 @@
 //! same socket (else `previous_response_not_found`, as the backend does), `generate: false` is a
 //! prewarm (`response.created` + `response.completed`, nothing charged), and a spent account
 //! gets the backend's usage-limit error frame. [`super::WsFaults`] injects the rest: refused
-//! upgrades, closes before or during a turn, the socket age limit, 401 frames, overload, slow
+//! or slow upgrades, closes before or during a turn, the socket age limit, 401 frames, overload, slow
 //! frames, and reasoning bound to its account. Every frame is recorded
 //! ([`super::RecordedFrame`]) and counted in bytes.
 
@@ -108,6 +108,9 @@ pub(super) async fn handle(shared: Arc<Shared>, mut parts: http::request::Parts)
             })
         }
     };
+    if faults.ws.handshake_delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.ws.handshake_delay_ms)).await;
+    }
     let answer = match refused {
         Some((status, msg)) => Err(json_answer(status, json!({"error": {"message": msg}}))),
         None => ws_upgrade::accept(h)

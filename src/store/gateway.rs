@@ -4,7 +4,7 @@
 //! `oauthClientId`, `cooldownSeconds`, `maxRetryPasses`, `requestTimeoutMs`,
 //! `upstreamMaxRetries`, `upstreamRetryBaseMs`, `upstreamRetryMaxMs`, `upstreamRetryJitterMs`,
 //! `overrideAuth`) plus cao's own (`tokenUrl`, `maxBodyBytes`, `idleTimeoutMs`, `strategy`,
-//! `switchAt`, `stateUrl`, `stateKeyFile`, `usagePollSeconds`, and the perimeter's
+//! `switchAt`, `stateUrl`, `stateKeyFile`, `usagePollSeconds`, `wsKeepaliveMs`, and the perimeter's
 //! `allowedHosts`, `maxBufferedBytes`, `headerTimeoutMs`, `bodyTimeoutMs`). Every key is
 //! optional (absent or `null` = the default) and keys cao does not know are kept as they are, so a newer cao's or the TypeScript tool's settings survive a
 //! `--save`. The access key is never saved: it is a secret, pass it by `CAO_GATEWAY_KEY`.
@@ -78,6 +78,9 @@ pub struct SavedGateway {
     /// `--body-timeout-ms`: time for a whole request body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_timeout_ms: Option<u64>,
+    /// `--ws-keepalive-ms`: keepalive frames to Codex while a WebSocket turn waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_keepalive_ms: Option<u64>,
     /// Keys cao does not know, kept on every write.
     #[serde(flatten)]
     pub other: Map<String, Value>,

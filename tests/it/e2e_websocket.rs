@@ -149,3 +149,115 @@ async fn codex_exec_survives_upstream_closes_and_the_socket_age_limit() {
     );
     r.assert_websocket_only();
 }
+
+/// Codex on a provider of its own whose stream idle timeout is 1.5 s (the built-in provider's
+/// is 300 s and cannot be changed: `model_providers.openai` is reserved), talking WebSocket to
+/// the gateway like the built-in one does (`supports_websockets`, ChatGPT login).
+fn short_idle_provider(gw: &str) -> Vec<String> {
+    let p = "model_providers.cao_idle_test";
+    vec![
+        "model_provider=\"cao_idle_test\"".to_string(),
+        format!("{p}.name=\"cao idle test\""),
+        format!("{p}.base_url=\"{gw}\""),
+        format!("{p}.requires_openai_auth=true"),
+        format!("{p}.supports_websockets=true"),
+        format!("{p}.stream_idle_timeout_ms=1500"),
+        format!("{p}.stream_max_retries=0"),
+        format!("chatgpt_base_url=\"{gw}/backend-api\""),
+    ]
+}
+
+/// acc-1 serves the prewarm, then fails the turn before any output (overloaded); acc-2's
+/// handshake takes 4 s: the switch outlasts Codex's 1.5 s idle timer several times over.
+fn slow_switch() -> Scenario {
+    let overloaded = AccountFaults {
+        ws: WsFaults {
+            overloaded_turns: vec![1],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let slow = AccountFaults {
+        ws: WsFaults {
+            handshake_delay_ms: 4_000,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Scenario::default()
+        .with_account("acc-1", overloaded)
+        .with_account("acc-2", slow)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn codex_exec_waits_through_a_slow_switch_on_keepalive_frames() {
+    let Some(bin) = common::real_codex() else {
+        return;
+    };
+    for (keepalive_ms, kept) in [("300", true), ("60000", false)] {
+        let env = TestEnv::new();
+        env.add_logged_in("a1", "acc-1", now_secs() + 3600);
+        env.add_logged_in("a2", "acc-2", now_secs() + 3600);
+        let m = MockUpstream::spawn("127.0.0.1", 0, slow_switch())
+            .await
+            .unwrap();
+        let (base, token) = (m.base_url(), m.token_url());
+        let g = GatewayProc::start(
+            &env,
+            &[
+                "--base-url",
+                &base,
+                "--token-url",
+                &token,
+                "--upstream-retries",
+                "0",
+                "--ws-keepalive-ms",
+                keepalive_ms,
+            ],
+        );
+        let codex = Codex::new(&env, bin.clone(), &token);
+        let out = codex
+            .run(
+                &short_idle_provider(&g.url),
+                &["exec", "--skip-git-repo-check", "hello"],
+            )
+            .await;
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let frames: Vec<String> = m
+            .ws_frames()
+            .iter()
+            .map(cao::mock::RecordedFrame::summary)
+            .collect();
+        eprintln!("keepalive {keepalive_ms} ms: {frames:?}\n{stderr}");
+        if kept {
+            assert_answered(&out, "Mock reply from acc-2.", &g);
+            assert!(!stderr.contains("idle timeout"), "{stderr}");
+            assert!(!stderr.contains("Falling back"), "{stderr}");
+            assert!(
+                !m.requests().iter().any(|r| r.is_model_call()),
+                "no HTTP fallback: {:?}",
+                m.requests()
+            );
+            assert_eq!(
+                frames,
+                [
+                    "acc-1:prewarm:completed",
+                    "acc-1:delta:failed",
+                    // The same turn, expanded for the new account, after its slow handshake.
+                    "acc-2:full:completed"
+                ]
+            );
+        } else {
+            // The control: without keepalives Codex gives up on the socket while the gateway
+            // is still switching, and falls back to HTTP for the rest of the session.
+            assert!(
+                stderr.contains("idle timeout waiting for websocket"),
+                "{stderr}"
+            );
+            assert!(
+                stderr.contains("Falling back from WebSockets to HTTPS transport"),
+                "{stderr}"
+            );
+        }
+    }
+}

@@ -44,3 +44,4 @@ mod usage_poll;
 mod usage_poll_schedule;
 mod watch;
 mod websocket;
+mod websocket_keepalive;

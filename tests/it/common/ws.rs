@@ -17,6 +17,8 @@ pub struct WsClient {
     pub last_id: Option<String>,
     /// Every frame received, in order.
     pub seen: Vec<Value>,
+    /// The same frames as the text that arrived.
+    pub raw: Vec<String>,
 }
 
 /// A bearer of the client's own account (which the gateway must never use for model calls).
@@ -76,6 +78,7 @@ impl WsClient {
             ws,
             last_id: None,
             seen: Vec::new(),
+            raw: Vec::new(),
         })
     }
 
@@ -126,6 +129,7 @@ impl WsClient {
             };
             let Message::Text(t) = msg else { continue };
             let v: Value = serde_json::from_str(&t).unwrap();
+            self.raw.push(t.to_string());
             self.seen.push(v.clone());
             events.push(v.clone());
             match v["type"].as_str().unwrap_or("") {
