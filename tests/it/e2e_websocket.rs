@@ -195,26 +195,14 @@ async fn codex_exec_waits_through_a_slow_switch_on_keepalive_frames() {
         return;
     };
     for (keepalive_ms, kept) in [("300", true), ("60000", false)] {
-        let env = TestEnv::new();
-        env.add_logged_in("a1", "acc-1", now_secs() + 3600);
-        env.add_logged_in("a2", "acc-2", now_secs() + 3600);
-        let m = MockUpstream::spawn("127.0.0.1", 0, slow_switch())
-            .await
-            .unwrap();
-        let (base, token) = (m.base_url(), m.token_url());
-        let g = GatewayProc::start(
+        let env = common::gateway::two_accounts();
+        let m = common::gateway::mock(slow_switch()).await;
+        let g = common::gateway::gw(
             &env,
-            &[
-                "--base-url",
-                &base,
-                "--token-url",
-                &token,
-                "--upstream-retries",
-                "0",
-                "--ws-keepalive-ms",
-                keepalive_ms,
-            ],
+            &m,
+            &["--upstream-retries", "0", "--ws-keepalive-ms", keepalive_ms],
         );
+        let token = m.token_url();
         let codex = Codex::new(&env, bin.clone(), &token);
         let out = codex
             .run(
