@@ -410,6 +410,10 @@ pub struct GatewayStartArgs {
     /// every replica; `cao gateway state-key PATH` makes one)
     #[arg(long, value_name = "PATH")]
     pub state_key_file: Option<String>,
+    /// Trust these CA certificates (PEM) for a rediss:// --state URL instead of the web PKI
+    /// roots (a Redis with a private CA)
+    #[arg(long, value_name = "PATH", env = "CAO_STATE_CA_FILE")]
+    pub state_ca_file: Option<String>,
     /// Ask the usage endpoint about idle accounts every this many seconds, one account at a
     /// time (0 turns it off; below 60 warns) [default: 300]
     #[arg(long, value_name = "SECONDS")]

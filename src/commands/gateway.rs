@@ -48,6 +48,7 @@ fn overrides(a: GatewayStartArgs) -> Overrides {
         body_timeout_ms: a.body_timeout_ms,
         state_url: a.state_url,
         state_key_file: a.state_key_file,
+        state_ca_file: a.state_ca_file,
         usage_poll_seconds: a.usage_poll,
         no_websocket: a.no_websocket,
         ws_keepalive_ms: a.ws_keepalive_ms,
@@ -322,7 +323,7 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     if a.json {
         let report = Report {
-            config: config.to_saved(),
+            config: config.to_shown(),
             url: config.local_url(),
             running,
             accounts,

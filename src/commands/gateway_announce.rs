@@ -119,6 +119,7 @@ fn flags_given(o: &Overrides) -> Vec<&'static str> {
     given(o.max_buffered_bytes.is_some(), "--max-buffered-bytes");
     given(o.state_url.is_some(), "--state");
     given(o.state_key_file.is_some(), "--state-key-file");
+    given(o.state_ca_file.is_some(), "--state-ca-file");
     given(o.usage_poll_seconds.is_some(), "--usage-poll");
     given(o.ws_keepalive_ms.is_some(), "--ws-keepalive-ms");
     out

@@ -63,6 +63,9 @@ pub struct GatewayConfig {
     pub state_url: Option<String>,
     /// The key sealing token sets in the shared state (required with `state_url`).
     pub state_key_file: Option<std::path::PathBuf>,
+    /// CA certificates (PEM) a `rediss://` state URL is checked against instead of the web PKI
+    /// roots (`--state-ca-file`).
+    pub state_ca_file: Option<std::path::PathBuf>,
     /// Seconds between usage-endpoint polls of idle accounts; 0 = off (`--usage-poll`).
     pub usage_poll_seconds: u64,
     /// Answer WebSocket upgrades 426 (Codex then uses HTTP) instead of proxying them.
@@ -84,7 +87,7 @@ impl std::fmt::Debug for GatewayConfig {
                 &self
                     .state_url
                     .as_deref()
-                    .map(crate::shared::redis::redact_url),
+                    .map(crate::shared::connect::redact_url),
             )
             .finish_non_exhaustive()
     }
@@ -115,6 +118,7 @@ impl Default for GatewayConfig {
             perimeter: perimeter_options::Options::default(),
             state_url: None,
             state_key_file: None,
+            state_ca_file: None,
             usage_poll_seconds: crate::policy::usage_poll::DEFAULT_INTERVAL_SECONDS,
             no_websocket: false,
             ws_keepalive_ms: DEFAULT_WS_KEEPALIVE_MS,
@@ -190,6 +194,9 @@ impl GatewayConfig {
             state_key_file: text(&o.state_key_file, &saved.state_key_file)
                 .filter(|p| !p.is_empty())
                 .map(std::path::PathBuf::from),
+            state_ca_file: text(&o.state_ca_file, &saved.state_ca_file)
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from),
             usage_poll_seconds: o
                 .usage_poll_seconds
                 .or(saved.usage_poll_seconds)
@@ -217,13 +224,23 @@ impl GatewayConfig {
                 .is_some()
         };
         if let Some(state) = &self.state_url {
-            let ok = url::Url::parse(state)
+            let scheme = url::Url::parse(state)
                 .ok()
-                .is_some_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.host().is_some());
+                .filter(|u| u.host().is_some())
+                .map(|u| u.scheme().to_string());
+            let ok = matches!(scheme.as_deref(), Some("redis" | "rediss"));
             if !ok {
                 bail!(
                     "--state {:?} is not a redis:// or rediss:// URL (for example redis://127.0.0.1:6379/0)",
-                    crate::shared::redis::redact_url(state)
+                    crate::shared::connect::redact_url(state)
+                );
+            }
+            if let Some(ca) = &self.state_ca_file
+                && scheme.as_deref() != Some("rediss")
+            {
+                bail!(
+                    "--state-ca-file {} is for a TLS connection to Redis; use a rediss:// --state URL",
+                    ca.display()
                 );
             }
             if self.state_key_file.is_none() {
@@ -231,6 +248,14 @@ impl GatewayConfig {
                     "--state needs --state-key-file PATH: the same 0600 key file on every replica (make one with `cao gateway state-key PATH`)"
                 );
             }
+        }
+        if self.state_url.is_none()
+            && let Some(ca) = &self.state_ca_file
+        {
+            bail!(
+                "--state-ca-file {} needs --state rediss://HOST:PORT/DB",
+                ca.display()
+            );
         }
         if !url_ok(&self.base_url) {
             bail!(
@@ -312,12 +337,24 @@ impl GatewayConfig {
                 .state_key_file
                 .as_ref()
                 .map(|p| p.display().to_string()),
+            state_ca_file: self.state_ca_file.as_ref().map(|p| p.display().to_string()),
             usage_poll_seconds: Some(self.usage_poll_seconds),
             ws_keepalive_ms: Some(self.ws_keepalive_ms),
             ..SavedGateway::default()
         };
         self.perimeter.save_into(&mut saved);
         saved
+    }
+
+    /// These options as `cao gateway status --json` shows them: [`Self::to_saved`] with the
+    /// state URL's password hidden.
+    pub fn to_shown(&self) -> SavedGateway {
+        let mut shown = self.to_saved();
+        shown.state_url = shown
+            .state_url
+            .as_deref()
+            .map(crate::shared::connect::redact_url);
+        shown
     }
 
     /// Write these options to `gateway.json` (under the state lock, keeping keys cao does not

@@ -226,7 +226,9 @@ async fn connect_replicas(
         .state_key_file
         .clone()
         .context("--state needs --state-key-file")?;
-    let link = Arc::new(replicas::Replicas::connect(url, &key_file, addr.to_string()).await?);
+    let ca_file = config.state_ca_file.as_deref();
+    let link =
+        Arc::new(replicas::Replicas::connect(url, &key_file, ca_file, addr.to_string()).await?);
     tracing::info!(replica = %link.id, state = %link.shared.url(), key = %link.key.fingerprint(), "joined the shared pool");
     Ok(link)
 }

@@ -41,6 +41,7 @@ pub struct Overrides {
     pub body_timeout_ms: Option<u64>,
     pub state_url: Option<String>,
     pub state_key_file: Option<String>,
+    pub state_ca_file: Option<String>,
     pub usage_poll_seconds: Option<u64>,
     /// `--no-websocket` (not saved: a switch for one run).
     pub no_websocket: bool,

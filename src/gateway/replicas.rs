@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
+use crate::shared::connect::StateCa;
 use crate::shared::redis::{Replica, SharedError, SharedState};
 use crate::shared::seal::StateKey;
 
@@ -89,11 +90,18 @@ impl std::fmt::Debug for Replicas {
 }
 
 impl Replicas {
-    /// Connect, load the state key and check it against the one the other replicas use.
-    pub async fn connect(url: &str, key_file: &Path, address: String) -> anyhow::Result<Self> {
+    /// Connect (trusting the CA certificates in `ca_file` for `rediss://`, when given), load
+    /// the state key and check it against the one the other replicas use.
+    pub async fn connect(
+        url: &str,
+        key_file: &Path,
+        ca_file: Option<&Path>,
+        address: String,
+    ) -> anyhow::Result<Self> {
         let key = StateKey::load(key_file)
             .with_context(|| "the shared state needs the same --state-key-file on every replica")?;
-        let shared = SharedState::connect(url, KEY_PREFIX).await?;
+        let ca = ca_file.map(StateCa::load).transpose()?;
+        let shared = SharedState::connect_trusting(url, KEY_PREFIX, ca.as_ref()).await?;
         shared.claim_key(key.fingerprint()).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         Ok(Self {

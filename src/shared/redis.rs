@@ -25,6 +25,8 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
+use super::connect::{self, StateCa, redact_url};
+
 /// How long one Redis call may take before it counts as "Redis unreachable".
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a "being spent" mark outlives the spend (a token older than this is long dead).
@@ -47,25 +49,32 @@ pub enum SharedError {
         #[source]
         source: redis::RedisError,
     },
+    #[error(
+        "Redis at {url} refused the credentials (check the user and password in the --state URL)"
+    )]
+    Refused {
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error(
+        "Redis at {url} presented a certificate this replica does not trust (a private CA? pass it with --state-ca-file)"
+    )]
+    Untrusted {
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error("the state CA file {path} is not usable: {detail}")]
+    BadCa { path: String, detail: String },
+    #[error("--state-ca-file {path} is for a TLS connection, but {url} is not rediss://")]
+    CaWithoutTls { url: String, path: String },
     #[error("Redis call failed")]
     Call(#[from] redis::RedisError),
     #[error(
         "this replica's state key (fingerprint {ours}) differs from the one the other replicas use ({theirs}); start every replica with the same --state-key-file"
     )]
     KeyMismatch { ours: String, theirs: String },
-}
-
-/// The URL without its password, for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<invalid URL>".to_string(),
-    }
 }
 
 /// The latest token set of an account, as published.
@@ -142,24 +151,34 @@ impl std::fmt::Debug for SharedState {
 }
 
 impl SharedState {
-    /// Connect to `url` (`redis://[user:pass@]host:port/db` or `rediss://` for TLS).
+    /// Connect to `url` (`redis://[user:pass@]host:port/db` or `rediss://` for TLS, checked
+    /// against the web PKI roots).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, SharedError> {
+        Self::connect_trusting(url, prefix, None).await
+    }
+
+    /// [`Self::connect`]; with `ca`, a `rediss://` server's certificate is checked against those
+    /// CA certificates instead. The first call (a `PING`) tells a refused password or an
+    /// untrusted certificate from an unreachable server.
+    pub async fn connect_trusting(
+        url: &str,
+        prefix: &str,
+        ca: Option<&StateCa>,
+    ) -> Result<Self, SharedError> {
         let shown = redact_url(url);
-        let client = redis::Client::open(url).map_err(|source| SharedError::BadUrl {
-            url: shown.clone(),
-            source,
-        })?;
+        let client = connect::client(url, &shown, ca)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))
             .set_number_of_retries(1);
-        let conn = client
+        let mut conn = client
             .get_connection_manager_with_config(config)
             .await
-            .map_err(|source| SharedError::Unreachable {
-                url: shown.clone(),
-                source,
-            })?;
+            .map_err(|e| connect::failed(&shown, e))?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| connect::failed(&shown, e))?;
         Ok(Self {
             conn,
             prefix: prefix.to_string(),

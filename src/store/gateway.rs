@@ -63,6 +63,9 @@ pub struct SavedGateway {
     /// `--state-key-file`: the key that seals token sets in the shared store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_key_file: Option<String>,
+    /// `--state-ca-file`: CA certificates (PEM) a `rediss://` state URL is checked against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_ca_file: Option<String>,
     /// Seconds between usage polls of idle accounts (`--usage-poll`; 0 = off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage_poll_seconds: Option<u64>,

@@ -32,6 +32,7 @@ mod perimeter_process;
 mod picker;
 mod replicas;
 mod replicas_custody;
+mod replicas_tls;
 mod routing;
 mod run;
 mod shared_state;

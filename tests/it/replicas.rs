@@ -10,7 +10,7 @@ use crate::common::gateway::{
 use crate::common::redis::{RedisServer, state_key_file as key_file};
 use crate::common::{TestEnv, now_secs};
 
-fn spent_acc1() -> AccountFaults {
+pub fn spent_acc1() -> AccountFaults {
     AccountFaults {
         quota: Some(QuotaFault {
             resets_at: Some(now_secs() + 3600),

@@ -283,6 +283,16 @@ pub async fn mock_acc1(faults: AccountFaults) -> MockUpstream {
 }
 
 pub fn gw(env: &TestEnv, m: &MockUpstream, extra: &[&str]) -> GatewayProc {
+    gw_with(env, m, extra, &[])
+}
+
+/// [`gw`] with extra environment variables.
+pub fn gw_with(
+    env: &TestEnv,
+    m: &MockUpstream,
+    extra: &[&str],
+    vars: &[(&str, &str)],
+) -> GatewayProc {
     let base = m.base_url();
     let token = m.token_url();
     let mut args = vec![
@@ -298,7 +308,8 @@ pub fn gw(env: &TestEnv, m: &MockUpstream, extra: &[&str]) -> GatewayProc {
         "5",
     ];
     args.extend_from_slice(extra);
-    GatewayProc::start(env, &args)
+    GatewayProc::try_start_with(env, &args, vars)
+        .unwrap_or_else(|e| panic!("gateway did not start: {e}"))
 }
 
 /// Model calls the mock answered, as (account, status).

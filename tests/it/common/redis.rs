@@ -3,7 +3,7 @@
 //! fail under CI.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,14 @@ pub struct RedisServer {
     child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// TLS only ([`RedisServer::start_secured`]): the private CA (PEM) its certificate chains to.
+    pub ca_file: Option<PathBuf>,
 }
+
+/// The password of the default user of a [`RedisServer::start_secured`] server.
+pub const PASSWORD: &str = "hunter2-default-pw";
+/// An ACL user of a [`RedisServer::start_secured`] server and its password.
+pub const ACL_USER: (&str, &str) = ("alice", "s3cret-alice-pw");
 
 /// Where the server binary is, or why the test is skipped.
 pub fn redis_binary() -> Option<PathBuf> {
@@ -30,18 +37,114 @@ pub fn redis_binary() -> Option<PathBuf> {
     found
 }
 
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private CA and a server certificate for 127.0.0.1 and localhost it signed (rcgen), as
+/// `ca.pem`, `server.pem` and `server.key` in `dir`.
+fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "cao test Redis CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_ca_cert_der(ca_cert.der(), &ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "cao test Redis");
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&paths.0, ca_cert.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    (paths.0, paths.1, paths.2)
+}
+
+/// Whether this `redis-server` was built with TLS (Debian's is).
+fn has_tls(bin: &Path) -> bool {
+    let out = Command::new(bin)
+        .args(["--port", "0", "--tls-port", "0", "--loglevel", "warning"])
+        .output();
+    // Without TLS support the option itself is refused ("Bad directive or wrong number of
+    // arguments"); with it, a server that listens nowhere exits saying so.
+    out.is_ok_and(|o| {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        !text.contains("Bad directive")
+    })
+}
+
 impl RedisServer {
     /// Start one (append-only file on, as the docs advise for durable spend marks).
     pub fn start() -> Option<Self> {
+        Self::spawn(false)
+    }
+
+    /// Start one that speaks TLS only (its certificate from a private CA made here, no client
+    /// certificates asked), with a password on the default user ([`PASSWORD`]) and an ACL user
+    /// ([`ACL_USER`]). `None` (skipped) without a `redis-server` built with TLS.
+    pub fn start_secured() -> Option<Self> {
         let bin = redis_binary()?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        if !has_tls(&bin) {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "this redis-server has no TLS support"
+            );
+            eprintln!("skipping: redis-server built without TLS");
+            return None;
+        }
+        Self::spawn(true)
+    }
+
+    fn spawn(secured: bool) -> Option<Self> {
+        let bin = redis_binary()?;
+        let port = free_port();
         let dir = tempfile::tempdir().unwrap();
-        let child = Command::new(bin)
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        let mut cmd = Command::new(bin);
+        cmd.args(["--bind", "127.0.0.1"]);
+        let mut ca_file = None;
+        if secured {
+            let (ca, cert, key) = make_certificates(dir.path());
+            cmd.args(["--port", "0", "--tls-port", &port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&cert)
+                .arg("--tls-key-file")
+                .arg(&key)
+                .arg("--tls-ca-cert-file")
+                .arg(&ca)
+                .args(["--tls-auth-clients", "no"])
+                .args(["--requirepass", PASSWORD])
+                .args(["--user", ACL_USER.0, "on"])
+                .arg(format!(">{}", ACL_USER.1))
+                .args(["~*", "&*", "+@all"]);
+            ca_file = Some(ca);
+        } else {
+            cmd.args(["--port", &port.to_string()]);
+        }
+        let child = cmd
             .args([
                 "--save",
                 "",
@@ -56,14 +159,30 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        let server = Self { child, port, dir };
+        let server = Self {
+            child,
+            port,
+            dir,
+            ca_file,
+        };
         server.wait_ready();
         Some(server)
     }
 
-    /// `redis://127.0.0.1:PORT/DB`.
+    /// `redis://127.0.0.1:PORT/DB` (`rediss://` when secured).
     pub fn url(&self, db: u8) -> String {
-        format!("redis://127.0.0.1:{}/{db}", self.port)
+        self.url_as("", db)
+    }
+
+    /// [`Self::url`] with `userinfo` (`:password` or `user:password`) before the host.
+    pub fn url_as(&self, userinfo: &str, db: u8) -> String {
+        let scheme = if self.ca_file.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        let at = if userinfo.is_empty() { "" } else { "@" };
+        format!("{scheme}://{userinfo}{at}127.0.0.1:{}/{db}", self.port)
     }
 
     fn wait_ready(&self) {
