@@ -1,7 +1,7 @@
 //! Several `cao gateway start --state redis://…` replicas, each with its own data dir, sharing
 //! one pool through a real `redis-server` on 127.0.0.1 against the mock upstream.
 
-use cao::mock::{AccountFaults, QuotaFault};
+use cao::mock::{AccountFaults, MockUpstream, QuotaFault};
 use serde_json::Value;
 
 use crate::common::gateway::{
@@ -20,6 +20,40 @@ pub fn spent_acc1() -> AccountFaults {
     }
 }
 
+/// acc-1 is spent (a 429 until an hour from now): A's first request learns it and is served by
+/// acc-2; B learns the cooldown through Redis and never asks acc-1 itself.
+pub async fn assert_a_cooldown_is_shared(m: &MockUpstream, a_url: &str, b_url: &str) {
+    let first = model_call(a_url, Some("s-a")).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(
+        first.body.contains("Mock reply from acc-2."),
+        "{}",
+        first.body
+    );
+    assert_eq!(
+        model_calls(m),
+        [("acc-1".to_string(), 429), ("acc-2".to_string(), 200)]
+    );
+    // B learns the cooldown through Redis, without ever asking acc-1 itself.
+    assert!(eventually(10, || {
+        let b_url = b_url.to_string();
+        let st: Value = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(async { get(&b_url, "/status", &[]).await.json() })
+        });
+        st.to_string().contains("cooling")
+    }));
+    let second = model_call(b_url, Some("s-b")).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert!(
+        second.body.contains("Mock reply from acc-2."),
+        "{}",
+        second.body
+    );
+    let acc1_calls = model_calls(m).iter().filter(|c| c.0 == "acc-1").count();
+    assert_eq!(acc1_calls, 1, "{:?}", model_calls(m));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cooldown_learnt_by_one_replica_is_honoured_by_another() {
     let Some(redis) = RedisServer::start() else {
@@ -33,35 +67,7 @@ async fn a_cooldown_learnt_by_one_replica_is_honoured_by_another() {
     let a = gw(&env_a, &m, &["--state", &url, "--state-key-file", &key]);
     let b = gw(&env_b, &m, &["--state", &url, "--state-key-file", &key]);
 
-    let first = model_call(&a.url, Some("s-a")).await;
-    assert_eq!(first.status, 200, "{}", first.body);
-    assert!(
-        first.body.contains("Mock reply from acc-2."),
-        "{}",
-        first.body
-    );
-    assert_eq!(
-        model_calls(&m),
-        [("acc-1".to_string(), 429), ("acc-2".to_string(), 200)]
-    );
-    // B learns the cooldown through Redis, without ever asking acc-1 itself.
-    assert!(eventually(10, || {
-        let b_url = b.url.clone();
-        let st: Value = tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current()
-                .block_on(async { get(&b_url, "/status", &[]).await.json() })
-        });
-        st.to_string().contains("cooling")
-    }));
-    let second = model_call(&b.url, Some("s-b")).await;
-    assert_eq!(second.status, 200, "{}", second.body);
-    assert!(
-        second.body.contains("Mock reply from acc-2."),
-        "{}",
-        second.body
-    );
-    let acc1_calls = model_calls(&m).iter().filter(|c| c.0 == "acc-1").count();
-    assert_eq!(acc1_calls, 1, "{:?}", model_calls(&m));
+    assert_a_cooldown_is_shared(&m, &a.url, &b.url).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,11 +10,9 @@ use cao::shared::redis::{SharedError, SharedState};
 use serde_json::Value;
 
 use crate::common::TestEnv;
-use crate::common::gateway::{
-    cao_command, eventually, get, gw, gw_with, mock_acc1, model_call, model_calls, two_accounts,
-};
+use crate::common::gateway::{cao_command, get, gw, gw_with, mock_acc1, model_call, two_accounts};
 use crate::common::redis::{ACL_USER, PASSWORD, RedisServer, state_key_file};
-use crate::replicas::spent_acc1;
+use crate::replicas::{assert_a_cooldown_is_shared, spent_acc1};
 
 fn ca_of(r: &RedisServer) -> String {
     r.ca_file.as_ref().unwrap().display().to_string()
@@ -125,31 +123,8 @@ async fn two_replicas_on_a_tls_redis_with_passwords_share_a_cooldown_and_never_s
         &[("CAO_STATE_URL", &url_b), ("CAO_STATE_CA_FILE", &ca)],
     );
 
-    let first = model_call(&a.url, Some("s-a")).await;
-    assert_eq!(first.status, 200, "{}\n{}", first.body, a.log());
-    assert!(
-        first.body.contains("Mock reply from acc-2."),
-        "{}",
-        first.body
-    );
-    // B learns the cooldown through the TLS Redis, without ever asking acc-1 itself.
-    let b_url = b.url.clone();
-    assert!(eventually(10, || {
-        let st: Value = tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current()
-                .block_on(async { get(&b_url, "/status", &[]).await.json() })
-        });
-        st.to_string().contains("cooling")
-    }));
-    let second = model_call(&b.url, Some("s-b")).await;
-    assert_eq!(second.status, 200, "{}", second.body);
-    assert!(
-        second.body.contains("Mock reply from acc-2."),
-        "{}",
-        second.body
-    );
-    let acc1_calls = model_calls(&m).iter().filter(|c| c.0 == "acc-1").count();
-    assert_eq!(acc1_calls, 1, "{:?}", model_calls(&m));
+    // Over the TLS Redis, with both password forms.
+    assert_a_cooldown_is_shared(&m, &a.url, &b.url).await;
 
     // Both see each other over TLS; the URL is shown with the password hidden.
     let mut seen = Value::Null;
@@ -233,20 +208,15 @@ fn a_wrong_password_or_an_untrusted_redis_certificate_keeps_a_replica_from_start
     };
     let port = redis.port;
     let with_ca = ["--state-ca-file", ca.as_str()];
-    let err = start(&redis.url_as(":wrong-pw-1", 0), &with_ca);
-    assert!(err.contains("refused the credentials"), "{err}");
-    assert!(
-        err.contains(&format!("rediss://:***@127.0.0.1:{port}/0")),
-        "{err}"
-    );
-    assert!(!err.contains("wrong-pw-1"), "{err}");
-    let err = start(&redis.url_as("alice:wrong-pw-2", 0), &with_ca);
-    assert!(err.contains("refused the credentials"), "{err}");
-    assert!(
-        err.contains(&format!("rediss://alice:***@127.0.0.1:{port}/0")),
-        "{err}"
-    );
-    assert!(!err.contains("wrong-pw-2"), "{err}");
+    for (userinfo, shown) in [(":wrong-pw-1", ""), ("alice:wrong-pw-2", "alice")] {
+        let err = start(&redis.url_as(userinfo, 0), &with_ca);
+        assert!(err.contains("refused the credentials"), "{err}");
+        assert!(
+            err.contains(&format!("rediss://{shown}:***@127.0.0.1:{port}/0")),
+            "{err}"
+        );
+        assert!(!err.contains("wrong-pw"), "{err}");
+    }
     // The right password but not the CA: the certificate is not trusted, and the error says
     // how to trust it.
     let err = start(&redis.url_as(&format!(":{PASSWORD}"), 0), &[]);
