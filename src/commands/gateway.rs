@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use super::gateway_announce as announce;
-use crate::cli::{
+use crate::cli::gateway::{
     GatewayDisableArgs, GatewayEnableArgs, GatewayStartArgs, GatewayStateKeyArgs, GatewayStatusArgs,
 };
 use crate::gateway::wire::{self, Health};

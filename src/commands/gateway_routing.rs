@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 
 use super::Ctx;
 use super::say::warn;
-use crate::cli::{GatewayDisableArgs, GatewayEnableArgs};
+use crate::cli::gateway::{GatewayDisableArgs, GatewayEnableArgs};
 use crate::codex::config_edit::{self, RoutingRecord};
 use crate::codex::{app_env, shim};
 use crate::gateway::identity::Verdict;

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 
 use super::Ctx;
 use super::gateway_routing::{normalize_url, require_ours};
-use crate::cli::GatewayVerifyArgs;
+use crate::cli::gateway::GatewayVerifyArgs;
 
 /// `cao gateway verify [--url URL] [--quiet]`: exit 0 when the gateway is this user's, else 1
 /// with the reason. The shim runs it before every Codex start.

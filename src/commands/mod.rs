@@ -25,7 +25,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, GatewayCommand, ImportCommand};
+use crate::cli::gateway::GatewayCommand;
+use crate::cli::{Cli, Command, ImportCommand};
 use crate::store::Store;
 
 /// What every command gets: the data dir.
@@ -46,7 +47,7 @@ impl Ctx {
 /// Run the parsed command line; returns the process exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     // Commands that never read the data dir run without resolving it (so no HOME is needed,
-    // and a global `--data-dir` in an alias changes nothing for them).
+    // and a `cao --data-dir X` alias changes nothing for them); they do not offer the option.
     match &cli.command {
         Command::MockUpstream(a) => return demo::mock_upstream(a),
         Command::Completions(a) => return completions(a.shell),
@@ -54,7 +55,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Demo(a) => return demo::demo(a),
         _ => {}
     }
-    let store = Store::resolve(cli.data_dir.as_deref())?;
+    let store = Store::resolve(cli.data_dir())?;
     let ctx = Ctx { store };
     let result = match cli.command {
         Command::Add(a) => add::run(&ctx, &a),

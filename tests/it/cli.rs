@@ -808,7 +808,8 @@ fn commands_without_a_data_dir_run_without_home_and_without_resolving_one() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(key.is_file());
-    // The global option is accepted by every command, also where it changes nothing.
+    // Before the command, the option is accepted by every command (an alias), also where it
+    // changes nothing (tests/it/cli_data_dir.rs: after the name only where it is used).
     let file = env.dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
     let other = env.dir.path().join("other.key");
@@ -826,7 +827,7 @@ fn commands_without_a_data_dir_run_without_home_and_without_resolving_one() {
     );
     let help = bare(&["--help"]);
     assert!(
-        String::from_utf8_lossy(&help.stdout).contains("Accepted by every command"),
+        String::from_utf8_lossy(&help.stdout).contains("`gateway state-key` ignore it"),
         "{}",
         String::from_utf8_lossy(&help.stdout)
     );

@@ -5,6 +5,7 @@
 mod accounts;
 mod app_env;
 mod cli;
+mod cli_data_dir;
 mod cli_vocabulary;
 mod common;
 mod custody;

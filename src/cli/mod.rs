@@ -1,10 +1,13 @@
-//! Command-line definitions (clap derive). No behaviour lives here.
+//! Command-line definitions (clap derive). No behaviour lives here; the `gateway` commands are
+//! in [`gateway`].
 
-use std::path::PathBuf;
+pub mod gateway;
+
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::policy::strategy::Strategy;
+use gateway::GatewayCommand;
 
 /// cao: run the OpenAI Codex CLI across several ChatGPT accounts.
 ///
@@ -16,13 +19,34 @@ use crate::policy::strategy::Strategy;
 )]
 pub struct Cli {
     /// Data directory holding the accounts [default: $CAO_DATA_DIR, else
-    /// ~/.codex-account-orchestrator]. Accepted by every command; `demo` (a temporary one),
-    /// `mock-upstream`, `completions` and `gateway state-key` do not use it
-    #[arg(long, global = true, value_name = "PATH")]
+    /// ~/.codex-account-orchestrator], for the commands that use it (they also take it after
+    /// their name); `demo`, `mock-upstream`, `completions` and `gateway state-key` ignore it
+    #[arg(long, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--data-dir` after the name of a command that reads or writes the accounts (flattened into
+/// each one's options, so the commands that ignore it do not offer it).
+#[derive(Debug, Clone, Default, Args)]
+pub struct DataDirArg {
+    /// Data directory holding the accounts [default: $CAO_DATA_DIR, else
+    /// ~/.codex-account-orchestrator]
+    #[arg(long = "data-dir", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The data dir asked for: after the command's name, else before it, else none (then
+    /// `CAO_DATA_DIR` or the default decides).
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.command
+            .data_dir()
+            .and_then(|d| d.path.as_deref())
+            .or(self.data_dir.as_deref())
+    }
 }
 
 // Parsed once per run: the size of the gateway options does not matter.
@@ -66,6 +90,33 @@ pub enum Command {
 }
 
 impl Command {
+    /// The `--data-dir` option of this command; `None` for the commands that do not read the
+    /// accounts (`demo` uses a temporary data dir of its own).
+    pub fn data_dir(&self) -> Option<&DataDirArg> {
+        use GatewayCommand as G;
+        match self {
+            Command::Add(a) => Some(&a.data_dir),
+            Command::List(a) | Command::Current(a) => Some(&a.data_dir),
+            Command::Switch(a) => Some(&a.data_dir),
+            Command::Use(a) => Some(&a.data_dir),
+            Command::Remove(a) => Some(&a.data_dir),
+            Command::Import(ImportCommand::CodexAuth(a)) => Some(&a.data_dir),
+            Command::Status(a) => Some(&a.data_dir),
+            Command::Doctor(a) => Some(&a.data_dir),
+            Command::Report(a) => Some(&a.data_dir),
+            Command::Run(a) => Some(&a.data_dir),
+            Command::Gateway(G::Start(a)) => Some(&a.data_dir),
+            Command::Gateway(G::Status(a)) => Some(&a.data_dir),
+            Command::Gateway(G::Enable(a)) => Some(&a.data_dir),
+            Command::Gateway(G::Disable(a)) => Some(&a.data_dir),
+            Command::Gateway(G::Verify(a)) => Some(&a.data_dir),
+            Command::Gateway(G::StateKey(_))
+            | Command::Demo(_)
+            | Command::MockUpstream(_)
+            | Command::Completions(_) => None,
+        }
+    }
+
     /// Whether this command serves requests or runs Codex for a long time, so logging must
     /// never block it (see `logging::init`).
     pub fn logs_on_hot_path(&self) -> bool {
@@ -95,6 +146,8 @@ pub struct AddArgs {
     /// Log in with the device-code flow (`codex login --device-auth`)
     #[arg(long)]
     pub device_auth: bool,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +158,8 @@ pub struct ListArgs {
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +169,8 @@ pub struct ListArgs {
 pub struct SwitchArgs {
     /// Account to make the default; omit for an interactive picker
     pub name: Option<String>,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +178,8 @@ pub struct SwitchArgs {
 pub struct UseArgs {
     /// Account to make the default
     pub name: String,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +195,8 @@ pub struct RemoveArgs {
     /// Do not ask for confirmation before deleting the account's credentials
     #[arg(long, short = 'y')]
     pub yes: bool,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +222,8 @@ pub struct ImportCodexAuthArgs {
     /// Set this account as the default after import
     #[arg(long, value_name = "NAME")]
     pub default: Option<String>,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -224,6 +287,8 @@ pub struct StatusArgs {
     pub base_url: Option<String>,
     #[command(flatten)]
     pub health: HealthArgs,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +298,8 @@ pub struct DoctorArgs {
     pub json: bool,
     #[command(flatten)]
     pub health: HealthArgs,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +307,8 @@ pub struct ReportArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "md")]
     pub format: ReportFormat,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -276,209 +345,8 @@ pub struct RunArgs {
     /// Arguments for codex (after `--`)
     #[arg(last = true, allow_hyphen_values = true, value_name = "CODEX_ARGS")]
     pub codex_args: Vec<String>,
-}
-
-// Parsed once per run: the size of the `start` options does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
-pub enum GatewayCommand {
-    /// Start the local gateway
-    Start(Box<GatewayStartArgs>),
-    /// Show gateway config and account readiness (and the live view when it runs)
-    Status(GatewayStatusArgs),
-    /// Route ~/.codex (or $CODEX_HOME) through the gateway and install a codex shim
-    Enable(GatewayEnableArgs),
-    /// Undo `gateway enable`: restore config.toml and remove the shim
-    Disable(GatewayDisableArgs),
-    /// Check that the gateway at a URL is this user's cao gateway (the shim runs it before Codex)
-    #[command(hide = true)]
-    Verify(GatewayVerifyArgs),
-    /// Create the key file for `--state-key-file` (several gateways sharing one pool)
-    #[command(
-        after_help = "Examples:\n  cao gateway state-key ~/.config/cao/state.key\n  \
-        # copy the file (0600) to every replica, then on each:\n  \
-        cao gateway start --state redis://redis.internal:6379/0 --state-key-file ~/.config/cao/state.key --save"
-    )]
-    StateKey(GatewayStateKeyArgs),
-}
-
-/// `--strategy` takes the policy's own spellings ([`Strategy::as_str`]).
-impl ValueEnum for Strategy {
-    fn value_variants<'a>() -> &'a [Self] {
-        &Strategy::ALL
-    }
-
-    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        Some(clap::builder::PossibleValue::new(self.as_str()))
-    }
-}
-
-/// `cao gateway start` options. Every value is optional here so that unset flags fall back to
-/// `gateway.json`, then to the defaults.
-#[derive(Debug, Clone, Default, Args)]
-#[command(
-    after_help = "Examples:\n  cao gateway start                     on 127.0.0.1:4319\n  cao gateway start --port 0 --save     a free port, remembered in gateway.json\n  cao gateway start --strategy least-used --switch-at 90\n  cao gateway start --bind 0.0.0.0 --access-key \"$(openssl rand -hex 16)\"\n\nThen: `cao gateway enable` routes your everyday codex through it, or `cao run --gateway -- ...` one run."
-)]
-pub struct GatewayStartArgs {
-    /// Address to bind; non-loopback needs --access-key [default: 127.0.0.1]
-    #[arg(long, value_name = "ADDR", value_parser = parse_ip)]
-    pub bind: Option<String>,
-    /// Port; 0 picks a free one [default: 4319]
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Upstream base URL [default: https://chatgpt.com/backend-api/codex]
-    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
-    pub base_url: Option<String>,
-    /// Cooldown for a spent account when upstream gives no reset time [default: 900]
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub cooldown_seconds: Option<u64>,
-    /// Passes over all accounts per request [default: 1]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub max_retry_passes: Option<u32>,
-    /// Upstream request timeout [default: 120000]
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout_ms: Option<u64>,
-    /// Retries for upstream 5xx and connection errors [default: 2]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=20))]
-    pub upstream_retries: Option<u32>,
-    /// Base delay of the exponential retry backoff [default: 200]
-    #[arg(long, value_name = "MS")]
-    pub upstream_retry_base_ms: Option<u64>,
-    /// Maximum retry delay [default: 2000]
-    #[arg(long, value_name = "MS")]
-    pub upstream_retry_max_ms: Option<u64>,
-    /// Random jitter added to each retry delay [default: 120]
-    #[arg(long, value_name = "MS")]
-    pub upstream_retry_jitter_ms: Option<u64>,
-    /// Do not replace the client's Authorization header
-    #[arg(long)]
-    pub passthrough_auth: bool,
-    /// Accepted for compatibility; changes nothing here (Codex ignores OPENAI_BASE_URL for
-    /// ChatGPT logins): `cao gateway enable` routes the desktop app and exports its
-    /// CODEX_CA_CERTIFICATE (`cao gateway enable --no-app-env` does not)
-    #[arg(long)]
-    pub no_app_env: bool,
-    /// OAuth token endpoint for refreshes [default: https://auth.openai.com/oauth/token]
-    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
-    pub token_url: Option<String>,
-    /// OAuth client id for refreshes [default: the Codex CLI's]
-    #[arg(long, value_name = "ID")]
-    pub client_id: Option<String>,
-    /// Access key clients must send (required to bind a non-loopback address; at least 16
-    /// characters). Prefer CAO_GATEWAY_KEY or --access-key-file: a key on the command line is
-    /// visible to every user in `ps`. `--access-key generate` makes one and prints it once
-    #[arg(
-        long,
-        env = "CAO_GATEWAY_KEY",
-        hide_env_values = true,
-        value_name = "KEY"
-    )]
-    pub access_key: Option<String>,
-    /// Read the access key from this file (first line; keep it 0600)
-    #[arg(long, value_name = "PATH", conflicts_with = "access_key")]
-    pub access_key_file: Option<std::path::PathBuf>,
-    /// Another name the gateway answers to besides 127.0.0.1, localhost and [::1] (`name` or
-    /// `name:port`; repeatable), e.g. behind a reverse proxy
-    #[arg(long = "allowed-host", value_name = "HOST")]
-    pub allowed_hosts: Vec<String>,
-    /// Request bytes all clients together may have buffered in the gateway [default: 268435456 (256 MB)]
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_buffered_bytes: Option<u64>,
-    /// Time a client has to send a request's headers, and the idle keep-alive limit [default: 30000]
-    #[arg(long, value_name = "MS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
-    pub header_timeout_ms: Option<u64>,
-    /// Time a client has to send a whole request body [default: 60000]
-    #[arg(long, value_name = "MS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
-    pub body_timeout_ms: Option<u64>,
-    /// Largest request body accepted [default: 67108864 (64 MB)]
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_body_bytes: Option<u64>,
-    /// End a stream that stays silent this long [default: 300000]
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub idle_timeout_ms: Option<u64>,
-    /// How new sessions pick an account [default: fill-first]
-    #[arg(long, value_enum)]
-    pub strategy: Option<Strategy>,
-    /// Stop giving new sessions to an account whose window is this full, 1-100 [default: 98]
-    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
-    pub switch_at: Option<f64>,
-    /// Share one pool with other gateways through Redis (redis:// or rediss://; see
-    /// docs/replicas.md)
-    #[arg(long = "state", value_name = "URL", env = "CAO_STATE_URL")]
-    pub state_url: Option<String>,
-    /// The 0600 file holding the key that seals tokens in the shared state (the same file on
-    /// every replica; `cao gateway state-key PATH` makes one)
-    #[arg(long, value_name = "PATH")]
-    pub state_key_file: Option<String>,
-    /// Trust these CA certificates (PEM) for a rediss:// --state URL instead of the web PKI
-    /// roots (a Redis with a private CA)
-    #[arg(long, value_name = "PATH", env = "CAO_STATE_CA_FILE")]
-    pub state_ca_file: Option<String>,
-    /// Ask the usage endpoint about idle accounts every this many seconds, one account at a
-    /// time (0 turns it off; below 60 warns) [default: 300]
-    #[arg(long, value_name = "SECONDS")]
-    pub usage_poll: Option<u64>,
-    /// Answer Codex's WebSocket upgrade with 426, so it uses HTTP for the whole session (the
-    /// behaviour before the gateway spoke Responses over WebSocket)
-    #[arg(long)]
-    pub no_websocket: bool,
-    /// While a WebSocket turn has nothing to show Codex yet (switching accounts, waiting for
-    /// the first output), send Codex a keepalive text frame this often; Codex's idle timer
-    /// ignores pings [default: 10000]
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub ws_keepalive_ms: Option<u64>,
-    /// Persist these options to gateway.json
-    #[arg(long)]
-    pub save: bool,
-}
-
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  cao gateway status\n  cao gateway status --json | jq .running.url   where the running gateway listens"
-)]
-pub struct GatewayStatusArgs {
-    /// Output JSON
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  cao gateway enable                          the running gateway (or the saved address)\n  cao gateway enable --base-url http://127.0.0.1:5000\n  CODEX_HOME=~/work-codex cao gateway enable  another Codex home\n\nUndo with `cao gateway disable`."
-)]
-pub struct GatewayEnableArgs {
-    /// Gateway base URL Codex should use [default: the address saved in gateway.json, else
-    /// 127.0.0.1:4319, over https:// (the same port serves both)]
-    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
-    pub base_url: Option<String>,
-    /// Do not export CODEX_CA_CERTIFICATE to GUI apps (the desktop app, IDEs): `launchctl
-    /// setenv` on macOS, the systemd user environment and ~/.config/environment.d on Linux;
-    /// an earlier export is put back
-    #[arg(long, env = "CAO_NO_APP_ENV", value_parser = clap::builder::BoolishValueParser::new())]
-    pub no_app_env: bool,
-}
-
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  cao gateway disable     restore config.toml as it was and remove the shim"
-)]
-pub struct GatewayDisableArgs {}
-
-#[derive(Debug, Args)]
-pub struct GatewayVerifyArgs {
-    /// Gateway base URL [default: the address saved in gateway.json, else http://127.0.0.1:4319]
-    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
-    pub url: Option<String>,
-    /// Print nothing when the gateway is verified
-    #[arg(long)]
-    pub quiet: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct GatewayStateKeyArgs {
-    /// Where to write the new key (0600; an existing file is never overwritten)
-    #[arg(value_name = "PATH")]
-    pub path: std::path::PathBuf,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -520,14 +388,6 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// `--bind`: an IP address (`127.0.0.1`, `::1`, `0.0.0.0`), kept as text for the config.
-fn parse_ip(text: &str) -> Result<String, String> {
-    text.trim()
-        .parse::<std::net::IpAddr>()
-        .map(|ip| ip.to_string())
-        .map_err(|_| format!("{text:?} is not an IP address (e.g. 127.0.0.1 or ::1)"))
-}
-
 /// URL options: an absolute `http://` or `https://` URL with a host.
 fn parse_http_url(text: &str) -> Result<String, String> {
     match url::Url::parse(text.trim()) {
@@ -538,14 +398,5 @@ fn parse_http_url(text: &str) -> Result<String, String> {
         Err(e) => Err(format!(
             "{text:?} is not a URL ({e}); write it like http://127.0.0.1:4319"
         )),
-    }
-}
-
-/// `--switch-at`: a percentage above 0 and at most 100.
-fn parse_percent(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
-        Ok(_) => Err(format!("{text} is not a percentage between 1 and 100")),
-        Err(_) => Err(format!("{text:?} is not a number (e.g. 98)")),
     }
 }
