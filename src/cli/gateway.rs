@@ -157,6 +157,10 @@ pub struct GatewayStartArgs {
     /// ignores pings [default: 10000]
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub ws_keepalive_ms: Option<u64>,
+    /// Also trust the CA certificates in this PEM file for the upstream (--base-url,
+    /// --token-url), besides the public roots: a TLS-inspecting proxy, or a test upstream
+    #[arg(long, value_name = "PATH")]
+    pub upstream_ca_file: Option<String>,
     /// Persist these options to gateway.json
     #[arg(long)]
     pub save: bool,

@@ -52,6 +52,7 @@ fn overrides(a: GatewayStartArgs) -> Overrides {
         usage_poll_seconds: a.usage_poll,
         no_websocket: a.no_websocket,
         ws_keepalive_ms: a.ws_keepalive_ms,
+        upstream_ca_file: a.upstream_ca_file,
     }
 }
 

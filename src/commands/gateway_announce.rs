@@ -122,6 +122,7 @@ fn flags_given(o: &Overrides) -> Vec<&'static str> {
     given(o.state_ca_file.is_some(), "--state-ca-file");
     given(o.usage_poll_seconds.is_some(), "--usage-poll");
     given(o.ws_keepalive_ms.is_some(), "--ws-keepalive-ms");
+    given(o.upstream_ca_file.is_some(), "--upstream-ca-file");
     out
 }
 

@@ -29,7 +29,7 @@ pub fn refresh(ctx: &Ctx, base_url: Option<&str>) -> Result<()> {
         .context("could not start the async runtime")?;
     let store = Arc::new(Store::at(ctx.store.root()));
     let results = runtime.block_on(async move {
-        let client = gateway::http_client()?;
+        let client = gateway::http_client_trusting(config.upstream_ca_file.as_deref())?;
         let state = tokio::task::spawn_blocking(move || GatewayState::load(store, config, client))
             .await
             .context("loading accounts")??;

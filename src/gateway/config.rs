@@ -72,6 +72,9 @@ pub struct GatewayConfig {
     pub no_websocket: bool,
     /// Keepalive frame interval of a WebSocket turn that has nothing to show Codex yet.
     pub ws_keepalive_ms: u64,
+    /// A PEM file of CA certificates trusted for the upstream besides the public roots
+    /// ([`super::upstream_tls`]).
+    pub upstream_ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -122,6 +125,7 @@ impl Default for GatewayConfig {
             usage_poll_seconds: crate::policy::usage_poll::DEFAULT_INTERVAL_SECONDS,
             no_websocket: false,
             ws_keepalive_ms: DEFAULT_WS_KEEPALIVE_MS,
+            upstream_ca_file: None,
         }
     }
 }
@@ -205,6 +209,9 @@ impl GatewayConfig {
                 .ws_keepalive_ms
                 .or(saved.ws_keepalive_ms)
                 .unwrap_or(d.ws_keepalive_ms),
+            upstream_ca_file: text(&o.upstream_ca_file, &saved.upstream_ca_file)
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -340,6 +347,10 @@ impl GatewayConfig {
             state_ca_file: self.state_ca_file.as_ref().map(|p| p.display().to_string()),
             usage_poll_seconds: Some(self.usage_poll_seconds),
             ws_keepalive_ms: Some(self.ws_keepalive_ms),
+            upstream_ca_file: self
+                .upstream_ca_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
             ..SavedGateway::default()
         };
         self.perimeter.save_into(&mut saved);

@@ -37,6 +37,7 @@ pub mod token_endpoint;
 pub mod token_rescue;
 pub mod token_send;
 pub mod tokens;
+pub mod upstream_tls;
 pub mod usage;
 pub mod usage_answer;
 pub mod wire;
@@ -76,14 +77,21 @@ const BACKGROUND_TICK: Duration = Duration::from_millis(1000);
 /// How often a running gateway checks whether its server certificate needs renewing.
 const CERT_CHECK_EVERY: Duration = Duration::from_secs(60 * 60);
 
-/// Build the upstream client.
+/// Build the upstream client (the public roots only).
 pub fn http_client() -> anyhow::Result<HttpClient> {
+    http_client_trusting(None)
+}
+
+/// Build the upstream client, trusting also the CA certificates in `extra_ca`
+/// (`--upstream-ca-file`, [`upstream_tls`]).
+pub fn http_client_trusting(extra_ca: Option<&std::path::Path>) -> anyhow::Result<HttpClient> {
+    let tls = upstream_tls::client_config(extra_ca)?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(Duration::from_secs(10)));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
+        .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
         .enable_http2()
@@ -124,7 +132,7 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
     let addr = listener.local_addr()?;
     // The real port (`--port 0` picks one): the Host allow-list is about it.
     config.port = addr.port();
-    let client = http_client()?;
+    let client = http_client_trusting(config.upstream_ca_file.as_deref())?;
     let st = store.clone();
     let tls_wanted = tls_serve::allowed(&config);
     // With --state, token custody runs through the shared state from the first load on.

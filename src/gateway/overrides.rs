@@ -47,6 +47,8 @@ pub struct Overrides {
     pub no_websocket: bool,
     /// `--ws-keepalive-ms`: keepalive interval of a WebSocket turn that shows Codex nothing yet.
     pub ws_keepalive_ms: Option<u64>,
+    /// `--upstream-ca-file`: extra CA certificates (PEM) trusted for the upstream.
+    pub upstream_ca_file: Option<String>,
 }
 
 impl Overrides {

@@ -49,6 +49,8 @@ pub struct GatewayState {
     pub replicas: std::sync::OnceLock<Arc<super::replicas::Replicas>>,
     /// The addresses this gateway serves and its certificate (set once the listener is bound).
     pub served: std::sync::OnceLock<super::tls_serve::Served>,
+    /// TLS settings of `wss://` upstream sockets (the HTTP client's roots, HTTP/1.1).
+    pub ws_tls: Arc<rustls::ClientConfig>,
 }
 
 fn mtime(path: &Path) -> Option<SystemTime> {
@@ -79,6 +81,7 @@ impl GatewayState {
         custody: Option<Arc<dyn crate::store::custody::CustodyStore>>,
     ) -> anyhow::Result<Self> {
         let usage = super::usage::UsageTracker::from_statuses(&store.load_statuses()?);
+        let ws_tls = super::upstream_tls::ws_config(config.upstream_ca_file.as_deref())?;
         let endpoint = super::tokens::Endpoint {
             url: config.token_url.clone(),
             client_id: config.client_id.clone(),
@@ -106,6 +109,7 @@ impl GatewayState {
             flush_failing: AtomicBool::new(false),
             replicas: std::sync::OnceLock::new(),
             served: std::sync::OnceLock::new(),
+            ws_tls,
         };
         state.reload_registry()?;
         for s in crate::store::shared_login::shared(&state.store.logins()) {

@@ -289,7 +289,9 @@ impl Loopback {
                 .and_then(|g| g.oauth_client_id)
                 .unwrap_or_else(|| super::config::DEFAULT_CLIENT_ID.to_string()),
         };
-        let client = super::http_client()?;
+        // The saved gateway's extra upstream CA applies to its token URL here too.
+        let ca = store.load_gateway().ok().and_then(|g| g.upstream_ca_file);
+        let client = super::http_client_trusting(ca.as_deref().map(std::path::Path::new))?;
         let broker = Arc::new(TokenBroker::new(store, client, endpoint));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = router(broker.clone());

@@ -2,17 +2,17 @@
 //! HTTP base URL) as one account, with that account's bearer and matching
 //! `chatgpt-account-id` ([`super::proxy::attempt::authorize`]) and the client's other headers.
 //!
-//! TLS is rustls with the ring provider and the webpki roots, like the HTTP client. No
+//! TLS is the HTTP client's ([`super::upstream_tls`]: the webpki roots, plus
+//! `--upstream-ca-file`), speaking HTTP/1.1. No
 //! permessage-deflate: Codex offers it but does not need it, and the gateway never passes the
 //! client's `sec-websocket-extensions` on (a socket negotiated for one side would not match the
 //! other).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -93,34 +93,8 @@ pub fn forwardable(mut h: HeaderMap) -> HeaderMap {
     h
 }
 
-static TLS: LazyLock<Option<Arc<rustls::ClientConfig>>> = LazyLock::new(|| tls_config(&[]));
-
-/// The TLS client settings: the webpki roots, plus `extra` ones (tests: a private CA).
-fn tls_config(extra: &[CertificateDer<'static>]) -> Option<Arc<rustls::ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots =
-        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for c in extra {
-        roots.add(c.clone()).ok()?;
-    }
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Some(Arc::new(cfg))
-}
-
-/// Open the byte stream to `uri`'s host (TLS for `wss`).
-async fn dial(uri: &Uri) -> Result<Box<dyn Io>, String> {
-    dial_with(uri, TLS.clone()).await
-}
-
-async fn dial_with(
-    uri: &Uri,
-    tls_config: Option<Arc<rustls::ClientConfig>>,
-) -> Result<Box<dyn Io>, String> {
+/// Open the byte stream to `uri`'s host (TLS with `tls_config` for `wss`).
+async fn dial(uri: &Uri, tls_config: Arc<rustls::ClientConfig>) -> Result<Box<dyn Io>, String> {
     let host = uri.host().ok_or("upstream URL has no host")?.to_string();
     let tls = uri.scheme_str() == Some("wss");
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
@@ -131,10 +105,9 @@ async fn dial_with(
     if !tls {
         return Ok(Box::new(tcp));
     }
-    let cfg = tls_config.ok_or("TLS is not available")?;
     let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
         .map_err(|e| format!("bad TLS server name {host}: {e}"))?;
-    let stream = tokio_rustls::TlsConnector::from(cfg)
+    let stream = tokio_rustls::TlsConnector::from(tls_config)
         .connect(name, tcp)
         .await
         .map_err(|e| format!("TLS handshake with {host}:{port} failed: {e}"))?;
@@ -177,7 +150,9 @@ pub async fn connect(
         }
     }
     let open = async {
-        let io = dial(&uri).await.map_err(ConnectError::Failed)?;
+        let io = dial(&uri, state.ws_tls.clone())
+            .await
+            .map_err(ConnectError::Failed)?;
         tokio_tungstenite::client_async_with_config(req, io, Some(ws_upgrade::config()))
             .await
             .map_err(refused)
@@ -220,8 +195,8 @@ fn refused(e: WsError) -> ConnectError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::upstream_tls;
     use futures_util::{SinkExt, StreamExt};
-    use rustls::pki_types::pem::PemObject;
     use tokio_tungstenite::tungstenite::Message;
 
     /// `wss://` goes over TLS to the upstream (here: a WebSocket server on 127.0.0.1 serving
@@ -252,9 +227,9 @@ mod tests {
                 });
             }
         });
-        let ca = CertificateDer::from_pem_slice(material.ca_pem.as_bytes()).unwrap();
         let uri: Uri = format!("wss://127.0.0.1:{port}/responses").parse().unwrap();
-        let io = dial_with(&uri, tls_config(&[ca])).await.unwrap();
+        let trusting = upstream_tls::ws_config(Some(&material.info.ca_path)).unwrap();
+        let io = dial(&uri, trusting).await.unwrap();
         let (mut ws, resp) = tokio_tungstenite::client_async(uri.to_string(), io)
             .await
             .unwrap();
@@ -269,7 +244,7 @@ mod tests {
         );
 
         // The public roots alone do not vouch for that certificate.
-        let refused = dial_with(&uri, tls_config(&[]))
+        let refused = dial(&uri, upstream_tls::ws_config(None).unwrap())
             .await
             .err()
             .unwrap_or_default();

@@ -138,6 +138,27 @@ pub struct MockUpstream {
 impl MockUpstream {
     /// Bind `bind:port` (port 0 picks a free one) and serve `scenario` until shut down.
     pub async fn spawn(bind: &str, port: u16, scenario: Scenario) -> anyhow::Result<Self> {
+        Self::spawn_with(bind, port, scenario, None).await
+    }
+
+    /// Like [`MockUpstream::spawn`], serving HTTPS and WSS with `tls` on the same port too (the
+    /// gateway's own listener, [`crate::gateway::serve::run`], tells them apart by the first
+    /// byte): point the gateway at [`MockUpstream::https_base_url`] for a `wss://` upstream.
+    pub async fn spawn_tls(
+        bind: &str,
+        port: u16,
+        scenario: Scenario,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> anyhow::Result<Self> {
+        Self::spawn_with(bind, port, scenario, Some(tls)).await
+    }
+
+    async fn spawn_with(
+        bind: &str,
+        port: u16,
+        scenario: Scenario,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind((bind, port))
             .await
             .with_context(|| format!("mock upstream could not bind {bind}:{port}"))?;
@@ -152,16 +173,31 @@ impl MockUpstream {
         });
         let app = server::router(shared.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let task = match tls {
+            None => tokio::spawn(async move {
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            }),
+            Some(tls) => tokio::spawn(async move {
+                let (stop_serving, stop_rx) = tokio::sync::watch::channel(false);
+                let timeout = std::time::Duration::from_secs(30);
+                let serve = crate::gateway::serve::run(listener, app, timeout, Some(tls), stop_rx);
+                tokio::pin!(serve);
+                tokio::select! {
+                    _ = &mut serve => {}
+                    _ = stopped => {
+                        let _ = stop_serving.send(true);
+                        let _ = serve.await;
+                    }
+                }
+            }),
+        };
         Ok(Self {
             addr,
             shared,
@@ -177,6 +213,11 @@ impl MockUpstream {
     /// `http://127.0.0.1:PORT`: point the gateway's `--base-url` here.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `https://127.0.0.1:PORT` (with [`MockUpstream::spawn_tls`]).
+    pub fn https_base_url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     /// The OAuth token endpoint: point `--token-url` here.

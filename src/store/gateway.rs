@@ -4,7 +4,8 @@
 //! `oauthClientId`, `cooldownSeconds`, `maxRetryPasses`, `requestTimeoutMs`,
 //! `upstreamMaxRetries`, `upstreamRetryBaseMs`, `upstreamRetryMaxMs`, `upstreamRetryJitterMs`,
 //! `overrideAuth`) plus cao's own (`tokenUrl`, `maxBodyBytes`, `idleTimeoutMs`, `strategy`,
-//! `switchAt`, `stateUrl`, `stateKeyFile`, `usagePollSeconds`, `wsKeepaliveMs`, and the perimeter's
+//! `switchAt`, `stateUrl`, `stateKeyFile`, `usagePollSeconds`, `wsKeepaliveMs`,
+//! `upstreamCaFile`, and the perimeter's
 //! `allowedHosts`, `maxBufferedBytes`, `headerTimeoutMs`, `bodyTimeoutMs`). Every key is
 //! optional (absent or `null` = the default) and keys cao does not know are kept as they are, so a newer cao's or the TypeScript tool's settings survive a
 //! `--save`. The access key is never saved: it is a secret, pass it by `CAO_GATEWAY_KEY`.
@@ -84,6 +85,9 @@ pub struct SavedGateway {
     /// `--ws-keepalive-ms`: keepalive frames to Codex while a WebSocket turn waits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ws_keepalive_ms: Option<u64>,
+    /// `--upstream-ca-file`: extra CA certificates (PEM) trusted for the upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_ca_file: Option<String>,
     /// Keys cao does not know, kept on every write.
     #[serde(flatten)]
     pub other: Map<String, Value>,

@@ -47,3 +47,4 @@ mod usage_poll_schedule;
 mod watch;
 mod websocket;
 mod websocket_keepalive;
+mod websocket_tls;

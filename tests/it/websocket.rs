@@ -5,20 +5,9 @@
 
 use crate::common;
 
-use cao::mock::{AccountFaults, MockUpstream, QuotaFault, RecordedFrame, Scenario, WsFaults};
-use common::gateway::{GatewayProc, assert_no_mismatch, gw, mock, two_accounts};
+use cao::mock::{AccountFaults, MockUpstream, RecordedFrame, Scenario, WsFaults};
+use common::gateway::{GatewayProc, assert_no_mismatch, gw, mock, spent_after, two_accounts};
 use common::ws::WsClient;
-
-fn spent_after(n: u32) -> AccountFaults {
-    AccountFaults {
-        quota: Some(QuotaFault {
-            after_requests: n,
-            resets_in_seconds: Some(3600),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 fn ws(f: WsFaults) -> AccountFaults {
     AccountFaults {

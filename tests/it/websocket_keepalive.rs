@@ -5,21 +5,14 @@
 
 use crate::common;
 
-use cao::mock::{AccountFaults, QuotaFault, Scenario, WsFaults};
-use common::gateway::{gw, mock, two_accounts};
+use cao::mock::{AccountFaults, Scenario, WsFaults};
+use common::gateway::{gw, mock, spent_after, two_accounts};
 use common::ws::WsClient;
 
 /// acc-1 spent after one turn; acc-2's handshake takes `handshake_ms` and each of its frames
 /// `frame_ms`.
 fn slow_switch(handshake_ms: u64, frame_ms: u64) -> Scenario {
-    let a1 = AccountFaults {
-        quota: Some(QuotaFault {
-            after_requests: 1,
-            resets_in_seconds: Some(3600),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let a1 = spent_after(1);
     let a2 = AccountFaults {
         ws: WsFaults {
             handshake_delay_ms: handshake_ms,

@@ -277,6 +277,18 @@ pub async fn mock(scenario: Scenario) -> MockUpstream {
     MockUpstream::spawn("127.0.0.1", 0, scenario).await.unwrap()
 }
 
+/// An account that serves `n` model calls, then is spent for an hour.
+pub fn spent_after(n: u32) -> AccountFaults {
+    AccountFaults {
+        quota: Some(cao::mock::QuotaFault {
+            after_requests: n,
+            resets_in_seconds: Some(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// A mock where only acc-1 has faults.
 pub async fn mock_acc1(faults: AccountFaults) -> MockUpstream {
     mock(Scenario::default().with_account("acc-1", faults)).await
@@ -293,13 +305,22 @@ pub fn gw_with(
     extra: &[&str],
     vars: &[(&str, &str)],
 ) -> GatewayProc {
-    let base = m.base_url();
-    let token = m.token_url();
+    gw_at(env, &m.base_url(), &m.token_url(), extra, vars)
+}
+
+/// [`gw_with`] with the upstream at `base` and its token endpoint at `token` (e.g. `https://`).
+pub fn gw_at(
+    env: &TestEnv,
+    base: &str,
+    token: &str,
+    extra: &[&str],
+    vars: &[(&str, &str)],
+) -> GatewayProc {
     let mut args = vec![
         "--base-url",
-        &base,
+        base,
         "--token-url",
-        &token,
+        token,
         "--upstream-retry-base-ms",
         "10",
         "--upstream-retry-max-ms",
