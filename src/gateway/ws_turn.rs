@@ -13,7 +13,8 @@ use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, StatusCode};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::proxy::attempt::{Attempted, Held, Settled, settle};
+use super::proxy::attempt::{Attempted, Settled, settle};
+use super::proxy::held::Held;
 use super::state::Account;
 use super::ws_session::{Session, Turn};
 use super::ws_upgrade::ServerSocket;

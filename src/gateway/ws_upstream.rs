@@ -20,7 +20,8 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 
 use super::account::Creds;
-use super::proxy::attempt::{Held, authorize};
+use super::proxy::attempt::authorize;
+use super::proxy::held::Held;
 use super::state::{Account, GatewayState};
 use super::ws_upgrade;
 

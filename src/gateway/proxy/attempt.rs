@@ -20,6 +20,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 
+use super::held::Held;
 use super::prepare::{Replay, strip_hop_by_hop};
 use super::sse_first;
 use crate::gateway::account::Creds;
@@ -33,34 +34,6 @@ use crate::store::now_ms;
 
 /// Largest error body kept in memory to classify and, if needed, hand back.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
-
-/// An answer held back to decide on (its body is small: an error).
-#[derive(Debug)]
-pub struct Held {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Held {
-    /// A copy (the body is shared, not copied).
-    pub fn duplicate(&self) -> Self {
-        Self {
-            status: self.status,
-            headers: self.headers.clone(),
-            body: self.body.clone(),
-        }
-    }
-}
-
-impl IntoResponse for Held {
-    fn into_response(self) -> Response {
-        let mut r = Response::new(Body::from(self.body));
-        *r.status_mut() = self.status;
-        *r.headers_mut() = self.headers;
-        r
-    }
-}
 
 /// What one account made of a request.
 #[derive(Debug)]

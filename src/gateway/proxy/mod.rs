@@ -10,6 +10,7 @@
 //! [`forward`] ties the phases together, logs one line and counts the request.
 
 pub mod attempt;
+pub mod held;
 pub mod passes;
 pub mod prepare;
 pub mod sse_first;

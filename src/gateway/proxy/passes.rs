@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 
 use axum::response::{IntoResponse, Response};
 
-use super::attempt::{self, Attempted, Held};
+use super::attempt::{self, Attempted};
+use super::held::Held;
 use super::prepare::Replay;
 use crate::gateway::error::GatewayError;
 use crate::gateway::routing::switch_reason;

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode, header};
 use http_body_util::BodyExt;
 
-use super::attempt::Held;
+use super::held::Held;
 use super::prepare::strip_hop_by_hop;
 use crate::gateway::body::IdleTimeoutBody;
 use crate::gateway::state::{Account, GatewayState};
