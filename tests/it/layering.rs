@@ -3,6 +3,8 @@
 //!   environment, tokio, clap, or another room of the crate;
 //! - library code (anything but `main.rs`, `cli/` and `commands/`) imports the command line.
 //!
+//! That no files import each other round a circle is [`super::layering_circles`].
+//!
 //! Addresses are data (`std::net::IpAddr` may be parsed in `policy`); sockets are not.
 //! Test code (`tests.rs`, `*_tests.rs`, inline `#[cfg(test)] mod tests`) is not held to the
 //! rules: a test may build a temp dir. Comments are skipped, so a doc comment may name what
@@ -44,12 +46,12 @@ const ROOMS: &[&str] = &[
     "cli", "codex", "commands", "gateway", "logging", "mock", "render", "store",
 ];
 
-fn src() -> PathBuf {
+pub(super) fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
 /// Every `.rs` file under `dir`, sorted, with its path relative to `src/`.
-fn rust_files(dir: &Path) -> Vec<(String, String)> {
+pub(super) fn rust_files(dir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -71,13 +73,13 @@ fn rust_files(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
-fn is_test_file(rel: &str) -> bool {
+pub(super) fn is_test_file(rel: &str) -> bool {
     rel.ends_with("/tests.rs") || rel.ends_with("_tests.rs")
 }
 
 /// The lines of `text` that are code, numbered from 1: comments and inline test modules left
 /// out.
-fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+pub(super) fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let end = text.find("#[cfg(test)]\nmod tests").unwrap_or(text.len());
     text[..end]
         .lines()

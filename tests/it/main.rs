@@ -24,6 +24,7 @@ mod gateway;
 mod gateway_runtime;
 mod identity;
 mod layering;
+mod layering_circles;
 mod page_chromium;
 mod perimeter;
 mod perimeter_chromium;
