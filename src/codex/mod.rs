@@ -3,6 +3,7 @@ pub mod app_env;
 pub mod config_edit;
 pub mod identity;
 pub mod launch;
+pub mod on_path;
 pub mod scan;
 pub mod session;
 pub mod shim;

@@ -16,7 +16,7 @@ use super::Ctx;
 use super::say::warn;
 use crate::cli::gateway::{GatewayDisableArgs, GatewayEnableArgs};
 use crate::codex::config_edit::{self, RoutingRecord};
-use crate::codex::{app_env, shim};
+use crate::codex::{app_env, on_path, shim};
 use crate::gateway::identity::Verdict;
 use crate::gateway::live;
 use crate::store::fsutil;
@@ -244,7 +244,7 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
     warnings.extend(app.warnings);
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     let shim_path = shim::shim_path(&home);
-    match shim::find_real_codex(&path_var, &shim_path) {
+    match on_path::find_real_codex(&path_var, &shim_path) {
         None => warnings.push(
             "no codex found on PATH, so no shim was installed (config.toml is routed); install Codex and run `cao gateway enable` again".to_string()
         ),
@@ -258,13 +258,13 @@ pub fn enable(ctx: &Ctx, args: &GatewayEnableArgs) -> Result<i32> {
             shim::Installed::Written(p) => {
                 writeln!(out, "  shim:   {} -> {}", p.display(), real.display())?;
                 let dir = shim::shim_dir(&home);
-                if !shim::dir_on_path(&path_var, &dir) {
+                if !on_path::dir_on_path(&path_var, &dir) {
                     warnings.push(format!(
                         "{} is not on PATH, so the shim is not used; add it: export PATH=\"{}:$PATH\"",
                         dir.display(),
                         dir.display()
                     ));
-                } else if let Some(first) = shim::codex_on_path(&path_var).first()
+                } else if let Some(first) = on_path::codex_on_path(&path_var).first()
                     && !shim::file_is_cao_shim(first)
                 {
                     warnings.push(format!(

@@ -14,6 +14,7 @@ pub mod list;
 pub mod remove;
 pub mod run;
 pub mod run_gateway;
+mod run_store;
 pub mod say;
 pub mod status;
 pub mod status_refresh;

@@ -21,7 +21,7 @@ use super::say::say;
 use crate::cli::RunArgs;
 use crate::codex::launch::{self, Launch};
 use crate::codex::scan::QuotaWatch;
-use crate::codex::{config_edit, shim};
+use crate::codex::{config_edit, on_path, shim};
 use crate::gateway::{GatewayConfig, GatewayHandle, Overrides};
 use crate::policy::codex_args::drop_codex_word;
 use crate::policy::order::rotation;
@@ -134,7 +134,7 @@ fn real_codex(name: &str) -> Result<PathBuf> {
         return Ok(found);
     }
     let path_var = std::env::var_os("PATH").unwrap_or_default();
-    shim::find_real_codex(&path_var, &found).with_context(|| {
+    on_path::find_real_codex(&path_var, &found).with_context(|| {
         format!(
             "{} is cao's shim and no other codex is on PATH; pass the real one with --codex",
             found.display()

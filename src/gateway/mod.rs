@@ -36,6 +36,7 @@ pub mod tls_urls;
 pub mod token_endpoint;
 pub mod token_rescue;
 pub mod token_send;
+pub mod token_spend;
 pub mod tokens;
 pub mod upstream_tls;
 pub mod usage;
