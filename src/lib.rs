@@ -7,6 +7,7 @@ pub mod clock;
 pub mod codex;
 #[allow(clippy::print_stdout, clippy::print_stderr)] // commands are the edge that prints
 pub mod commands;
+pub mod duration;
 pub mod gateway;
 pub mod logging;
 pub mod mock;

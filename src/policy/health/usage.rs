@@ -5,6 +5,7 @@
 
 use super::input::{HealthInput, Login};
 use super::issue::{HealthIssue, IssueCode, Severity};
+use crate::duration::words;
 
 /// The usage issue of one account, if its main window is at least `switch_at` percent full.
 pub fn account_issue(input: &HealthInput<'_>, switch_at: f64, now_ms: i64) -> Option<HealthIssue> {
@@ -14,7 +15,7 @@ pub fn account_issue(input: &HealthInput<'_>, switch_at: f64, now_ms: i64) -> Op
         return None;
     }
     let reset = match f.window.resets_at_ms.filter(|&r| r > now_ms) {
-        Some(r) => format!(", resets in {}", span(r - now_ms)),
+        Some(r) => format!(", resets in {}", words(r - now_ms)),
         None => String::new(),
     };
     Some(HealthIssue {
@@ -94,7 +95,7 @@ pub fn all_spent(inputs: &[HealthInput<'_>], now_ms: i64) -> Option<HealthIssue>
     let when = if until == i64::MAX {
         "no reset time is known".to_string()
     } else {
-        format!("the first to reset is {name}, in {}", span(until - now_ms))
+        format!("the first to reset is {name}, in {}", words(until - now_ms))
     };
     Some(HealthIssue {
         account: name.to_string(),
@@ -104,17 +105,6 @@ pub fn all_spent(inputs: &[HealthInput<'_>], now_ms: i64) -> Option<HealthIssue>
             "Every account has hit its usage limit; {when}. Add another account with `cao add <name>` or wait."
         ),
     })
-}
-
-/// `45s`, `12m`, `2h 3m`, `3d 4h`.
-fn span(ms: i64) -> String {
-    let s = (ms.max(0) + 999) / 1000;
-    match s {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        s => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
-    }
 }
 
 #[cfg(test)]
