@@ -20,7 +20,8 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use crate::shared::connect::StateCa;
-use crate::shared::redis::{Replica, SharedError, SharedState};
+use crate::shared::error::SharedError;
+use crate::shared::redis::{Replica, SharedState};
 use crate::shared::seal::StateKey;
 
 /// The environment variable for `--state`.

@@ -8,7 +8,7 @@ use std::path::Path;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use super::redis::SharedError;
+use super::error::SharedError;
 
 /// The URL without its password, for messages and logs.
 pub fn redact_url(url: &str) -> String {

@@ -26,7 +26,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::redis::{Publish, Published, SharedError, SharedState};
+use super::error::SharedError;
+use super::redis::{Publish, Published, SharedState};
 use super::seal::StateKey;
 use crate::policy::shared_custody::{Side, Sync as Next, reconcile};
 use crate::store::auth_file::{AuthFile, decode_claims};

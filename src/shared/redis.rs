@@ -26,6 +26,7 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
 use super::connect::{self, StateCa, redact_url};
+use super::error::SharedError;
 
 /// How long one Redis call may take before it counts as "Redis unreachable".
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -33,49 +34,6 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 const SPEND_MARK_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
 /// How long a usage snapshot is kept.
 const USAGE_TTL_MS: u64 = 7 * 24 * 3600 * 1000;
-
-/// What went wrong talking to Redis.
-#[derive(Debug, thiserror::Error)]
-pub enum SharedError {
-    #[error("the state URL {url:?} is not a redis:// or rediss:// URL")]
-    BadUrl {
-        url: String,
-        #[source]
-        source: redis::RedisError,
-    },
-    #[error("Redis at {url} is unreachable")]
-    Unreachable {
-        url: String,
-        #[source]
-        source: redis::RedisError,
-    },
-    #[error(
-        "Redis at {url} refused the credentials (check the user and password in the --state URL)"
-    )]
-    Refused {
-        url: String,
-        #[source]
-        source: redis::RedisError,
-    },
-    #[error(
-        "Redis at {url} presented a certificate this replica does not trust (a private CA? pass it with --state-ca-file)"
-    )]
-    Untrusted {
-        url: String,
-        #[source]
-        source: redis::RedisError,
-    },
-    #[error("the state CA file {path} is not usable: {detail}")]
-    BadCa { path: String, detail: String },
-    #[error("--state-ca-file {path} is for a TLS connection, but {url} is not rediss://")]
-    CaWithoutTls { url: String, path: String },
-    #[error("Redis call failed")]
-    Call(#[from] redis::RedisError),
-    #[error(
-        "this replica's state key (fingerprint {ours}) differs from the one the other replicas use ({theirs}); start every replica with the same --state-key-file"
-    )]
-    KeyMismatch { ours: String, theirs: String },
-}
 
 /// The latest token set of an account, as published.
 #[derive(Debug, Clone, PartialEq, Eq)]

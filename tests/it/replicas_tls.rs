@@ -6,7 +6,8 @@
 
 use cao::mock::AccountFaults;
 use cao::shared::connect::StateCa;
-use cao::shared::redis::{SharedError, SharedState};
+use cao::shared::error::SharedError;
+use cao::shared::redis::SharedState;
 use serde_json::Value;
 
 use crate::common::TestEnv;

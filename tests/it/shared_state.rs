@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use cao::shared::redis::{Publish, Replica, SharedError, SharedState};
+use cao::shared::error::SharedError;
+use cao::shared::redis::{Publish, Replica, SharedState};
 
 use crate::common::redis::RedisServer;
 
