@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::common;
 
-use cao::mock::{MockUpstream, Scenario};
+use cao::mock::{AccountFaults, MockUpstream, Scenario};
 use common::gateway::{GatewayProc, gw_at, model_call, spent_after, two_accounts};
 use common::ws::WsClient;
 
@@ -125,4 +125,45 @@ async fn a_ca_file_without_certificates_stops_the_gateway_from_starting() {
         .unwrap_or_default();
     assert!(err.contains("--upstream-ca-file"), "{err}");
     assert!(err.contains("junk.pem"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_codex_exec_is_served_over_a_wss_upstream_after_a_switch() {
+    let Some(bin) = common::real_codex() else {
+        return;
+    };
+    let env = two_accounts();
+    let spent = Scenario::default().with_account("acc-1", AccountFaults::spent(3600));
+    let up = tls_upstream(spent).await;
+    let ca = up.ca_file.display().to_string();
+    let g = up.gateway(&env, &["--upstream-ca-file", &ca]);
+    let token = format!("{}/oauth/token", up.m.https_base_url());
+    let codex = common::codex::Codex::new(&env, bin, &token);
+    let routed: Vec<String> = cao::codex::config_edit::cli_overrides(&g.url)
+        .into_iter()
+        .filter(|a| a != "-c")
+        .collect();
+    let out = codex
+        .run(&routed, &["exec", "--skip-git-repo-check", "hello"])
+        .await;
+    common::codex::assert_answered(&out, "Mock reply from acc-2.", &g);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("Falling back"), "{stderr}");
+    let frames: Vec<String> =
+        up.m.ws_frames()
+            .iter()
+            .map(cao::mock::RecordedFrame::summary)
+            .collect();
+    assert_eq!(
+        frames,
+        [
+            "acc-1:prewarm:error:usage_limit_reached",
+            "acc-2:prewarm:completed",
+            "acc-2:delta:completed"
+        ]
+    );
+    assert!(
+        !up.m.requests().iter().any(|r| r.is_model_call()),
+        "no HTTP model call"
+    );
 }
