@@ -268,7 +268,7 @@ impl TokenBroker {
             Ok(false) => tracing::warn!(
                 account,
                 generation = %generation,
-                "auth.json changed while its refresh token was being spent (a program refreshing on its own?); saved the newest tokens"
+                "auth.json or the shared state moved on while its refresh token was being spent (another replica won, or a program refreshed on its own); saved the newest tokens"
             ),
             Err(e) => {
                 tracing::error!(

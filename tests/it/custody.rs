@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cao::mock::{AccountFaults, MockUpstream, RefreshFault, Scenario, Verdict};
-use common::gateway::{GatewayProc, eventually, model_call, send};
+use common::gateway::{Answer, GatewayProc, eventually, model_call, send};
 use common::{TestEnv, now_secs};
 use serde_json::Value;
 
@@ -81,16 +81,20 @@ pub(crate) fn assert_no_spent_token_presented(m: &MockUpstream) {
 pub(crate) async fn assert_login_alive(m: &MockUpstream, auth: &Path) {
     let rt = saved_refresh_token(auth);
     assert!(!rt.is_empty(), "no refresh token in {}", auth.display());
-    let body =
-        serde_json::json!({"grant_type": "refresh_token", "refresh_token": rt, "client_id": "x"});
-    let r = send(
+    let r = refresh_at(m, &rt).await;
+    assert_eq!(r.status, 200, "the saved login is dead: {}", r.body);
+}
+
+/// Present `refresh_token` to the mock's token endpoint, as a client refreshing would.
+pub(crate) async fn refresh_at(m: &MockUpstream, refresh_token: &str) -> Answer {
+    let body = serde_json::json!({"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": "x"});
+    send(
         "POST",
         &m.token_url(),
         &[("content-type", "application/json")],
         body.to_string().as_bytes(),
     )
-    .await;
-    assert_eq!(r.status, 200, "the saved login is dead: {}", r.body);
+    .await
 }
 
 pub(crate) fn kill(g: &GatewayProc, signal: &str) {

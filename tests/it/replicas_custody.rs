@@ -11,7 +11,9 @@ use cao::mock::{AccountFaults, MockUpstream, Scenario};
 use serde_json::Value;
 
 use crate::common::gateway::{GatewayProc, eventually, get, gw, mock, model_call};
-use crate::common::redis::{RedisServer, state_key_file};
+use cao::shared::redis::Publish;
+
+use crate::common::redis::{RedisServer, publish_out_of_band, state_key_file};
 use crate::common::{TestEnv, now_secs};
 use crate::custody::{
     assert_login_alive, assert_no_spent_token_presented as assert_no_reuse,
@@ -33,6 +35,18 @@ fn accounts(exp_secs: i64) -> TestEnv {
 fn replica(env: &TestEnv, m: &MockUpstream, redis: &RedisServer, key: &str) -> GatewayProc {
     let url = redis.url(0);
     gw(env, m, &["--state", &url, "--state-key-file", key])
+}
+
+/// Two replicas, each with its own copy of a1 and a2 (access tokens good for an hour).
+fn two_replicas(
+    m: &MockUpstream,
+    redis: &RedisServer,
+    key: &str,
+) -> (TestEnv, TestEnv, GatewayProc, GatewayProc) {
+    let (ea, eb) = (accounts(now_secs() + 3600), accounts(now_secs() + 3600));
+    let a = replica(&ea, m, redis, key);
+    let b = replica(&eb, m, redis, key);
+    (ea, eb, a, b)
 }
 
 async fn status(g: &GatewayProc) -> Value {
@@ -203,9 +217,7 @@ async fn a_late_401_from_an_old_token_adopts_the_rotated_login_instead_of_spendi
     let m = mock_401_acc1(0).await;
     let keys = TestEnv::new();
     let key = state_key_file(keys.dir.path());
-    let (ea, eb) = (accounts(now_secs() + 3600), accounts(now_secs() + 3600));
-    let a = replica(&ea, &m, &redis, &key);
-    let b = replica(&eb, &m, &redis, &key);
+    let (ea, eb, a, b) = two_replicas(&m, &redis, &key);
     let first = model_call(&a.url, Some("x")).await;
     assert_eq!(first.status, 200, "{first:?}\n{}", a.log());
     assert!(
@@ -248,9 +260,7 @@ async fn a_redis_frozen_mid_refresh_spends_nothing_more_and_the_replicas_converg
     let m = mock_401_acc1(1500).await;
     let keys = TestEnv::new();
     let key = state_key_file(keys.dir.path());
-    let (ea, eb) = (accounts(now_secs() + 3600), accounts(now_secs() + 3600));
-    let a = replica(&ea, &m, &redis, &key);
-    let b = replica(&eb, &m, &redis, &key);
+    let (ea, eb, a, b) = two_replicas(&m, &redis, &key);
     let a_url = a.url.clone();
     let call = tokio::spawn(async move { model_call(&a_url, Some("x")).await });
     assert!(eventually(10, || !m.presented_tokens().is_empty()));
@@ -309,5 +319,128 @@ async fn a_redis_frozen_mid_refresh_spends_nothing_more_and_the_replicas_converg
     assert_eq!(m.presented_tokens().len(), 1, "{:?}", m.presented_tokens());
     assert_no_reuse(&m);
     assert!(a.stop().success() && b.stop().success());
+    assert_login_alive(&m, &auth(&eb, "a1")).await;
+}
+
+/// A new login of acc-1 made elsewhere (as `cao login` on another machine would): the strict
+/// endpoint issues it for a refresh token of its own family, never held by the replicas.
+async fn login_elsewhere(m: &MockUpstream) -> Value {
+    let r = crate::custody::refresh_at(m, "rt-acc-1-500").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t = r.json();
+    serde_json::json!({
+        "OPENAI_API_KEY": null,
+        "tokens": {
+            "id_token": t["id_token"], "access_token": t["access_token"],
+            "refresh_token": t["refresh_token"], "account_id": "acc-1",
+        },
+        "last_refresh": jiff::Timestamp::now().to_string(),
+    })
+}
+
+fn presented(m: &MockUpstream) -> Vec<String> {
+    m.presented_tokens().into_iter().map(|p| p.token).collect()
+}
+
+/// The lease keeps two replicas' refreshes of one account apart, so the compare-and-set that
+/// publishes a refresh is the second fence: it is lost only when the published set moved on
+/// while the token call was in flight. The test moves it, deterministically and out of band: a
+/// new login of acc-1 made elsewhere is published over the token replica A is spending (sealed
+/// and compare-and-set exactly as a replica does it). A, the loser, must adopt that login (into
+/// its auth.json, 0600) instead of its own answer, count the loss, and never present its own
+/// copy; B, which needed a refresh at the same time, adopts it too without spending anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_that_loses_the_compare_and_set_adopts_the_winners_login_and_never_sends_its_own()
+{
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let m = mock_401_acc1(0).await;
+    let winner = login_elsewhere(&m).await;
+    let winner_rt = winner["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // From here on the endpoint holds each answer back 3 s after rotating: the window in which
+    // the winner is published.
+    m.set_faults(
+        "acc-1",
+        AccountFaults {
+            unauthorized: true,
+            refresh_delay_ms: 3000,
+            ..AccountFaults::default()
+        },
+    );
+    let keys = TestEnv::new();
+    let key = state_key_file(keys.dir.path());
+    let (ea, eb, a, b) = two_replicas(&m, &redis, &key);
+    // Both replicas' a1 tokens are answered 401: both need a refresh. A goes first.
+    let a_url = a.url.clone();
+    let call_a = tokio::spawn(async move { model_call(&a_url, Some("a")).await });
+    assert!(eventually(10, || presented(&m).len() == 2), "{}", a.log());
+    assert_eq!(presented(&m), ["rt-acc-1-500", "rt-acc-1-0"]);
+    let b_url = b.url.clone();
+    let call_b = tokio::spawn(async move { model_call(&b_url, Some("b")).await });
+    let won = publish_out_of_band(&redis.url(0), &key, "a1", "rt-acc-1-0", &winner).await;
+    assert!(matches!(won, Publish::Won(_)), "{won:?}");
+
+    let ra = call_a.await.unwrap();
+    // The loser wrote the winner's login through to its auth.json, not its own answer, before
+    // its request was answered.
+    assert_eq!(refresh_token(&auth(&ea, "a1")), winner_rt, "{}", a.log());
+    assert_eq!(ra.status, 200, "{ra:?}\n{}", a.log());
+    assert!(ra.body.contains("Mock reply from acc-1."), "{}", ra.body);
+    let rb = call_b.await.unwrap();
+    assert_eq!(rb.status, 200, "{rb:?}\n{}", b.log());
+    assert!(rb.body.contains("Mock reply from acc-1."), "{}", rb.body);
+    assert!(
+        eventually(10, || refresh_token(&auth(&eb, "a1")) == winner_rt),
+        "{}",
+        b.log()
+    );
+    for e in [&ea, &eb] {
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(auth(e, "a1")).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let log = a.log_when(|l| l.contains("adopting it instead of ours"));
+    assert!(log.contains("adopting it instead of ours"), "{log}");
+    // Counted where the operator looks: /metrics and /status.
+    let metric = |g: &GatewayProc| {
+        let url = g.url.clone();
+        async move {
+            get(&url, "/metrics", &[])
+                .await
+                .body
+                .lines()
+                .find(|l| {
+                    l.starts_with("cao_gateway_shared_state_events_total{event=\"cas_loss\"}")
+                })
+                .map(str::to_string)
+                .unwrap_or_default()
+        }
+    };
+    assert!(metric(&a).await.ends_with(" 1"), "{}", metric(&a).await);
+    assert!(metric(&b).await.ends_with(" 0"), "{}", metric(&b).await);
+    assert_eq!(status(&a).await["shared"]["casLosses"], 1);
+    let waits = status(&b).await["shared"]["leaseWaits"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(waits >= 1, "B never waited for A's lease: {waits}");
+    // The only refresh tokens ever presented: the login made elsewhere and the one A spent.
+    // A's own answer is never sent; B spent nothing.
+    for g in [&a, &b] {
+        let r = model_call(&g.url, Some("again")).await;
+        assert_eq!(r.status, 200, "{r:?}\n{}", g.log());
+    }
+    assert_eq!(presented(&m), ["rt-acc-1-500", "rt-acc-1-0"]);
+    assert_eq!(m.refresh_count("acc-1"), 2);
+    assert_no_reuse(&m);
+    let logs = a.log() + &b.log();
+    assert!(!logs.contains("rt-acc-"), "a token in the log:\n{logs}");
+    assert!(a.stop().success() && b.stop().success());
+    assert!(!m.login_revoked("acc-1"));
+    // The adopted login is the live one at the strict endpoint.
     assert_login_alive(&m, &auth(&eb, "a1")).await;
 }

@@ -230,3 +230,34 @@ pub fn state_key_file(dir: &std::path::Path) -> String {
     }
     path.display().to_string()
 }
+
+/// Publish `auth` (an auth.json) as the latest token set of `account` in the shared state at
+/// `url`, from outside any gateway but the way a replica publishes a set that replaces the one
+/// holding refresh token `replaces`: that token retired ("replaced"), the set sealed with the
+/// state key in `key_file` (the library's own `StateKey::seal`), then the compare-and-set on
+/// `replaces`'s fingerprint. Returns how the compare-and-set ended.
+pub async fn publish_out_of_band(
+    url: &str,
+    key_file: &str,
+    account: &str,
+    replaces: &str,
+    auth: &serde_json::Value,
+) -> cao::shared::redis::Publish {
+    use cao::store::custody::fingerprint;
+    let key = cao::shared::seal::StateKey::load(Path::new(key_file)).unwrap();
+    let shared = cao::shared::redis::SharedState::connect(url, cao::gateway::replicas::KEY_PREFIX)
+        .await
+        .unwrap();
+    let new_rt = auth["tokens"]["refresh_token"].as_str().unwrap();
+    let old = fingerprint(replaces);
+    shared
+        .mark_spending(account, &old, "replaced/out-of-band")
+        .await
+        .unwrap();
+    let text = serde_json::to_string_pretty(auth).unwrap();
+    let sealed = key.seal(account, text.as_bytes()).unwrap();
+    shared
+        .publish_tokens(account, Some(&old), &fingerprint(new_rt), &sealed)
+        .await
+        .unwrap()
+}
