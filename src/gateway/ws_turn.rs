@@ -281,6 +281,8 @@ impl Session {
         let mut held: Vec<Utf8Bytes> = Vec::new();
         let mut started = false;
         let mut items = Vec::new();
+        // Only an upstream frame moves the idle deadline (not a keepalive, not a Codex frame).
+        let mut silent_until = tokio::time::Instant::now() + idle;
         loop {
             let Some(up) = self.up.as_mut() else {
                 return Relayed::Broke;
@@ -288,7 +290,7 @@ impl Session {
             // Until the first output the frames are held: Codex hears keepalives instead.
             let keepalive = tokio::time::sleep_until(self.quiet.due());
             let event = tokio::select! {
-                m = tokio::time::timeout(idle, up.ws.next()) => Ok(m),
+                m = tokio::time::timeout_at(silent_until, up.ws.next()) => Ok(m),
                 m = down.next() => Err(m),
                 _ = keepalive, if !started => {
                     if !self.quiet.send(down).await {
@@ -297,6 +299,9 @@ impl Session {
                     continue;
                 }
             };
+            if matches!(event, Ok(Ok(Some(_)))) {
+                silent_until = tokio::time::Instant::now() + idle;
+            }
             let t = match event {
                 Err(Some(Ok(Message::Text(t)))) => {
                     // One request in flight per socket; a second one waits for this turn.

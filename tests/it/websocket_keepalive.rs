@@ -92,3 +92,29 @@ async fn the_keepalive_interval_is_an_option_saved_with_the_others() {
     let bad = common::gateway::GatewayProc::try_start(&env, &["--ws-keepalive-ms", "0"]);
     assert!(bad.is_err(), "0 is refused");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keepalives_do_not_keep_a_silent_upstream_waiting_past_the_idle_timeout() {
+    let env = two_accounts();
+    // acc-1 accepts the request and then says nothing for a minute.
+    let silent = AccountFaults {
+        ws: WsFaults {
+            frame_delay_ms: 60_000,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let m = mock(Scenario::default().with_account("acc-1", silent)).await;
+    let g = gw(
+        &env,
+        &m,
+        &["--ws-keepalive-ms", "200", "--idle-timeout-ms", "1000"],
+    );
+    let mut c = WsClient::connect(&g.url, "s-silent").await.unwrap();
+    let a = c.turn("hello").await;
+    // The gateway gives up on the silent socket (and its reconnects) within its idle timeout
+    // each time, and says so, instead of keeping Codex on keepalives for the whole minute.
+    let err = a.error.expect("an error frame");
+    assert_eq!(err["error"]["code"], "upstream_closed", "{err}");
+    assert!(keepalives(&c.raw) >= 1, "{:?}", c.raw);
+}
