@@ -26,42 +26,22 @@ use http_body_util::{BodyExt, Full};
 
 #[path = "load_common.rs"]
 mod load_common;
-use load_common::{micros, rss};
+use load_common::{LoadArgs, micros, rss};
 
 static OPEN: AtomicUsize = AtomicUsize::new(0);
 
 struct Args {
-    upstream_port: u16,
-    target: Option<String>,
+    load: LoadArgs,
     streams: usize,
-    events: u32,
-    interval_ms: u64,
-    rss_pid: Option<u32>,
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        upstream_port: 0,
-        target: None,
-        streams: 1000,
-        events: 20,
-        interval_ms: 500,
-        rss_pid: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let v = it.next().unwrap_or_default();
-        match k.as_str() {
-            "--upstream-port" => a.upstream_port = v.parse().expect("port"),
-            "--target" => a.target = Some(v),
-            "--streams" => a.streams = v.parse().expect("streams"),
-            "--events" => a.events = v.parse().expect("events"),
-            "--interval-ms" => a.interval_ms = v.parse().expect("interval"),
-            "--rss-pid" => a.rss_pid = Some(v.parse().expect("pid")),
-            _ => panic!("unknown option {k}"),
-        }
-    }
-    a
+    let mut streams = 1000;
+    let load = load_common::parse(std::env::args().skip(1), &[], |k, v| match k {
+        "--streams" => streams = v.parse().expect("streams"),
+        _ => panic!("unknown option {k}"),
+    });
+    Args { load, streams }
 }
 
 /// The upstream: every POST streams `events` events, one per `interval`, each stamped.
@@ -162,12 +142,13 @@ async fn main() {
     let a = args();
     micros();
     let port = upstream(
-        a.upstream_port,
-        a.events,
-        Duration::from_millis(a.interval_ms),
+        a.load.upstream_port,
+        a.load.events,
+        Duration::from_millis(a.load.interval_ms),
     )
     .await;
     let target = a
+        .load
         .target
         .clone()
         .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
@@ -185,11 +166,11 @@ async fn main() {
     }
     let all_open_after = started.elapsed();
     tokio::time::sleep(Duration::from_millis(
-        a.interval_ms * u64::from(a.events) / 2,
+        a.load.interval_ms * u64::from(a.load.events) / 2,
     ))
     .await;
     let open_mid = OPEN.load(Ordering::Relaxed);
-    if let Some(pid) = a.rss_pid {
+    if let Some(pid) = a.load.rss_pid {
         mid_rss = rss(pid);
     }
 
@@ -217,7 +198,7 @@ async fn main() {
         pct(&lat, 0.99),
         pct(&lat, 1.0),
         mid_rss,
-        a.rss_pid.map(rss).unwrap_or_else(|| "-".into()),
+        a.load.rss_pid.map(rss).unwrap_or_else(|| "-".into()),
         started.elapsed().as_secs_f64()
     );
     for (e, n) in errors {

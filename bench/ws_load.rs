@@ -38,53 +38,37 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 #[path = "load_common.rs"]
 mod load_common;
-use load_common::{micros, rss};
+use load_common::{LoadArgs, micros, rss};
 
 static OPEN: AtomicUsize = AtomicUsize::new(0);
 /// Sockets whose response is over (or that failed): they stay open until released.
 static DONE: AtomicUsize = AtomicUsize::new(0);
 
-#[derive(Default)]
 struct Args {
     mode: String,
-    upstream_port: u16,
-    target: Option<String>,
+    load: LoadArgs,
     turns: usize,
     http: bool,
     sessions: usize,
-    events: u32,
-    interval_ms: u64,
-    rss_pid: Option<u32>,
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        turns: 20,
-        sessions: 1000,
-        events: 20,
-        interval_ms: 500,
-        ..Default::default()
-    };
     let mut it = std::env::args().skip(1);
-    a.mode = it.next().unwrap_or_default();
-    while let Some(k) = it.next() {
-        if k == "--http" {
-            a.http = true;
-            continue;
-        }
-        let v = it.next().unwrap_or_default();
-        match k.as_str() {
-            "--upstream-port" => a.upstream_port = v.parse().expect("port"),
-            "--target" => a.target = Some(v),
-            "--turns" => a.turns = v.parse().expect("turns"),
-            "--sessions" => a.sessions = v.parse().expect("sessions"),
-            "--events" => a.events = v.parse().expect("events"),
-            "--interval-ms" => a.interval_ms = v.parse().expect("interval"),
-            "--rss-pid" => a.rss_pid = Some(v.parse().expect("pid")),
-            _ => panic!("unknown option {k}"),
-        }
+    let mode = it.next().unwrap_or_default();
+    let (mut turns, mut http, mut sessions) = (20, false, 1000);
+    let load = load_common::parse(it, &["--http"], |k, v| match k {
+        "--http" => http = true,
+        "--turns" => turns = v.parse().expect("turns"),
+        "--sessions" => sessions = v.parse().expect("sessions"),
+        _ => panic!("unknown option {k}"),
+    });
+    Args {
+        mode,
+        load,
+        turns,
+        http,
+        sessions,
     }
-    a
 }
 
 /// An unsigned test JWT naming ChatGPT account `acc-0` (the mock reads, never verifies, it).
@@ -163,10 +147,11 @@ fn read_event(text: &str, id: &mut Option<String>, out: &mut Vec<Value>) -> bool
 }
 
 async fn session(a: &Args) {
-    let mock = cao::mock::MockUpstream::spawn("127.0.0.1", a.upstream_port, Default::default())
-        .await
-        .expect("mock upstream");
-    let target = a.target.clone().unwrap_or_else(|| mock.base_url());
+    let mock =
+        cao::mock::MockUpstream::spawn("127.0.0.1", a.load.upstream_port, Default::default())
+            .await
+            .expect("mock upstream");
+    let target = a.load.target.clone().unwrap_or_else(|| mock.base_url());
     let mut per_turn = Vec::new();
     let mut history: Vec<Value> = Vec::new();
     if a.http {
@@ -381,9 +366,10 @@ async fn one_response(
 }
 
 async fn frames(a: &Args) {
-    let interval = Duration::from_millis(a.interval_ms);
-    let up = frames_upstream(a.upstream_port, a.events, interval).await;
+    let interval = Duration::from_millis(a.load.interval_ms);
+    let up = frames_upstream(a.load.upstream_port, a.load.events, interval).await;
     let target = a
+        .load
         .target
         .clone()
         .unwrap_or_else(|| format!("http://127.0.0.1:{up}"));
@@ -402,7 +388,7 @@ async fn frames(a: &Args) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let open_all = OPEN.load(Ordering::Relaxed);
-    let rss_all = a.rss_pid.map(rss);
+    let rss_all = a.load.rss_pid.map(rss);
     let _ = release.send(true);
     let mut all = Vec::new();
     let mut errors = Vec::new();

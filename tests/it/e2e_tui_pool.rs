@@ -8,7 +8,7 @@
 
 use cao::mock::{AccountFaults, QuotaFault, UsageFault};
 
-use super::e2e_tui::{Setup, stop_daemon, tui_ready};
+use crate::common::tui::{Setup, tui_ready};
 
 #[test]
 fn tui_whose_own_account_is_spent_still_submits_a_turn_through_the_gateway() {
@@ -43,13 +43,7 @@ fn tui_whose_own_account_is_spent_still_submits_a_turn_through_the_gateway() {
     let Some((gw, home, t)) = s.tui_through_gateway("pool", "acct-1") else {
         return;
     };
-    let context = || {
-        format!(
-            "upstream saw:\n{}\ngateway log:\n{}",
-            s.requests_text(),
-            gw.log()
-        )
-    };
+    let context = || s.gateway_context(&gw);
     t.wait_for("the TUI to start", &context, tui_ready);
     t.submit("/status");
     // 20 % used on account 2 (the pool), not account 1's 100 %.
@@ -58,10 +52,7 @@ fn tui_whose_own_account_is_spent_still_submits_a_turn_through_the_gateway() {
     });
     let screen = t.screen();
     assert!(!screen.contains(" 0% left"), "{screen}");
-    t.submit("say hello");
-    t.wait_for("the answer from account 2", &context, |scr| {
-        scr.contains("Hello from acct-2.")
-    });
+    s.hello_from_account_two(&t, &context);
     let screen = t.screen();
     assert!(!screen.contains("hit your usage limit"), "{screen}");
     // The usage Codex saw was asked about account 2 by the gateway; account 1's own usage
@@ -78,8 +69,6 @@ fn tui_whose_own_account_is_spent_still_submits_a_turn_through_the_gateway() {
         context()
     );
     s.assert_bearer_matches_header();
-    t.quit_codex(&context);
-    drop(t);
-    stop_daemon(&s.codex, &home);
+    s.leave(t, &home, &context);
     gw.stop();
 }

@@ -12,7 +12,7 @@
 
 use crate::common::gateway::{GatewayProc, cao_command, free_port};
 
-use super::e2e_tui::{Setup, Tmux, codex_home, stop_daemon, tui_ready};
+use crate::common::tui::{Setup, Tmux, codex_home, stop_daemon, tui_ready};
 
 /// Account 1 asked once and refused (429), account 2 answered, never a mixed credential.
 fn assert_served_by_account_two(s: &Setup) {
@@ -20,14 +20,7 @@ fn assert_served_by_account_two(s: &Setup) {
     assert!(calls.iter().any(|c| c == "acct-2:200"), "{calls:?}");
     assert!(calls.iter().all(|c| c != "acct-1:200"), "{calls:?}");
     s.assert_bearer_matches_header();
-    assert!(
-        s.mock()
-            .requests()
-            .iter()
-            .any(|r| r.path == "/backend-api/wham/accounts/check" && r.status == 200),
-        "{}",
-        s.requests_text()
-    );
+    s.assert_workspace_checked();
 }
 
 #[test]
@@ -74,26 +67,15 @@ fn the_everyday_codex_through_the_shim_starts_and_is_served_over_https() {
     let Some(t) = Tmux::start("shim", &s.work(), &env, &[shim.display().to_string()]) else {
         return;
     };
-    let context = || {
-        format!(
-            "upstream saw:\n{}\ngateway log:\n{}",
-            s.requests_text(),
-            gw.log()
-        )
-    };
+    let context = || s.gateway_context(&gw);
     t.wait_for("the TUI to start (or fail)", &context, |scr| {
         tui_ready(scr) || scr.contains("[exited ")
     });
     let screen = t.screen();
     assert!(tui_ready(&screen), "{screen}\n{}", context());
-    t.submit("say hello");
-    t.wait_for("the answer from account 2", &context, |scr| {
-        scr.contains("Hello from acct-2.")
-    });
+    s.hello_from_account_two(&t, &context);
     assert_served_by_account_two(&s);
-    t.quit_codex(&context);
-    drop(t);
-    stop_daemon(&s.codex, &home);
+    s.leave(t, &home, &context);
     gw.stop();
 }
 
@@ -147,10 +129,7 @@ fn cao_run_gateway_starts_an_https_gateway_inside_cao_and_the_tui_is_served() {
     );
     let screen = t.screen();
     assert!(tui_ready(&screen), "{screen}\n{}", context());
-    t.submit("say hello");
-    t.wait_for("the answer from account 2", &context, |scr| {
-        scr.contains("Hello from acct-2.")
-    });
+    s.hello_from_account_two(&t, &context);
     assert_served_by_account_two(&s);
     t.quit_codex(&context);
     drop(t);

@@ -6,32 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use crate::common;
-
-use std::path::PathBuf;
-use std::process::Command;
+use crate::common::chromium::{chromium, dump_dom, page_gateway};
 
 use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
-
-pub(crate) fn chromium() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("CAO_CHROMIUM").map(PathBuf::from),
-        Some(PathBuf::from("/usr/bin/chromium")),
-        Some(PathBuf::from("/usr/bin/chromium-browser")),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| p.is_file());
-    if found.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "chromium is required under CI for the status-page tests but was not found; \
-                 install it with `apt-get install -y chromium` (scripts/test does) or set CAO_CHROMIUM"
-            );
-        }
-        eprintln!("skipping: chromium not installed (apt-get install -y chromium)");
-    }
-    found
-}
 
 /// Serve the real page at `/` and `status` (a fixed JSON) at `/status` on 127.0.0.1.
 async fn serve(status: Value) -> (String, tokio::task::JoinHandle<()>) {
@@ -50,45 +29,6 @@ async fn serve(status: Value) -> (String, tokio::task::JoinHandle<()>) {
         let _ = axum::serve(listener, app).await;
     });
     (format!("http://127.0.0.1:{}/", addr.port()), task)
-}
-
-/// Run headless Chromium on `url` with `extra` args; returns (stdout, console lines).
-pub(crate) fn run_chromium(bin: &PathBuf, url: &str, extra: &[&str]) -> (String, Vec<String>) {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("run chromium");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let console: Vec<String> = stderr
-        .lines()
-        .filter(|l| l.contains(":CONSOLE"))
-        .map(str::to_string)
-        .collect();
-    (String::from_utf8_lossy(&out.stdout).to_string(), console)
-}
-
-pub(crate) async fn dump_dom(bin: PathBuf, url: String) -> (String, Vec<String>) {
-    tokio::task::spawn_blocking(move || {
-        run_chromium(&bin, &url, &["--virtual-time-budget=5000", "--dump-dom"])
-    })
-    .await
-    .unwrap()
 }
 
 fn fixture() -> Value {
@@ -202,27 +142,21 @@ async fn console_errors_are_detected() {
 /// The real gateway's page: every registered account, bars from live usage, no console errors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_gateway_page_shows_live_usage() {
-    use cao::mock::{AccountFaults, MockUpstream, Scenario};
-    use common::gateway::{GatewayProc, model_call};
+    use cao::mock::{AccountFaults, Scenario};
+    use common::gateway::model_call;
     let Some(bin) = chromium() else { return };
-    let env = common::TestEnv::new();
-    env.add_logged_in("work", "acc-1", common::now_secs() + 3600);
-    env.add_logged_in("home", "acc-2", common::now_secs() + 3600);
     let faults = AccountFaults {
         rate_limit_event: Some(json!({"type": "codex.rate_limits",
             "rate_limits": {"primary": {"used_percent": 37.0, "window_minutes": 300,
                 "reset_after_seconds": 5000}}})),
         ..Default::default()
     };
-    let m = MockUpstream::spawn(
-        "127.0.0.1",
-        0,
+    let (_env, _m, g) = page_gateway(
         Scenario::default().with_account("acc-1", faults),
+        &[("work", "acc-1"), ("home", "acc-2")],
+        &[],
     )
-    .await
-    .unwrap();
-    let (base, token) = (m.base_url(), m.token_url());
-    let g = GatewayProc::start(&env, &["--base-url", &base, "--token-url", &token]);
+    .await;
     assert_eq!(model_call(&g.url, Some("s1")).await.status, 200);
 
     let (dom, console) = dump_dom(bin, format!("{}/", g.url)).await;
@@ -240,26 +174,15 @@ async fn real_gateway_page_shows_live_usage() {
 /// never sent to the server) to call /status; without it, the page says what to do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_with_an_access_key() {
-    use cao::mock::{MockUpstream, Scenario};
-    use common::gateway::{GatewayProc, send};
+    use cao::mock::Scenario;
+    use common::gateway::send;
     let Some(bin) = chromium() else { return };
-    let env = common::TestEnv::new();
-    env.add_logged_in("work", "acc-1", common::now_secs() + 3600);
-    let m = MockUpstream::spawn("127.0.0.1", 0, Scenario::default())
-        .await
-        .unwrap();
-    let (base, token) = (m.base_url(), m.token_url());
-    let g = GatewayProc::start(
-        &env,
-        &[
-            "--base-url",
-            &base,
-            "--token-url",
-            &token,
-            "--access-key",
-            "s3cret-key-0123456789",
-        ],
-    );
+    let (_env, _m, g) = page_gateway(
+        Scenario::default(),
+        &[("work", "acc-1")],
+        &["--access-key", "s3cret-key-0123456789"],
+    )
+    .await;
     assert_eq!(
         send("GET", &format!("{}/", g.url), &[], b"").await.status,
         200

@@ -4,13 +4,11 @@
 //! reads nothing either; the gateway's own page still shows the accounts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-use crate::common;
-use crate::page_chromium::{chromium, dump_dom, run_chromium};
+use crate::common::chromium::{chromium, dump_dom, page_gateway, run_chromium};
 
 use axum::Router;
 use axum::routing::get;
-use cao::mock::{MockUpstream, Scenario};
-use common::gateway::GatewayProc;
+use cao::mock::Scenario;
 
 /// The attacker's page, aimed at the gateway on `port`.
 fn attack_page(port: u16) -> String {
@@ -75,13 +73,7 @@ async fn serve_attacker(page: String) -> (u16, tokio::task::JoinHandle<()>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_page_on_another_port_gets_nothing_through() {
     let Some(bin) = chromium() else { return };
-    let env = common::TestEnv::new();
-    env.add_logged_in("work", "acc-1", common::now_secs() + 3600);
-    let m = MockUpstream::spawn("127.0.0.1", 0, Scenario::default())
-        .await
-        .unwrap();
-    let (base, token) = (m.base_url(), m.token_url());
-    let g = GatewayProc::start(&env, &["--base-url", &base, "--token-url", &token]);
+    let (_env, m, g) = page_gateway(Scenario::default(), &[("work", "acc-1")], &[]).await;
     let gw_port: u16 = g.url.rsplit(':').next().unwrap().parse().unwrap();
     let (attacker, server) = serve_attacker(attack_page(gw_port)).await;
 
@@ -120,13 +112,7 @@ async fn a_web_page_on_another_port_gets_nothing_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebound_name_reads_nothing() {
     let Some(bin) = chromium() else { return };
-    let env = common::TestEnv::new();
-    env.add_logged_in("work", "acc-1", common::now_secs() + 3600);
-    let m = MockUpstream::spawn("127.0.0.1", 0, Scenario::default())
-        .await
-        .unwrap();
-    let (base, token) = (m.base_url(), m.token_url());
-    let g = GatewayProc::start(&env, &["--base-url", &base, "--token-url", &token]);
+    let (_env, m, g) = page_gateway(Scenario::default(), &[("work", "acc-1")], &[]).await;
     let gw_port: u16 = g.url.rsplit(':').next().unwrap().parse().unwrap();
     // evil.test "rebinds" to 127.0.0.1: the page, /status and /metrics are all same-origin
     // for it, so only the Host check stands in the way.

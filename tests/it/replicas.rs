@@ -4,10 +4,8 @@
 use cao::mock::{AccountFaults, MockUpstream, QuotaFault};
 use serde_json::Value;
 
-use crate::common::gateway::{
-    eventually, get, gw, mock_acc1, model_call, model_calls, two_accounts,
-};
-use crate::common::redis::{RedisServer, state_key_file as key_file};
+use crate::common::gateway::{eventually, get, mock_acc1, model_call, model_calls, two_accounts};
+use crate::common::redis::{SharedPool, pair, state_key_file as key_file};
 use crate::common::{TestEnv, now_secs};
 
 pub fn spent_acc1() -> AccountFaults {
@@ -56,55 +54,21 @@ pub async fn assert_a_cooldown_is_shared(m: &MockUpstream, a_url: &str, b_url: &
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cooldown_learnt_by_one_replica_is_honoured_by_another() {
-    let Some(redis) = RedisServer::start() else {
+    let m = mock_acc1(spent_acc1()).await;
+    let Some(p) = pair(&m, &[]) else {
         return;
     };
-    let m = mock_acc1(spent_acc1()).await;
-    let keys = TestEnv::new();
-    let key = key_file(keys.dir.path());
-    let url = redis.url(0);
-    let (env_a, env_b) = (two_accounts(), two_accounts());
-    let a = gw(&env_a, &m, &["--state", &url, "--state-key-file", &key]);
-    let b = gw(&env_b, &m, &["--state", &url, "--state-key-file", &key]);
-
-    assert_a_cooldown_is_shared(&m, &a.url, &b.url).await;
+    assert_a_cooldown_is_shared(&m, &p.a.url, &p.b.url).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_pinned_by_one_replica_stays_on_its_account_at_another() {
-    let Some(redis) = RedisServer::start() else {
+    let m = mock_acc1(AccountFaults::default()).await;
+    // Round robin: without the shared pin, B would give the session the next account.
+    let Some(p) = pair(&m, &["--strategy", "round-robin"]) else {
         return;
     };
-    let m = mock_acc1(AccountFaults::default()).await;
-    let keys = TestEnv::new();
-    let key = key_file(keys.dir.path());
-    let url = redis.url(0);
-    let (env_a, env_b) = (two_accounts(), two_accounts());
-    // Round robin: without the shared pin, B would give the session the next account.
-    let a = gw(
-        &env_a,
-        &m,
-        &[
-            "--state",
-            &url,
-            "--state-key-file",
-            &key,
-            "--strategy",
-            "round-robin",
-        ],
-    );
-    let b = gw(
-        &env_b,
-        &m,
-        &[
-            "--state",
-            &url,
-            "--state-key-file",
-            &key,
-            "--strategy",
-            "round-robin",
-        ],
-    );
+    let (a, b) = (&p.a, &p.b);
     let first = model_call(&a.url, Some("shared-session")).await;
     assert_eq!(first.status, 200);
     let served_by = model_calls(&m)[0].0.clone();
@@ -129,16 +93,16 @@ async fn a_session_pinned_by_one_replica_stays_on_its_account_at_another() {
 
 #[test]
 fn a_replica_with_the_wrong_state_key_refuses_to_start() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(pool) = SharedPool::start() else {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let m = rt.block_on(mock_acc1(AccountFaults::default()));
-    let (k1, k2) = (TestEnv::new(), TestEnv::new());
-    let (key1, key2) = (key_file(k1.dir.path()), key_file(k2.dir.path()));
-    let url = redis.url(0);
+    let other_key = TestEnv::new();
+    let key2 = key_file(other_key.dir.path());
+    let url = pool.url();
     let env_a = two_accounts();
-    let _a = gw(&env_a, &m, &["--state", &url, "--state-key-file", &key1]);
+    let _a = pool.replica(&env_a, &m, &[]);
     let env_b = two_accounts();
     let base = m.base_url();
     let out = crate::common::gateway::cao_command(&env_b)
@@ -196,19 +160,13 @@ async fn shared_view(url: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_see_each_other_one_leads_and_another_takes_over_when_it_dies() {
-    let Some(redis) = RedisServer::start() else {
+    let m = mock_acc1(AccountFaults::default()).await;
+    let Some(p) = pair(&m, &[]) else {
         return;
     };
-    let m = mock_acc1(AccountFaults::default()).await;
-    let keys = TestEnv::new();
-    let key = key_file(keys.dir.path());
-    let url = redis.url(0);
-    let (env_a, env_b) = (two_accounts(), two_accounts());
-    let a = gw(&env_a, &m, &["--state", &url, "--state-key-file", &key]);
-    let b = gw(&env_b, &m, &["--state", &url, "--state-key-file", &key]);
     let mut view = Value::Null;
     for _ in 0..100 {
-        view = shared_view(&b.url).await;
+        view = shared_view(&p.b.url).await;
         if view["replicas"].as_array().is_some_and(|r| r.len() == 2) && view["leader"].is_string() {
             break;
         }
@@ -218,10 +176,10 @@ async fn replicas_see_each_other_one_leads_and_another_takes_over_when_it_dies()
     assert_eq!(view["reachable"], true, "{view}");
     assert!(!view.to_string().contains("hunter"), "{view}");
     let leader = view["leader"].as_str().unwrap().to_string();
-    let (leader_proc, other) = if shared_view(&a.url).await["replica"] == leader.as_str() {
-        (a, b)
+    let (leader_proc, other) = if shared_view(&p.a.url).await["replica"] == leader.as_str() {
+        (p.a, p.b)
     } else {
-        (b, a)
+        (p.b, p.a)
     };
     // kill -9: the lease is not given back; it lapses and the other replica takes over.
     leader_proc.stop_with("-KILL");
@@ -239,15 +197,13 @@ async fn replicas_see_each_other_one_leads_and_another_takes_over_when_it_dies()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_frozen_redis_does_not_stop_serving_and_the_replica_says_so() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(pool) = SharedPool::start() else {
         return;
     };
+    let redis = &pool.redis;
     let m = mock_acc1(AccountFaults::default()).await;
-    let keys = TestEnv::new();
-    let key = key_file(keys.dir.path());
-    let url = redis.url(0);
     let env = two_accounts();
-    let g = gw(&env, &m, &["--state", &url, "--state-key-file", &key]);
+    let g = pool.replica(&env, &m, &[]);
     assert_eq!(model_call(&g.url, Some("s1")).await.status, 200);
     redis.signal("-STOP");
     // Requests still go through (the shared state is not on their path), new sessions too.
@@ -280,13 +236,10 @@ async fn a_frozen_redis_does_not_stop_serving_and_the_replica_says_so() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn only_the_leader_polls_usage_and_refreshes_ahead_of_expiry_and_the_others_adopt() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(pool) = SharedPool::start() else {
         return;
     };
     let m = mock_acc1(AccountFaults::default()).await;
-    let keys = TestEnv::new();
-    let key = key_file(keys.dir.path());
-    let url = redis.url(0);
     // Access tokens expiring in 5 minutes: due for a refresh ahead of expiry (10 min margin),
     // not yet for a request; and the usage of idle accounts asked every second.
     let envs: Vec<TestEnv> = (0..2)
@@ -297,16 +250,8 @@ async fn only_the_leader_polls_usage_and_refreshes_ahead_of_expiry_and_the_other
             env
         })
         .collect();
-    let args = [
-        "--state",
-        &url,
-        "--state-key-file",
-        &key,
-        "--usage-poll",
-        "1",
-    ];
-    let a = gw(&envs[0], &m, &args);
-    let b = gw(&envs[1], &m, &args);
+    let a = pool.replica(&envs[0], &m, &["--usage-poll", "1"]);
+    let b = pool.replica(&envs[1], &m, &["--usage-poll", "1"]);
     let mut leader = Value::Null;
     for _ in 0..100 {
         leader = shared_view(&a.url).await["leader"].clone();

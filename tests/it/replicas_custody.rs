@@ -10,10 +10,10 @@ use std::time::Duration;
 use cao::mock::{AccountFaults, MockUpstream, Scenario};
 use serde_json::Value;
 
-use crate::common::gateway::{GatewayProc, eventually, get, gw, mock, model_call};
+use crate::common::gateway::{GatewayProc, eventually, get, mock, model_call};
 use cao::shared::redis::Publish;
 
-use crate::common::redis::{RedisServer, publish_out_of_band, state_key_file};
+use crate::common::redis::{SharedPool, publish_out_of_band};
 use crate::common::{TestEnv, now_secs};
 use crate::custody::{
     assert_login_alive, assert_no_spent_token_presented as assert_no_reuse,
@@ -32,20 +32,14 @@ fn accounts(exp_secs: i64) -> TestEnv {
     env
 }
 
-fn replica(env: &TestEnv, m: &MockUpstream, redis: &RedisServer, key: &str) -> GatewayProc {
-    let url = redis.url(0);
-    gw(env, m, &["--state", &url, "--state-key-file", key])
-}
-
 /// Two replicas, each with its own copy of a1 and a2 (access tokens good for an hour).
 fn two_replicas(
     m: &MockUpstream,
-    redis: &RedisServer,
-    key: &str,
+    pool: &SharedPool,
 ) -> (TestEnv, TestEnv, GatewayProc, GatewayProc) {
     let (ea, eb) = (accounts(now_secs() + 3600), accounts(now_secs() + 3600));
-    let a = replica(&ea, m, redis, key);
-    let b = replica(&eb, m, redis, key);
+    let a = pool.replica(&ea, m, &[]);
+    let b = pool.replica(&eb, m, &[]);
     (ea, eb, a, b)
 }
 
@@ -94,7 +88,7 @@ async fn mock_401_acc1(delay_ms: u64) -> MockUpstream {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_replicas_and_60_requests_that_all_need_a_refresh_spend_each_login_once() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(pool) = SharedPool::start() else {
         return;
     };
     // Each answer comes 1.5 s after the rotation: the refreshes are in flight while the crowd
@@ -107,26 +101,10 @@ async fn three_replicas_and_60_requests_that_all_need_a_refresh_spend_each_login
         ..Scenario::default()
     })
     .await;
-    let keys = TestEnv::new();
-    let key = state_key_file(keys.dir.path());
     let envs: Vec<TestEnv> = (0..3).map(|_| accounts(now_secs() - 60)).collect();
-    let url = redis.url(0);
     let gws: Vec<GatewayProc> = envs
         .iter()
-        .map(|e| {
-            gw(
-                e,
-                &m,
-                &[
-                    "--state",
-                    &url,
-                    "--state-key-file",
-                    &key,
-                    "--strategy",
-                    "round-robin",
-                ],
-            )
-        })
+        .map(|e| pool.replica(e, &m, &["--strategy", "round-robin"]))
         .collect();
     let calls = (0..60).map(|i| {
         let u = gws[i % 3].url.clone();
@@ -172,15 +150,13 @@ async fn three_replicas_and_60_requests_that_all_need_a_refresh_spend_each_login
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_of_the_lease_holder_mid_refresh_never_lets_another_replica_resend_its_token() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(pool) = SharedPool::start() else {
         return;
     };
     // The endpoint rotates at once and answers 4 s later: the holder dies in between.
     let m = mock_401_acc1(4000).await;
-    let keys = TestEnv::new();
-    let key = state_key_file(keys.dir.path());
     let envs: Vec<TestEnv> = (0..3).map(|_| accounts(now_secs() + 3600)).collect();
-    let mut gws: Vec<GatewayProc> = envs.iter().map(|e| replica(e, &m, &redis, &key)).collect();
+    let mut gws: Vec<GatewayProc> = envs.iter().map(|e| pool.replica(e, &m, &[])).collect();
     let holder_url = gws[0].url.clone();
     let call = tokio::spawn(async move { model_call(&holder_url, Some("h")).await });
     assert!(eventually(10, || !m.presented_tokens().is_empty()));
@@ -200,7 +176,7 @@ async fn kill_9_of_the_lease_holder_mid_refresh_never_lets_another_replica_resen
     }
     assert_eq!(m.presented_tokens().len(), 1, "{:?}", m.presented_tokens());
     // The killed holder, restarted on its data dir, does not resend it either.
-    let g = replica(&envs[0], &m, &redis, &key);
+    let g = pool.replica(&envs[0], &m, &[]);
     let a = model_call(&g.url, Some("after")).await;
     assert_eq!(a.status, 200, "{a:?}\n{}", g.log());
     assert!(a.body.contains("Mock reply from acc-2."), "{}", a.body);
@@ -211,13 +187,11 @@ async fn kill_9_of_the_lease_holder_mid_refresh_never_lets_another_replica_resen
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_late_401_from_an_old_token_adopts_the_rotated_login_instead_of_spending_again() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(pool) = SharedPool::start() else {
         return;
     };
     let m = mock_401_acc1(0).await;
-    let keys = TestEnv::new();
-    let key = state_key_file(keys.dir.path());
-    let (ea, eb, a, b) = two_replicas(&m, &redis, &key);
+    let (ea, eb, a, b) = two_replicas(&m, &pool);
     let first = model_call(&a.url, Some("x")).await;
     assert_eq!(first.status, 200, "{first:?}\n{}", a.log());
     assert!(
@@ -254,17 +228,15 @@ async fn a_late_401_from_an_old_token_adopts_the_rotated_login_instead_of_spendi
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redis_frozen_mid_refresh_spends_nothing_more_and_the_replicas_converge_after() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(pool) = SharedPool::start() else {
         return;
     };
     let m = mock_401_acc1(1500).await;
-    let keys = TestEnv::new();
-    let key = state_key_file(keys.dir.path());
-    let (ea, eb, a, b) = two_replicas(&m, &redis, &key);
+    let (ea, eb, a, b) = two_replicas(&m, &pool);
     let a_url = a.url.clone();
     let call = tokio::spawn(async move { model_call(&a_url, Some("x")).await });
     assert!(eventually(10, || !m.presented_tokens().is_empty()));
-    redis.signal("-STOP");
+    pool.redis.signal("-STOP");
     // A's refresh was sent before the freeze: its answer is kept in A's auth.json and served.
     let first = call.await.unwrap();
     assert_eq!(first.status, 200, "{first:?}\n{}", a.log());
@@ -298,7 +270,7 @@ async fn a_redis_frozen_mid_refresh_spends_nothing_more_and_the_replicas_converg
     );
     let log = b.log_when(|l| l.contains("no token refresh until it is back"));
     assert!(log.contains("no token refresh until it is back"), "{log}");
-    redis.signal("-CONT");
+    pool.redis.signal("-CONT");
     // After the thaw, A publishes what it saved and B writes it through to its auth.json.
     assert!(
         eventually(30, || refresh_token(&auth(&eb, "a1")) == "rt-acc-1-1"),
@@ -352,7 +324,7 @@ fn presented(m: &MockUpstream) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replica_that_loses_the_compare_and_set_adopts_the_winners_login_and_never_sends_its_own()
 {
-    let Some(redis) = RedisServer::start() else {
+    let Some(pool) = SharedPool::start() else {
         return;
     };
     let m = mock_401_acc1(0).await;
@@ -371,9 +343,7 @@ async fn a_replica_that_loses_the_compare_and_set_adopts_the_winners_login_and_n
             ..AccountFaults::default()
         },
     );
-    let keys = TestEnv::new();
-    let key = state_key_file(keys.dir.path());
-    let (ea, eb, a, b) = two_replicas(&m, &redis, &key);
+    let (ea, eb, a, b) = two_replicas(&m, &pool);
     // Both replicas' a1 tokens are answered 401: both need a refresh. A goes first.
     let a_url = a.url.clone();
     let call_a = tokio::spawn(async move { model_call(&a_url, Some("a")).await });
@@ -381,7 +351,7 @@ async fn a_replica_that_loses_the_compare_and_set_adopts_the_winners_login_and_n
     assert_eq!(presented(&m), ["rt-acc-1-500", "rt-acc-1-0"]);
     let b_url = b.url.clone();
     let call_b = tokio::spawn(async move { model_call(&b_url, Some("b")).await });
-    let won = publish_out_of_band(&redis.url(0), &key, "a1", "rt-acc-1-0", &winner).await;
+    let won = publish_out_of_band(&pool.url(), &pool.key, "a1", "rt-acc-1-0", &winner).await;
     assert!(matches!(won, Publish::Won(_)), "{won:?}");
 
     let ra = call_a.await.unwrap();

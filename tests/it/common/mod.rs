@@ -202,6 +202,12 @@ pub fn run_on_pty(
 /// `cao` on a pseudo-terminal of a chosen size, with keys typed like a person.
 pub mod pty;
 
+/// The real Codex TUI under tmux, and the set-up the TUI tests share.
+pub mod tui;
+
+/// Headless Chromium, and the gateway the page and perimeter tests open in it.
+pub mod chromium;
+
 /// `chattr +i` on a file or directory: writing, renaming onto or into it fails, for root too
 /// (tests run as root, where file modes stop nothing). Undone on drop.
 pub struct Immutable(PathBuf);

@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cao::mock::MockUpstream;
+
+use super::TestEnv;
+use super::gateway::{GatewayProc, gw, two_accounts};
+
 /// A `redis-server` child process, killed on drop.
 pub struct RedisServer {
     child: Child,
@@ -260,4 +265,65 @@ pub async fn publish_out_of_band(
         .publish_tokens(account, Some(&old), &fingerprint(new_rt), &sealed)
         .await
         .unwrap()
+}
+
+/// One shared pool for a test: a `redis-server` and one state key, which every replica of it
+/// starts with (`--state`, `--state-key-file`). `None` (the test skips) without `redis-server`.
+pub struct SharedPool {
+    pub redis: RedisServer,
+    /// The `--state-key-file` path.
+    pub key: String,
+    _key_dir: tempfile::TempDir,
+}
+
+impl SharedPool {
+    pub fn start() -> Option<Self> {
+        let redis = RedisServer::start()?;
+        let key_dir = tempfile::tempdir().unwrap();
+        let key = state_key_file(key_dir.path());
+        Some(Self {
+            redis,
+            key,
+            _key_dir: key_dir,
+        })
+    }
+
+    /// The `--state` URL.
+    pub fn url(&self) -> String {
+        self.redis.url(0)
+    }
+
+    /// A replica of the pool on the data dir `env`, started with `extra` too.
+    pub fn replica(&self, env: &TestEnv, m: &MockUpstream, extra: &[&str]) -> GatewayProc {
+        let url = self.url();
+        let mut args = vec!["--state", url.as_str(), "--state-key-file", &self.key];
+        args.extend_from_slice(extra);
+        gw(env, m, &args)
+    }
+}
+
+/// Two replicas of one pool, each on a data dir of its own holding the two accounts of
+/// [`two_accounts`]. Dropped in order: the gateways, their data dirs, then Redis.
+pub struct Pair {
+    pub a: GatewayProc,
+    pub b: GatewayProc,
+    pub env_a: TestEnv,
+    pub env_b: TestEnv,
+    pub pool: SharedPool,
+}
+
+/// [`Pair`] on the mock `m`, both replicas started with `extra` too. `None` (the test skips)
+/// without `redis-server`.
+pub fn pair(m: &MockUpstream, extra: &[&str]) -> Option<Pair> {
+    let pool = SharedPool::start()?;
+    let (env_a, env_b) = (two_accounts(), two_accounts());
+    let a = pool.replica(&env_a, m, extra);
+    let b = pool.replica(&env_b, m, extra);
+    Some(Pair {
+        a,
+        b,
+        env_a,
+        env_b,
+        pool,
+    })
 }

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cao::mock::{AccountFaults, MockUpstream, QuotaFault, Scenario};
 use super::TestEnv;
 use super::gateway::GatewayProc;
+use cao::mock::{AccountFaults, MockUpstream, QuotaFault, Scenario};
 
 /// How long the TUI may take to come up, or to show an answer (2 slow CI cores).
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -375,6 +375,18 @@ impl Setup {
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// The TUI's start-up workspace check reached upstream (through the gateway) and was answered.
+    pub(crate) fn assert_workspace_checked(&self) {
+        assert!(
+            self.mock()
+                .requests()
+                .iter()
+                .any(|r| r.path == "/backend-api/wham/accounts/check" && r.status == 200),
+            "{}",
+            self.requests_text()
+        );
     }
 
     /// What upstream saw and what the gateway logged, for a failure's message.
