@@ -154,6 +154,7 @@ impl Replicas {
             }
             Some(e) => {
                 self.stats.redis_errors.fetch_add(1, Ordering::Relaxed);
+                self.shared.after_error(e);
                 if self.reachable.swap(false, Ordering::Relaxed) {
                     tracing::warn!(
                         url = %self.shared.url(),

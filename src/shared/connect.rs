@@ -1,9 +1,15 @@
 //! How a replica reaches Redis: the client for a `redis://` or `rediss://` URL (TLS through the
 //! redis crate's rustls, ring, no OpenSSL), a private CA to trust instead of the web PKI roots
-//! (`--state-ca-file`), and what a failed connect means ("unreachable", "refused the
-//! credentials", "certificate not trusted"), always naming the URL with its password hidden.
+//! (`--state-ca-file`), what a failed connect means ("unreachable", "refused the credentials",
+//! "certificate not trusted"), always naming the URL with its password hidden, and the
+//! connection that dials again when the redis crate's would stay failed ([`Manager`]).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -100,6 +106,85 @@ pub(super) fn client(
             };
             redis::Client::build_with_tls(url, certs).map_err(bad_url)
         }
+    }
+}
+
+/// How long a re-dial waits after the error that asked for it (no tight loop while Redis keeps
+/// refusing).
+const REDIAL_PAUSE: Duration = Duration::from_secs(1);
+
+/// The connection of a [`super::redis::SharedState`]: the redis crate's `ConnectionManager`,
+/// replaced by a fresh one when it would stay failed. That manager dials again after I/O
+/// errors only; when its re-dial itself is refused (the password was changed on the server),
+/// every later call returns that error until the process restarts. [`Self::after_error`] dials a new one in the background
+/// instead, so the replica catches up once Redis accepts it again.
+#[derive(Clone)]
+pub(super) struct Manager {
+    current: Arc<RwLock<ConnectionManager>>,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    redialing: Arc<AtomicBool>,
+}
+
+impl Manager {
+    /// Dial, then `PING`: a refused password, an untrusted certificate and an unreachable
+    /// server are told apart at start ([`failed`]).
+    pub(super) async fn open(
+        client: redis::Client,
+        config: ConnectionManagerConfig,
+        shown: &str,
+    ) -> Result<Self, SharedError> {
+        let mut conn = client
+            .get_connection_manager_with_config(config.clone())
+            .await
+            .map_err(|e| failed(shown, e))?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| failed(shown, e))?;
+        Ok(Self {
+            current: Arc::new(RwLock::new(conn)),
+            client,
+            config,
+            redialing: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The connection to send on (cheap: a handle).
+    pub(super) fn get(&self) -> ConnectionManager {
+        match self.current.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// After a call failed with `e`: when the manager may be stuck on it (a refused password),
+    /// dial a new one in the
+    /// background (one at a time), and use it once it is up.
+    pub(super) fn after_error(&self, e: &redis::RedisError) {
+        let stuck = e.kind() == redis::ErrorKind::AuthenticationFailed
+            || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"));
+        if !stuck || self.redialing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            self.redialing.store(false, Ordering::Release);
+            return;
+        };
+        let this = self.clone();
+        handle.spawn(async move {
+            tokio::time::sleep(REDIAL_PAUSE).await;
+            let fresh = this
+                .client
+                .get_connection_manager_with_config(this.config.clone())
+                .await;
+            if let Ok(conn) = fresh
+                && let Ok(mut current) = this.current.write()
+            {
+                *current = conn;
+            }
+            this.redialing.store(false, Ordering::Release);
+        });
     }
 }
 

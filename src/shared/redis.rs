@@ -21,7 +21,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
@@ -91,10 +90,11 @@ if tonumber(ARGV[1]) > cur then
   redis.call('PEXPIRE', KEYS[1], ARGV[3]) return 1 end
 return 0";
 
-/// A connection to the shared state (cheap to clone; reconnects by itself).
+/// A connection to the shared state (cheap to clone; reconnects by itself, see
+/// [`Self::after_error`]).
 #[derive(Clone)]
 pub struct SharedState {
-    conn: ConnectionManager,
+    conn: connect::Manager,
     prefix: String,
     url: String,
 }
@@ -129,14 +129,7 @@ impl SharedState {
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))
             .set_number_of_retries(1);
-        let mut conn = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(|e| connect::failed(&shown, e))?;
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| connect::failed(&shown, e))?;
+        let conn = connect::Manager::open(client, config, &shown).await?;
         Ok(Self {
             conn,
             prefix: prefix.to_string(),
@@ -147,6 +140,14 @@ impl SharedState {
     /// The URL, password hidden.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// A call failed with `e`: if the connection may be stuck on it (a refused password), a new
+    /// one is dialled in the background.
+    pub fn after_error(&self, e: &SharedError) {
+        if let SharedError::Call(source) = e {
+            self.conn.after_error(source);
+        }
     }
 
     fn key(&self, parts: &[&str]) -> String {
@@ -162,7 +163,7 @@ impl SharedState {
 
     /// Record our key's fingerprint, or refuse when the stored one differs.
     pub async fn claim_key(&self, fingerprint: &str) -> Result<(), SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let key = self.key(&["key-fp"]);
         let _: bool = redis::cmd("SET")
             .arg(&key)
@@ -194,7 +195,7 @@ impl SharedState {
             fastrand::u64(..),
             fastrand::u64(..)
         );
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let ok: Option<String> = redis::cmd("SET")
             .arg(self.key(&["lease", name]))
             .arg(&fence)
@@ -213,7 +214,7 @@ impl SharedState {
         fence: &str,
         ttl: Duration,
     ) -> Result<bool, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let n: i64 = Script::new(RENEW)
             .key(self.key(&["lease", name]))
             .arg(fence)
@@ -225,7 +226,7 @@ impl SharedState {
 
     /// Give a lease back (only if it is still ours).
     pub async fn release_lease(&self, name: &str, fence: &str) -> Result<bool, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let n: i64 = Script::new(RELEASE)
             .key(self.key(&["lease", name]))
             .arg(fence)
@@ -236,13 +237,13 @@ impl SharedState {
 
     /// Who holds lease `name` (its fencing value), if anyone.
     pub async fn lease_holder(&self, name: &str) -> Result<Option<String>, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         Ok(c.get(self.key(&["lease", name])).await?)
     }
 
     /// The latest published token set of `account`.
     pub async fn tokens(&self, account: &str) -> Result<Option<Published>, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let h: HashMap<String, String> = c.hgetall(self.key(&["tokens", account])).await?;
         Ok(match (h.get("fp"), h.get("sealed")) {
             (Some(fp), Some(sealed)) => Some(Published {
@@ -264,7 +265,7 @@ impl SharedState {
         new_fp: &str,
         sealed: &str,
     ) -> Result<Publish, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let (won, fp, generation, sealed): (i64, String, u64, String) = Script::new(PUBLISH)
             .key(self.key(&["tokens", account]))
             .arg(expected.unwrap_or(""))
@@ -291,7 +292,7 @@ impl SharedState {
         fp: &str,
         holder: &str,
     ) -> Result<bool, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let ok: Option<String> = redis::cmd("SET")
             .arg(self.key(&["spend", account, fp]))
             .arg(holder)
@@ -305,20 +306,20 @@ impl SharedState {
 
     /// Who marked `fp` as being spent, if anyone.
     pub async fn spend_mark(&self, account: &str, fp: &str) -> Result<Option<String>, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         Ok(c.get(self.key(&["spend", account, fp])).await?)
     }
 
     /// Lift a mark for a token that was, after all, never sent.
     pub async fn unmark_spending(&self, account: &str, fp: &str) -> Result<(), SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let _: i64 = c.del(self.key(&["spend", account, fp])).await?;
         Ok(())
     }
 
     /// Record a cooldown until `until_ms` (only ever extends it; the key expires then).
     pub async fn set_cooldown(&self, account: &str, until_ms: i64) -> Result<(), SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let _: i64 = Script::new(COOLDOWN)
             .key(self.key(&["cooldown", account]))
             .arg(until_ms)
@@ -339,7 +340,7 @@ impl SharedState {
             .iter()
             .map(|a| self.key(&["cooldown", a]))
             .collect();
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let vals: Vec<Option<i64>> = redis::cmd("MGET").arg(&keys).query_async(&mut c).await?;
         Ok(accounts
             .iter()
@@ -355,7 +356,7 @@ impl SharedState {
         at_ms: i64,
         json: &str,
     ) -> Result<bool, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let n: i64 = Script::new(USAGE)
             .key(self.key(&["usage", account]))
             .arg(at_ms)
@@ -368,7 +369,7 @@ impl SharedState {
 
     /// The latest usage snapshot of `account`: (observed at ms, JSON).
     pub async fn usage(&self, account: &str) -> Result<Option<(i64, String)>, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let (at, json): (Option<i64>, Option<String>) = redis::cmd("HMGET")
             .arg(self.key(&["usage", account]))
             .arg("at")
@@ -385,7 +386,7 @@ impl SharedState {
         account: &str,
         ttl: Duration,
     ) -> Result<(), SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let _: () = redis::cmd("SET")
             .arg(self.key(&["affinity", key]))
             .arg(account)
@@ -398,20 +399,20 @@ impl SharedState {
 
     /// The account session `key` is pinned to.
     pub async fn affinity(&self, key: &str) -> Result<Option<String>, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         Ok(c.get(self.key(&["affinity", key])).await?)
     }
 
     /// Advance the strategy cursor `name`; returns the new value.
     pub async fn next_cursor(&self, name: &str) -> Result<u64, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         Ok(c.incr(self.key(&["cursor", name]), 1u64).await?)
     }
 
     /// Announce this replica for `ttl`.
     pub async fn heartbeat(&self, me: &Replica, ttl: Duration) -> Result<(), SharedError> {
         let json = serde_json::to_string(me).unwrap_or_default();
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let _: () = redis::pipe()
             .cmd("SET")
             .arg(self.key(&["replica", &me.id]))
@@ -430,7 +431,7 @@ impl SharedState {
 
     /// The replicas whose heartbeat has not lapsed (lapsed ones are dropped from the set).
     pub async fn replicas(&self) -> Result<Vec<Replica>, SharedError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let ids: Vec<String> = c.smembers(self.key(&["replicas"])).await?;
         let mut out = Vec::new();
         for id in ids {

@@ -265,8 +265,22 @@ async fn rotate_password(r: &RedisServer, old: &str, new: &str) {
         .unwrap();
 }
 
+/// The gateway's `/status` `shared` view once `reachable` is `want` (or after 15 s).
+async fn reachable_becomes(g_url: &str, want: bool) -> Value {
+    let mut view = Value::Null;
+    for _ in 0..150 {
+        view = get(g_url, "/status", &[]).await.json()["shared"].clone();
+        if view["reachable"] == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    view
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_replica_whose_redis_password_changes_under_it_serves_on_and_refreshes_nothing() {
+async fn a_replica_whose_redis_password_changes_under_it_fails_closed_and_catches_up_when_it_is_back()
+ {
     let Some(redis) = RedisServer::start_secured() else {
         return;
     };
@@ -292,16 +306,7 @@ async fn a_replica_whose_redis_password_changes_under_it_serves_on_and_refreshes
         ],
     );
     rotate_password(&redis, PASSWORD, "rotated-pw-3").await;
-    let shared =
-        |g_url: String| async move { get(&g_url, "/status", &[]).await.json()["shared"].clone() };
-    let mut view = Value::Null;
-    for _ in 0..100 {
-        view = shared(g.url.clone()).await;
-        if view["reachable"] == false {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let view = reachable_becomes(&g.url, false).await;
     assert_eq!(view["reachable"], false, "{view}\n{}", g.log());
     // Fail closed: a1 is not refreshed while the shared state refuses this replica; a2 serves.
     for i in 0..3 {
@@ -316,7 +321,12 @@ async fn a_replica_whose_redis_password_changes_under_it_serves_on_and_refreshes
     );
     let log = g.log_when(|l| l.contains("no token refresh until it is back"));
     assert!(log.contains("no token refresh until it is back"), "{log}");
-    let log = g.log();
+    // The old password back: the replica dials again by itself and catches up.
+    rotate_password(&redis, "rotated-pw-3", PASSWORD).await;
+    let back = reachable_becomes(&g.url, true).await;
+    assert_eq!(back["reachable"], true, "{back}\n{}", g.log());
+    let log = g.log_when(|l| l.contains("shared state reachable again"));
+    assert!(log.contains("shared state reachable again"), "{log}");
     assert_no_password("the log", &log);
     assert!(!log.contains("rotated-pw-3"), "{log}");
     assert!(m.spent_tokens_presented().is_empty());
