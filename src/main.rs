@@ -5,6 +5,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// The gateway allocates a little for every request (header maps, futures, the body); mimalloc's
+// thread-local free lists do that in far fewer instructions than glibc's malloc, and it
+// compiles from its bundled source (no system library). BENCHMARKS.md has the measurement.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match cao::cli::Cli::try_parse() {
         Ok(cli) => cli,

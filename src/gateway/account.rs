@@ -18,6 +18,8 @@ pub struct Creds {
     pub tokens: TokenSet,
     /// Access token expiry, ms since the epoch.
     pub exp_ms: Option<i64>,
+    /// When the access token was issued, ms since the epoch (read once, not per request).
+    pub iat_ms: Option<i64>,
     /// `Bearer <access token>`, marked sensitive.
     pub bearer: HeaderValue,
     /// The ChatGPT account id the bearer belongs to.
@@ -49,6 +51,7 @@ impl Creds {
             .and_then(|a| HeaderValue::from_str(a).ok());
         Some(Self {
             exp_ms: claims.exp.map(|e| e.saturating_mul(1000)),
+            iat_ms: claims.iat.map(|i| i.saturating_mul(1000)),
             tokens,
             bearer,
             account_header,

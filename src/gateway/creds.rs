@@ -8,7 +8,6 @@ use super::account::{Account, Creds};
 use super::state::GatewayState;
 use super::tokens::{CredError, Want};
 use crate::policy::token_answer::{self, PROACTIVE_MARGIN_CAP_MS, REQUEST_MARGIN_CAP_MS};
-use crate::store::auth_file::decode_claims;
 
 /// Wait this long after a failed background refresh before the next one.
 const PROACTIVE_RETRY_MS: i64 = 60_000;
@@ -16,10 +15,7 @@ const PROACTIVE_RETRY_MS: i64 = 60_000;
 /// Whether the cached access token is due for a refresh at `now_ms` (margin `min(cap, ttl/2)`,
 /// so a short-lived token is not refreshed on every request).
 fn due(c: &Creds, now_ms: i64, cap_ms: i64) -> bool {
-    let iat = decode_claims(&c.tokens.access_token)
-        .and_then(|cl| cl.iat)
-        .map(|i| i.saturating_mul(1000));
-    token_answer::due(now_ms, c.exp_ms, iat, cap_ms)
+    token_answer::due(now_ms, c.exp_ms, c.iat_ms, cap_ms)
 }
 
 /// Credentials for a request: the cached ones, refreshed first if they are due.

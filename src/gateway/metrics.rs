@@ -22,7 +22,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     account: String,
-    status: String,
+    status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -195,7 +195,7 @@ impl Metrics {
         self.requests
             .get_or_create(&RequestLabels {
                 account: account.unwrap_or("none").to_string(),
-                status: status.to_string(),
+                status,
             })
             .inc();
         self.latency.observe(elapsed.as_secs_f64());

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use http::Uri;
+use tower::ServiceBuilder;
 
 use super::identity::Identity;
 use super::perimeter::{self, Perimeter};
@@ -17,6 +18,10 @@ use super::{access_key, proxy};
 
 /// Build the router. Every request passes the perimeter first ([`perimeter::guard`]: Host,
 /// Origin, paths), then the access key, then has its body buffered under the global budget.
+///
+/// The layers wrap the whole router once, not each route: `Router::layer` would stack them on
+/// every route and the fallback, and calling a layered route clones its boxed stack (about 20
+/// allocations per request, measured with callgrind; BENCHMARKS.md).
 pub fn router(state: Arc<GatewayState>, identity: Arc<Identity>) -> Router {
     let cfg = &state.config;
     let fence = Arc::new(Perimeter::new(
@@ -26,16 +31,17 @@ pub fn router(state: Arc<GatewayState>, identity: Arc<Identity>) -> Router {
         cfg.max_body_bytes,
     ));
     let both = (state.clone(), fence.clone());
-    own_routes()
-        .fallback(proxy::forward)
+    let routes = own_routes().fallback(proxy::forward).with_state(state);
+    let guarded = ServiceBuilder::new()
+        .layer(Extension(identity))
+        .layer(middleware::from_fn_with_state(fence, perimeter::guard))
         .layer(middleware::from_fn_with_state(
             both.clone(),
-            perimeter::buffer_body,
+            access_key::access_key,
         ))
-        .layer(middleware::from_fn_with_state(both, access_key::access_key))
-        .layer(middleware::from_fn_with_state(fence, perimeter::guard))
-        .layer(Extension(identity))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(both, perimeter::buffer_body))
+        .service(routes);
+    Router::new().fallback_service(guarded)
 }
 
 /// The gateway's own endpoints. Everything else is forwarded upstream.

@@ -9,6 +9,8 @@
 //! Codex never sees this stream). The events mean what they mean over WebSocket, so each is
 //! classified by [`super::ws::classify`].
 
+use std::borrow::Cow;
+
 use super::upstream::Outcome;
 use super::ws::{self, Failure, Meaning};
 
@@ -30,7 +32,8 @@ pub enum Verdict {
 /// Judge the bytes of a stream received so far (`held`, from its start). `ended`: the stream
 /// is over, so an unfinished last event is complete.
 pub fn judge(held: &[u8], ended: bool, now_ms: i64) -> Verdict {
-    for data in events(held, ended) {
+    let text = normalized(held);
+    for data in each_event(&text, ended) {
         match ws::classify(&data, now_ms) {
             Meaning::Preamble => {}
             Meaning::Failed(Failure::Upstream(outcome)) => return Verdict::Fail(outcome),
@@ -47,32 +50,71 @@ pub fn judge(held: &[u8], ended: bool, now_ms: i64) -> Verdict {
 /// The `data` of every complete event in `bytes` (its `data:` lines joined by newlines), in
 /// order; the last one also when `ended`, though no blank line closed it.
 pub fn events(bytes: &[u8], ended: bool) -> Vec<String> {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.replace("\r\n", "\n");
-    let mut out = Vec::new();
-    let mut rest = text.as_str();
-    loop {
-        let (block, tail, complete) = match rest.find("\n\n") {
-            Some(i) => (&rest[..i], &rest[i + 2..], true),
-            None => (rest, "", ended),
-        };
-        if !complete {
-            break;
-        }
-        let data: Vec<&str> = block
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect();
-        if !data.is_empty() {
-            out.push(data.join("\n"));
-        }
-        if tail.is_empty() {
-            break;
-        }
-        rest = tail;
+    let text = normalized(bytes);
+    each_event(&text, ended).map(Cow::into_owned).collect()
+}
+
+/// `bytes` as text with `\r\n` line ends made `\n` (borrowed when there is nothing to change).
+fn normalized(bytes: &[u8]) -> Cow<'_, str> {
+    // `from_utf8` first: it checks whole words at a time, `from_utf8_lossy` a byte at a time.
+    let text = match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    };
+    if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        text
     }
-    out
+}
+
+/// Where the first blank line (`\n\n`) of `text` starts.
+fn blank_line(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    text.match_indices('\n')
+        .map(|(i, _)| i)
+        .find(|&i| bytes.get(i + 1) == Some(&b'\n'))
+}
+
+/// The events of `text` one at a time, so a caller that decides on the first ones reads no
+/// further (the data of a one-line event is borrowed, not copied).
+fn each_event(text: &str, ended: bool) -> impl Iterator<Item = Cow<'_, str>> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        loop {
+            let r = rest?;
+            let block = match blank_line(r) {
+                Some(i) => {
+                    let tail = &r[i + 2..];
+                    rest = (!tail.is_empty()).then_some(tail);
+                    &r[..i]
+                }
+                None => {
+                    rest = None;
+                    if !ended {
+                        return None;
+                    }
+                    r
+                }
+            };
+            let mut data = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d));
+            let Some(first) = data.next() else { continue };
+            return Some(match data.next() {
+                None => Cow::Borrowed(first),
+                Some(second) => {
+                    let mut joined = format!("{first}\n{second}");
+                    for more in data {
+                        joined.push('\n');
+                        joined.push_str(more);
+                    }
+                    Cow::Owned(joined)
+                }
+            });
+        }
+    })
 }
 
 /// The body of the failure as the HTTP answer the client would have got for it, so the pass
@@ -195,5 +237,18 @@ mod tests {
         assert_eq!(events(b": comment\n\n", false), Vec::<String>::new());
         assert_eq!(events(b"data: x", false), Vec::<String>::new());
         assert_eq!(events(b"data: x", true), vec!["x".to_string()]);
+    }
+
+    #[test]
+    fn events_keep_their_lines_order_and_text() {
+        let s = b"data: a\ndata:b\ndata:  c\n\n\n\ndata: d\r\n\r\ndata: \xff\n\ndata: tail";
+        assert_eq!(
+            events(s, false),
+            vec!["a\nb\n c".to_string(), "d".to_string(), "\u{fffd}".to_string()]
+        );
+        let bytes = [b"data: ok\n\ndata: ".as_slice(), &[0xe2, 0x82]].concat();
+        assert_eq!(events(&bytes, false), vec!["ok".to_string()]);
+        assert_eq!(events(b"", true), Vec::<String>::new());
+        assert_eq!(events(b"\n\n", true), Vec::<String>::new());
     }
 }

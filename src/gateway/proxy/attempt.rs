@@ -21,7 +21,7 @@ use http::{HeaderMap, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::held::Held;
-use super::prepare::{Replay, strip_hop_by_hop};
+use super::prepare::{CHATGPT_ACCOUNT_ID, Replay, strip_hop_by_hop};
 use super::sse_first;
 use crate::gateway::account::Creds;
 use crate::gateway::body::IdleTimeoutBody;
@@ -151,7 +151,7 @@ pub async fn authorize(
     }
     headers.insert(header::AUTHORIZATION, creds.bearer.clone());
     if let Some(a) = &creds.account_header {
-        headers.insert("chatgpt-account-id", a.clone());
+        headers.insert(CHATGPT_ACCOUNT_ID, a.clone());
     }
     Ok(Some(creds))
 }

@@ -12,24 +12,31 @@ use crate::gateway::config::GatewayConfig;
 use crate::gateway::error::GatewayError;
 use crate::policy::route;
 
-/// Headers that describe one hop, never forwarded (RFC 9110 7.6.1), plus `host`.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Headers that describe one hop, never forwarded (RFC 9110 7.6.1). Names, not strings: a
+/// lookup by `&str` parses the name again on every request.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
+/// The ChatGPT account a bearer belongs to (Codex sends it with every model call).
+pub const CHATGPT_ACCOUNT_ID: HeaderName = HeaderName::from_static("chatgpt-account-id");
+
 /// Headers that identify the client's own account; replaced unless `--passthrough-auth`.
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "chatgpt-account-id"];
+const CREDENTIAL_HEADERS: [HeaderName; 3] =
+    [header::AUTHORIZATION, header::COOKIE, CHATGPT_ACCOUNT_ID];
 
 /// The header clients send the access key in.
 pub const ACCESS_KEY_HEADER: &str = "x-cao-key";
+/// [`ACCESS_KEY_HEADER`] as a header name.
+pub const ACCESS_KEY: HeaderName = HeaderName::from_static(ACCESS_KEY_HEADER);
 
 /// A request ready to be sent upstream on any account: cleaned headers (no hop-by-hop headers,
 /// host, content-length or access key; no client credentials unless `--passthrough-auth`), the
@@ -95,7 +102,7 @@ pub async fn prepare(
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     headers.remove(header::CONTENT_LENGTH);
-    headers.remove(ACCESS_KEY_HEADER);
+    headers.remove(&ACCESS_KEY);
     let mut replay = Replay {
         method: parts.method,
         uri,
@@ -108,7 +115,7 @@ pub async fn prepare(
         return Ok(Prepared::AsClient(replay));
     }
     if !cfg.passthrough_auth {
-        for h in CREDENTIAL_HEADERS {
+        for h in &CREDENTIAL_HEADERS {
             replay.headers.remove(h);
         }
     }
@@ -130,7 +137,8 @@ pub fn upstream_url(base_url: &str, path_and_query: &str) -> String {
     format!("{base_url}{path_and_query}")
 }
 
-/// Drop hop-by-hop headers: the fixed list and the names listed in `Connection`.
+/// Drop hop-by-hop headers: the fixed list and the names listed in `Connection`. One pass over
+/// the names present (a handful) rather than a lookup of each name on the list.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     if h.contains_key(header::CONNECTION) {
         let listed: Vec<HeaderName> = h
@@ -144,7 +152,12 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
             h.remove(n);
         }
     }
-    for n in HOP_BY_HOP {
+    let doomed: Vec<HeaderName> = h
+        .keys()
+        .filter(|k| HOP_BY_HOP.contains(k))
+        .cloned()
+        .collect();
+    for n in doomed {
         h.remove(n);
     }
 }

@@ -35,7 +35,7 @@ pub fn cao_command(env: &TestEnv) -> Command {
     cmd.env_remove("CAO_GATEWAY_KEY");
     // Never this machine's real GUI environment (see TestEnv::cao).
     cmd.env("CAO_NO_APP_ENV", "1");
-    cmd.env("CAO_LOG", "info");
+    cmd.env("CAO_LOG", "info,cao=debug");
     cmd
 }
 
