@@ -244,7 +244,11 @@ mod tests {
         let s = b"data: a\ndata:b\ndata:  c\n\n\n\ndata: d\r\n\r\ndata: \xff\n\ndata: tail";
         assert_eq!(
             events(s, false),
-            vec!["a\nb\n c".to_string(), "d".to_string(), "\u{fffd}".to_string()]
+            vec![
+                "a\nb\n c".to_string(),
+                "d".to_string(),
+                "\u{fffd}".to_string()
+            ]
         );
         let bytes = [b"data: ok\n\ndata: ".as_slice(), &[0xe2, 0x82]].concat();
         assert_eq!(events(&bytes, false), vec!["ok".to_string()]);
