@@ -11,6 +11,7 @@ pub mod duration;
 pub mod gateway;
 pub mod logging;
 pub mod mock;
+pub mod pem;
 pub mod policy;
 pub mod render;
 pub mod shared;

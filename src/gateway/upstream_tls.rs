@@ -13,7 +13,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
 /// Why the upstream's TLS settings could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -32,13 +31,7 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Upstrea
         reason,
     };
     let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(format!("not a PEM file of certificates: {e:?}")))?;
-    if certs.is_empty() {
-        return Err(err("holds no PEM certificate".into()));
-    }
-    Ok(certs)
+    crate::pem::ca_certificates(&pem).map_err(err)
 }
 
 /// The client settings for the upstream, without ALPN (each client sets its own).

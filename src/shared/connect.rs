@@ -11,9 +11,6 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
-
 use super::error::SharedError;
 
 /// The URL without its password, for messages and logs.
@@ -62,16 +59,7 @@ impl StateCa {
             path: origin.to_string(),
             detail,
         };
-        let mut found = 0usize;
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            cert.map_err(|e| bad(e.to_string()))?;
-            found += 1;
-        }
-        if found == 0 {
-            return Err(bad(
-                "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
-            ));
-        }
+        crate::pem::ca_certificates(&pem).map_err(bad)?;
         Ok(Self {
             pem,
             origin: origin.to_string(),
