@@ -3,16 +3,16 @@
 //! Data flows one way: an edge (`commands`, `gateway`) loads state through [`store`], asks
 //! [`policy`] what to do, does it, and hands the result to [`render`] or back to the client.
 pub mod cli;
-pub mod clock;
+pub(crate) mod clock;
 pub mod codex;
 #[allow(clippy::print_stdout, clippy::print_stderr)] // commands are the edge that prints
 pub mod commands;
-pub mod duration;
+pub(crate) mod duration;
 pub mod gateway;
 pub mod logging;
 pub mod mock;
-pub mod pem;
+pub(crate) mod pem;
 pub mod policy;
-pub mod render;
+pub(crate) mod render;
 pub mod shared;
 pub mod store;

@@ -1,7 +1,7 @@
 //! Command-line definitions (clap derive). No behaviour lives here; the `gateway` commands are
 //! in [`gateway`].
 
-pub mod gateway;
+pub(crate) mod gateway;
 
 use std::path::{Path, PathBuf};
 

@@ -1,13 +1,13 @@
 //! Everything about Codex itself.
-pub mod app_env;
+pub(crate) mod app_env;
 pub mod config_edit;
 pub mod identity;
-pub mod launch;
-pub mod on_path;
-pub mod scan;
-pub mod session;
+pub(crate) mod launch;
+pub(crate) mod on_path;
+pub(crate) mod scan;
+pub(crate) mod session;
 pub mod shim;
-pub mod stdin_tee;
+pub(crate) mod stdin_tee;
 
 /// The environment variable Codex reads for extra root certificates (PEM), before
 /// `SSL_CERT_FILE` (codex-rs `codex-client/src/custom_ca.rs`).

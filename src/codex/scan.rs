@@ -239,11 +239,6 @@ impl QuotaWatch {
             .as_ref()
             .or_else(|| self.pending.as_ref().filter(|p| !self.is_replay(p)))
     }
-
-    pub fn into_hit(self) -> Option<QuotaHit> {
-        let pending = self.pending.clone().filter(|p| !self.is_replay(p));
-        self.hit.or(pending)
-    }
 }
 
 #[cfg(test)]
@@ -332,7 +327,7 @@ mod tests {
         let now = 1_764_000_000_000; // 2025-11-24T16:00:00Z
         let mut first = QuotaWatch::new(QuotaClassifier::builtin(), TimeZone::UTC);
         assert!(limit_message(&mut first, "7:37 PM", now));
-        let earlier = first.into_hit().unwrap();
+        let earlier = first.hit().cloned().unwrap();
 
         // `codex resume` on the next account draws the old conversation, message included.
         let mut w = QuotaWatch::new(QuotaClassifier::builtin(), TimeZone::UTC)
@@ -346,7 +341,7 @@ mod tests {
         assert!(w.hit().is_none());
         // This account's own limit, with its own reset time, counts.
         assert!(limit_message(&mut w, "9:05 PM", now));
-        let hit = w.into_hit().unwrap();
+        let hit = w.hit().cloned().unwrap();
         assert_eq!(hit.reset_at_ms, Some(now + (5 * 60 + 6) * 60_000));
     }
 
@@ -367,7 +362,7 @@ mod tests {
             .map(|l| w.observe(l, 0))
             .collect();
         assert_eq!(told.iter().filter(|t| **t).count(), 1, "{told:?}");
-        assert_eq!(w.into_hit().unwrap().reset_at_ms, None);
+        assert_eq!(w.hit().cloned().unwrap().reset_at_ms, None);
     }
 
     #[test]
@@ -383,7 +378,7 @@ mod tests {
         let mut w = QuotaWatch::new(QuotaClassifier::builtin(), TimeZone::UTC);
         assert!(!w.observe("error: context length exceeded", 0));
         assert!(!w.observe("maximum recursion depth exceeded", 0));
-        assert!(w.into_hit().is_none());
+        assert!(w.hit().cloned().is_none());
     }
 
     proptest::proptest! {

@@ -1,26 +1,26 @@
 //! One file per command. Commands load state through `store`, ask `policy`, print via `render`.
 
-pub mod add;
-pub mod demo;
-pub mod demo_script;
-pub mod doctor_gateway;
-pub mod gateway;
-pub mod gateway_announce;
-pub mod gateway_routing;
-pub mod gateway_shared;
-pub mod gateway_verify;
-pub mod import;
-pub mod list;
-pub mod remove;
-pub mod run;
-pub mod run_gateway;
+pub(crate) mod add;
+pub(crate) mod demo;
+pub(crate) mod demo_script;
+pub(crate) mod doctor_gateway;
+pub(crate) mod gateway;
+pub(crate) mod gateway_announce;
+pub(crate) mod gateway_routing;
+pub(crate) mod gateway_shared;
+pub(crate) mod gateway_verify;
+pub(crate) mod import;
+pub(crate) mod list;
+pub(crate) mod remove;
+pub(crate) mod run;
+pub(crate) mod run_gateway;
 mod run_store;
-pub mod say;
-pub mod status;
-pub mod status_refresh;
-pub mod status_watch;
-pub mod switch;
-pub mod switch_picker;
+pub(crate) mod say;
+pub(crate) mod status;
+pub(crate) mod status_refresh;
+pub(crate) mod status_watch;
+pub(crate) mod switch;
+pub(crate) mod switch_picker;
 
 use std::io::Write;
 

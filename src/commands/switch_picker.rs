@@ -66,10 +66,6 @@ impl Picker {
         }
     }
 
-    pub fn filter(&self) -> &str {
-        &self.filter
-    }
-
     /// Indices (into the full list) of the rows the filter lets through: a number matches its
     /// own row; text matches names and details containing it (case-insensitive).
     pub fn matches(&self) -> Vec<usize> {
@@ -102,10 +98,6 @@ impl Picker {
     /// The highlighted row (an index into the full list), if any row matches.
     pub fn highlighted(&self) -> Option<usize> {
         self.matches().get(self.cursor).copied()
-    }
-
-    pub fn items(&self) -> &[Item] {
-        &self.items
     }
 
     /// Apply one key.

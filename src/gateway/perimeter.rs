@@ -66,11 +66,6 @@ impl Perimeter {
             attempts: Default::default(),
         }
     }
-
-    /// Body bytes that may be buffered right now (for tests and the live view).
-    pub fn budget_available(&self) -> usize {
-        self.budget.available_permits()
-    }
 }
 
 /// Failed access-key attempts remembered per address (forgotten wholesale beyond this).

@@ -9,7 +9,7 @@
 //! other).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -61,7 +61,6 @@ pub struct Upstream {
     pub last_response_id: Option<String>,
     /// The upstream's 101 headers.
     pub headers: HeaderMap,
-    pub opened: Instant,
 }
 
 /// Why no socket opened.
@@ -167,7 +166,6 @@ pub async fn connect(
         creds,
         last_response_id: None,
         headers: resp.headers().clone(),
-        opened: Instant::now(),
     })
 }
 

@@ -11,8 +11,8 @@
 mod scenario;
 mod server;
 mod shared;
-pub mod sse;
-pub mod token;
+pub(crate) mod sse;
+pub(crate) mod token;
 mod token_ledger;
 mod usage;
 mod ws;

@@ -24,7 +24,7 @@ pub enum Sync {
     Nothing,
     /// Both hold the same set. `clear_local_mark`: this replica marked the token as being spent
     /// in its own ledger, but the shared mark was never set, so it was never sent.
-    InSync { clear_local_mark: bool },
+    Same { clear_local_mark: bool },
     /// The current refresh token may have been spent by a holder whose answer was lost: it must
     /// never be sent again (the account needs a new login).
     Interrupted,
@@ -52,7 +52,7 @@ pub fn reconcile(
             if p.retired {
                 Sync::Interrupted
             } else {
-                Sync::InSync {
+                Sync::Same {
                     clear_local_mark: local_interrupted,
                 }
             }
@@ -104,14 +104,14 @@ mod tests {
         let l = side("a", false, None);
         assert_eq!(
             reconcile(Some(&l), false, Some(&side("a", false, None))),
-            Sync::InSync {
+            Sync::Same {
                 clear_local_mark: false
             }
         );
         // Our ledger's mark without a shared one: killed before the shared mark, never sent.
         assert_eq!(
             reconcile(Some(&l), true, Some(&side("a", false, None))),
-            Sync::InSync {
+            Sync::Same {
                 clear_local_mark: true
             }
         );

@@ -69,28 +69,3 @@ impl std::str::FromStr for Strategy {
 pub fn strategy_name(s: Strategy) -> &'static str {
     s.as_str()
 }
-
-/// Validate a `--switch-at` value: a percent in 1..=100.
-pub fn check_switch_at(v: f64) -> Result<f64, String> {
-    if v.is_finite() && (1.0..=100.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!(
-            "--switch-at {v} is not a percent between 1 and 100 (default {DEFAULT_SWITCH_AT})"
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn switch_at_must_be_a_percent() {
-        assert_eq!(check_switch_at(98.0), Ok(98.0));
-        assert_eq!(check_switch_at(100.0), Ok(100.0));
-        assert!(check_switch_at(0.0).is_err());
-        assert!(check_switch_at(101.0).is_err());
-        assert!(check_switch_at(f64::NAN).is_err());
-    }
-}

@@ -2,20 +2,20 @@
 //!
 //! Every renderer returns a `String`; commands print it. Human views carry ANSI styles that
 //! `anstream` strips when stdout is not a terminal or `NO_COLOR` is set.
-pub mod dashboard;
-pub mod doctor;
-pub mod extra;
-pub mod forecast;
-pub mod records;
-pub mod report;
+pub(crate) mod dashboard;
+pub(crate) mod doctor;
+pub(crate) mod extra;
+pub(crate) mod forecast;
+pub(crate) mod records;
+pub(crate) mod report;
 #[cfg(test)]
 mod snapshot_tests;
-pub mod style;
-pub mod table;
-pub mod text;
-pub mod time;
-pub mod usage;
-pub mod watch;
+pub(crate) mod style;
+pub(crate) mod table;
+pub(crate) mod text;
+pub(crate) mod time;
+pub(crate) mod usage;
+pub(crate) mod watch;
 
 /// What every renderer needs besides the data: the time, the user's time zone and the width.
 /// Passed in (never read inside) so snapshot tests are stable.

@@ -238,7 +238,7 @@ impl<L: Link> RedisCustody<L> {
             let generation = published.as_ref().map_or(0, |p| p.generation);
             match reconcile(l.as_ref(), interrupted, p.as_ref()) {
                 Next::Nothing => return Ok(local_outcome),
-                Next::InSync { clear_local_mark } => {
+                Next::Same { clear_local_mark } => {
                     if clear_local_mark {
                         // Our own mark, never followed by the shared one: never sent.
                         self.file.settle(lease, account, Settle::Unsent)?;

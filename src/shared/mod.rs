@@ -5,7 +5,7 @@
 //! Without `--state` nothing here runs: the data dir is the embedded default.
 
 pub mod connect;
-pub mod custody;
+pub(crate) mod custody;
 pub mod error;
 pub mod redis;
 pub mod seal;

@@ -14,16 +14,16 @@
 //!
 //! Every write goes through [`fsutil::write_atomic`] under [`fsutil::FileLock`].
 
-pub mod auth;
+pub(crate) mod auth;
 pub mod auth_file;
 pub mod custody;
 pub mod fsutil;
-pub mod gateway;
-pub mod inspect;
-pub mod registry;
-pub mod runtime;
-pub mod shared_login;
-pub mod status;
+pub(crate) mod gateway;
+pub(crate) mod inspect;
+pub(crate) mod registry;
+pub(crate) mod runtime;
+pub(crate) mod shared_login;
+pub(crate) mod status;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -193,10 +193,6 @@ impl PendingEvents {
         self.0.push((event, now_ms));
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Apply every event, in order.
     pub fn apply_to(&self, status: &mut AccountStatus) {
         for (event, at) in &self.0 {

@@ -1,7 +1,8 @@
 //! Forwarding, in named phases (like pingora's): every method and path that is not one of the
 //! gateway's own routes goes upstream with the chosen account's credentials.
 //!
-//! 1. [`prepare`]: limits, the upstream URL, header hygiene, the session: a [`Replay`].
+//! 1. [`prepare`]: limits, the upstream URL, header hygiene, the session: a
+//!    [`Replay`](prepare::Replay).
 //! 2. [`attempt`]: one account: credentials, send, classify ([`crate::policy::upstream`]).
 //! 3. [`passes`]: the loop over accounts ([`crate::policy::route::choose`] picks each one)
 //!    and the final answer ([`Served`]).
@@ -9,11 +10,11 @@
 //! The gateway's own answers are [`GatewayError`](super::error::GatewayError)s. The handler
 //! [`forward`] ties the phases together, logs one line and counts the request.
 
-pub mod attempt;
-pub mod held;
-pub mod passes;
-pub mod prepare;
-pub mod sse_first;
+pub(crate) mod attempt;
+pub(crate) mod held;
+pub(crate) mod passes;
+pub(crate) mod prepare;
+pub(crate) mod sse_first;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, header};
 
 pub use passes::Served;
-pub use prepare::{ACCESS_KEY_HEADER, Prepared, Replay, upstream_url};
+pub use prepare::{ACCESS_KEY_HEADER, Prepared, upstream_url};
 
 use super::state::GatewayState;
 

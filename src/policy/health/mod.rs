@@ -7,7 +7,7 @@
 //! login in two places). The usage rules
 //! (`usage_high`, `all_spent`, `usage_unknown`) are in [`usage`].
 
-pub mod gateway;
+pub(crate) mod gateway;
 mod input;
 mod issue;
 mod usage;
