@@ -2,11 +2,9 @@
 //! comes from), logging failures with the peer's address and answering each address more
 //! slowly with every failure in a row ([`super::perimeter::FailedAttempts`]).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{Method, header};
 use subtle::ConstantTimeEq;
@@ -20,18 +18,14 @@ use crate::policy::perimeter as rules;
 /// When an access key is set, every request but `/health` and the page itself must carry it:
 /// as `x-cao-key`, or as `Authorization: Bearer <key>` when the client's Authorization is not
 /// passed through. Compared in constant time; failures are logged with the peer and answered
-/// more slowly each time from the same address.
-pub async fn access_key(
-    State((state, p)): State<(Arc<GatewayState>, Arc<Perimeter>)>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// ([`Denied::answer`]) more slowly each time from the same address.
+pub fn check(state: &GatewayState, p: &Perimeter, req: &Request) -> Result<(), Denied> {
     let Some(key) = state.config.access_key.as_deref() else {
-        return next.run(req).await;
+        return Ok(());
     };
     // The status page itself holds no data (it sends the key from `/#key=...` to /status).
     if req.uri().path() == "/health" || (req.uri().path() == "/" && req.method() == Method::GET) {
-        return next.run(req).await;
+        return Ok(());
     }
     let h = req.headers();
     let given = h.get(ACCESS_KEY_HEADER).map(|v| v.as_bytes()).or_else(|| {
@@ -41,12 +35,12 @@ pub async fn access_key(
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
     });
     let ok = given.is_some_and(|g| bool::from(g.ct_eq(key.as_bytes())));
-    let peer = peer_of(&req);
+    let peer = peer_of(req);
     if ok {
         if let Some(peer) = peer {
             p.attempts.clear(peer.ip());
         }
-        return next.run(req).await;
+        return Ok(());
     }
     let count = peer.map_or(1, |a| p.attempts.note(a.ip()));
     let delay = rules::failure_delay_ms(count);
@@ -57,8 +51,22 @@ pub async fn access_key(
         delay_ms = delay,
         "access key missing or wrong"
     );
-    if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+    Err(Denied { delay_ms: delay })
+}
+
+/// A request without the right key: answered after a delay that grows with each failure in a
+/// row from the same address.
+#[derive(Debug)]
+pub struct Denied {
+    delay_ms: u64,
+}
+
+impl Denied {
+    /// Wait out the delay, then say 401.
+    pub async fn answer(self) -> Response {
+        if self.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.delay_ms)).await;
+        }
+        GatewayError::InvalidAccessKey.into_response()
     }
-    GatewayError::InvalidAccessKey.into_response()
 }

@@ -1,11 +1,11 @@
-//! The gateway's perimeter as axum middleware: only Codex and its user get through.
+//! The gateway's perimeter: only Codex and its user get through.
 //!
-//! [`guard`] runs first on every request (own pages, forwarding, the WebSocket upgrade), before
+//! [`admit`] runs first on every request (own pages, forwarding, the WebSocket upgrade), before
 //! any upstream I/O: the Host allow-list, the Origin / Sec-Fetch rules, the path allow-list, the
-//! model call's content type, OPTIONS answered locally, and on the way back the upstream's
+//! model call's content type, OPTIONS answered locally, and on the way back ([`finish`]) the upstream's
 //! `Access-Control-*`, `Set-Cookie` and off-host redirects held back. The decisions themselves
 //! are pure functions in [`crate::policy::perimeter`]; [`check_request`] is the one call a
-//! handler needs (the WebSocket proxy calls it too). [`buffer_body`] reads request bodies under
+//! handler needs (the WebSocket proxy calls it too). [`buffer`] reads request bodies under
 //! a global byte budget and a deadline. The access key is checked in between
 //! ([`super::access_key`]).
 
@@ -15,10 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Limited};
 use tokio::sync::Semaphore;
@@ -107,6 +106,11 @@ impl FailedAttempts {
     }
 }
 
+// Names, not strings: a lookup by `&str` parses the name on every request.
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+const SEC_FETCH_DEST: HeaderName = HeaderName::from_static("sec-fetch-dest");
+
 fn header(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -139,9 +143,9 @@ pub fn check_request(p: &Perimeter, parts: &http::request::Parts) -> Result<Path
         method: parts.method.as_str(),
         path,
         origin: header(h, header::ORIGIN),
-        sec_fetch_site: header(h, "sec-fetch-site"),
-        sec_fetch_mode: header(h, "sec-fetch-mode"),
-        sec_fetch_dest: header(h, "sec-fetch-dest"),
+        sec_fetch_site: header(h, &SEC_FETCH_SITE),
+        sec_fetch_mode: header(h, &SEC_FETCH_MODE),
+        sec_fetch_dest: header(h, &SEC_FETCH_DEST),
         host,
     };
     rules::check_origin(class, &meta)?;
@@ -195,14 +199,18 @@ pub fn peer_of(req: &Request) -> Option<SocketAddr> {
         .map(|c| c.0)
 }
 
-/// The outermost middleware: [`check_request`], OPTIONS answered locally, browser headers
-/// dropped before forwarding, and upstream answers cleaned on the way back.
-pub async fn guard(State(p): State<Arc<Perimeter>>, req: Request, next: Next) -> Response {
-    let peer = peer_of(&req);
+/// The first step of every request ([`super::server`] composes the steps): [`check_request`],
+/// OPTIONS answered locally, browser headers dropped before forwarding. The request goes on
+/// with its path class, for [`finish`]; a refused one is answered here.
+pub fn admit(p: &Perimeter, req: Request) -> Result<(Request, PathClass), Box<Response>> {
     let (mut parts, body) = req.into_parts();
-    let class = match check_request(&p, &parts) {
+    let class = match check_request(p, &parts) {
         Ok(c) => c,
         Err(r) => {
+            let peer = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0);
             tracing::info!(
                 peer = %peer.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
                 method = %parts.method,
@@ -211,7 +219,7 @@ pub async fn guard(State(p): State<Arc<Perimeter>>, req: Request, next: Next) ->
                 kind = r.kind,
                 "refused"
             );
-            return refusal_response(&r);
+            return Err(Box::new(refusal_response(&r)));
         }
     };
     if parts.method == Method::OPTIONS {
@@ -221,12 +229,17 @@ pub async fn guard(State(p): State<Arc<Perimeter>>, req: Request, next: Next) ->
         *r.status_mut() = StatusCode::NO_CONTENT;
         r.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-        return r;
+        return Err(Box::new(r));
     }
     for name in [header::ORIGIN, header::REFERER, header::EXPECT] {
         parts.headers.remove(name);
     }
-    let resp = next.run(Request::from_parts(parts, body)).await;
+    Ok((Request::from_parts(parts, body), class))
+}
+
+/// The last step: an upstream answer (any path not the gateway's own) is cleaned on its way
+/// back.
+pub fn finish(class: PathClass, resp: Response) -> Response {
     if class == PathClass::Own {
         resp
     } else {
@@ -270,14 +283,16 @@ fn clean_upstream_answer(mut resp: Response) -> Response {
 
 /// Read a request body into memory before the handler sees it: at most `max_body_bytes`, within
 /// the body deadline, and only while the global budget of buffered bytes allows (waiting for
-/// room up to the same deadline, then 503). Bodiless requests pass untouched.
-pub async fn buffer_body(
-    State((state, p)): State<(Arc<GatewayState>, Arc<Perimeter>)>,
+/// room up to the same deadline, then 503). Bodiless requests pass untouched. The permit that
+/// comes back is held while the handler holds the body (it keeps it to replay on another
+/// account), which ends when the answer's head is ready.
+pub async fn buffer(
+    state: &GatewayState,
+    p: &Perimeter,
     req: Request,
-    next: Next,
-) -> Response {
+) -> Result<(Request, Option<tokio::sync::OwnedSemaphorePermit>), Box<Response>> {
     if req.body().size_hint().exact() == Some(0) {
-        return next.run(req).await;
+        return Ok((req, None));
     }
     let max_body = state.config.max_body_bytes;
     let too_large = || {
@@ -295,7 +310,7 @@ pub async fn buffer_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max_body) {
-        return too_large();
+        return Err(Box::new(too_large()));
     }
     let want = declared
         .unwrap_or(max_body)
@@ -307,43 +322,39 @@ pub async fn buffer_body(
         match tokio::time::timeout_at(deadline, p.budget.clone().acquire_many_owned(want)).await {
             Ok(Ok(permit)) => permit,
             _ => {
-                return json_error(
+                return Err(Box::new(json_error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "gateway_busy",
                     "cao gateway is holding too many request bodies at once; try again",
-                );
+                )));
             }
         };
     let (parts, body) = req.into_parts();
     let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
     let bytes = match tokio::time::timeout_at(deadline, Limited::new(body, limit).collect()).await {
         Ok(Ok(c)) => c.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(Box::new(too_large()));
+        }
         Ok(Err(e)) => {
-            return json_error(
+            return Err(Box::new(json_error(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
                 &format!("could not read the request body: {e}"),
-            );
+            )));
         }
         Err(_) => {
-            return json_error(
+            return Err(Box::new(json_error(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
                 &format!(
                     "the request body did not arrive within {} s",
                     p.options.body_timeout.as_secs_f32()
                 ),
-            );
+            )));
         }
     };
-    let resp = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    // Held while the handler holds the body (it keeps it to replay on another account), which
-    // ends when the answer's head is ready.
-    drop(permit);
-    resp
+    Ok((Request::from_parts(parts, Body::from(bytes)), Some(permit)))
 }
 
 #[cfg(test)]

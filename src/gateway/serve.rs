@@ -12,7 +12,7 @@
 //! a client that sends one byte a minute (slowloris) would hold a connection forever. Here every
 //! connection gets [`Options::header_timeout`](super::perimeter::Options) for each request head,
 //! which also bounds how long an idle keep-alive connection waits for its next request; bodies
-//! are bounded by [`super::perimeter::buffer_body`]. The soft open-file limit is raised to the
+//! are bounded by [`super::perimeter::buffer`]. The soft open-file limit is raised to the
 //! hard one first, so many Codex sessions do not run into it.
 
 use std::time::Duration;

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::middleware;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -16,12 +16,13 @@ use super::perimeter::{self, Perimeter};
 use super::state::GatewayState;
 use super::{access_key, proxy};
 
-/// Build the router. Every request passes the perimeter first ([`perimeter::guard`]: Host,
-/// Origin, paths), then the access key, then has its body buffered under the global budget.
+/// Build the router. Every request passes the admission steps first: the perimeter (Host, Origin,
+/// paths), the access key, and its body buffered under the global budget.
 ///
-/// The layers wrap the whole router once, not each route: `Router::layer` would stack them on
-/// every route and the fallback, and calling a layered route clones its boxed stack (about 20
-/// allocations per request, measured with callgrind; BENCHMARKS.md).
+/// The steps are one middleware around the whole router: `Router::layer` would stack them on
+/// every route and the fallback, and calling a layered route clones its boxed stack, and each
+/// `from_fn` layer boxes a future and the rest of the stack for every request (about 30
+/// allocations per request in all, measured with callgrind; BENCHMARKS.md).
 pub fn router(state: Arc<GatewayState>, identity: Arc<Identity>) -> Router {
     let cfg = &state.config;
     let fence = Arc::new(Perimeter::new(
@@ -30,18 +31,37 @@ pub fn router(state: Arc<GatewayState>, identity: Arc<Identity>) -> Router {
         cfg.perimeter.clone(),
         cfg.max_body_bytes,
     ));
-    let both = (state.clone(), fence.clone());
-    let routes = own_routes().fallback(proxy::forward).with_state(state);
-    let guarded = ServiceBuilder::new()
+    let routes = own_routes()
+        .fallback(proxy::forward)
         .layer(Extension(identity))
-        .layer(middleware::from_fn_with_state(fence, perimeter::guard))
-        .layer(middleware::from_fn_with_state(
-            both.clone(),
-            access_key::access_key,
-        ))
-        .layer(middleware::from_fn_with_state(both, perimeter::buffer_body))
+        .with_state(state.clone());
+    let guarded = ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state((state, fence), admission))
         .service(routes);
     Router::new().fallback_service(guarded)
+}
+
+/// The way in, in order: [`perimeter::admit`], [`access_key::check`], [`perimeter::buffer`];
+/// then the route, and [`perimeter::finish`] on the way out.
+async fn admission(
+    State((state, fence)): State<(Arc<GatewayState>, Arc<Perimeter>)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (req, class) = match perimeter::admit(&fence, req) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
+    };
+    if let Err(denied) = access_key::check(&state, &fence, &req) {
+        return denied.answer().await;
+    }
+    let (req, permit) = match perimeter::buffer(&state, &fence, req).await {
+        Ok(buffered) => buffered,
+        Err(refused) => return *refused,
+    };
+    let resp = next.run(req).await;
+    drop(permit);
+    perimeter::finish(class, resp)
 }
 
 /// The gateway's own endpoints. Everything else is forwarded upstream.

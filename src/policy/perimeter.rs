@@ -255,18 +255,21 @@ pub fn check_path(path: &str) -> Result<(), Refusal> {
     {
         return bad("it holds a control character or a backslash");
     }
-    let encoded_slash = path.to_ascii_lowercase().contains("%2f");
+    let encoded_slash = path
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'2' && w[2].eq_ignore_ascii_case(&b'f'));
     if encoded_slash {
         return bad("it holds an encoded slash");
     }
-    let segments: Vec<&[u8]> = decoded[1..].split(|b| *b == b'/').collect();
-    let last = segments.len().saturating_sub(1);
-    for (i, seg) in segments.iter().enumerate() {
-        if *seg == b"." || *seg == b".." {
+    let mut segments = decoded[1..].split(|b| *b == b'/').peekable();
+    while let Some(seg) = segments.next() {
+        if seg == b"." || seg == b".." {
             return bad("it holds a dot segment (. or ..)");
         }
         // One trailing slash is fine (`/models/`); `//` inside is not.
-        if seg.is_empty() && i != last && path != "/" {
+        let last = segments.peek().is_none();
+        if seg.is_empty() && !last && path != "/" {
             return bad("it holds an empty segment (//)");
         }
     }
@@ -274,8 +277,11 @@ pub fn check_path(path: &str) -> Result<(), Refusal> {
 }
 
 /// Decode `%XX` escapes (invalid escapes stay as they are).
-fn percent_decode(s: &str) -> Vec<u8> {
+fn percent_decode(s: &str) -> std::borrow::Cow<'_, [u8]> {
     let b = s.as_bytes();
+    if !b.contains(&b'%') {
+        return std::borrow::Cow::Borrowed(b);
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -290,7 +296,7 @@ fn percent_decode(s: &str) -> Vec<u8> {
         out.push(b[i]);
         i += 1;
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 fn hex(c: u8) -> Option<u8> {
@@ -390,11 +396,13 @@ pub fn is_own_origin(origin: &str, host: Option<&str>) -> bool {
 pub fn model_call_content_ok(content_type: Option<&str>, content_encoding: Option<&str>) -> bool {
     let media = content_type
         .and_then(|c| c.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase());
-    let json = media.is_some_and(|m| m == "application/json" || m == "application/zstd");
-    let enc_ok = content_encoding
-        .map(|e| e.trim().to_ascii_lowercase())
-        .is_none_or(|e| e.is_empty() || e == "identity" || e == "zstd");
+        .map(str::trim);
+    let json = media.is_some_and(|m| {
+        m.eq_ignore_ascii_case("application/json") || m.eq_ignore_ascii_case("application/zstd")
+    });
+    let enc_ok = content_encoding.map(str::trim).is_none_or(|e| {
+        e.is_empty() || e.eq_ignore_ascii_case("identity") || e.eq_ignore_ascii_case("zstd")
+    });
     json && enc_ok
 }
 
