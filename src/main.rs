@@ -7,7 +7,8 @@ use clap::Parser;
 
 // The gateway allocates a little for every request (header maps, futures, the body); mimalloc's
 // thread-local free lists do that in far fewer instructions than glibc's malloc, and it
-// compiles from its bundled source (no system library). BENCHMARKS.md has the measurement.
+// compiles from its bundled source (no system library). Built with `no_thp`: with transparent
+// huge pages its arenas took the gateway's RSS from 20 to 38 MB. BENCHMARKS.md has both.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
