@@ -13,7 +13,7 @@ use std::io::IsTerminal;
 const LOG_BUFFER: usize = 64 * 1024;
 
 /// Keeps the background log writer alive; dropping it flushes every pending line.
-pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+pub(crate) type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 
 /// Install the stderr subscriber. Hold the returned guard until the process ends.
 pub fn init() -> Option<LogGuard> {

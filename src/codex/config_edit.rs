@@ -18,19 +18,19 @@ use serde::{Deserialize, Serialize};
 use toml_edit::{DocumentMut, Item, Value};
 
 /// The provider id whose sessions `codex resume` shows by default; routing keeps it.
-pub const BUILTIN_PROVIDER: &str = "openai";
+pub(crate) const BUILTIN_PROVIDER: &str = "openai";
 /// Root key for the built-in provider's base URL (model traffic).
-pub const OPENAI_BASE_URL_KEY: &str = "openai_base_url";
+pub(crate) const OPENAI_BASE_URL_KEY: &str = "openai_base_url";
 /// Root key for the ChatGPT backend base URL (accounts, plugins, analytics, usage, ...).
-pub const CHATGPT_BASE_URL_KEY: &str = "chatgpt_base_url";
+pub(crate) const CHATGPT_BASE_URL_KEY: &str = "chatgpt_base_url";
 /// Root key that selects the provider.
-pub const MODEL_PROVIDER_KEY: &str = "model_provider";
+pub(crate) const MODEL_PROVIDER_KEY: &str = "model_provider";
 /// Comment put after every key `enable` adds, so people reading the file know where it came from.
-pub const ADDED_COMMENT: &str =
+pub(crate) const ADDED_COMMENT: &str =
     " # added by `cao gateway enable`; `cao gateway disable` removes it";
 
 /// Format version of [`RoutingRecord`].
-pub const RECORD_VERSION: u32 = 1;
+pub(crate) const RECORD_VERSION: u32 = 1;
 
 /// Why a config.toml could not be edited. The caller adds the file path.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +97,7 @@ pub struct Disabled {
 /// (`/backend-api/wham/...`), which the gateway forwards to the same paths upstream. Without it
 /// Codex switches to `/api/codex/...` paths that the ChatGPT backend behind the gateway does not
 /// serve.
-pub fn routing_settings(base_url: &str) -> [(&'static str, String); 2] {
+pub(crate) fn routing_settings(base_url: &str) -> [(&'static str, String); 2] {
     [
         (OPENAI_BASE_URL_KEY, base_url.to_string()),
         (CHATGPT_BASE_URL_KEY, chatgpt_base_url(base_url)),
@@ -105,7 +105,7 @@ pub fn routing_settings(base_url: &str) -> [(&'static str, String); 2] {
 }
 
 /// The `chatgpt_base_url` that routes Codex's non-model calls through the gateway at `base_url`.
-pub fn chatgpt_base_url(base_url: &str) -> String {
+pub(crate) fn chatgpt_base_url(base_url: &str) -> String {
     format!("{}/backend-api", base_url.trim_end_matches('/'))
 }
 

@@ -23,7 +23,7 @@ pub fn user_agent() -> String {
 /// The `user-agent` of Codex's calls to the ChatGPT backend once its session runs (the plain
 /// one plus ` (codex_exec; 0.171.0)`), which cao's usage calls wear. Its calls to the `wham`
 /// family (accounts/check, settings/user: the usage endpoint's) carry no `originator`.
-pub fn backend_user_agent() -> String {
+pub(crate) fn backend_user_agent() -> String {
     format!("{} ({ORIGINATOR}; {CODEX_VERSION})", user_agent())
 }
 

@@ -11,7 +11,7 @@ pub(crate) mod stdin_tee;
 
 /// The environment variable Codex reads for extra root certificates (PEM), before
 /// `SSL_CERT_FILE` (codex-rs `codex-client/src/custom_ca.rs`).
-pub const CODEX_CA_ENV: &str = "CODEX_CA_CERTIFICATE";
+pub(crate) const CODEX_CA_ENV: &str = "CODEX_CA_CERTIFICATE";
 
 /// The environment variable Codex reads for the URL it refreshes its tokens at (codex-rs
 /// `login/src/auth/manager.rs`; present in the 0.171.0 binary). cao points it at its own token

@@ -16,22 +16,22 @@ use crate::store::StoreError;
 use crate::store::fsutil;
 
 /// Marks a file as a shim cao wrote.
-pub const SHIM_MARKER: &str = "# cao-gateway-shim";
+pub(crate) const SHIM_MARKER: &str = "# cao-gateway-shim";
 
 /// `~/.local/bin`, where the shim goes.
-pub fn shim_dir(home: &Path) -> PathBuf {
+pub(crate) fn shim_dir(home: &Path) -> PathBuf {
     home.join(".local").join("bin")
 }
 
 /// `~/.local/bin/codex`.
-pub fn shim_path(home: &Path) -> PathBuf {
+pub(crate) fn shim_path(home: &Path) -> PathBuf {
     shim_dir(home).join("codex")
 }
 
 /// How the shim asks cao whether the gateway is the user's own before Codex starts (and sends
 /// its login there): `cao --data-dir DIR gateway verify --quiet --url URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verifier {
+pub(crate) struct Verifier {
     pub cao: PathBuf,
     pub data_dir: PathBuf,
 }
@@ -47,7 +47,7 @@ impl Verifier {
 
 /// The shim script that runs `real_codex` routed to `base_url`, after `verifier` (when given)
 /// confirmed the gateway there is the user's, trusting `ca_bundle` when given.
-pub fn script(
+pub(crate) fn script(
     real_codex: &Path,
     base_url: &str,
     verifier: Option<&Verifier>,
@@ -90,7 +90,7 @@ pub fn script(
 }
 
 /// True when `head` (the start of a file) is a shim cao wrote.
-pub fn is_cao_shim(head: &[u8]) -> bool {
+pub(crate) fn is_cao_shim(head: &[u8]) -> bool {
     head.starts_with(b"#!")
         && head
             .windows(SHIM_MARKER.len())
@@ -109,7 +109,7 @@ pub fn file_is_cao_shim(path: &Path) -> bool {
 
 /// What an installed shim routes to, read back from its text (for doctor).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShimRoute {
+pub(crate) struct ShimRoute {
     pub path: PathBuf,
     pub base_url: String,
     /// The `CODEX_CA_CERTIFICATE` it exports (an `https://` shim).
@@ -117,7 +117,7 @@ pub struct ShimRoute {
 }
 
 /// The route of the cao shim in `home`'s `~/.local/bin`, if cao wrote one there.
-pub fn installed(home: &Path) -> Option<ShimRoute> {
+pub(crate) fn installed(home: &Path) -> Option<ShimRoute> {
     let path = shim_path(home);
     if !file_is_cao_shim(&path) {
         return None;
@@ -157,7 +157,7 @@ fn sh_unquote(s: &str) -> String {
 
 /// What [`install`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Installed {
+pub(crate) enum Installed {
     /// The shim was written (or rewritten).
     Written(PathBuf),
     /// A `codex` that is not cao's is at the shim path; it was left alone.
@@ -165,7 +165,7 @@ pub enum Installed {
 }
 
 /// Write the shim into `home`'s `~/.local/bin` (creating the directory), mode 0755.
-pub fn install(
+pub(crate) fn install(
     home: &Path,
     real_codex: &Path,
     base_url: &str,
@@ -198,7 +198,7 @@ pub enum Removed {
 }
 
 /// Remove the shim from `home`'s `~/.local/bin` if, and only if, cao wrote it.
-pub fn remove(home: &Path) -> Result<Removed, StoreError> {
+pub(crate) fn remove(home: &Path) -> Result<Removed, StoreError> {
     let path = shim_path(home);
     if path.symlink_metadata().is_err() {
         return Ok(Removed::Absent(path));

@@ -32,7 +32,7 @@ use crate::store::Store;
 
 /// What every command gets: the data dir.
 #[derive(Debug)]
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub store: Store,
 }
 

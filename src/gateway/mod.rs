@@ -71,7 +71,7 @@ use crate::store::Store;
 pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// How long in-flight requests may run after shutdown begins.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often batched status changes are written and files checked for changes.
 const BACKGROUND_TICK: Duration = Duration::from_millis(1000);
@@ -85,7 +85,9 @@ pub fn http_client() -> anyhow::Result<HttpClient> {
 
 /// Build the upstream client, trusting also the CA certificates in `extra_ca`
 /// (`--upstream-ca-file`, [`upstream_tls`]).
-pub fn http_client_trusting(extra_ca: Option<&std::path::Path>) -> anyhow::Result<HttpClient> {
+pub(crate) fn http_client_trusting(
+    extra_ca: Option<&std::path::Path>,
+) -> anyhow::Result<HttpClient> {
     let tls = upstream_tls::client_config(extra_ca)?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);

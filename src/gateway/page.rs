@@ -14,10 +14,10 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 /// The page, compiled into the binary.
-pub const PAGE_HTML: &str = include_str!("page.html");
+pub(crate) const PAGE_HTML: &str = include_str!("page.html");
 
 /// Inline script and style only; the page may talk to its own origin and nothing else.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
      style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
@@ -38,7 +38,7 @@ pub async fn handler() -> Response {
 }
 
 /// `GET /status`: the live view ([`Status`]) the page and `cao status --watch` draw.
-pub async fn status(State(state): State<Arc<GatewayState>>) -> Response {
+pub(crate) async fn status(State(state): State<Arc<GatewayState>>) -> Response {
     let mut res = axum::Json(status_view(&state, now_ms())).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -46,7 +46,7 @@ pub async fn status(State(state): State<Arc<GatewayState>>) -> Response {
 }
 
 /// The body of `GET /status` at `now`.
-pub fn status_view(state: &GatewayState, now: i64) -> Status {
+pub(crate) fn status_view(state: &GatewayState, now: i64) -> Status {
     use std::sync::atomic::Ordering::Relaxed;
     let pool = state.pool();
     let usage = state.usage.all();
@@ -132,7 +132,7 @@ fn usable_pool_forecast(
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
+pub(crate) async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
     use std::sync::atomic::Ordering::Relaxed;
     let now = now_ms();
     let m = &state.metrics;

@@ -24,12 +24,10 @@ use crate::shared::error::SharedError;
 use crate::shared::redis::{Replica, SharedState};
 use crate::shared::seal::StateKey;
 
-/// The environment variable for `--state`.
-pub const STATE_URL_ENV: &str = "CAO_STATE_URL";
 /// The key prefix of everything cao keeps in Redis.
 pub const KEY_PREFIX: &str = "cao:";
 /// The leader lease: lapses this long after its holder's last renewal.
-pub const LEADER_TTL: Duration = Duration::from_secs(10);
+pub(crate) const LEADER_TTL: Duration = Duration::from_secs(10);
 /// How long a request waits for a session pin from Redis before routing without it.
 const AFFINITY_LOOKUP_TIMEOUT: Duration = Duration::from_millis(200);
 const LEADER_LEASE: &str = "leader";

@@ -32,20 +32,20 @@ use crate::policy::cert::{self, CertAction};
 use crate::store::{FileLock, fsutil};
 
 /// The directory under the data dir.
-pub const TLS_DIR: &str = "tls";
+pub(crate) const TLS_DIR: &str = "tls";
 const CA_CERT_FILE: &str = "ca.pem";
 const CA_KEY_FILE: &str = "ca-key.pem";
 const LEAF_CERT_FILE: &str = "gateway.pem";
 const LEAF_KEY_FILE: &str = "gateway-key.pem";
 /// The PEM bundle Codex gets as `CODEX_CA_CERTIFICATE`.
-pub const BUNDLE_FILE: &str = "codex-ca-bundle.pem";
+pub(crate) const BUNDLE_FILE: &str = "codex-ca-bundle.pem";
 const LOCK_FILE: &str = ".tls.lock";
 /// Certificates are public: readable, like any certificate file (the dir stays 0700).
 const CERT_FILE_MODE: u32 = 0o644;
 
 /// Where everything lives.
 #[derive(Debug, Clone)]
-pub struct TlsPaths {
+pub(crate) struct TlsPaths {
     pub dir: PathBuf,
     pub ca_cert: PathBuf,
     pub ca_key: PathBuf,
@@ -193,7 +193,7 @@ pub fn ensure(root: &Path, now_ms: i64) -> Result<(TlsMaterial, Vec<TlsEvent>), 
 
 /// When the leaf on disk ends (ms since the epoch), if there is one that parses; for doctor,
 /// which only reads (the next gateway start replaces what is missing or damaged).
-pub fn leaf_not_after_ms(paths: &TlsPaths) -> Option<i64> {
+pub(crate) fn leaf_not_after_ms(paths: &TlsPaths) -> Option<i64> {
     let pem = fsutil::read_optional(&paths.leaf_cert).ok()??;
     let der = CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
     let (_, x509) = x509_parser::parse_x509_certificate(&der).ok()?;

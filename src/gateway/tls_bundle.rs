@@ -19,7 +19,7 @@ use crate::policy::health::gateway::BundleState;
 use crate::store::{StoreError, fsutil};
 
 /// The variable Codex reads when `CODEX_CA_CERTIFICATE` is unset.
-pub const SSL_CERT_FILE_ENV: &str = "SSL_CERT_FILE";
+pub(crate) const SSL_CERT_FILE_ENV: &str = "SSL_CERT_FILE";
 
 /// Marks where the user's own certificates start; followed by `VAR=path`.
 const USER_MARK: &str = "# cao: your own CA certificates, copied from ";
@@ -47,7 +47,7 @@ struct UserPart {
 
 /// Write the bundle at `bundle` (0644 in the 0700 tls dir) with `ca_pem` first, reading the
 /// user's own CA through `env`. Rewritten only when its content changes.
-pub fn write(
+pub(crate) fn write(
     bundle: &Path,
     ca_pem: &str,
     ca_fingerprint: &str,
@@ -195,7 +195,7 @@ pub fn prepare(
 /// Whether the bundle at `bundle` is there and holds the CA certificate in `ca_cert`, for
 /// doctor. Without a CA there is nothing to be stale against (the next gateway start makes one
 /// and rewrites the bundle); an unreadable bundle is as good as missing to Codex.
-pub fn state(bundle: &Path, ca_cert: &Path) -> BundleState {
+pub(crate) fn state(bundle: &Path, ca_cert: &Path) -> BundleState {
     let Ok(Some(text)) = fsutil::read_optional(bundle) else {
         return BundleState::Missing;
     };
@@ -215,7 +215,7 @@ pub fn state(bundle: &Path, ca_cert: &Path) -> BundleState {
 }
 
 /// The process environment, for [`write`].
-pub fn process_env(var: &str) -> Option<OsString> {
+pub(crate) fn process_env(var: &str) -> Option<OsString> {
     std::env::var_os(var)
 }
 

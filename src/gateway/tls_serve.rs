@@ -14,7 +14,7 @@ use super::{tls_bundle, tls_urls};
 
 /// What the listener serves at `addr`: the URLs, the live certificate and rustls' configuration
 /// (`None` when HTTPS is off: not `wanted`, see [`allowed`], or the set-up failed).
-pub fn setup(
+pub(crate) fn setup(
     root: &Path,
     addr: SocketAddr,
     wanted: bool,
@@ -90,7 +90,7 @@ fn log_tls_events(events: &[tls::TlsEvent]) {
 
 /// A running gateway's hourly check: renew the leaf (or CA) under the data dir `root` when due,
 /// and serve the new one (nothing to do when `served` has no certificate).
-pub fn renew(root: &Path, served: Option<&Served>) {
+pub(crate) fn renew(root: &Path, served: Option<&Served>) {
     let Some(cert) = served.and_then(|s| s.cert.clone()) else {
         return;
     };
@@ -174,6 +174,6 @@ pub struct Served {
 /// True when the gateway may serve HTTPS on `config`'s address: always on loopback; beyond it
 /// only under the same rule as plain HTTP (an access key), which `GatewayConfig::validate`
 /// already enforces for the socket as a whole.
-pub fn allowed(config: &super::GatewayConfig) -> bool {
+pub(crate) fn allowed(config: &super::GatewayConfig) -> bool {
     config.bind.is_loopback() || config.access_key.is_some()
 }

@@ -17,7 +17,7 @@ use crate::policy::usage::UsageSnapshot;
 
 /// `service` on both answers: how a client knows a cao gateway answered, and not some other
 /// server on the port.
-pub const SERVICE: &str = "cao-gateway";
+pub(crate) const SERVICE: &str = "cao-gateway";
 
 /// `GET /health`: small and free of account names, so it can stay unauthenticated.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -10,14 +10,14 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 /// A downstream socket once the 101 has gone out.
-pub type ServerSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+pub(crate) type ServerSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// Largest frame or message accepted from either side (Codex's first frame of a long session
 /// can be several MB; the backend advertises its own limit in `x-codex-websocket-max-message-bytes`).
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Whether a request asks for a WebSocket upgrade.
-pub fn is_upgrade(h: &HeaderMap) -> bool {
+pub(crate) fn is_upgrade(h: &HeaderMap) -> bool {
     h.get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
@@ -46,11 +46,11 @@ pub fn accept(h: &HeaderMap) -> Result<Response, &'static str> {
 /// Read buffer of each socket. tungstenite's default (128 KiB, plus as much again for writes)
 /// costs a quarter of a megabyte per Codex session (two sockets); a big frame still grows the
 /// buffer to its own size while it is read.
-pub const READ_BUFFER_BYTES: usize = 8 * 1024;
+pub(crate) const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Frame limits and buffers for both sides: small buffers (many sockets held at once), and
 /// every frame written at once (the relay flushes each frame anyway).
-pub fn config() -> WebSocketConfig {
+pub(crate) fn config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES))

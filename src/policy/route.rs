@@ -31,12 +31,12 @@ use super::usage::UsageSnapshot;
 /// its pin and returns to its account (and its prompt cache) once the cooldown ends. A longer
 /// cooldown means the account is spent for a while (a usage limit resets in hours), so the
 /// session moves to the account that served it. Five minutes sits well between the two.
-pub const BRIEF_COOLDOWN_MS: i64 = 5 * 60 * 1000;
+pub(crate) const BRIEF_COOLDOWN_MS: i64 = 5 * 60 * 1000;
 
 /// One account as routing sees it, given in rotation order (default first, then registry
 /// order).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Candidate<'a> {
+pub(crate) struct Candidate<'a> {
     pub name: &'a str,
     /// End of the account's cooldown (ms since epoch), if any; at or before now means over.
     pub cooldown_until_ms: Option<i64>,
@@ -50,7 +50,7 @@ pub struct Candidate<'a> {
 
 /// Whether a cooldown ending at `until_ms` still holds at `now_ms`. A reset time already in
 /// the past (or exactly now) is over: the account is usable again.
-pub fn is_cooling(until_ms: Option<i64>, now_ms: i64) -> bool {
+pub(crate) fn is_cooling(until_ms: Option<i64>, now_ms: i64) -> bool {
     until_ms.is_some_and(|u| u > now_ms)
 }
 
@@ -63,7 +63,7 @@ impl Candidate<'_> {
 
 /// Everything [`choose`] looks at.
 #[derive(Debug, Clone, Copy)]
-pub struct RouteInput<'a> {
+pub(crate) struct RouteInput<'a> {
     /// Accounts in rotation order.
     pub candidates: &'a [Candidate<'a>],
     /// The account this request's session is pinned to, if any.
@@ -188,7 +188,7 @@ pub(super) struct Eligible<'a> {
 }
 
 /// Choose the account for the next attempt of a request. The only routing decision.
-pub fn choose(input: &RouteInput<'_>) -> Decision {
+pub(crate) fn choose(input: &RouteInput<'_>) -> Decision {
     let now = input.now_ms;
     let decided = |account: &str, basis, reason: String, skipped| Decision {
         account: Some(account.to_string()),
@@ -307,7 +307,7 @@ fn soonest_reset(candidates: &[Candidate<'_>], now_ms: i64) -> Option<(String, i
 /// less than [`BRIEF_COOLDOWN_MS`] from `now_ms`, logged in), move it otherwise (the pinned
 /// account is gone, needs a login, or is spent for a while). `pinned` is None when the pinned
 /// account is no longer in the pool.
-pub fn keeps_pin(pinned: Option<&Candidate<'_>>, now_ms: i64) -> bool {
+pub(crate) fn keeps_pin(pinned: Option<&Candidate<'_>>, now_ms: i64) -> bool {
     pinned.is_some_and(|c| {
         !c.needs_login
             && c.cooldown_until_ms
@@ -325,7 +325,7 @@ pub fn is_client_identity_call(method: &str, path: &str) -> bool {
 
 /// The session key of a request: the first present of `session-id`, `thread-id`,
 /// `x-session-id` (values as given by `get`).
-pub fn session_key<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<&'h str> {
+pub(crate) fn session_key<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<&'h str> {
     ["session-id", "thread-id", "x-session-id"]
         .into_iter()
         .find_map(|h| get(h).map(str::trim).filter(|v| !v.is_empty()))

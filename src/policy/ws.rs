@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::upstream::{self, Outcome};
 
 /// The event type of Codex's request frames.
-pub const CREATE: &str = "response.create";
+pub(crate) const CREATE: &str = "response.create";
 
 /// A keepalive text frame: an event type Codex ignores, which resets its idle timer (pings do
 /// not).
@@ -22,7 +22,7 @@ pub const KEEPALIVE: &str = r#"{"type":"codex.keepalive"}"#;
 /// Largest conversation kept per downstream socket to expand deltas (input plus output, as
 /// JSON). Beyond it a delta that must move to another account is answered
 /// `previous_response_not_found` instead.
-pub const MAX_MIRROR_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_MIRROR_BYTES: usize = 16 * 1024 * 1024;
 
 /// One request frame from Codex.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,7 +246,7 @@ fn event_type(text: &str) -> Option<std::borrow::Cow<'_, str>> {
 }
 
 /// Classify an error object (`{"type"?, "code"?, "message", "resets_at"?}`) with its status.
-pub fn failure_of(status: Option<u16>, err: &Value, now_ms: i64) -> Failure {
+pub(crate) fn failure_of(status: Option<u16>, err: &Value, now_ms: i64) -> Failure {
     let field = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("");
     let (kind, code) = (field("type"), field("code"));
     let is = |name: &str| kind == name || code == name;
@@ -273,20 +273,9 @@ pub fn failure_of(status: Option<u16>, err: &Value, now_ms: i64) -> Failure {
     }
 }
 
-/// The error frame Codex gets when every account is spent: the backend's own usage-limit frame
-/// with the earliest reset, so Codex prints its usual message.
-pub fn all_spent_frame(
-    earliest_reset_ms: Option<i64>,
-    now_ms: i64,
-    default_cooldown_s: u64,
-) -> String {
-    let body = upstream::all_spent_body(earliest_reset_ms, now_ms, default_cooldown_s);
-    json!({"type": "error", "status": 429, "error": body["error"]}).to_string()
-}
-
 /// An error frame for a failure of the gateway itself (never a 401: Codex would spend its own
 /// refresh token on it).
-pub fn gateway_error_frame(status: u16, kind: &str, message: &str) -> String {
+pub(crate) fn gateway_error_frame(status: u16, kind: &str, message: &str) -> String {
     json!({"type": "error", "status": status,
            "error": {"type": kind, "code": kind, "message": message}})
     .to_string()
@@ -295,7 +284,7 @@ pub fn gateway_error_frame(status: u16, kind: &str, message: &str) -> String {
 /// What Codex gets for a delta the gateway cannot serve where its parent lives (the account is
 /// spent or its socket is gone) and cannot expand: the backend's `previous_response_not_found`,
 /// on which Codex 0.171 opens a new socket and sends the full input.
-pub fn previous_not_found_frame() -> String {
+pub(crate) fn previous_not_found_frame() -> String {
     json!({"type": "error", "status": 400, "error": {
         "type": "invalid_request_error", "code": "previous_response_not_found",
         "param": "previous_response_id",

@@ -28,7 +28,7 @@ use super::connect::{self, StateCa, redact_url};
 use super::error::SharedError;
 
 /// How long one Redis call may take before it counts as "Redis unreachable".
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a "being spent" mark outlives the spend (a token older than this is long dead).
 const SPEND_MARK_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
 /// How long a usage snapshot is kept.

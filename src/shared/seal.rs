@@ -15,7 +15,7 @@ use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundK
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// Bytes in a state key.
-pub const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
 
 /// Why a key could not be loaded or a sealed value opened.
 #[derive(Debug, thiserror::Error)]

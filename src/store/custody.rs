@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use super::{AuthFile, AuthState, Store, StoreError, fsutil};
 
 /// The per-account ledger file (inside the account dir).
-pub const LEDGER_FILE: &str = ".cao-custody.json";
+pub(crate) const LEDGER_FILE: &str = ".cao-custody.json";
 /// Name prefix of prepared result files (orphans of a crash are found by it).
-pub const SLOT_PREFIX: &str = ".cao-auth-";
+pub(crate) const SLOT_PREFIX: &str = ".cao-auth-";
 /// Room kept in a prepared file beyond the current auth.json (new tokens are about as long).
 const SLOT_ROOM: usize = 4096;
 /// Most links the ledger remembers.
@@ -211,7 +211,7 @@ pub trait CustodyStore: Send + Sync {
 }
 
 /// Custody in the data dir (one machine, many processes).
-pub struct FileCustody {
+pub(crate) struct FileCustody {
     store: std::sync::Arc<Store>,
 }
 

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use super::StoreError;
 
 /// Mode for files that hold tokens or account state.
-pub const SECRET_FILE_MODE: u32 = 0o600;
+pub(crate) const SECRET_FILE_MODE: u32 = 0o600;
 /// Mode for the data dir and account dirs.
-pub const PRIVATE_DIR_MODE: u32 = 0o700;
+pub(crate) const PRIVATE_DIR_MODE: u32 = 0o700;
 
 /// An exclusive advisory lock on a lock file, released on drop.
 #[derive(Debug)]
@@ -79,7 +79,7 @@ fn open_lock_file(path: &Path) -> Result<File, StoreError> {
 /// fsync, rename over the target, fsync the directory. A symlink at `path` is written through:
 /// the temp file goes next to the link's target and replaces the target, so the link (and
 /// whoever else reads the target, e.g. `~/.codex/auth.json`) sees the new content.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
     let target = link_target(path);
     let path = target.as_path();
     let dir = path
@@ -106,7 +106,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreErr
 
 /// Where a write to `path` must land: `path` itself, or the final target when it is a symlink
 /// (followed through chains; a dangling link resolves to where it points).
-pub fn link_target(path: &Path) -> PathBuf {
+pub(crate) fn link_target(path: &Path) -> PathBuf {
     let mut cur = path.to_path_buf();
     for _ in 0..16 {
         let is_link = std::fs::symlink_metadata(&cur).is_ok_and(|m| m.file_type().is_symlink());
@@ -125,7 +125,7 @@ pub fn link_target(path: &Path) -> PathBuf {
 }
 
 /// fsync the directory holding `file` (best effort: makes a rename or a new file durable).
-pub fn sync_dir(file: &Path) {
+pub(crate) fn sync_dir(file: &Path) {
     if let Some(dir) = file.parent().filter(|p| !p.as_os_str().is_empty())
         && let Ok(d) = File::open(dir)
     {
@@ -134,7 +134,7 @@ pub fn sync_dir(file: &Path) {
 }
 
 /// Set the unix permission bits of `path` (no-op elsewhere).
-pub fn set_mode(path: &Path, mode: u32) -> Result<(), StoreError> {
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -165,7 +165,7 @@ pub fn mode_of(path: &Path) -> Option<u32> {
 /// Create `dir` (and any missing parents) private (0700). A directory that already exists is
 /// left exactly as it is: cao changes the mode only of directories it created (a `--data-dir`
 /// pointing at an existing shared directory must not have its permissions changed).
-pub fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -187,7 +187,7 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 /// Read a file to a string; `Ok(None)` when it does not exist.
-pub fn read_optional(path: &Path) -> Result<Option<String>, StoreError> {
+pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, StoreError> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -197,7 +197,7 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, StoreError> {
 
 /// Copy an unparsable file aside to `<file>.corrupt-<ms>` before anything replaces it.
 /// Returns the backup path.
-pub fn back_up_corrupt(path: &Path, raw: &str, now_ms: i64) -> Result<PathBuf, StoreError> {
+pub(crate) fn back_up_corrupt(path: &Path, raw: &str, now_ms: i64) -> Result<PathBuf, StoreError> {
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".corrupt-{now_ms}"));
     let backup = PathBuf::from(name);

@@ -36,19 +36,19 @@ pub use runtime::GatewayRuntime;
 pub use status::{AccountStatus, StatusFile};
 
 /// File names inside the data dir.
-pub const REGISTRY_FILE: &str = "registry.json";
-pub const STATUS_FILE: &str = "account_status.json";
-pub const GATEWAY_FILE: &str = "gateway.json";
-pub const CAO_CONFIG_FILE: &str = "config.toml";
-pub const AUTH_FILE: &str = "auth.json";
-pub const ACCOUNT_CONFIG_FILE: &str = "config.toml";
+pub(crate) const REGISTRY_FILE: &str = "registry.json";
+pub(crate) const STATUS_FILE: &str = "account_status.json";
+pub(crate) const GATEWAY_FILE: &str = "gateway.json";
+pub(crate) const CAO_CONFIG_FILE: &str = "config.toml";
+pub(crate) const AUTH_FILE: &str = "auth.json";
+pub(crate) const ACCOUNT_CONFIG_FILE: &str = "config.toml";
 /// Lock guarding registry.json, account_status.json and gateway.json.
-pub const STATE_LOCK_FILE: &str = ".cao.lock";
+pub(crate) const STATE_LOCK_FILE: &str = ".cao.lock";
 /// Lock guarding one account's auth.json (inside the account dir).
-pub const AUTH_LOCK_FILE: &str = ".auth.lock";
+pub(crate) const AUTH_LOCK_FILE: &str = ".auth.lock";
 
 /// What an account's `config.toml` holds when cao creates it.
-pub const DEFAULT_ACCOUNT_CONFIG: &str = "# Codex config for this account\ncli_auth_credentials_store = \"file\"\nforced_login_method = \"chatgpt\"\n";
+pub(crate) const DEFAULT_ACCOUNT_CONFIG: &str = "# Codex config for this account\ncli_auth_credentials_store = \"file\"\nforced_login_method = \"chatgpt\"\n";
 
 /// Errors from the data dir. Every variant names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -292,7 +292,7 @@ impl Store {
 
 /// The user's home directory (`HOME`). Without it there is no sensible default (falling back
 /// to `/` once wrote `/.codex/config.toml`), so the caller's `advice` says what to pass instead.
-pub fn home_dir(advice: &'static str) -> Result<PathBuf, StoreError> {
+pub(crate) fn home_dir(advice: &'static str) -> Result<PathBuf, StoreError> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
@@ -301,7 +301,7 @@ pub fn home_dir(advice: &'static str) -> Result<PathBuf, StoreError> {
 
 /// `~` or `~/rest` becomes the home directory (`advice` if HOME is unset); `~user/...` is
 /// refused (cao does not look users up); anything else is returned as is.
-pub fn expand_tilde(path: &Path, advice: &'static str) -> Result<PathBuf, StoreError> {
+pub(crate) fn expand_tilde(path: &Path, advice: &'static str) -> Result<PathBuf, StoreError> {
     let text = path.to_string_lossy();
     if !text.starts_with('~') {
         return Ok(path.to_path_buf());
