@@ -52,14 +52,8 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codex::shim::tests::exe;
     use crate::codex::shim::{script, shim_dir, shim_path};
-    use crate::store::fsutil;
-
-    fn exe(path: &Path, body: &str) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, body).unwrap();
-        fsutil::set_mode(path, 0o755).unwrap();
-    }
 
     fn path_of(dirs: &[&Path]) -> std::ffi::OsString {
         std::env::join_paths(dirs).unwrap()

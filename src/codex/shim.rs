@@ -216,10 +216,11 @@ fn sh_quote(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn exe(path: &Path, body: &str) {
+    /// An executable file at `path` (directories made) holding `body`.
+    pub(crate) fn exe(path: &Path, body: &str) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, body).unwrap();
         fsutil::set_mode(path, 0o755).unwrap();
