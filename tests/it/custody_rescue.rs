@@ -55,10 +55,11 @@ async fn rotated_tokens_that_cannot_be_saved_are_served_retried_and_rescued_at_s
         .map(|e| e.path())
         .find(|p| p.to_string_lossy().contains(".rescue-"))
         .expect("a rescue file in the account dir");
+    let named = rescue.display().to_string();
+    let log = g.log_when(|l| l.contains(&named));
     assert!(
-        g.log().contains(&rescue.display().to_string()),
-        "the message must name the rescue file: {}",
-        g.log()
+        log.contains(&named),
+        "the message must name the rescue file: {log}"
     );
     assert_eq!(
         cao::store::fsutil::mode_of(&rescue),

@@ -309,7 +309,9 @@ async fn browser_headers_stay_here_and_upstream_cors_cookies_and_redirects_stay_
 async fn slow_headers_are_cut_off_and_the_gateway_keeps_serving() {
     let env = two_accounts();
     let m = mock(Scenario::default()).await;
-    let g = gw(&env, &m, &["--header-timeout-ms", "300"]);
+    // Far below the default 30 s, yet long enough that a loaded machine never cuts off the
+    // heads that do arrive whole (the model calls, the idle connection's one request).
+    let g = gw(&env, &m, &["--header-timeout-ms", "1500"]);
     // 45 slowloris connections, then silence: a third send half a request head, a third the
     // start of a TLS handshake (the HTTPS side of the same port), a third nothing at all.
     let mut slow: Vec<TcpStream> = (0..45)
@@ -384,7 +386,13 @@ async fn buffered_request_bytes_are_capped_across_requests() {
     let mut a = TcpStream::connect(addr(&g.url)).unwrap();
     a.write_all(head(900_000).as_bytes()).unwrap();
     a.write_all(&vec![b' '; 900_000]).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let model_calls = || m.requests().iter().filter(|r| r.is_model_call()).count();
+    // Upstream has it: the gateway read it whole and holds it (for a replay) until answered.
+    assert!(
+        common::gateway::eventually(10, || model_calls() == 1),
+        "{:?}",
+        m.requests()
+    );
     // B does not fit next to it: it waits for room, then is told the gateway is busy (its body
     // is never read).
     let b = raw(
@@ -397,7 +405,6 @@ async fn buffered_request_bytes_are_capped_across_requests() {
     let mut out = Vec::new();
     let _ = a.read_to_end(&mut out);
     assert_eq!(status_of(&String::from_utf8_lossy(&out)), 200);
-    let model_calls = || m.requests().iter().filter(|r| r.is_model_call()).count();
     assert_eq!(model_calls(), 1, "{:?}", m.requests());
     // A body that never finishes arriving: 408 at the body deadline, nothing forwarded.
     let d = raw(&g.url, format!("{}{}", head(1000), "   ").as_bytes());
@@ -424,10 +431,11 @@ async fn access_keys_must_be_long_are_warned_about_on_the_command_line_and_failu
     assert!(short.contains("at least 16"), "{short}");
     let key = "a-key-long-enough-for-cao";
     let g = gw(&env, &m, &["--access-key", key]);
+    // The warning is on stderr, which the test reads on a thread of its own: wait for it.
+    let log = g.log_when(|l| l.contains("visible to every user"));
     assert!(
-        g.log().contains("visible to every user"),
-        "no warning about a key in ps: {}",
-        g.log()
+        log.contains("visible to every user"),
+        "no warning about a key in ps: {log}"
     );
     for _ in 0..3 {
         let r =
@@ -457,14 +465,16 @@ async fn access_keys_must_be_long_are_warned_about_on_the_command_line_and_failu
     let g = gw(&env, &m, &["--access-key-file", file.to_str().unwrap()]);
     let r = common::gateway::get(&g.url, "/models", &[("x-cao-key", key)]).await;
     assert_eq!(r.status, 200);
-    assert!(
-        g.log().contains("can be read by other users"),
-        "{}",
-        g.log()
-    );
+    let log = g.log_when(|l| l.contains("can be read by other users"));
+    assert!(log.contains("can be read by other users"), "{log}");
     drop(g);
     let g = gw(&env, &m, &["--access-key", "generate"]);
-    let log = g.log();
+    // The whole line, key and newline: stderr may arrive in pieces.
+    let log = g.log_when(|l| {
+        l.split("CAO_GATEWAY_KEY): ")
+            .nth(1)
+            .is_some_and(|rest| rest.contains('\n'))
+    });
     let generated = log
         .lines()
         .find_map(|l| l.split("CAO_GATEWAY_KEY): ").nth(1))

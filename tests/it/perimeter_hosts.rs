@@ -112,10 +112,12 @@ async fn perimeter_options_are_saved_and_a_restart_uses_them() {
             "GW.internal",
             "--allowed-host",
             "proxy.internal:8443",
+            // Far below the defaults (30 s, 60 s), yet long enough that a loaded machine
+            // never cuts off the requests below that do send their head and body.
             "--header-timeout-ms",
-            "400",
+            "2000",
             "--body-timeout-ms",
-            "800",
+            "3000",
             "--max-buffered-bytes",
             "5000000",
         ],
@@ -130,15 +132,15 @@ async fn perimeter_options_are_saved_and_a_restart_uses_them() {
         serde_json::json!(["GW.internal", "proxy.internal:8443"]),
         "{saved}"
     );
-    assert_eq!(saved["headerTimeoutMs"], 400, "{saved}");
-    assert_eq!(saved["bodyTimeoutMs"], 800, "{saved}");
+    assert_eq!(saved["headerTimeoutMs"], 2000, "{saved}");
+    assert_eq!(saved["bodyTimeoutMs"], 3000, "{saved}");
     assert_eq!(saved["maxBufferedBytes"], 5_000_000, "{saved}");
     let out = cao_command(&env)
         .args(["gateway", "status", "--json"])
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["config"]["headerTimeoutMs"], 400, "{v}");
+    assert_eq!(v["config"]["headerTimeoutMs"], 2000, "{v}");
 
     // A restart with nothing on the command line but the port: the saved names pass...
     let g = GatewayProc::start(&env, &["--port", &port]);
@@ -150,7 +152,7 @@ async fn perimeter_options_are_saved_and_a_restart_uses_them() {
         let a = send("GET", &format!("{}/models", g.url), &[("host", host)], b"").await;
         assert_eq!(a.status, want, "{host}: {a:?}");
     }
-    // ... a request head that stalls is cut off at the saved 400 ms, not the default 30 s
+    // ... a request head that stalls is cut off at the saved 2 s, not the default 30 s
     // (the read below gives up after 10 s) ...
     let mut slow = TcpStream::connect(addr(&g.url)).unwrap();
     slow.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
@@ -163,7 +165,7 @@ async fn perimeter_options_are_saved_and_a_restart_uses_them() {
         !matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "a stalled head was still open after 10 s: the saved header timeout was not used"
     );
-    // ... and a body that stops arriving is answered 408 at the saved 800 ms, not 60 s.
+    // ... and a body that stops arriving is answered 408 at the saved 3 s, not 60 s.
     let stalled = raw(
         &g.url,
         format!(

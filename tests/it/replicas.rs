@@ -4,7 +4,9 @@
 use cao::mock::{AccountFaults, MockUpstream, QuotaFault};
 use serde_json::Value;
 
-use crate::common::gateway::{eventually, get, mock_acc1, model_call, model_calls, two_accounts};
+use crate::common::gateway::{
+    eventually, eventually_async, get, mock_acc1, model_call, model_calls, two_accounts,
+};
 use crate::common::redis::{SharedPool, pair, state_key_file as key_file};
 use crate::common::{TestEnv, now_secs};
 
@@ -76,8 +78,22 @@ async fn a_session_pinned_by_one_replica_stays_on_its_account_at_another() {
     for i in 0..3 {
         model_call(&b.url, Some(&format!("other-{i}"))).await;
     }
-    // The pin goes to Redis behind the request (write-behind).
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The pin goes to Redis behind the request (write-behind): wait until Redis holds it.
+    let shared =
+        cao::shared::redis::SharedState::connect(&p.pool.url(), cao::gateway::replicas::KEY_PREFIX)
+            .await
+            .unwrap();
+    let shared = &shared;
+    assert!(
+        eventually_async(15, || async move {
+            shared
+                .affinity("shared-session")
+                .await
+                .is_ok_and(|pin| pin.is_some())
+        })
+        .await,
+        "A's pin never reached Redis"
+    );
     for _ in 0..3 {
         let before = model_calls(&m).len();
         let r = model_call(&b.url, Some("shared-session")).await;

@@ -33,7 +33,8 @@ async fn one_lease_holder_at_a_time_and_only_the_holder_renews_or_releases() {
         return;
     };
     let (a, b) = (state(&r, 0).await, state(&r, 0).await);
-    let ttl = Duration::from_millis(400);
+    // Long enough for the calls below to run inside it on a loaded machine.
+    let ttl = Duration::from_secs(2);
     let fa = a
         .try_lease("refresh:work", "me", ttl)
         .await
@@ -61,7 +62,7 @@ async fn one_lease_holder_at_a_time_and_only_the_holder_renews_or_releases() {
         Some(fa.clone())
     );
     // A holder that stops renewing loses the lease; its late release then does nothing.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(ttl + Duration::from_millis(300)).await;
     let fb = b
         .try_lease("refresh:work", "me", ttl)
         .await
@@ -162,13 +163,14 @@ async fn cooldowns_only_extend_and_expire_at_their_end() {
     let now = jiff::Timestamp::now().as_millisecond();
     s.set_cooldown("a", now + 60_000).await.unwrap();
     s.set_cooldown("a", now + 1_000).await.unwrap();
-    s.set_cooldown("b", now + 300).await.unwrap();
+    // b ends in 2 s: long enough to be read back first on a loaded machine.
+    s.set_cooldown("b", now + 2_000).await.unwrap();
     let names = vec!["a".to_string(), "b".to_string(), "c".to_string()];
     let got = s.cooldowns(&names).await.unwrap();
     assert_eq!(got.get("a"), Some(&(now + 60_000)));
-    assert_eq!(got.get("b"), Some(&(now + 300)));
+    assert_eq!(got.get("b"), Some(&(now + 2_000)));
     assert_eq!(got.get("c"), None);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
     let got = s.cooldowns(&names).await.unwrap();
     assert!(got.contains_key("a") && !got.contains_key("b"), "{got:?}");
     assert!(s.cooldowns(&[]).await.unwrap().is_empty());
@@ -197,9 +199,9 @@ async fn affinity_cursors_and_replicas_are_shared_and_lapse() {
         return;
     };
     let (a, b) = (state(&r, 0).await, state(&r, 0).await);
-    a.set_affinity("s1", "work", Duration::from_millis(300))
-        .await
-        .unwrap();
+    // 2 s: long enough to be read back (and listed) first on a loaded machine.
+    let short = Duration::from_secs(2);
+    a.set_affinity("s1", "work", short).await.unwrap();
     assert_eq!(b.affinity("s1").await.unwrap().as_deref(), Some("work"));
     assert_eq!(a.next_cursor("rr").await.unwrap(), 1);
     assert_eq!(b.next_cursor("rr").await.unwrap(), 2);
@@ -208,9 +210,7 @@ async fn affinity_cursors_and_replicas_are_shared_and_lapse() {
         address: "127.0.0.1:4319".to_string(),
         heartbeat_ms: 1,
     };
-    a.heartbeat(&me("a"), Duration::from_millis(300))
-        .await
-        .unwrap();
+    a.heartbeat(&me("a"), short).await.unwrap();
     b.heartbeat(&me("b"), Duration::from_secs(30))
         .await
         .unwrap();
@@ -222,7 +222,7 @@ async fn affinity_cursors_and_replicas_are_shared_and_lapse() {
         .map(|r| r.id)
         .collect();
     assert_eq!(ids, ["a", "b"]);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(short + Duration::from_millis(300)).await;
     assert_eq!(b.affinity("s1").await.unwrap(), None);
     let ids: Vec<String> = a
         .replicas()

@@ -42,7 +42,7 @@ async fn a_stream_that_hits_the_usage_limit_before_output_is_served_by_the_next_
     );
     // The spent account cools down like after a 429: the next call goes straight to acc-2.
     assert!(
-        eventually(5, || status_file(&env)["statuses"]["a1"]["lastQuotaAtMs"]
+        eventually(15, || status_file(&env)["statuses"]["a1"]["lastQuotaAtMs"]
             .is_i64()),
         "a1 cools down as spent: {}",
         status_file(&env)

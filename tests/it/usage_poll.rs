@@ -10,7 +10,7 @@ use crate::common;
 use crate::usage::accounts;
 
 use cao::mock::{AccountFaults, MockUpstream, QuotaFault, Scenario, UsageFault};
-use common::gateway::{eventually, get, gw, mock, model_call, status_file};
+use common::gateway::{eventually, eventually_async, get, gw, mock, model_call, status_file};
 use common::{TestEnv, now_secs};
 use serde_json::{Value, json};
 
@@ -186,15 +186,24 @@ async fn the_gateway_polls_idle_accounts_at_most_once_per_interval_and_backs_off
     )
     .await;
     let g = gw(&env, &m, &["--usage-poll", "1"]);
-    assert!(g.log().contains("warning: --usage-poll 1"), "{}", g.log());
+    let log = g.log_when(|l| l.contains("warning: --usage-poll 1"));
+    assert!(log.contains("warning: --usage-poll 1"), "{log}");
     let filled = eventually(15, || {
         let f = status_file(&env);
         main_window(&f["statuses"]["a1"], "primary") == Some(10.0)
             && main_window(&f["statuses"]["a2"], "primary") == Some(20.0)
     });
     assert!(filled, "idle accounts filled in: {}", status_file(&env));
-    // Let a few intervals pass, then look at every poll the mock saw.
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Wait until every account was polled twice (acc-3: its 401, then the 401 after the
+    // refresh), then look at every poll the mock saw.
+    let polled_twice = |acc: &str| usage_calls(&m).iter().filter(|c| c.0 == acc).count() >= 2;
+    assert!(
+        eventually(20, || ["acc-1", "acc-2", "acc-3"]
+            .iter()
+            .all(|a| polled_twice(a))),
+        "{:?}",
+        usage_calls(&m)
+    );
     let calls = usage_calls(&m);
     for acc in ["acc-1", "acc-2"] {
         let at: Vec<u64> = calls.iter().filter(|c| c.0 == acc).map(|c| c.2).collect();
@@ -217,11 +226,15 @@ async fn the_gateway_polls_idle_accounts_at_most_once_per_interval_and_backs_off
     assert!(a3.iter().all(|c| c.1 == 401));
     // Never a model call to find out.
     assert!(m.requests().iter().all(|r| !r.is_model_call()));
+    // Counted once the poll's answer is handled, which may trail the mock's record of it.
+    let failed_once = "cao_gateway_usage_polls_total{account=\"a3\",result=\"failed\"} 1";
+    let url = g.url.as_str();
+    eventually_async(10, || async move {
+        get(url, "/metrics", &[]).await.body.contains(failed_once)
+    })
+    .await;
     let metrics = get(&g.url, "/metrics", &[]).await.body;
-    assert!(
-        metrics.contains("cao_gateway_usage_polls_total{account=\"a3\",result=\"failed\"} 1"),
-        "{metrics}"
-    );
+    assert!(metrics.contains(failed_once), "{metrics}");
     g.stop();
     m.shutdown().await;
 }

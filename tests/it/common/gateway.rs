@@ -263,6 +263,23 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// [`eventually`] for a check that awaits (a request to the gateway's `/metrics` or `/status`):
+/// poll `f` until it returns true or `secs` pass.
+pub async fn eventually_async<F, Fut>(secs: u64, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f().await
+}
+
 // ---- A gateway in front of the mock upstream (shared by tests/it/gateway.rs and friends) ----
 
 /// Two logged-in accounts: a1 (default, ChatGPT account acc-1) and a2 (acc-2).

@@ -110,8 +110,14 @@ impl Pty {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        // Let the last bytes arrive, then close the terminal so the reader ends.
-        std::thread::sleep(Duration::from_millis(100));
+        // The last bytes may still be on their way: the reader ends by itself once the
+        // terminal's other side is closed and everything written to it is read. Wait for that
+        // (bounded: a process left behind may hold the terminal open), then close ours.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.collector.as_ref().is_some_and(|c| !c.is_finished()) && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let out = self.output();
         drop(self.writer);
         drop(self.master);
