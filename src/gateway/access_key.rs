@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::GatewayError;
 use super::perimeter::{Perimeter, peer_of};
-use super::proxy::prepare::ACCESS_KEY_HEADER;
+use super::proxy::prepare::ACCESS_KEY;
 use super::state::GatewayState;
 use crate::policy::perimeter as rules;
 
@@ -28,7 +28,7 @@ pub fn check(state: &GatewayState, p: &Perimeter, req: &Request) -> Result<(), D
         return Ok(());
     }
     let h = req.headers();
-    let given = h.get(ACCESS_KEY_HEADER).map(|v| v.as_bytes()).or_else(|| {
+    let given = h.get(&ACCESS_KEY).map(|v| v.as_bytes()).or_else(|| {
         (!state.config.passthrough_auth)
             .then(|| h.get(header::AUTHORIZATION))
             .flatten()

@@ -6,12 +6,15 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
-use http::HeaderValue;
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::policy::account::{Facts, State, assess};
 use crate::policy::route::Candidate;
 use crate::policy::strategy::DEFAULT_SWITCH_AT;
 use crate::store::auth_file::{TokenSet, decode_claims};
+
+/// The ChatGPT account a bearer belongs to (Codex sends it with every model call).
+pub const CHATGPT_ACCOUNT_ID: HeaderName = HeaderName::from_static("chatgpt-account-id");
 
 /// One account's credentials, ready to put on a request.
 pub struct Creds {
@@ -56,6 +59,15 @@ impl Creds {
             bearer,
             account_header,
         })
+    }
+
+    /// Put the bearer and its ChatGPT account id on `headers` (the gateway's model calls and its
+    /// usage polls alike).
+    pub fn put_on(&self, headers: &mut HeaderMap) {
+        headers.insert(header::AUTHORIZATION, self.bearer.clone());
+        if let Some(a) = &self.account_header {
+            headers.insert(CHATGPT_ACCOUNT_ID, a.clone());
+        }
     }
 
     /// Whether the access token expires within `margin_ms` of `now_ms`.

@@ -194,9 +194,11 @@ pub fn check_request(p: &Perimeter, parts: &http::request::Parts) -> Result<Path
 
 /// The peer's address, when the server recorded it.
 pub fn peer_of(req: &Request) -> Option<SocketAddr> {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
+    peer_in(req.extensions())
+}
+
+fn peer_in(extensions: &http::Extensions) -> Option<SocketAddr> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
 }
 
 /// The first step of every request ([`super::server`] composes the steps): [`check_request`],
@@ -207,10 +209,7 @@ pub fn admit(p: &Perimeter, req: Request) -> Result<(Request, PathClass), Box<Re
     let class = match check_request(p, &parts) {
         Ok(c) => c,
         Err(r) => {
-            let peer = parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0);
+            let peer = peer_in(&parts.extensions);
             tracing::info!(
                 peer = %peer.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
                 method = %parts.method,

@@ -127,10 +127,7 @@ async fn get(
         .parse()
         .map_err(|e: http::uri::InvalidUri| FetchError::Network(e.to_string()))?;
     let h = req.headers_mut();
-    h.insert(header::AUTHORIZATION, creds.bearer.clone());
-    if let Some(a) = &creds.account_header {
-        h.insert("chatgpt-account-id", a.clone());
-    }
+    creds.put_on(h);
     h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
     // As Codex's own `wham` calls: its session user agent, no originator (tests/it/identity.rs).
     if let Ok(ua) = HeaderValue::from_str(&crate::codex::identity::backend_user_agent()) {

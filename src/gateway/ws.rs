@@ -25,13 +25,13 @@ use std::time::Instant;
 
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::error::{GatewayError, json_error};
 use super::proxy::passes;
-use super::proxy::prepare::{ACCESS_KEY_HEADER, strip_hop_by_hop, upstream_url};
+use super::proxy::prepare::{strip_client_credentials, strip_for_upstream, upstream_url};
 use super::state::GatewayState;
 use super::ws_keepalive::Quiet;
 use super::ws_session::{Session, Turn};
@@ -43,9 +43,6 @@ use crate::store::now_ms;
 
 /// Sockets opened so far (names sessions that carry no session header).
 static SOCKETS: AtomicU64 = AtomicU64::new(0);
-
-/// Headers that identify the client's own account; replaced unless `--passthrough-auth`.
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "chatgpt-account-id"];
 
 /// Whether `path` is the model path that speaks WebSocket (`/responses`, also under
 /// `/backend-api/codex`).
@@ -79,14 +76,9 @@ pub async fn handle(state: Arc<GatewayState>, mut parts: http::request::Parts) -
     let session = route::session_key(|h| parts.headers.get(h).and_then(|v| v.to_str().ok()))
         .map_or_else(|| format!("ws-socket-{no}"), str::to_string);
     let mut base = parts.headers;
-    strip_hop_by_hop(&mut base);
-    base.remove(header::HOST);
-    base.remove(header::CONTENT_LENGTH);
-    base.remove(ACCESS_KEY_HEADER);
+    strip_for_upstream(&mut base);
     if !state.config.passthrough_auth {
-        for h in CREDENTIAL_HEADERS {
-            base.remove(h);
-        }
+        strip_client_credentials(&mut base);
     }
     let base = ws_upstream::forwardable(base);
     let quiet = Quiet::new(std::time::Duration::from_millis(

@@ -21,7 +21,7 @@ use http::{HeaderMap, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::held::Held;
-use super::prepare::{CHATGPT_ACCOUNT_ID, Replay, strip_hop_by_hop};
+use super::prepare::{Replay, strip_hop_by_hop};
 use super::sse_first;
 use crate::gateway::account::Creds;
 use crate::gateway::body::IdleTimeoutBody;
@@ -149,10 +149,7 @@ pub async fn authorize(
     if let Some(cookie) = acct.cookie_header() {
         headers.insert(header::COOKIE, cookie);
     }
-    headers.insert(header::AUTHORIZATION, creds.bearer.clone());
-    if let Some(a) = &creds.account_header {
-        headers.insert(CHATGPT_ACCOUNT_ID, a.clone());
-    }
+    creds.put_on(headers);
     Ok(Some(creds))
 }
 

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Method, Uri, header};
 use http_body_util::{BodyExt, Limited};
 
+use crate::gateway::account::CHATGPT_ACCOUNT_ID;
 use crate::gateway::config::GatewayConfig;
 use crate::gateway::error::GatewayError;
 use crate::policy::route;
@@ -25,9 +26,6 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
-
-/// The ChatGPT account a bearer belongs to (Codex sends it with every model call).
-pub const CHATGPT_ACCOUNT_ID: HeaderName = HeaderName::from_static("chatgpt-account-id");
 
 /// Headers that identify the client's own account; replaced unless `--passthrough-auth`.
 const CREDENTIAL_HEADERS: [HeaderName; 3] =
@@ -99,10 +97,7 @@ pub async fn prepare(
         && cfg.access_key.is_none()
         && parts.headers.contains_key(header::AUTHORIZATION);
     let mut headers = parts.headers;
-    strip_hop_by_hop(&mut headers);
-    headers.remove(header::HOST);
-    headers.remove(header::CONTENT_LENGTH);
-    headers.remove(&ACCESS_KEY);
+    strip_for_upstream(&mut headers);
     let mut replay = Replay {
         method: parts.method,
         uri,
@@ -115,11 +110,25 @@ pub async fn prepare(
         return Ok(Prepared::AsClient(replay));
     }
     if !cfg.passthrough_auth {
-        for h in &CREDENTIAL_HEADERS {
-            replay.headers.remove(h);
-        }
+        strip_client_credentials(&mut replay.headers);
     }
     Ok(Prepared::Route(replay))
+}
+
+/// What no request carries upstream, on any transport: hop-by-hop headers, `host`,
+/// `content-length` (the body is re-framed) and the access key.
+pub fn strip_for_upstream(h: &mut HeaderMap) {
+    strip_hop_by_hop(h);
+    h.remove(header::HOST);
+    h.remove(header::CONTENT_LENGTH);
+    h.remove(&ACCESS_KEY);
+}
+
+/// Drop the client's own credentials (the account's go on instead).
+pub fn strip_client_credentials(h: &mut HeaderMap) {
+    for name in &CREDENTIAL_HEADERS {
+        h.remove(name);
+    }
 }
 
 /// Where a request path goes upstream: `base_url + path`, except that a path under
