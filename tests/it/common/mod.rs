@@ -144,6 +144,21 @@ pub fn real_codex() -> Option<PathBuf> {
     None
 }
 
+/// File modes.
+pub mod files;
+
+/// The account tests' helpers: modes, the registry, a command's output.
+pub mod accounts;
+
+/// The fault-injection tests' helpers: a raw upstream, event-stream bytes.
+pub mod faults;
+
+/// The `cao run` tests' helpers: a fake codex over two accounts.
+pub mod run;
+
+/// The `cao status` tests' helpers: status files, three accounts with history.
+pub mod status;
+
 /// Running the gateway as a child process and sending it requests.
 pub mod gateway;
 pub mod redis;
