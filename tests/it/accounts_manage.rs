@@ -4,6 +4,7 @@
 
 use crate::common;
 use crate::common::accounts::{read_json, registry};
+use crate::common::pty::Pty;
 
 use std::fs;
 
@@ -131,8 +132,9 @@ fn completions_for_every_shell() {
     env.cao().args(["completions", "tcsh"]).assert().failure();
 }
 
-/// Run `cao <args>` on a pseudo-terminal, typing `keys` once `prompt` has appeared.
-/// Returns what reached the terminal and the exit code.
+/// Run `cao <args>` on a 30 x 100 pseudo-terminal, typing `keys` once `prompt` has appeared.
+/// Returns what reached the terminal and the exit code. The terminal is plain text
+/// ([`Pty`] sets `NO_COLOR`), which every caller asks for.
 fn on_pty(
     env: &TestEnv,
     args: &[&str],
@@ -140,62 +142,13 @@ fn on_pty(
     keys: &[u8],
     no_color: bool,
 ) -> (String, u32) {
-    use std::io::{Read, Write};
-    use std::sync::{Arc, Mutex};
-    let pair = portable_pty::native_pty_system()
-        .openpty(portable_pty::PtySize {
-            rows: 30,
-            cols: 100,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = portable_pty::CommandBuilder::new(assert_cmd::cargo::cargo_bin("cao"));
-    cmd.arg("--data-dir");
-    cmd.arg(env.data_dir());
-    cmd.args(args);
-    cmd.env("HOME", env.dir.path().join("home"));
-    cmd.env("TERM", "xterm-256color");
-    cmd.cwd(env.dir.path());
-    if no_color {
-        cmd.env("NO_COLOR", "1");
-    } else {
-        cmd.env_remove("NO_COLOR");
-    }
-    let mut child = pair.slave.spawn_command(cmd).unwrap();
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let mut writer = pair.master.take_writer().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&seen);
-    let collector = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
+    assert!(no_color, "common::pty::Pty runs cao with NO_COLOR set");
+    let mut pty = Pty::spawn(env, args, 30, 100, &[]);
     if !keys.is_empty() {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !String::from_utf8_lossy(&seen.lock().unwrap()).contains(prompt) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no prompt: {}",
-                String::from_utf8_lossy(&seen.lock().unwrap())
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        writer.write_all(keys).unwrap();
-        writer.flush().unwrap();
+        pty.wait_for(prompt);
+        pty.send(keys);
     }
-    let status = child.wait().unwrap();
-    drop(pair.master);
-    drop(writer);
-    let _ = collector.join();
-    let out = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
-    (out, status.exit_code())
+    pty.finish()
 }
 
 #[test]
