@@ -8,6 +8,8 @@
 #   bench/instructions.sh                    # the release build (built first)
 #   CAO_BIN=/tmp/cao-old bench/instructions.sh   # another build, e.g. before a change
 #   TOP=30 bench/instructions.sh             # also the 30 costliest functions (inclusive)
+#   SELF=30 bench/instructions.sh            # the 30 costliest by their own instructions
+#   KEEP=/tmp/cg.out bench/instructions.sh   # keep the callgrind dump for callgrind_annotate
 #
 # Needs valgrind and a build with symbols for TOP (CARGO_PROFILE_RELEASE_STRIP=false
 # CARGO_PROFILE_RELEASE_DEBUG=line-tables-only); the count itself works on a stripped build.
@@ -41,10 +43,16 @@ callgrind_control -d "$GW_PID" >/dev/null 2>&1 || true
 sleep 1
 DUMP=$(ls -t "$OUT".* | head -1)
 IR=$(callgrind_annotate "$DUMP" 2>/dev/null | awk '/PROGRAM TOTALS/ && !d {gsub(",","",$1); print $1; d=1}')
+[ -n "${KEEP:-}" ] && cp "$DUMP" "$KEEP"
 echo "requests=$N instructions=$IR per_request=$(awk -v i="$IR" -v n="$N" 'BEGIN{printf "%.0f", i/n}')"
 if [ -n "${TOP:-}" ]; then
   callgrind_annotate --inclusive=yes --auto=no "$DUMP" 2>/dev/null | awk 'NR>24' |
     grep -E "cao::|hyper|axum" | awk -v t="$TOP" 'NR<=t' |
+    awk -v n="$N" '{gsub(",","",$1); printf "%8.0f  ", $1/n; $1=""; $2=""; print}' |
+    sed "s|/root/.cargo/registry/src/[^/]*/||; s|$ROOT/||" | cut -c1-160
+fi
+if [ -n "${SELF:-}" ]; then
+  callgrind_annotate --auto=no "$DUMP" 2>/dev/null | awk 'NR>24' | awk -v t="$SELF" 'NR<=t' |
     awk -v n="$N" '{gsub(",","",$1); printf "%8.0f  ", $1/n; $1=""; $2=""; print}' |
     sed "s|/root/.cargo/registry/src/[^/]*/||; s|$ROOT/||" | cut -c1-160
 fi

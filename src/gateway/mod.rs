@@ -168,7 +168,7 @@ pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Resu
             .context("preparing the gateway's certificate")?;
     let _ = state.served.set(served);
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let app = server::router(state.clone(), Arc::new(identity));
+    let app = server::front(state.clone(), Arc::new(identity));
     let header_timeout = state.config.perimeter.header_timeout;
     let server = tokio::spawn(serve::run(
         listener,

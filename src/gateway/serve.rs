@@ -15,14 +15,16 @@
 //! are bounded by [`super::perimeter::buffer`]. The soft open-file limit is raised to the
 //! hard one first, so many Codex sessions do not run into it.
 
-use std::time::Duration;
-
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -40,12 +42,30 @@ pub fn is_tls(first_byte: u8) -> bool {
     first_byte == TLS_HANDSHAKE_BYTE
 }
 
+/// What answers each request of a connection: the gateway's front door
+/// ([`super::server::Front`]) or any axum [`Router`] (the mock upstream serving HTTPS).
+pub trait App: Clone + Send + Sync + 'static {
+    fn call(&self, req: http::Request<Body>) -> impl Future<Output = Response> + Send + use<Self>;
+}
+
+impl App for Router {
+    fn call(&self, req: http::Request<Body>) -> impl Future<Output = Response> + Send + use<> {
+        let routed = Service::call(&mut self.clone(), req);
+        async move {
+            match routed.await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
+        }
+    }
+}
+
 /// Serve `app` on `listener` until `stop` turns true, then let open connections finish. With
 /// `tls`, connections that start with a TLS handshake are served over TLS; a connection must
 /// send its first byte, and finish its handshake, within `header_timeout`.
-pub async fn run(
+pub async fn run<A: App>(
     listener: TcpListener,
-    app: Router,
+    app: A,
     header_timeout: Duration,
     tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -105,14 +125,14 @@ pub async fn run(
 }
 
 /// One accepted connection and what serving it needs.
-struct Conn {
+struct Conn<A> {
     peer: SocketAddr,
-    app: Router,
+    app: A,
     builder: Builder<TokioExecutor>,
     watcher: Watcher,
 }
 
-impl Conn {
+impl<A: App> Conn<A> {
     /// Peek at the first byte; a TLS handshake is served over TLS, anything else as plain HTTP.
     async fn serve_either(self, tcp: TcpStream, acceptor: TlsAcceptor, timeout: Duration) {
         let mut first = [0u8; 1];
@@ -142,8 +162,8 @@ impl Conn {
         } = self;
         let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            let mut app = app.clone();
-            async move { app.call(req.map(Body::new)).await }
+            let answered = app.call(req.map(Body::new));
+            async move { Ok::<_, Infallible>(answered.await) }
         });
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, header};
 
@@ -37,8 +37,9 @@ pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// The fallback handler: forward anything that is not one of the gateway's own routes.
-pub async fn forward(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
+/// Forward anything that is not one of the gateway's own routes
+/// ([`super::server::OWN_ROUTES`]).
+pub async fn forward(state: &Arc<GatewayState>, req: Request) -> Response {
     let started = Instant::now();
     state.counters.requests.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = req.into_parts();
@@ -49,9 +50,9 @@ pub async fn forward(State(state): State<Arc<GatewayState>>, req: Request) -> Re
         Served::local(crate::gateway::ws::handle(state.clone(), parts).await)
     } else {
         match prepare::prepare(&state.config, parts, body).await {
-            Ok(Prepared::Route(replay)) => passes::serve(&state, &replay).await,
+            Ok(Prepared::Route(replay)) => passes::serve(state, &replay).await,
             Ok(Prepared::AsClient(replay)) => {
-                Served::local(attempt::as_client(&state, replay).await)
+                Served::local(attempt::as_client(state, replay).await)
             }
             Err(e) => Served::local(e.into_response()),
         }
