@@ -153,6 +153,9 @@ pub mod accounts;
 /// The fault-injection tests' helpers: a raw upstream, event-stream bytes.
 pub mod faults;
 
+/// The `cao gateway enable` tests' helpers: a temp HOME and CODEX_HOME.
+pub mod routing;
+
 /// The `cao run` tests' helpers: a fake codex over two accounts.
 pub mod run;
 
