@@ -16,3 +16,4 @@ pub mod policy;
 pub(crate) mod render;
 pub mod shared;
 pub mod store;
+pub mod wire;

@@ -11,13 +11,13 @@ use super::gateway_announce as announce;
 use crate::cli::gateway::{
     GatewayDisableArgs, GatewayEnableArgs, GatewayStartArgs, GatewayStateKeyArgs, GatewayStatusArgs,
 };
-use crate::gateway::wire::{self, Health};
 use crate::gateway::{self, GatewayConfig, LiveGateway, Overrides, live};
 use crate::policy::account::State as AccountState;
 use crate::policy::strategy::DEFAULT_SWITCH_AT;
 use crate::render::time;
 use crate::store::inspect::{AuthView, Overview};
 use crate::store::{SavedGateway, Store};
+use crate::wire::{self, Health};
 
 /// The command line of `cao gateway start` as overrides of `gateway.json`.
 fn overrides(a: GatewayStartArgs) -> Overrides {

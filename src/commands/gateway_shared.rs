@@ -5,8 +5,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::gateway::wire::SharedView;
 use crate::render::time;
+use crate::wire::SharedView;
 
 /// The shared-state lines under "Live:".
 pub fn write(out: &mut impl Write, sv: &SharedView, now: i64) -> Result<()> {
@@ -46,7 +46,7 @@ pub fn write(out: &mut impl Write, sv: &SharedView, now: i64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::redis::Replica;
+    use crate::wire::Replica;
 
     #[test]
     fn the_shared_lines_name_the_replicas_the_leader_and_an_unreachable_redis() {
@@ -55,7 +55,7 @@ mod tests {
             replica: "a-1".into(),
             reachable: false,
             leader: Some("b-2".into()),
-            refresh_leases: vec![crate::gateway::wire::LeaseView {
+            refresh_leases: vec![crate::wire::LeaseView {
                 account: "work".into(),
                 holder: "b-2".into(),
             }],

@@ -21,11 +21,11 @@ use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifier
 use super::Ctx;
 use crate::codex::launch;
 use crate::gateway::live::LiveError;
-use crate::gateway::wire::Status;
 use crate::gateway::{LiveGateway, Overrides, live};
 use crate::policy::health::HealthOptions;
 use crate::render::{RenderOpts, style, watch};
 use crate::store::inspect::Overview;
+use crate::wire::Status;
 
 /// The overview to draw and the footer about the gateway (empty without one; one line naming
 /// the problem when something that is not this user's gateway answers there).

@@ -15,9 +15,9 @@ use http_body_util::{BodyExt, Full};
 use serde::de::DeserializeOwned;
 
 use super::identity::{self, Verdict};
-use super::wire::{Health, Status};
 use super::{HttpClient, config, proxy};
 use crate::store::{SavedGateway, Store};
+use crate::wire::{Health, Status};
 
 /// How long one call may take (connect, answer and body each).
 pub const TIMEOUT: Duration = Duration::from_secs(1);
@@ -111,7 +111,7 @@ impl LiveGateway {
     /// `GET /status`, the live view.
     pub fn status(&self) -> Result<Status, LiveError> {
         let status: Status = self.get("/status")?;
-        if status.service == super::wire::SERVICE {
+        if status.service == crate::wire::SERVICE {
             Ok(status)
         } else {
             Err(LiveError::NotCao {

@@ -41,7 +41,6 @@ pub(crate) mod tokens;
 pub(crate) mod upstream_tls;
 pub mod usage;
 pub(crate) mod usage_answer;
-pub mod wire;
 pub(crate) mod ws;
 pub(crate) mod ws_keepalive;
 mod ws_session;

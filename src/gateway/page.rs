@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use super::state::GatewayState;
-use super::wire::{AccountLive, DecisionView, SERVICE, ServedView, Status};
 use crate::policy::account::State as AccountState;
 use crate::policy::forecast::{PoolForecast, account_forecast, pool_forecast};
 use crate::policy::usage::UsageSnapshot;
 use crate::store::now_ms;
+use crate::wire::{AccountLive, DecisionView, SERVICE, ServedView, Status};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -99,7 +99,7 @@ pub(crate) fn status_view(state: &GatewayState, now: i64) -> Status {
             .routing
             .last_decision()
             .as_ref()
-            .map(DecisionView::from),
+            .map(|d| DecisionView::of(d, &crate::render::time::moment_from_now)),
         pool_summary: pool_forecast.as_ref().map(crate::render::forecast::words),
         pool: pool_forecast,
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::replicas::{Learnt, Replicas};
 use super::state::GatewayState;
 use crate::policy::usage::UsageSnapshot;
-use crate::shared::redis::Replica;
 use crate::store::custody::fingerprint;
+use crate::wire::Replica;
 
 /// How often cooldowns learnt by other replicas are read.
 const READ_TICK: Duration = Duration::from_millis(250);

@@ -21,8 +21,9 @@ use tokio::sync::mpsc;
 
 use crate::shared::connect::StateCa;
 use crate::shared::error::SharedError;
-use crate::shared::redis::{Replica, SharedState};
+use crate::shared::redis::SharedState;
 use crate::shared::seal::StateKey;
+use crate::wire::Replica;
 
 /// The key prefix of everything cao keeps in Redis.
 pub const KEY_PREFIX: &str = "cao:";
@@ -43,7 +44,7 @@ pub(super) enum Learnt {
 struct Seen {
     replicas: Vec<Replica>,
     leader: Option<String>,
-    refresh: Vec<crate::gateway::wire::LeaseView>,
+    refresh: Vec<crate::wire::LeaseView>,
 }
 
 /// The replica id in a fencing value (`<replica>/<random>`).
@@ -191,9 +192,9 @@ impl Replicas {
     }
 
     /// What `/status` shows of the shared state (from the last read; no Redis call).
-    pub fn view(&self) -> crate::gateway::wire::SharedView {
+    pub fn view(&self) -> crate::wire::SharedView {
         let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
-        crate::gateway::wire::SharedView {
+        crate::wire::SharedView {
             url: self.shared.url().to_string(),
             replica: self.id.clone(),
             reachable: self.reachable(),
@@ -222,7 +223,7 @@ impl Replicas {
                 .lease_holder(&crate::shared::custody::lease_name(account))
                 .await;
             match self.note(r) {
-                Some(Some(fence)) => refresh.push(crate::gateway::wire::LeaseView {
+                Some(Some(fence)) => refresh.push(crate::wire::LeaseView {
                     account: account.clone(),
                     holder: holder_of(&fence),
                 }),

@@ -5,23 +5,12 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use serde::Serialize;
-
 use crate::policy::route::{Basis, Decision};
 use crate::policy::upstream::{Outcome, classify};
+use crate::wire::SwitchRecord;
 
 /// Switches remembered for the live view.
 const RECENT_SWITCHES: usize = 50;
-
-/// One request that moved from one account to another.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SwitchRecord {
-    pub at_ms: i64,
-    pub from: String,
-    pub to: String,
-    pub reason: String,
-}
 
 #[derive(Debug, Default)]
 struct Inner {

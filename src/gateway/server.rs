@@ -136,9 +136,9 @@ async fn health(
     let now = crate::store::now_ms();
     let pool = state.pool();
     let ready = pool.accounts.iter().filter(|a| a.is_ready(now)).count();
-    axum::Json(super::wire::Health {
+    axum::Json(crate::wire::Health {
         status: "ok".to_string(),
-        service: super::wire::SERVICE.to_string(),
+        service: crate::wire::SERVICE.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         accounts: pool.accounts.len(),
         ready,

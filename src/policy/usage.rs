@@ -127,13 +127,12 @@ impl UsageWindow {
     }
 }
 
-/// `300` -> `5h`, `10080` -> `weekly`, `1440` -> `1d`, `45` -> `45m`.
+/// `300` -> `5h`, `10080` -> `weekly`, `1440` -> `1d`, `45` -> `45m`: the week by its name,
+/// any other length as [`crate::duration::span`] words it.
 pub(crate) fn window_span(minutes: i64) -> String {
     match minutes {
         10080 => "weekly".to_string(),
-        m if m % 1440 == 0 => format!("{}d", m / 1440),
-        m if m % 60 == 0 => format!("{}h", m / 60),
-        m => format!("{m}m"),
+        m => crate::duration::span(m.saturating_mul(60_000)),
     }
 }
 

@@ -5,9 +5,9 @@
 //! lines.
 
 use super::{RenderOpts, dashboard, style, table, time};
-use crate::gateway::wire::Status;
 use crate::policy::health::HealthSummary;
 use crate::store::inspect::Overview;
+use crate::wire::Status;
 
 /// The gateway part of the footer: `Gateway URL · strategy · switch at 98% · 3 sessions · …`,
 /// the last decision and the latest switches (times relative and local). Empty without a

@@ -22,10 +22,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::{AsyncCommands, Script};
-use serde::{Deserialize, Serialize};
 
 use super::connect::{self, StateCa, redact_url};
 use super::error::SharedError;
+use crate::wire::Replica;
 
 /// How long one Redis call may take before it counts as "Redis unreachable".
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -52,15 +52,6 @@ pub enum Publish {
     Won(u64),
     /// Someone published first: adopt theirs instead of spending our copy.
     Lost(Published),
-}
-
-/// A replica's heartbeat record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Replica {
-    pub id: String,
-    pub address: String,
-    pub heartbeat_ms: i64,
 }
 
 /// Acquire: `SET key fence NX PX ttl`.

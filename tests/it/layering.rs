@@ -1,7 +1,10 @@
 //! The floors of the house, as a test: it reads `src/` and fails when
 //! - `policy` (the pure decisions) reaches for files, sockets, clocks, processes, the
 //!   environment, tokio, clap, or another room of the crate;
-//! - library code (anything but `main.rs`, `cli/` and `commands/`) imports the command line.
+//! - library code (anything but `main.rs`, `cli/` and `commands/`) imports the command line;
+//! - a lower floor imports a room above it: `render` draws what it is handed (the running
+//!   gateway's view comes as the `wire` types, never from `gateway` itself), and `wire` stands
+//!   under both.
 //!
 //! That no files import each other round a circle is [`super::layering_circles`].
 //!
@@ -43,7 +46,21 @@ const POLICY_FORBIDS: &[(&str, &str)] = &[
 
 /// The other rooms of the crate: `policy` is the ground floor and imports none of them.
 const ROOMS: &[&str] = &[
-    "cli", "codex", "commands", "gateway", "logging", "mock", "render", "store",
+    "cli", "codex", "commands", "gateway", "logging", "mock", "render", "store", "wire",
+];
+
+/// Floors and the rooms above them that they must not import, with why.
+const FLOORS: &[(&str, &[&str], &str)] = &[
+    (
+        "render",
+        &["commands", "gateway", "mock"],
+        "views draw what they are handed; a live gateway's view is a `crate::wire` type",
+    ),
+    (
+        "wire",
+        &["commands", "gateway", "mock", "render", "shared", "store"],
+        "the wire types stand under the gateway and the views, on `policy` alone",
+    ),
 ];
 
 pub(super) fn src() -> PathBuf {
@@ -120,6 +137,24 @@ fn cli_breaks(rel: &str, text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Where `text` (the file `rel`, on the floor `floor`) imports one of the rooms `above`.
+fn floor_breaks(floor: &str, above: &[&str], why: &str, rel: &str, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (n, line) in code_lines(text) {
+        for room in above {
+            if [format!("crate::{room}::"), format!("crate::{room};")]
+                .iter()
+                .any(|spelling| line.contains(spelling))
+            {
+                out.push(format!(
+                    "src/{rel}:{n}: {floor} imports {room}, a floor above it ({why}): {line}"
+                ));
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn policy_touches_no_files_sockets_clocks_or_other_rooms() {
     let files = rust_files(&src().join("policy"));
@@ -161,4 +196,41 @@ fn the_rules_catch_what_they_forbid() {
         1
     );
     assert!(cli_breaks("gateway/x.rs", "// crate::cli in words\n").is_empty());
+}
+
+#[test]
+fn render_and_wire_import_no_floor_above_them() {
+    let (floor, above, why) = FLOORS[0];
+    assert_eq!(
+        floor_breaks(
+            floor,
+            above,
+            why,
+            "render/x.rs",
+            "use crate::gateway::wire::Status;\n"
+        )
+        .len(),
+        1,
+        "the rule misses an import of the gateway"
+    );
+    let files = rust_files(&src());
+    let mut breaks = Vec::new();
+    for (floor, above, why) in FLOORS {
+        let on_floor: Vec<_> = files
+            .iter()
+            .filter(|(rel, _)| {
+                (rel.starts_with(&format!("{floor}/")) || *rel == format!("{floor}.rs"))
+                    && !is_test_file(rel)
+            })
+            .collect();
+        assert!(
+            !on_floor.is_empty(),
+            "no sources of {floor} under {:?}",
+            src()
+        );
+        for (rel, text) in on_floor {
+            breaks.extend(floor_breaks(floor, above, why, rel, text));
+        }
+    }
+    assert!(breaks.is_empty(), "\n{}", breaks.join("\n"));
 }

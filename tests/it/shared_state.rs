@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use cao::shared::error::SharedError;
-use cao::shared::redis::{Publish, Replica, SharedState};
+use cao::shared::redis::{Publish, SharedState};
+use cao::wire::Replica;
 
 use crate::common::redis::RedisServer;
 

@@ -37,11 +37,11 @@ pub(crate) fn gw(env: &TestEnv, m: &MockUpstream, extra: &[&str]) -> GatewayProc
 }
 
 /// `GET /status` as JSON, checked to be exactly what the one wire type
-/// (`cao::gateway::wire::Status`) reads and writes back: no field the clients would miss.
+/// (`cao::wire::Status`) reads and writes back: no field the clients would miss.
 pub(crate) async fn status_json(g: &GatewayProc) -> Value {
     let a = send("GET", &format!("{}/status", g.url), &[], b"").await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let typed: cao::gateway::wire::Status = serde_json::from_str(&a.body).unwrap();
+    let typed: cao::wire::Status = serde_json::from_str(&a.body).unwrap();
     assert_eq!(
         serde_json::to_value(&typed).unwrap(),
         a.json(),

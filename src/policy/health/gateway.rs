@@ -122,10 +122,7 @@ pub fn evaluate(input: &GatewayInput, now_ms: i64) -> Vec<GatewayIssue> {
         let when = if *until <= now_ms {
             "has expired".to_string()
         } else {
-            format!(
-                "expires in {} day(s)",
-                (until - now_ms).div_euclid(cert::DAY_MS)
-            )
+            format!("expires in {}", crate::duration::days(until - now_ms))
         };
         push(
             IssueCode::TlsLeafExpiring,

@@ -1,6 +1,9 @@
 //! What the gateway says about itself on `GET /health` and `GET /status`: one type each,
-//! serialized by the server and read back by [`super::live::LiveGateway`] (for
+//! serialized by the server and read back by the gateway's `LiveGateway` client (for
 //! `cao gateway status`, `cao status --watch`, `cao run --gateway`) and by the tests.
+//!
+//! A floor of its own under `gateway` and `render`, both of which use it: it names only the
+//! pure types of `policy`, so the views draw a live gateway without importing it.
 //!
 //! Every struct reads with `#[serde(default)]`, so a cao that knows fewer or more fields than
 //! the gateway it talks to still understands it. To add a field: add it here (with a default),
@@ -8,7 +11,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::routing::SwitchRecord;
 use crate::policy::account::State;
 use crate::policy::forecast::{PoolForecast, WindowForecast};
 use crate::policy::route::{Decision, Skipped};
@@ -32,7 +34,7 @@ pub struct Health {
     /// Accounts that can take a request right now.
     pub ready: usize,
     pub uptime_seconds: u64,
-    /// The identity proof, when `/health?nonce=N` was asked ([`super::identity`]).
+    /// The identity proof, when `/health?nonce=N` was asked (the gateway's `identity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
 }
@@ -117,10 +119,30 @@ pub struct SharedView {
     /// Fingerprint of the state key (the same on every replica).
     pub key_fingerprint: String,
     /// Replicas with a live heartbeat, by id.
-    pub replicas: Vec<crate::shared::redis::Replica>,
+    pub replicas: Vec<Replica>,
     pub lease_waits: u64,
     pub cas_losses: u64,
     pub redis_errors: u64,
+}
+
+/// One request that moved from one account to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchRecord {
+    pub at_ms: i64,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+}
+
+/// A replica's heartbeat record: written to the shared state by each replica
+/// (the shared state's Redis client) and listed on `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replica {
+    pub id: String,
+    pub address: String,
+    pub heartbeat_ms: i64,
 }
 
 impl Default for Status {
@@ -186,14 +208,16 @@ pub struct DecisionView {
     pub summary: String,
 }
 
-impl From<&Decision> for DecisionView {
-    fn from(d: &Decision) -> Self {
+impl DecisionView {
+    /// The view of `d`, its summary's moments worded by `when` (the caller's time format:
+    /// `render::time::moment_from_now` for the live view).
+    pub fn of(d: &Decision, when: &dyn Fn(i64) -> String) -> Self {
         Self {
             account: d.account.clone(),
             strategy: d.strategy,
             reason: d.reason.clone(),
             skipped: d.skipped.clone(),
-            summary: d.summary(&crate::render::time::moment_from_now),
+            summary: d.summary(when),
         }
     }
 }
