@@ -18,6 +18,9 @@
 //!   compare-and-set on the fingerprint of the token it replaced; a loser adopts the winner's
 //!   set. Whatever happens, the answer is saved in this replica's auth.json first.
 //!
+//! How this replica's auth.json and the published set are brought together is [`reconcile`];
+//! this file holds the lease, the spend marks and the publish of a new set.
+//!
 //! Fail closed: while Redis does not answer no lease is granted, so nothing is spent; requests
 //! are served with the tokens that are still valid. Logs carry refresh-token fingerprints and
 //! generations, never tokens.
@@ -27,14 +30,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::SharedError;
-use super::redis::{Publish, Published, SharedState};
+use super::redis::{Publish, SharedState};
 use super::seal::StateKey;
-use crate::policy::shared_custody::{Side, Sync as Next, reconcile};
-use crate::store::auth_file::{AuthFile, decode_claims};
+use crate::store::auth_file::AuthFile;
 use crate::store::custody::{
     CustodyStore, FileCustody, Lease, Ledger, Recovered, Settle, Slot, fingerprint,
 };
 use crate::store::{AuthState, Store, StoreError};
+
+mod reconcile;
 
 /// A refresh lease lapses this long after its holder's last renewal (a dead holder's lease).
 pub const REFRESH_LEASE_TTL: Duration = Duration::from_secs(5);
@@ -81,12 +85,6 @@ fn refresh_token(file: &AuthFile) -> Option<String> {
     file.tokens().and_then(|t| t.refresh_token)
 }
 
-fn issued_at(file: &AuthFile) -> Option<i64> {
-    file.tokens()
-        .and_then(|t| decode_claims(&t.access_token))
-        .and_then(|c| c.iat)
-}
-
 /// The shared lease of one account's refresh (`cao:lease:refresh:<account>`).
 pub fn lease_name(account: &str) -> String {
     format!("refresh:{account}")
@@ -126,185 +124,6 @@ impl<L: Link> RedisCustody<L> {
 
     fn fence<'a>(&self, lease: &'a Lease) -> &'a str {
         lease.held::<Held>().map_or("", |h| h.fence.as_str())
-    }
-
-    /// Whether refresh token `fp` is retired (being spent, spent, or replaced).
-    fn retired(&self, account: &str, fp: &str) -> Result<bool, StoreError> {
-        Ok(self.call(self.shared().spend_mark(account, fp))?.is_some())
-    }
-
-    fn open(&self, account: &str, p: &Published) -> Result<AuthFile, StoreError> {
-        let plain = self
-            .link
-            .key()
-            .open(account, &p.sealed)
-            .map_err(|e| StoreError::Shared(e.to_string()))?;
-        let text = String::from_utf8(plain)
-            .map_err(|_| StoreError::Shared("a published token set is not text".into()))?;
-        AuthFile::parse(&text).map_err(|e| {
-            StoreError::Shared(format!(
-                "a published token set of {account} does not parse: {e}"
-            ))
-        })
-    }
-
-    fn seal(&self, account: &str, file: &AuthFile) -> Result<String, StoreError> {
-        self.link
-            .key()
-            .seal(account, file.to_json_pretty().as_bytes())
-            .map_err(|e| StoreError::Shared(e.to_string()))
-    }
-
-    /// Write `file` (the published set) over this replica's auth.json and link the token it
-    /// replaces in the local ledger, so this replica never sends that one either.
-    fn adopt(
-        &self,
-        lease: &Lease,
-        account: &str,
-        local_rt: Option<&str>,
-        file: &AuthFile,
-    ) -> Result<(), StoreError> {
-        let slot = self.file.prepare(lease, account)?;
-        self.file.publish(lease, account, slot, local_rt, file)?;
-        if let (Some(old), Some(new)) = (local_rt, refresh_token(file)) {
-            self.file.settle(
-                lease,
-                account,
-                Settle::Spent {
-                    old,
-                    new: Some(&new),
-                },
-            )?;
-        }
-        Ok(())
-    }
-
-    /// One compare-and-set publish of `file`, replacing `expected` (a fingerprint).
-    fn publish_set(
-        &self,
-        account: &str,
-        expected: Option<&str>,
-        file: &AuthFile,
-    ) -> Result<Publish, StoreError> {
-        let fp = refresh_token(file)
-            .map(|r| fingerprint(&r))
-            .unwrap_or_default();
-        let sealed = self.seal(account, file)?;
-        self.call(
-            self.shared()
-                .publish_tokens(account, expected, &fp, &sealed),
-        )
-    }
-
-    /// Bring this replica's auth.json and the published set together (under the lease).
-    fn reconcile(
-        &self,
-        lease: &Lease,
-        account: &str,
-        local_outcome: Recovered,
-    ) -> Result<Recovered, StoreError> {
-        for _ in 0..3 {
-            let local = match self.store.load_auth(account)? {
-                AuthState::Present(f) => Some(f),
-                _ => None,
-            };
-            let local_rt = local.as_ref().and_then(refresh_token);
-            let local_fp = local_rt.as_deref().map(fingerprint);
-            let published = self.call(self.shared().tokens(account))?;
-            let local_retired = match &local_fp {
-                Some(fp) => self.retired(account, fp)?,
-                None => false,
-            };
-            let published_file = match &published {
-                Some(p) => Some(self.open(account, p)?),
-                None => None,
-            };
-            let published_retired = match &published {
-                Some(p) if Some(&p.fp) == local_fp.as_ref() => local_retired,
-                Some(p) => self.retired(account, &p.fp)?,
-                None => false,
-            };
-            let l = local_fp.as_deref().map(|fp| Side {
-                fp,
-                retired: local_retired,
-                issued_at: local.as_ref().and_then(issued_at),
-            });
-            let p = published.as_ref().map(|p| Side {
-                fp: &p.fp,
-                retired: published_retired,
-                issued_at: published_file.as_ref().and_then(issued_at),
-            });
-            let interrupted = local_outcome == Recovered::Interrupted;
-            let generation = published.as_ref().map_or(0, |p| p.generation);
-            match reconcile(l.as_ref(), interrupted, p.as_ref()) {
-                Next::Nothing => return Ok(local_outcome),
-                Next::Same { clear_local_mark } => {
-                    if clear_local_mark {
-                        // Our own mark, never followed by the shared one: never sent.
-                        self.file.settle(lease, account, Settle::Unsent)?;
-                        return Ok(Recovered::Clean);
-                    }
-                    return Ok(local_outcome);
-                }
-                Next::Interrupted => {
-                    let fp = local_fp.as_deref().unwrap_or_default();
-                    tracing::warn!(
-                        account,
-                        fp = short(fp),
-                        generation,
-                        "refresh token {} was being spent by a replica whose answer never came back; it is never sent again",
-                        short(fp)
-                    );
-                    return Ok(Recovered::Interrupted);
-                }
-                Next::Adopt { spent } => {
-                    let (Some(file), Some(p)) = (&published_file, &published) else {
-                        return Ok(local_outcome);
-                    };
-                    self.adopt(lease, account, local_rt.as_deref(), file)?;
-                    tracing::info!(
-                        account,
-                        fp = short(&p.fp),
-                        generation,
-                        "adopted the token set another replica published (generation {generation})"
-                    );
-                    if spent {
-                        continue;
-                    }
-                    return Ok(Recovered::Clean);
-                }
-                Next::Publish { first } => {
-                    let Some(file) = &local else {
-                        return Ok(local_outcome);
-                    };
-                    let expected = published.as_ref().map(|p| p.fp.clone());
-                    if let Some(old) = &expected
-                        && !first
-                    {
-                        let mark = format!("replaced/{}", self.fence(lease));
-                        self.call(self.shared().mark_spending(account, old, &mark))?;
-                    }
-                    match self.publish_set(account, expected.as_deref(), file)? {
-                        Publish::Won(g) => {
-                            tracing::info!(
-                                account,
-                                fp = short(local_fp.as_deref().unwrap_or_default()),
-                                generation = g,
-                                "published this replica's token set (generation {g})"
-                            );
-                            return Ok(local_outcome);
-                        }
-                        Publish::Lost(_) => {
-                            self.link.cas_lost();
-                            continue;
-                        }
-                    }
-                }
-            }
-        }
-        Err(StoreError::Shared(format!(
-            "the published token set of {account} kept changing; try again"
-        )))
     }
 }
 
