@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cao::mock::{MockUpstream, Scenario, Verdict};
+use common::codex::route_args;
 use common::gateway::{eventually, model_call};
 use common::{TestEnv, now_secs};
 
@@ -70,20 +71,6 @@ async fn the_gateway_refreshes_in_the_background_before_expiry() {
         "{p:?}"
     );
     assert!(g.stop().success());
-}
-
-/// The `-c` overrides that route the real Codex at the mock while keeping ChatGPT auth.
-fn route_args(base: &str) -> Vec<String> {
-    vec![
-        "-c".into(),
-        "model_provider=cao".into(),
-        "-c".into(),
-        format!(
-            "model_providers.cao={{name=\"cao\",base_url=\"{base}\",wire_api=\"responses\",requires_openai_auth=true}}"
-        ),
-        "-c".into(),
-        format!("chatgpt_base_url=\"{base}\""),
-    ]
 }
 
 /// `cao run --codex <real codex> -- <route to mock> exec "say hi"`, run off the async runtime.

@@ -9,21 +9,8 @@ use std::path::Path;
 
 use cao::mock::{AccountFaults, MockUpstream, QuotaFault, Scenario};
 use common::TestEnv;
+use common::codex::route_args;
 use serde_json::Value;
-
-/// The `-c` overrides that route the real Codex at `base` while keeping ChatGPT auth.
-fn route_args(base: &str) -> Vec<String> {
-    vec![
-        "-c".into(),
-        "model_provider=cao".into(),
-        "-c".into(),
-        format!(
-            "model_providers.cao={{name=\"cao\",base_url=\"{base}\",wire_api=\"responses\",requires_openai_auth=true}}"
-        ),
-        "-c".into(),
-        format!("chatgpt_base_url=\"{base}\""),
-    ]
-}
 
 struct E2e {
     env: TestEnv,

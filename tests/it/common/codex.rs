@@ -7,6 +7,20 @@ use std::process::{Command, Output};
 use super::gateway::GatewayProc;
 use super::{TestEnv, auth_json, now_secs};
 
+/// The `-c` overrides that route the real Codex at `base` while keeping ChatGPT auth.
+pub fn route_args(base: &str) -> Vec<String> {
+    vec![
+        "-c".into(),
+        "model_provider=cao".into(),
+        "-c".into(),
+        format!(
+            "model_providers.cao={{name=\"cao\",base_url=\"{base}\",wire_api=\"responses\",requires_openai_auth=true}}"
+        ),
+        "-c".into(),
+        format!("chatgpt_base_url=\"{base}\""),
+    ]
+}
+
 /// A Codex home logged in as an account of its own (which the gateway must replace on every
 /// request), and a way to run the real codex in it.
 pub struct Codex {
