@@ -3,10 +3,11 @@
 # bench/ws_load.rs, everything on 127.0.0.1:
 #  1. bytes sent upstream over a 20-turn Codex-shaped session: straight to the mock, through the
 #     gateway over WebSocket (deltas), and through the gateway over HTTP (Codex's fallback: every
-#     turn re-sends the whole conversation);
+#     turn re-sends the whole conversation); over WebSocket with permessage-deflate offered (as
+#     Codex does: the bytes decoded and the bytes on the wire into the mock) and without;
 #  2. the time from an upstream frame to the client, one socket (p50/p99), gateway vs direct;
 #  3. SESSIONS (1,000) sockets held at once through the gateway: its RSS with all of them open
-#     (goal: <= 100 MB) and the per-frame time under that load.
+#     (goal: <= 100 MB) and the per-frame time under that load, with deflate and without.
 #
 #   bench/ws.sh
 #   SESSIONS=200 TURNS=10 bench/ws.sh
@@ -37,11 +38,14 @@ machine
 echo
 echo "### Bytes sent upstream, $TURNS-turn session"
 echo '```'
-P=$(free_port)
-echo "direct (WebSocket)  : $("$LOAD" session --upstream-port "$P" --turns "$TURNS")"
-P=$(free_port); start_gateway "$P"
-echo "gateway (WebSocket) : $("$LOAD" session --upstream-port "$P" --target "http://127.0.0.1:$GW_PORT" --turns "$TURNS")"
-stop_gateway
+for d in "" --no-deflate; do
+  tag=$([ -z "$d" ] && echo "deflate" || echo "plain  ")
+  P=$(free_port)
+  echo "direct (WebSocket, $tag)  : $("$LOAD" session --upstream-port "$P" --turns "$TURNS" $d)"
+  P=$(free_port); start_gateway "$P"
+  echo "gateway (WebSocket, $tag) : $("$LOAD" session --upstream-port "$P" --target "http://127.0.0.1:$GW_PORT" --turns "$TURNS" $d)"
+  stop_gateway
+done
 P=$(free_port); start_gateway "$P" --no-websocket
 echo "gateway (HTTP)      : $("$LOAD" session --upstream-port "$P" --target "http://127.0.0.1:$GW_PORT" --turns "$TURNS" --http)"
 stop_gateway
@@ -56,12 +60,15 @@ P=$(free_port); start_gateway "$P"
 echo "1 socket, gateway  : $("$LOAD" frames --upstream-port "$P" --target "http://127.0.0.1:$GW_PORT" --rss-pid "$GW_PID" "${one[@]}")"
 stop_gateway
 many=(--sessions "$SESSIONS" --events "$EVENTS" --interval-ms "$INTERVAL")
-P=$(free_port)
-echo "$SESSIONS sockets, direct : $("$LOAD" frames --upstream-port "$P" "${many[@]}")"
-P=$(free_port); start_gateway "$P"
-read -r idle_rss _ < <(rss "$GW_PID")
-echo "$SESSIONS sockets, gateway: $("$LOAD" frames --upstream-port "$P" --target "http://127.0.0.1:$GW_PORT" --rss-pid "$GW_PID" "${many[@]}")"
-read -r r h < <(rss "$GW_PID")
-echo "gateway RSS idle $idle_rss MB; after the sockets closed $r MB (peak $h MB)"
-stop_gateway
+for d in "" --no-deflate; do
+  tag=$([ -z "$d" ] && echo "deflate" || echo "plain")
+  P=$(free_port)
+  echo "$SESSIONS sockets, direct, $tag : $("$LOAD" frames --upstream-port "$P" "${many[@]}" $d)"
+  P=$(free_port); start_gateway "$P"
+  read -r idle_rss _ < <(rss "$GW_PID")
+  echo "$SESSIONS sockets, gateway, $tag: $("$LOAD" frames --upstream-port "$P" --target "http://127.0.0.1:$GW_PORT" --rss-pid "$GW_PID" "${many[@]}" $d)"
+  read -r r h < <(rss "$GW_PID")
+  echo "gateway RSS ($tag) idle $idle_rss MB; after the sockets closed $r MB (peak $h MB)"
+  stop_gateway
+done
 echo '```'

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""What permessage-deflate would save on Codex's Responses WebSocket (issue 13).
+"""permessage-deflate on one hop of Codex's Responses WebSocket (issue 13), as it crosses the wire.
 
-A TCP relay on 127.0.0.1:LISTEN in front of 127.0.0.1:TARGET (the gateway) that reads the
-WebSocket frames going through it (nothing is negotiated on the relayed hop: the gateway never
-accepts an extension) and, when it is stopped (SIGTERM/SIGINT), prints for every socket the
-client's offered Sec-WebSocket-Extensions and, per direction, the message bytes as sent and as
-permessage-deflate (RFC 7692, raw DEFLATE, sync flush, the 4 trailing bytes dropped) would send
-them: with context takeover (the default both sides offer) and without.
+A TCP relay on 127.0.0.1:LISTEN in front of 127.0.0.1:TARGET that passes every byte on
+unchanged and reads the WebSocket frames going through. When it is stopped (SIGTERM/SIGINT) it
+prints, for every upgraded socket, the offered and the answered Sec-WebSocket-Extensions and,
+per direction, the messages, the bytes on the wire after the handshake (frames, headers and
+masks included) and the bytes they decode to (compressed messages, RSV1 set, are inflated per
+RFC 7692 with the negotiated context takeover); every client message with its type.
 
-    python3 bench/ws_deflate.py LISTEN TARGET      (bench/ws_deflate.sh runs it)
+    python3 bench/ws_deflate.py LISTEN TARGET LABEL      (bench/ws_deflate.sh runs it)
 """
 import json
 import signal
@@ -18,37 +18,32 @@ import sys
 import threading
 import zlib
 
-LISTEN, TARGET = int(sys.argv[1]), int(sys.argv[2])
+LISTEN, TARGET, LABEL = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 lock = threading.Lock()
 sockets = []  # one dict per upgraded connection
 
 
-def deflated(messages, takeover):
-    out = 0
-    c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    for m in messages:
-        if not takeover:
-            c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-        data = c.compress(m) + c.flush(zlib.Z_SYNC_FLUSH)
-        out += len(data) - 4  # the 00 00 ff ff tail is not sent
-    return out
-
-
 class Frames:
-    """Reassembles WebSocket messages from one direction's byte stream."""
+    """Reassembles and inflates WebSocket messages from one direction's byte stream."""
 
     def __init__(self):
         self.buf = b""
         self.parts = b""
-        self.messages = []
+        self.part_wire = 0
+        self.compressed = False
+        self.keep_context = True
+        self.inflater = None
+        self.wire = 0
+        self.messages = []  # (decoded bytes, wire bytes, compressed?)
 
     def feed(self, data):
+        self.wire += len(data)
         self.buf += data
         while True:
             b = self.buf
             if len(b) < 2:
                 return
-            fin, op = b[0] & 0x80, b[0] & 0x0F
+            fin, rsv1, op = b[0] & 0x80, b[0] & 0x40, b[0] & 0x0F
             masked, n = b[1] & 0x80, b[1] & 0x7F
             at = 2
             if n == 126:
@@ -71,10 +66,20 @@ class Frames:
                 payload = bytes(x ^ mask[i % 4] for i, x in enumerate(payload))
             self.buf = b[at + n:]
             if op in (0x1, 0x2, 0x0):
+                if op != 0x0:
+                    self.compressed = bool(rsv1)
                 self.parts += payload
+                self.part_wire += at + n
                 if fin:
-                    self.messages.append(self.parts)
-                    self.parts = b""
+                    self.messages.append((self.decode(self.parts), self.part_wire, self.compressed))
+                    self.parts, self.part_wire = b"", 0
+
+    def decode(self, payload):
+        if not self.compressed:
+            return payload
+        if self.inflater is None or not self.keep_context:
+            self.inflater = zlib.decompressobj(-15)
+        return self.inflater.decompress(payload + b"\x00\x00\xff\xff")
 
 
 def pipe(src, dst, on_data):
@@ -95,6 +100,11 @@ def pipe(src, dst, on_data):
                 pass
 
 
+def headers(head):
+    lines = head.decode("latin-1").split("\r\n")
+    return lines[0], {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+
+
 def serve(client):
     upstream = socket.create_connection(("127.0.0.1", TARGET))
     state = {"head": b"", "resp": b"", "up": Frames(), "down": Frames(), "ws": None}
@@ -105,18 +115,19 @@ def serve(client):
             if b"\r\n\r\n" not in state["head"]:
                 return
             head, rest = state["head"].split(b"\r\n\r\n", 1)
-            lines = head.decode("latin-1").split("\r\n")
-            hdr = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+            line, hdr = headers(head)
             if hdr.get("upgrade", "").lower() == "websocket":
-                state["ws"] = {"request": lines[0],
-                               "extensions": hdr.get("sec-websocket-extensions")}
+                state["ws"] = {"request": line, "offered": hdr.get("sec-websocket-extensions")}
                 with lock:
                     sockets.append(state)
-                state["up"].feed(rest)
+                state["pending"] = rest
             else:
                 state["ws"] = False
         elif state["ws"]:
-            state["up"].feed(data)
+            if "status" in state["ws"]:
+                state["up"].feed(data)
+            else:
+                state["pending"] = state.get("pending", b"") + data
 
     def from_upstream(data):
         if not state["ws"]:
@@ -126,7 +137,13 @@ def serve(client):
             if b"\r\n\r\n" not in state["resp"]:
                 return
             head, rest = state["resp"].split(b"\r\n\r\n", 1)
-            state["ws"]["status"] = head.split(b"\r\n")[0].decode("latin-1")
+            line, hdr = headers(head)
+            answered = hdr.get("sec-websocket-extensions") or ""
+            state["ws"]["status"] = line
+            state["ws"]["answered"] = answered or None
+            state["up"].keep_context = "client_no_context_takeover" not in answered
+            state["down"].keep_context = "server_no_context_takeover" not in answered
+            state["up"].feed(state.pop("pending", b""))
             state["down"].feed(rest)
         else:
             state["down"].feed(data)
@@ -140,20 +157,20 @@ def serve(client):
 def report(*_):
     with lock:
         for n, s in enumerate(sockets, 1):
-            print(f"socket {n}: {s['ws']['request']} -> {s['ws'].get('status')}")
-            print(f"  offered Sec-WebSocket-Extensions: {s['ws']['extensions']}")
-            for name, side in (("client->gateway", s["up"]), ("gateway->client", s["down"])):
+            print(f"{LABEL} socket {n}: {s['ws']['request']} -> {s['ws'].get('status')}")
+            print(f"  offered:  {s['ws']['offered']}")
+            print(f"  answered: {s['ws'].get('answered')}")
+            for name, side in (("client->server", s["up"]), ("server->client", s["down"])):
                 msgs = side.messages
-                raw = sum(len(m) for m in msgs)
                 if not msgs:
                     continue
-                print(f"  {name}: messages={len(msgs)} bytes={raw} "
-                      f"deflate_takeover={deflated(msgs, True)} "
-                      f"deflate_no_takeover={deflated(msgs, False)}")
-                if name == "client->gateway":
-                    for m in msgs:
+                decoded = sum(len(m[0]) for m in msgs)
+                print(f"  {name}: messages={len(msgs)} compressed={sum(m[2] for m in msgs)} "
+                      f"decoded_bytes={decoded} wire_bytes={side.wire}")
+                if name == "client->server":
+                    for m, wire, _ in msgs:
                         kind = json.loads(m).get("type", "?") if m[:1] == b"{" else "?"
-                        print(f"    {kind}: bytes={len(m)} deflate_alone={deflated([m], False)}")
+                        print(f"    {kind}: decoded_bytes={len(m)} wire_bytes={wire}")
     sys.stdout.flush()
     sys.exit(0)
 

@@ -17,7 +17,10 @@
 //! cargo run --release --example ws_load -- session --upstream-port 18080 --target http://127.0.0.1:4319 --turns 20
 //! cargo run --release --example ws_load -- frames --upstream-port 18081 --target http://127.0.0.1:4319 --sessions 1000 --events 20 --interval-ms 500 --rss-pid <gateway pid>
 //! ```
-//! `--target` defaults to the upstream itself (the direct baseline).
+//! `--target` defaults to the upstream itself (the direct baseline). Every socket offers
+//! permessage-deflate, as Codex does, and the upstreams accept it (`--no-deflate`: the client
+//! does not offer it and the upstreams refuse it, so no hop compresses); the session prints the
+//! bytes of each request as decoded and as they crossed the wire into the upstream.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -30,11 +33,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use cao::gateway::ws_socket::{Msg, Socket};
+use cao::gateway::{ws_client, ws_upgrade};
+use cao::policy::ws_deflate::Wants;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 #[path = "load_common.rs"]
 mod load_common;
@@ -50,14 +53,16 @@ struct Args {
     turns: usize,
     http: bool,
     sessions: usize,
+    deflate: bool,
 }
 
 fn args() -> Args {
     let mut it = std::env::args().skip(1);
     let mode = it.next().unwrap_or_default();
-    let (mut turns, mut http, mut sessions) = (20, false, 1000);
-    let load = load_common::parse(it, &["--http"], |k, v| match k {
+    let (mut turns, mut http, mut sessions, mut deflate) = (20, false, 1000, true);
+    let load = load_common::parse(it, &["--http", "--no-deflate"], |k, v| match k {
         "--http" => http = true,
+        "--no-deflate" => deflate = false,
         "--turns" => turns = v.parse().expect("turns"),
         "--sessions" => sessions = v.parse().expect("sessions"),
         _ => panic!("unknown option {k}"),
@@ -68,7 +73,28 @@ fn args() -> Args {
         turns,
         http,
         sessions,
+        deflate,
     }
+}
+
+/// Open `url` (`ws://127.0.0.1:P/...`) with `headers`, offering permessage-deflate or not.
+async fn open(url: &str, headers: &[(&str, String)], deflate: bool) -> Result<Socket, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("{e}"))?;
+    let mut h = http::HeaderMap::new();
+    for (k, v) in headers {
+        h.insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    let port = uri.port_u16().unwrap_or(80);
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    ws_client::open(tcp, &uri, h, deflate.then(Wants::default))
+        .await
+        .map(|o| o.socket)
+        .map_err(|e| format!("handshake: {e}"))
 }
 
 /// An unsigned test JWT naming ChatGPT account `acc-0` (the mock reads, never verifies, it).
@@ -85,8 +111,32 @@ fn bearer() -> String {
     )
 }
 
+/// `kb` KiB of text that compresses about as Codex's real frames do (77 KB to 25 KB under
+/// deflate, bench/ws_deflate.sh): `seed`, then words drawn from a small vocabulary by a
+/// generator seeded with `seed`.
 fn filler(kb: usize, seed: &str) -> String {
-    seed.repeat(kb * 1024 / seed.len().max(1) + 1)[..kb * 1024].to_string()
+    const WORDS: [&str; 48] = [
+        "the", "file", "test", "run", "command", "output", "read", "write", "change", "fix",
+        "error", "line", "function", "module", "return", "value", "type", "check", "build",
+        "cargo", "path", "src", "when", "with", "and", "for", "not", "this", "that", "use", "call",
+        "args", "json", "string", "config", "tool", "shell", "patch", "diff", "apply", "model",
+        "turn", "user", "input", "item", "token", "review", "commit",
+    ];
+    let mut rng = fastrand::Rng::with_seed(
+        seed.bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
+    );
+    let mut s = String::from(seed);
+    while s.len() < kb * 1024 {
+        s.push_str(WORDS[rng.usize(..WORDS.len())]);
+        s.push(if rng.u8(..12) == 0 { '\n' } else { ' ' });
+        if rng.u8(..40) == 0 {
+            s.push_str(&rng.u32(..100_000).to_string());
+            s.push(' ');
+        }
+    }
+    s.truncate(kb * 1024);
+    s
 }
 
 fn user(text: String) -> Value {
@@ -147,12 +197,15 @@ fn read_event(text: &str, id: &mut Option<String>, out: &mut Vec<Value>) -> bool
 }
 
 async fn session(a: &Args) {
-    let mock =
-        cao::mock::MockUpstream::spawn("127.0.0.1", a.load.upstream_port, Default::default())
-            .await
-            .expect("mock upstream");
+    let mut scenario = cao::mock::Scenario::default();
+    scenario.default_faults.ws.refuse_deflate = !a.deflate;
+    let mock = cao::mock::MockUpstream::spawn("127.0.0.1", a.load.upstream_port, scenario)
+        .await
+        .expect("mock upstream");
     let target = a.load.target.clone().unwrap_or_else(|| mock.base_url());
     let mut per_turn = Vec::new();
+    let mut wire = Vec::new();
+    let (mut deflate, mut wire_total) = (String::from("-"), 0usize);
     let mut history: Vec<Value> = Vec::new();
     if a.http {
         let http = cao::gateway::http_client().expect("http client");
@@ -190,29 +243,20 @@ async fn session(a: &Args) {
         }
     } else {
         let url = target.replacen("http://", "ws://", 1) + "/responses";
-        let mut req = url.into_client_request().expect("ws url");
-        let h = req.headers_mut();
-        h.insert("authorization", bearer().parse().unwrap());
-        h.insert("session-id", "ws-load-session".parse().unwrap());
-        h.insert(
-            "openai-beta",
-            "responses_websockets=2026-02-06".parse().unwrap(),
-        );
-        let port = req.uri().port_u16().unwrap_or(80);
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
-        let (mut ws, _) = tokio_tungstenite::client_async(req, tcp)
-            .await
-            .expect("handshake");
+        let headers = [
+            ("authorization", bearer()),
+            ("session-id", "ws-load-session".to_string()),
+            ("openai-beta", "responses_websockets=2026-02-06".to_string()),
+        ];
+        let mut ws = open(&url, &headers, a.deflate).await.expect("open");
         let mut prev: Option<String> = None;
         let mut frames: Vec<String> = vec![request(None, &[], true, false)];
         for turn in 0..=a.turns {
             let frame = frames.pop().expect("frame");
-            ws.send(Message::text(frame)).await.expect("send");
+            assert!(ws.send_text(frame).await, "send");
             let (mut id, mut out) = (None, Vec::new());
-            while let Some(Ok(m)) = ws.next().await {
-                if let Message::Text(t) = m
+            while let Some(m) = ws.recv().await {
+                if let Msg::Text(t) = m
                     && read_event(&t, &mut id, &mut out)
                 {
                     break;
@@ -231,48 +275,67 @@ async fn session(a: &Args) {
                 frames.push(request(prev.as_deref(), &new, false, false));
             }
         }
-        let _ = ws.close(None).await;
+        ws.close().await;
         for f in mock.ws_frames().iter().filter(|f| !f.prewarm) {
             assert!(f.status() < 400, "frame refused: {}", f.summary());
             per_turn.push(f.bytes);
+            wire.push(f.wire_bytes as usize);
         }
+        let socks = mock.ws_sockets();
+        deflate = socks
+            .iter()
+            .map(|s| s.deflate.clone().unwrap_or_else(|| "-".into()))
+            .collect::<Vec<_>>()
+            .join("|");
+        wire_total = socks.iter().map(|s| s.wire_bytes_in as usize).sum();
     }
     let total: usize = per_turn.iter().sum();
-    let list: Vec<String> = per_turn
-        .iter()
-        .map(|b| format!("{:.1}", *b as f64 / 1024.0))
-        .collect();
-    println!(
+    let kb = |v: &[usize]| {
+        v.iter()
+            .map(|b| format!("{:.1}", *b as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    print!(
         "turns={} total_kb={:.1} per_turn_kb=[{}]",
         per_turn.len(),
         total as f64 / 1024.0,
-        list.join(" ")
+        kb(&per_turn)
     );
+    if !a.http {
+        print!(
+            " deflate={deflate:?} wire_total_kb={:.1} wire_per_turn_kb=[{}]",
+            wire_total as f64 / 1024.0,
+            kb(&wire)
+        );
+    }
+    println!();
     mock.shutdown().await;
 }
 
 /// The `frames` upstream: every `response.create` is answered by `events` stamped output
 /// frames, one per `interval`, then `response.completed`.
-async fn frames_upstream(port: u16, events: u32, interval: Duration) -> u16 {
+async fn frames_upstream(port: u16, events: u32, interval: Duration, deflate: bool) -> u16 {
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| async move {
         let (mut parts, _) = req.into_parts();
-        let resp = cao::gateway::ws_upgrade::accept(&parts.headers).expect("upgrade");
+        let wants = deflate.then(Wants::default);
+        let a = ws_upgrade::accept(&parts.headers, wants).expect("upgrade");
         let on = parts
             .extensions
             .remove::<hyper::upgrade::OnUpgrade>()
             .expect("upgradable");
         tokio::spawn(async move {
-            let Some(mut ws) = cao::gateway::ws_upgrade::take_over(on).await else {
+            let Some(mut ws) = ws_upgrade::take_over(on, a.deflate).await else {
                 return;
             };
             let mut n = 0u64;
-            while let Some(Ok(m)) = ws.next().await {
-                if !matches!(m, Message::Text(_)) {
+            while let Some(m) = ws.recv().await {
+                if !matches!(m, Msg::Text(_)) {
                     continue;
                 }
                 n += 1;
                 let created = json!({"type": "response.created", "response": {"id": format!("resp_{n}")}});
-                if ws.send(Message::text(created.to_string())).await.is_err() {
+                if !ws.send_text(created.to_string()).await {
                     return;
                 }
                 for i in 0..events {
@@ -283,17 +346,17 @@ async fn frames_upstream(port: u16, events: u32, interval: Duration) -> u16 {
                         r#"{{"type":"response.output_text.delta","item_id":"m","output_index":0,"delta":"x","t":{}}}"#,
                         micros()
                     );
-                    if ws.send(Message::text(ev)).await.is_err() {
+                    if !ws.send_text(ev).await {
                         return;
                     }
                 }
                 let done = json!({"type": "response.completed", "response": {"id": format!("resp_{n}"), "status": "completed"}});
-                if ws.send(Message::text(done.to_string())).await.is_err() {
+                if !ws.send_text(done.to_string()).await {
                     return;
                 }
             }
         });
-        resp
+        a.response
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -308,9 +371,10 @@ async fn frames_upstream(port: u16, events: u32, interval: Duration) -> u16 {
 async fn frames_client(
     url: String,
     n: usize,
+    deflate: bool,
     release: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Vec<u64>, String> {
-    let r = one_response(url, n, release).await;
+    let r = one_response(url, n, deflate, release).await;
     if r.is_err() {
         DONE.fetch_add(1, Ordering::Relaxed);
     }
@@ -320,28 +384,23 @@ async fn frames_client(
 async fn one_response(
     url: String,
     n: usize,
+    deflate: bool,
     mut release: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Vec<u64>, String> {
-    let mut req = url.into_client_request().map_err(|e| e.to_string())?;
-    let h = req.headers_mut();
-    h.insert("authorization", bearer().parse().unwrap());
-    h.insert("session-id", format!("ws-load-{n}").parse().unwrap());
-    let port = req.uri().port_u16().unwrap_or(80);
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let (mut ws, _) = tokio_tungstenite::client_async(req, tcp)
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
+    let headers = [
+        ("authorization", bearer()),
+        ("session-id", format!("ws-load-{n}")),
+    ];
+    let mut ws = open(&url, &headers, deflate).await?;
     OPEN.fetch_add(1, Ordering::Relaxed);
     let frame = request(None, &[user("hello".into())], false, false);
-    ws.send(Message::text(frame))
-        .await
-        .map_err(|e| e.to_string())?;
+    if !ws.send_text(frame).await {
+        return Err("send failed".into());
+    }
     let mut lat = Vec::new();
     let mut result = Err("socket closed before response.completed".to_string());
-    while let Some(m) = ws.next().await {
-        let Ok(Message::Text(t)) = m else { continue };
+    while let Some(m) = ws.recv().await {
+        let Msg::Text(t) = m else { continue };
         let now = micros();
         let v: Value = serde_json::from_str(&t).unwrap_or_default();
         if let Some(sent) = v["t"].as_u64() {
@@ -361,13 +420,13 @@ async fn one_response(
         let _ = release.wait_for(|r| *r).await;
     }
     OPEN.fetch_sub(1, Ordering::Relaxed);
-    let _ = ws.close(None).await;
+    ws.close().await;
     result
 }
 
 async fn frames(a: &Args) {
     let interval = Duration::from_millis(a.load.interval_ms);
-    let up = frames_upstream(a.load.upstream_port, a.load.events, interval).await;
+    let up = frames_upstream(a.load.upstream_port, a.load.events, interval, a.deflate).await;
     let target = a
         .load
         .target
@@ -377,7 +436,12 @@ async fn frames(a: &Args) {
     let (release, held) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::with_capacity(a.sessions);
     for n in 0..a.sessions {
-        tasks.push(tokio::spawn(frames_client(url.clone(), n, held.clone())));
+        tasks.push(tokio::spawn(frames_client(
+            url.clone(),
+            n,
+            a.deflate,
+            held.clone(),
+        )));
         if n % 50 == 49 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -44,6 +44,12 @@ struct WindowLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SocketLabels {
+    side: &'static str,
+    deflate: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PollLabels {
     account: String,
     result: String,
@@ -64,6 +70,7 @@ pub struct Metrics {
     polls: Family<PollLabels, Counter>,
     latency: Histogram,
     shared: Family<SharedLabels, Counter>,
+    sockets: Family<SocketLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -137,6 +144,12 @@ impl Metrics {
             "Usage-endpoint polls of idle accounts, by account and result (ok, failed)",
             polls.clone(),
         );
+        let sockets = Family::<SocketLabels, Counter>::default();
+        registry.register(
+            "websocket_sockets",
+            "WebSockets opened, by side (codex: accepted from Codex; upstream: opened to the backend) and whether permessage-deflate was negotiated",
+            sockets.clone(),
+        );
         registry.register(
             "request_duration_seconds",
             "Time from request to response headers",
@@ -155,7 +168,18 @@ impl Metrics {
             polls,
             latency,
             shared,
+            sockets,
         }
+    }
+
+    /// A WebSocket opened on `side` (`codex` or `upstream`), compressed or not.
+    pub fn websocket(&self, side: &'static str, deflate: bool) {
+        self.sockets
+            .get_or_create(&SocketLabels {
+                side,
+                deflate: if deflate { "yes" } else { "no" },
+            })
+            .inc();
     }
 
     /// Bring the shared-state counters up to the replica's running totals.

@@ -24,10 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::error::{GatewayError, json_error};
 use super::proxy::passes;
@@ -35,6 +33,7 @@ use super::proxy::prepare::{strip_client_credentials, strip_for_upstream, upstre
 use super::state::GatewayState;
 use super::ws_keepalive::Quiet;
 use super::ws_session::{Session, Turn};
+use super::ws_socket::{self, Msg, Text};
 use super::ws_upgrade::{self, ServerSocket};
 use super::ws_upstream;
 use crate::policy::route;
@@ -56,8 +55,8 @@ pub async fn handle(state: Arc<GatewayState>, mut parts: http::request::Parts) -
     if state.config.no_websocket || !is_model_path(parts.uri.path()) {
         return GatewayError::WebSocketUnsupported.into_response();
     }
-    let mut resp = match ws_upgrade::accept(&parts.headers) {
-        Ok(r) => r,
+    let accepted = match ws_upgrade::accept(&parts.headers, Some(ws_socket::DOWNSTREAM)) {
+        Ok(a) => a,
         Err(why) => return json_error(StatusCode::BAD_REQUEST, "bad_request", why),
     };
     let Some(on) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
@@ -67,6 +66,7 @@ pub async fn handle(state: Arc<GatewayState>, mut parts: http::request::Parts) -
             "connection cannot be upgraded",
         );
     };
+    let (mut resp, deflate) = (accepted.response, accepted.deflate);
     let path_q = parts
         .uri
         .path_and_query()
@@ -108,7 +108,8 @@ pub async fn handle(state: Arc<GatewayState>, mut parts: http::request::Parts) -
         }
     }
     tokio::spawn(async move {
-        if let Some(down) = ws_upgrade::take_over(on).await {
+        if let Some(down) = ws_upgrade::take_over(on, deflate).await {
+            s.state.metrics.websocket("codex", down.deflate().is_some());
             s.run(down).await;
         }
     });
@@ -141,36 +142,36 @@ impl Session {
             self.turn(&mut down, text).await;
         }
         if let Some(mut up) = self.up.take() {
-            let _ = up.ws.close(None).await;
+            up.ws.close().await;
         }
-        let _ = down.close(None).await;
+        down.close().await;
     }
 
     /// Between turns: the next request frame from Codex; upstream frames are handed on and an
     /// upstream that closes is dropped (the next turn opens a new one). `None`: Codex left.
-    async fn next_idle(&mut self, down: &mut ServerSocket) -> Option<Utf8Bytes> {
+    async fn next_idle(&mut self, down: &mut ServerSocket) -> Option<Text> {
         loop {
             let from_up = async {
                 match self.up.as_mut() {
-                    Some(up) => up.ws.next().await,
+                    Some(up) => up.ws.recv().await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
-                m = down.next() => match m {
-                    Some(Ok(Message::Text(t))) => return Some(t),
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
-                    Some(Ok(_)) => {}
+                m = down.recv() => match m {
+                    Some(Msg::Text(t)) => return Some(t),
+                    None => return None,
+                    Some(Msg::Binary(_) | Msg::Control) => {}
                 },
                 m = from_up => match m {
-                    Some(Ok(Message::Text(t))) => {
+                    Some(Msg::Text(t)) => {
                         self.observe(&t);
-                        if down.send(Message::Text(t)).await.is_err() {
+                        if !down.send_text(t).await {
                             return None;
                         }
                     }
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => self.up = None,
-                    Some(Ok(_)) => {}
+                    None => self.up = None,
+                    Some(Msg::Binary(_) | Msg::Control) => {}
                 },
             }
         }
@@ -200,7 +201,7 @@ impl Session {
     }
 
     /// One request frame: routed over the accounts until one serves it.
-    async fn turn(&mut self, down: &mut ServerSocket, text: Utf8Bytes) {
+    async fn turn(&mut self, down: &mut ServerSocket, text: Text) {
         let started = Instant::now();
         self.state.counters.requests.fetch_add(1, Ordering::Relaxed);
         self.answered = false;
@@ -230,7 +231,7 @@ impl Session {
             // usable, the last failure), as an error frame.
             let frame = error_frame(served.response).await;
             status = frame.0;
-            if down.send(Message::text(frame.1)).await.is_err() {
+            if !down.send_text(frame.1).await {
                 self.ended = true;
             }
             self.mirror.clear();

@@ -13,9 +13,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use futures_util::SinkExt;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 
 use super::ws_upgrade::ServerSocket;
 pub use crate::policy::ws::KEEPALIVE;
@@ -48,7 +46,7 @@ impl Quiet {
     /// Send Codex a keepalive frame now. `false`: Codex is gone.
     pub async fn send(&mut self, down: &mut ServerSocket) -> bool {
         self.heard();
-        down.send(Message::text(KEEPALIVE)).await.is_ok()
+        down.send_text(KEEPALIVE).await
     }
 
     /// Run `work` to its end, sending Codex a keepalive frame each time it has heard nothing

@@ -6,10 +6,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use http::HeaderMap;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::state::GatewayState;
 use super::ws_keepalive::Quiet;
+use super::ws_socket::Text;
 use super::ws_upstream::Upstream;
 use crate::policy::ws::{Mirror, Request};
 
@@ -26,7 +26,7 @@ pub(super) struct Session {
     pub session: String,
     pub mirror: Mirror,
     /// Frames Codex sent while a turn was in flight, handled after it.
-    pub pending: VecDeque<Utf8Bytes>,
+    pub pending: VecDeque<Text>,
     /// Downstream is gone, or must be closed so that Codex reconnects.
     pub ended: bool,
     /// Something final of the current turn reached Codex.
@@ -38,7 +38,7 @@ pub(super) struct Session {
 /// The request of one turn.
 pub struct Turn {
     /// The frame as Codex sent it (forwarded byte for byte when it can go natively).
-    pub text: Utf8Bytes,
+    pub text: Text,
     /// The frame parsed (`None`: not JSON; forwarded as is).
     pub req: Option<Request>,
     /// Its full form from the mirror (`None`: a delta the mirror cannot expand).

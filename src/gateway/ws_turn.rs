@@ -9,14 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, StatusCode};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::proxy::attempt::{Attempted, Settled, settle};
 use super::proxy::held::Held;
 use super::state::Account;
 use super::ws_session::{Session, Turn};
+use super::ws_socket::{Msg, Text};
 use super::ws_upgrade::ServerSocket;
 use super::ws_upstream::{self, ConnectError, Upstream};
 use crate::policy::upstream::{self, Attempt, RetryPolicy};
@@ -71,7 +70,7 @@ impl Session {
 
     async fn drop_up(&mut self) {
         if let Some(mut up) = self.up.take() {
-            let _ = tokio::time::timeout(Duration::from_millis(200), up.ws.close(None)).await;
+            let _ = tokio::time::timeout(Duration::from_millis(200), up.ws.close()).await;
         }
     }
 
@@ -157,7 +156,7 @@ impl Session {
                         .is_none_or(|p| Some(p) == last.as_deref())
                 });
             let sent_full = stripped.as_ref().or(turn.full.as_ref());
-            let text: Utf8Bytes = if native {
+            let text: Text = if native {
                 turn.text.clone()
             } else if let Some(full) = sent_full {
                 full.to_text().into()
@@ -263,22 +262,22 @@ impl Session {
         self.answered = true;
         self.mirror.clear();
         self.quiet.heard();
-        if down.send(Message::text(frame)).await.is_err() {
+        if !down.send_text(frame).await {
             self.ended = true;
         }
         ok(status)
     }
 
     /// Send `text` upstream and relay the answer to Codex until the response ends.
-    async fn relay(&mut self, down: &mut ServerSocket, text: Utf8Bytes) -> Relayed {
+    async fn relay(&mut self, down: &mut ServerSocket, text: Text) -> Relayed {
         let idle = Duration::from_millis(self.state.config.idle_timeout_ms);
         let Some(up) = self.up.as_mut() else {
             return Relayed::Broke;
         };
-        if up.ws.send(Message::Text(text)).await.is_err() {
+        if !up.ws.send_text(text).await {
             return Relayed::Broke;
         }
-        let mut held: Vec<Utf8Bytes> = Vec::new();
+        let mut held: Vec<Text> = Vec::new();
         let mut started = false;
         let mut items = Vec::new();
         // Only an upstream frame moves the idle deadline (not a keepalive, not a Codex frame).
@@ -290,8 +289,8 @@ impl Session {
             // Until the first output the frames are held: Codex hears keepalives instead.
             let keepalive = tokio::time::sleep_until(self.quiet.due());
             let event = tokio::select! {
-                m = tokio::time::timeout_at(silent_until, up.ws.next()) => Ok(m),
-                m = down.next() => Err(m),
+                m = tokio::time::timeout_at(silent_until, up.ws.recv()) => Ok(m),
+                m = down.recv() => Err(m),
                 _ = keepalive, if !started => {
                     if !self.quiet.send(down).await {
                         return Relayed::Gone;
@@ -303,19 +302,19 @@ impl Session {
                 silent_until = tokio::time::Instant::now() + idle;
             }
             let t = match event {
-                Err(Some(Ok(Message::Text(t)))) => {
+                Err(Some(Msg::Text(t))) => {
                     // One request in flight per socket; a second one waits for this turn.
                     self.pending.push_back(t);
                     continue;
                 }
-                Err(Some(Ok(Message::Close(_)) | Err(_)) | None) => return Relayed::Gone,
-                Err(Some(Ok(_))) => continue,
-                Ok(Ok(Some(Ok(Message::Text(t))))) => t,
-                Ok(Ok(Some(Ok(Message::Binary(b))))) => {
-                    let _ = down.send(Message::Binary(b)).await;
+                Err(None) => return Relayed::Gone,
+                Err(Some(_)) => continue,
+                Ok(Ok(Some(Msg::Text(t)))) => t,
+                Ok(Ok(Some(Msg::Binary(b)))) => {
+                    let _ = down.send_binary(b).await;
                     continue;
                 }
-                Ok(Ok(Some(Ok(Message::Close(_)) | Err(_)) | None)) | Ok(Err(_)) => {
+                Ok(Ok(None)) | Ok(Err(_)) => {
                     if !started {
                         return Relayed::Broke;
                     }
@@ -324,7 +323,7 @@ impl Session {
                     self.ended = true;
                     return Relayed::Forwarded { status: 502 };
                 }
-                Ok(Ok(Some(Ok(_)))) => continue,
+                Ok(Ok(Some(Msg::Control))) => continue,
             };
             self.observe(&t);
             let meaning = proto::classify(&t, now_ms());
@@ -340,13 +339,13 @@ impl Session {
             };
             started = true;
             for h in held.drain(..) {
-                if down.send(Message::Text(h)).await.is_err() {
+                if !down.send_text(h).await {
                     return Relayed::Gone;
                 }
             }
             let status = matches!(last, Meaning::Failed(_)).then(|| frame_status(&t));
             self.quiet.heard();
-            if down.send(Message::Text(t)).await.is_err() {
+            if !down.send_text(t).await {
                 return Relayed::Gone;
             }
             match last {

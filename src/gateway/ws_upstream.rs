@@ -3,34 +3,30 @@
 //! `chatgpt-account-id` ([`super::proxy::attempt::authorize`]) and the client's other headers.
 //!
 //! TLS is the HTTP client's ([`super::upstream_tls`]: the webpki roots, plus
-//! `--upstream-ca-file`), speaking HTTP/1.1. No
-//! permessage-deflate: Codex offers it but does not need it, and the gateway never passes the
-//! client's `sec-websocket-extensions` on (a socket negotiated for one side would not match the
-//! other).
+//! `--upstream-ca-file`), speaking HTTP/1.1. permessage-deflate is offered on this hop
+//! ([`super::ws_socket::upstream_wants`]) and used when the backend accepts; the client's own
+//! `sec-websocket-extensions` is never passed on (each hop negotiates for itself).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use http::{HeaderMap, StatusCode, Uri, header};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Error as WsError;
-use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 
 use super::account::Creds;
 use super::proxy::attempt::authorize;
 use super::proxy::held::Held;
 use super::state::{Account, GatewayState};
-use super::ws_upgrade;
+use super::ws_client::{self, HandshakeError};
+use super::ws_socket::{self, Socket};
 
 /// Any byte stream a socket runs on (plain TCP or TLS).
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// An upstream socket.
-pub type UpSocket = WebSocketStream<Box<dyn Io>>;
+pub type UpSocket = Socket;
 
 /// Headers of the client's handshake that belong to its own hop and are never forwarded.
 const HANDSHAKE_HEADERS: [&str; 5] = [
@@ -130,53 +126,40 @@ pub async fn connect(
     let creds = authorize(state, acct, &mut headers)
         .await
         .map_err(|_| ConnectError::Unusable)?;
-    let host = uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .unwrap_or_default();
-    let mut req = http::Request::new(());
-    *req.uri_mut() = uri.clone();
-    let h = req.headers_mut();
-    *h = headers;
-    for (k, v) in [
-        ("host", host),
-        ("connection", "Upgrade".to_string()),
-        ("upgrade", "websocket".to_string()),
-        ("sec-websocket-version", "13".to_string()),
-        ("sec-websocket-key", generate_key()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            h.insert(k, v);
-        }
-    }
     let open = async {
         let io = dial(&uri, state.ws_tls.clone())
             .await
             .map_err(ConnectError::Failed)?;
-        tokio_tungstenite::client_async_with_config(req, io, Some(ws_upgrade::config()))
+        let (wants, slot) = ws_socket::upstream_wants();
+        let mut opened = ws_client::open(io, &uri, headers, Some(wants))
             .await
-            .map_err(refused)
+            .map_err(refused)?;
+        opened.socket.keep(slot);
+        Ok(opened)
     };
-    let (ws, resp) = tokio::time::timeout(timeout, open)
+    let opened = tokio::time::timeout(timeout, open)
         .await
         .map_err(|_| ConnectError::Failed("upstream handshake timed out".into()))??;
+    let deflate = opened.socket.deflate().is_some();
+    state.metrics.websocket("upstream", deflate);
     Ok(Upstream {
-        ws,
+        ws: opened.socket,
         account: acct.clone(),
         creds,
         last_response_id: None,
-        headers: resp.headers().clone(),
+        headers: opened.headers,
     })
 }
 
-fn refused(e: WsError) -> ConnectError {
+fn refused(e: HandshakeError) -> ConnectError {
     match e {
-        WsError::Http(resp) => {
-            let status = resp.status();
-            let mut headers = resp.headers().clone();
+        HandshakeError::Refused {
+            status,
+            mut headers,
+            body,
+        } => {
             headers.remove(header::CONTENT_LENGTH);
             headers.remove(header::TRANSFER_ENCODING);
-            let body = resp.body().clone().map(Bytes::from).unwrap_or_default();
             ConnectError::Refused(Held {
                 status: if status.is_success() {
                     StatusCode::BAD_GATEWAY
@@ -187,16 +170,16 @@ fn refused(e: WsError) -> ConnectError {
                 body,
             })
         }
-        e => ConnectError::Failed(e.to_string()),
+        HandshakeError::Failed(e) => ConnectError::Failed(e),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::upstream_tls;
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
+    use crate::gateway::ws_socket::Msg;
+    use crate::gateway::{upstream_tls, ws_upgrade};
+    use http::HeaderValue;
 
     /// `wss://` goes over TLS to the upstream (here: a WebSocket server on 127.0.0.1 serving
     /// a certificate of the gateway's own private CA, which the client is made to trust), with
@@ -217,30 +200,40 @@ mod tests {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
-                        return;
-                    };
-                    while let Some(Ok(Message::Text(t))) = ws.next().await {
-                        let _ = ws.send(Message::Text(format!("echo {t}").into())).await;
-                    }
+                    let serve =
+                        hyper::service::service_fn(|mut req: http::Request<_>| async move {
+                            let wants = Some(crate::policy::ws_deflate::Wants::default());
+                            let a = ws_upgrade::accept(req.headers(), wants).unwrap();
+                            let on = hyper::upgrade::on(&mut req);
+                            tokio::spawn(async move {
+                                let mut ws = ws_upgrade::take_over(on, a.deflate).await.unwrap();
+                                while let Some(Msg::Text(t)) = ws.recv().await {
+                                    ws.send_text(format!("echo {}", t.as_str())).await;
+                                }
+                            });
+                            Ok::<_, std::convert::Infallible>(a.response)
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), serve)
+                        .with_upgrades()
+                        .await;
                 });
             }
         });
         let uri: Uri = format!("wss://127.0.0.1:{port}/responses").parse().unwrap();
         let trusting = upstream_tls::ws_config(Some(&material.info.ca_path)).unwrap();
         let io = dial(&uri, trusting).await.unwrap();
-        let (mut ws, resp) = tokio_tungstenite::client_async(uri.to_string(), io)
+        let opened = ws_client::open(io, &uri, HeaderMap::new(), Some(ws_socket::UPSTREAM))
             .await
             .unwrap();
-        assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
-        ws.send(Message::text("{\"type\":\"response.create\"}"))
-            .await
-            .unwrap();
-        let got = ws.next().await.unwrap().unwrap();
-        assert_eq!(
-            got.to_text().unwrap(),
-            "echo {\"type\":\"response.create\"}"
-        );
+        let mut ws = opened.socket;
+        // permessage-deflate over TLS too.
+        assert!(ws.deflate().is_some());
+        assert!(ws.send_text("{\"type\":\"response.create\"}").await);
+        let Some(Msg::Text(got)) = ws.recv().await else {
+            panic!("no echo")
+        };
+        assert_eq!(got.as_str(), "echo {\"type\":\"response.create\"}");
 
         // The public roots alone do not vouch for that certificate.
         let refused = dial(&uri, upstream_tls::ws_config(None).unwrap())

@@ -65,6 +65,23 @@ impl RecordedRequest {
     }
 }
 
+/// One WebSocket the mock accepted, and what it read (kept up to date while it is open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedSocket {
+    /// Which socket (numbered from 1 in opening order, as [`RecordedFrame::socket`]).
+    pub socket: u64,
+    /// The account of the socket's handshake.
+    pub account: Option<String>,
+    /// The client's `Sec-WebSocket-Extensions` offer, as it came.
+    pub offered: Option<String>,
+    /// The permessage-deflate the mock answered in its 101 (`None`: uncompressed).
+    pub deflate: Option<String>,
+    /// Bytes read off the wire after the 101 (compressed, frame headers included).
+    pub wire_bytes_in: u64,
+    /// Bytes of the text frames those decoded to.
+    pub text_bytes_in: u64,
+}
+
 /// One request frame a mock WebSocket received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedFrame {
@@ -75,8 +92,11 @@ pub struct RecordedFrame {
     /// `chatgpt_account_id` of the handshake's bearer and the `chatgpt-account-id` header.
     pub bearer_account: Option<String>,
     pub header_account: Option<String>,
-    /// Frame size in bytes.
+    /// Frame size in bytes (as decoded).
     pub bytes: usize,
+    /// What its message took on the wire (compressed when the socket negotiated
+    /// permessage-deflate; frame headers included).
+    pub wire_bytes: u64,
     pub previous_response_id: Option<String>,
     /// Number of `input` items.
     pub input_items: usize,
@@ -282,6 +302,15 @@ impl MockUpstream {
             .into_iter()
             .map(|f| format!("{}:{}", f.account.as_deref().unwrap_or("?"), f.status()));
         http.chain(ws).collect()
+    }
+
+    /// Every WebSocket accepted so far, in opening order.
+    pub fn ws_sockets(&self) -> Vec<RecordedSocket> {
+        self.shared
+            .state
+            .lock()
+            .map(|s| s.ws_socket_log.clone())
+            .unwrap_or_default()
     }
 
     /// Text-frame bytes received and sent on all WebSockets, and sockets opened.

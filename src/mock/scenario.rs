@@ -150,6 +150,9 @@ impl Default for StreamFailure {
 pub struct WsFaults {
     /// Refuse the upgrade itself with this HTTP status (e.g. 503).
     pub refuse_upgrade: Option<u16>,
+    /// Answer the upgrade without permessage-deflate even when it is offered (a backend that
+    /// does not compress): the socket runs uncompressed.
+    pub refuse_deflate: bool,
     /// Close the socket (close frame, no event) instead of answering these turns.
     pub close_on_turns: Vec<u32>,
     /// Close the socket after this many events of these turns (output already sent).

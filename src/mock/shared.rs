@@ -38,10 +38,23 @@ pub(super) struct MockState {
     pub ws_bytes_in: u64,
     pub ws_bytes_out: u64,
     pub ws_sockets: u64,
+    /// Every socket accepted, in opening order (see [`super::RecordedSocket`]).
+    pub ws_socket_log: Vec<super::RecordedSocket>,
     /// One-shot WebSocket faults already fired (`account/kind/turn`).
     pub ws_fired: std::collections::HashSet<String>,
     /// How each HTTP caller introduced itself (see [`super::ClientIdentity`]).
     pub identities: Vec<super::ClientIdentity>,
+}
+
+impl MockState {
+    /// A text frame of `len` bytes was read on socket `no`, whose wire count is now `wire`.
+    pub fn ws_read(&mut self, no: u64, wire: u64, len: usize) {
+        self.ws_bytes_in += len as u64;
+        if let Some(r) = self.ws_socket_log.iter_mut().find(|r| r.socket == no) {
+            r.wire_bytes_in = wire;
+            r.text_bytes_in += len as u64;
+        }
+    }
 }
 
 /// Per-account fault counters.

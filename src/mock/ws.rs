@@ -7,22 +7,24 @@
 //! prewarm (`response.created` + `response.completed`, nothing charged), and a spent account
 //! gets the backend's usage-limit error frame. [`super::WsFaults`] injects the rest: refused
 //! or slow upgrades, closes before or during a turn, the socket age limit, 401 frames, overload, slow
-//! frames, and reasoning bound to its account. Every frame is recorded
-//! ([`super::RecordedFrame`]) and counted in bytes.
+//! frames, and reasoning bound to its account. permessage-deflate is accepted when offered
+//! (unless `ws.refuse_deflate`), as the backend is expected to. Every frame is recorded
+//! ([`super::RecordedFrame`]) and counted in bytes, and every socket with what it negotiated
+//! and the bytes it read off the wire ([`super::RecordedSocket`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
 use http::StatusCode;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 use super::shared::{MockState, Shared, header_str, now_secs, usage_limit_error};
-use super::{RecordedFrame, RecordedRequest, WsFaults};
+use super::{RecordedFrame, RecordedRequest, RecordedSocket, WsFaults};
+use crate::gateway::ws_socket::Msg;
 use crate::gateway::ws_upgrade::{self, ServerSocket};
+use crate::policy::ws_deflate::{Wants, render};
 use crate::store::auth_file::decode_claims;
 
 /// Who opened a socket.
@@ -113,11 +115,12 @@ pub(super) async fn handle(shared: Arc<Shared>, mut parts: http::request::Parts)
     }
     let answer = match refused {
         Some((status, msg)) => Err(json_answer(status, json!({"error": {"message": msg}}))),
-        None => ws_upgrade::accept(h)
+        None => ws_upgrade::accept(h, (!faults.ws.refuse_deflate).then_some(Wants::default()))
             .map_err(|e| json_answer(StatusCode::BAD_REQUEST, json!({"error": {"message": e}}))),
     };
     let status = match &answer {
-        Ok(r) | Err(r) => r.status().as_u16(),
+        Ok(a) => a.response.status().as_u16(),
+        Err(r) => r.status().as_u16(),
     };
     if record {
         let mut st = lock(&shared);
@@ -137,10 +140,11 @@ pub(super) async fn handle(shared: Arc<Shared>, mut parts: http::request::Parts)
             at_ms,
         });
     }
-    let resp = match answer {
-        Ok(r) => r,
+    let (resp, deflate) = match answer {
+        Ok(a) => (a.response, a.deflate),
         Err(r) => return r,
     };
+    let offered = ws_upgrade::extension_values(h).join(", ");
     let Some(on) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
         return json_answer(
             StatusCode::BAD_REQUEST,
@@ -150,10 +154,19 @@ pub(super) async fn handle(shared: Arc<Shared>, mut parts: http::request::Parts)
     let socket_no = {
         let mut st = lock(&shared);
         st.ws_sockets += 1;
-        st.ws_sockets
+        let no = st.ws_sockets;
+        st.ws_socket_log.push(RecordedSocket {
+            socket: no,
+            account: opener.account().map(str::to_string),
+            offered: (!offered.is_empty()).then_some(offered),
+            deflate: deflate.as_ref().map(render),
+            wire_bytes_in: 0,
+            text_bytes_in: 0,
+        });
+        no
     };
     tokio::spawn(async move {
-        if let Some(ws) = ws_upgrade::take_over(on).await {
+        if let Some(ws) = ws_upgrade::take_over(on, deflate).await {
             Session {
                 shared,
                 ws,
@@ -193,10 +206,11 @@ enum Reply {
 
 impl Session {
     async fn run(mut self) {
-        while let Some(msg) = self.ws.next().await {
+        let mut wire_before = 0;
+        while let Some(msg) = self.ws.recv().await {
             let text = match msg {
-                Ok(Message::Text(t)) => t.to_string(),
-                Ok(Message::Binary(_)) => {
+                Msg::Text(t) => t.as_str().to_string(),
+                Msg::Binary(_) => {
                     let e = error_frame(
                         400,
                         "invalid_request_error",
@@ -205,25 +219,27 @@ impl Session {
                     let _ = self.send(&e).await;
                     continue;
                 }
-                Ok(Message::Close(_)) | Err(_) => break,
-                Ok(_) => continue,
+                Msg::Control => continue,
             };
-            lock(&self.shared).ws_bytes_in += text.len() as u64;
-            if !self.answer(&text).await {
+            let wire = self.ws.wire_bytes_in();
+            let wire_bytes = wire.saturating_sub(wire_before);
+            wire_before = wire;
+            lock(&self.shared).ws_read(self.socket_no, wire, text.len());
+            if !self.answer(&text, wire_bytes).await {
                 break;
             }
         }
-        let _ = self.ws.close(None).await;
+        self.ws.close().await;
     }
 
     async fn send(&mut self, v: &Value) -> bool {
         let text = v.to_string();
         lock(&self.shared).ws_bytes_out += text.len() as u64;
-        self.ws.send(Message::text(text)).await.is_ok()
+        self.ws.send_text(text).await
     }
 
     /// Answer one frame; false when the socket is to be closed.
-    async fn answer(&mut self, text: &str) -> bool {
+    async fn answer(&mut self, text: &str, wire_bytes: u64) -> bool {
         let frame: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         let prev = frame
             .get("previous_response_id")
@@ -276,6 +292,7 @@ impl Session {
                     bearer_account: self.opener.bearer_account.clone(),
                     header_account: self.opener.header_account.clone(),
                     bytes: text.len(),
+                    wire_bytes,
                     previous_response_id: prev,
                     input_items: input.len(),
                     prewarm,

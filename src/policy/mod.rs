@@ -23,3 +23,4 @@ pub mod usage_event;
 pub(crate) mod usage_history;
 pub(crate) mod usage_poll;
 pub mod ws;
+pub mod ws_deflate;

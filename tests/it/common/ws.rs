@@ -1,18 +1,20 @@
 //! A Responses-over-WebSocket client speaking like Codex 0.171: one socket, `response.create`
-//! text frames (prewarm, full turns, deltas), answers read as JSON events.
+//! text frames (prewarm, full turns, deltas), answers read as JSON events; permessage-deflate
+//! offered, as Codex does (unless [`WsClient::connect_opts`] says not to).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use futures_util::{SinkExt, StreamExt};
+use cao::gateway::ws_client;
+use cao::gateway::ws_socket::{Msg, Socket};
+use cao::policy::ws_deflate::Wants;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::jwt;
 
 pub struct WsClient {
-    pub ws: WebSocketStream<TcpStream>,
+    pub ws: Socket,
+    /// The headers of the 101 answer.
+    pub headers: http::HeaderMap,
     /// The last completed response id (what a delta continues).
     pub last_id: Option<String>,
     /// Every frame received, in order.
@@ -49,9 +51,19 @@ impl WsClient {
         session: &str,
         extra: &[(&str, &str)],
     ) -> Result<Self, String> {
+        Self::connect_opts(http_url, session, extra, true).await
+    }
+
+    /// [`WsClient::connect_with`], offering permessage-deflate or not.
+    pub async fn connect_opts(
+        http_url: &str,
+        session: &str,
+        extra: &[(&str, &str)],
+        deflate: bool,
+    ) -> Result<Self, String> {
         let url = format!("{}/responses", http_url.replacen("http://", "ws://", 1));
-        let mut req = url.into_client_request().map_err(|e| e.to_string())?;
-        let h = req.headers_mut();
+        let uri: http::Uri = url.parse().map_err(|e| format!("{e}"))?;
+        let mut h = http::HeaderMap::new();
         let bearer = format!("Bearer {}", client_bearer());
         for (k, v) in [
             ("authorization", bearer.as_str()),
@@ -69,13 +81,15 @@ impl WsClient {
                 v.parse().unwrap(),
             );
         }
-        let host = req.uri().authority().unwrap().as_str().to_string();
+        let host = uri.authority().unwrap().as_str().to_string();
         let tcp = TcpStream::connect(host).await.map_err(|e| e.to_string())?;
-        let (ws, _) = tokio_tungstenite::client_async(req, tcp)
+        let wants = deflate.then(Wants::default);
+        let opened = ws_client::open(tcp, &uri, h, wants)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self {
-            ws,
+            ws: opened.socket,
+            headers: opened.headers,
             last_id: None,
             seen: Vec::new(),
             raw: Vec::new(),
@@ -105,7 +119,7 @@ impl WsClient {
 
     /// Send one request frame and read until `response.completed` or an error.
     pub async fn request(&mut self, req: Value) -> Answer {
-        self.ws.send(Message::text(req.to_string())).await.unwrap();
+        assert!(self.ws.send_text(req.to_string()).await, "socket closed");
         self.read_answer().await
     }
 
@@ -114,9 +128,9 @@ impl WsClient {
         let mut text = String::new();
         loop {
             let next =
-                tokio::time::timeout(std::time::Duration::from_secs(30), self.ws.next()).await;
+                tokio::time::timeout(std::time::Duration::from_secs(30), self.ws.recv()).await;
             let msg = match next {
-                Ok(Some(Ok(m))) => m,
+                Ok(Some(m)) => m,
                 Ok(_) => {
                     return Answer {
                         events,
@@ -127,7 +141,7 @@ impl WsClient {
                 }
                 Err(_) => panic!("no answer within 30 s; seen so far: {events:?}"),
             };
-            let Message::Text(t) = msg else { continue };
+            let Msg::Text(t) = msg else { continue };
             let v: Value = serde_json::from_str(&t).unwrap();
             self.raw.push(t.to_string());
             self.seen.push(v.clone());
