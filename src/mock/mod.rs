@@ -304,6 +304,14 @@ impl MockUpstream {
         http.chain(ws).collect()
     }
 
+    /// [`RecordedFrame::summary`] of every WebSocket request frame so far.
+    pub fn ws_summaries(&self) -> Vec<String> {
+        self.ws_frames()
+            .iter()
+            .map(RecordedFrame::summary)
+            .collect()
+    }
+
     /// Every WebSocket accepted so far, in opening order.
     pub fn ws_sockets(&self) -> Vec<RecordedSocket> {
         self.shared

@@ -11,10 +11,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::common;
 
-use cao::mock::{AccountFaults, MockUpstream, Scenario};
+use cao::mock::{AccountFaults, Scenario};
 use common::codex::{Codex, assert_answered};
-use common::gateway::GatewayProc;
-use common::{TestEnv, now_secs};
+use common::gateway::{GatewayProc, mock, two_accounts};
 
 /// What crossed a relayed connection, one buffer per direction (the first 256 KB).
 type Capture = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
@@ -76,11 +75,8 @@ async fn codex_negotiates_deflate_with_the_gateway_and_a_switch_stays_invisible(
     let Some(bin) = common::real_codex() else {
         return;
     };
-    let env = TestEnv::new();
-    env.add_logged_in("a1", "acc-1", now_secs() + 3600);
-    env.add_logged_in("a2", "acc-2", now_secs() + 3600);
-    let spent = Scenario::default().with_account("acc-1", AccountFaults::spent(3600));
-    let m = MockUpstream::spawn("127.0.0.1", 0, spent).await.unwrap();
+    let env = two_accounts();
+    let m = mock(Scenario::default().with_account("acc-1", AccountFaults::spent(3600))).await;
     let (base, token) = (m.base_url(), m.token_url());
     // The relay's port is known before the gateway starts: it must accept that Host.
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -103,13 +99,8 @@ async fn codex_negotiates_deflate_with_the_gateway_and_a_switch_stays_invisible(
         ],
     );
     let codex = Codex::new(&env, bin, &token);
-    let routed: Vec<String> =
-        cao::codex::config_edit::cli_overrides(&format!("http://127.0.0.1:{relay_port}"))
-            .into_iter()
-            .filter(|a| a != "-c")
-            .collect();
     let out = codex
-        .run(&routed, &["exec", "--skip-git-repo-check", "hello"])
+        .exec_routed(&format!("http://127.0.0.1:{relay_port}"), "hello")
         .await;
     assert_answered(&out, "Mock reply from acc-2.", &g);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -141,13 +132,8 @@ async fn codex_negotiates_deflate_with_the_gateway_and_a_switch_stays_invisible(
 
     // The prewarm met the limit and moved; the turn went on natively on account 2, over
     // compressed upstream sockets the mock inflated.
-    let frames: Vec<String> = m
-        .ws_frames()
-        .iter()
-        .map(cao::mock::RecordedFrame::summary)
-        .collect();
     assert_eq!(
-        frames,
+        m.ws_summaries(),
         [
             "acc-1:prewarm:error:usage_limit_reached",
             "acc-2:prewarm:completed",

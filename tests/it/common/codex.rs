@@ -71,6 +71,17 @@ impl Codex {
             .await
             .unwrap()
     }
+
+    /// `codex exec <prompt>` routed to `url` as `cao gateway enable` routes it (the shim's
+    /// `-c` overrides).
+    pub async fn exec_routed(&self, url: &str, prompt: &str) -> Output {
+        let routed: Vec<String> = cao::codex::config_edit::cli_overrides(url)
+            .into_iter()
+            .filter(|a| a != "-c")
+            .collect();
+        self.run(&routed, &["exec", "--skip-git-repo-check", prompt])
+            .await
+    }
 }
 
 /// Succeeded and printed `expected`, else fail with everything needed to see why.
