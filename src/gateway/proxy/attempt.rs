@@ -163,6 +163,9 @@ pub async fn send(
     *req.method_mut() = replay.method.clone();
     *req.uri_mut() = replay.uri.clone();
     *req.headers_mut() = headers;
+    if let Some(host) = super::prepare::host_header(&replay.uri) {
+        req.headers_mut().insert(http::header::HOST, host);
+    }
     let timeout = Duration::from_millis(state.config.timeout_ms);
     match tokio::time::timeout(timeout, state.client.request(req)).await {
         Ok(Ok(resp)) => Ok(resp),

@@ -5,27 +5,13 @@
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, Method, Uri, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use http_body_util::{BodyExt, Limited};
 
 use crate::gateway::account::CHATGPT_ACCOUNT_ID;
 use crate::gateway::config::GatewayConfig;
 use crate::gateway::error::GatewayError;
 use crate::policy::route;
-
-/// Headers that describe one hop, never forwarded (RFC 9110 7.6.1). Names, not strings: a
-/// lookup by `&str` parses the name again on every request.
-const HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
 
 /// Headers that identify the client's own account; replaced unless `--passthrough-auth`.
 const CREDENTIAL_HEADERS: [HeaderName; 3] =
@@ -124,6 +110,28 @@ pub fn strip_for_upstream(h: &mut HeaderMap) {
     h.remove(&ACCESS_KEY);
 }
 
+/// The `Host` an upstream request carries: the URI's host, and its port unless it is the
+/// scheme's default (what the HTTP client would add itself, but here without formatting a new
+/// string for every request when the authority already reads so).
+pub fn host_header(uri: &Uri) -> Option<HeaderValue> {
+    let authority = uri.authority()?;
+    let default_port = match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    };
+    let port = authority.port_u16();
+    let as_written = !authority.as_str().contains('@') && (port.is_none() || port != default_port);
+    if as_written {
+        return HeaderValue::from_str(authority.as_str()).ok();
+    }
+    let host = authority.host();
+    match port {
+        Some(p) if port != default_port => HeaderValue::from_str(&format!("{host}:{p}")).ok(),
+        _ => HeaderValue::from_str(host).ok(),
+    }
+}
+
 /// Drop the client's own credentials (the account's go on instead).
 pub fn strip_client_credentials(h: &mut HeaderMap) {
     for name in &CREDENTIAL_HEADERS {
@@ -141,9 +149,9 @@ pub fn upstream_url(base_url: &str, path_and_query: &str) -> String {
     if path_and_query.starts_with("/backend-api/")
         && let Some(at) = base_url.find("/backend-api")
     {
-        return format!("{}{}", &base_url[..at], path_and_query);
+        return [&base_url[..at], path_and_query].concat();
     }
-    format!("{base_url}{path_and_query}")
+    [base_url, path_and_query].concat()
 }
 
 /// Drop hop-by-hop headers: the fixed list and the names listed in `Connection`. One pass over
@@ -161,20 +169,75 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
             h.remove(n);
         }
     }
-    let doomed: Vec<HeaderName> = h
-        .keys()
-        .filter(|k| HOP_BY_HOP.contains(k))
-        .cloned()
-        .collect();
+    // Most requests carry none of them: look before collecting anything.
+    if !h.keys().any(is_hop_by_hop) {
+        return;
+    }
+    let doomed: Vec<HeaderName> = h.keys().filter(|k| is_hop_by_hop(k)).cloned().collect();
     for n in doomed {
         h.remove(n);
     }
+}
+
+/// Whether `name` is a hop-by-hop header (RFC 9110 7.6.1, and `keep-alive`,
+/// `proxy-connection`, `proxy-authenticate`/`-authorization` of older proxies).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    const HOP_BY_HOP: [HeaderName; 9] = [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        HeaderName::from_static("proxy-connection"),
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ];
+
+    #[test]
+    fn the_upstream_host_drops_a_default_port_and_user_info() {
+        let host = |u: &str| host_header(&u.parse::<Uri>().unwrap()).unwrap();
+        assert_eq!(host("https://chatgpt.com/backend-api/codex"), "chatgpt.com");
+        assert_eq!(
+            host("https://chatgpt.com:443/backend-api/codex"),
+            "chatgpt.com"
+        );
+        assert_eq!(host("https://chatgpt.com:8443/x"), "chatgpt.com:8443");
+        assert_eq!(host("http://127.0.0.1:4319/responses"), "127.0.0.1:4319");
+        assert_eq!(host("http://127.0.0.1:80/responses"), "127.0.0.1");
+        assert_eq!(host("http://user:pw@127.0.0.1:9/x"), "127.0.0.1:9");
+        assert_eq!(host("http://[::1]:9/x"), "[::1]:9");
+        assert!(host_header(&"/responses".parse::<Uri>().unwrap()).is_none());
+    }
+
+    #[test]
+    fn the_hop_by_hop_match_is_the_list() {
+        for name in &HOP_BY_HOP {
+            assert!(is_hop_by_hop(name), "{name}");
+        }
+        for name in [header::HOST, header::CONTENT_TYPE, header::AUTHORIZATION] {
+            assert!(!is_hop_by_hop(&name), "{name}");
+        }
+    }
 
     #[test]
     fn upstream_urls_keep_codex_and_chatgpt_paths_apart() {
