@@ -158,18 +158,23 @@ pub fn upstream_url(base_url: &str, path_and_query: &str) -> String {
 /// the names present (a handful) rather than a lookup of each name on the list.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     if h.contains_key(header::CONNECTION) {
-        let listed: Vec<HeaderName> = h
+        // Looked up by `&str` (parsed on the stack); only a listed name that is present is
+        // copied, so `Connection: keep-alive` on every answer costs no allocation.
+        let listed: Vec<String> = h
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && h.contains_key(*n))
+            .map(str::to_owned)
             .collect();
         for n in listed {
-            h.remove(n);
+            h.remove(n.as_str());
         }
+        h.remove(header::CONNECTION);
     }
-    // Most requests carry none of them: look before collecting anything.
+    // Most requests carry none of the others: look before collecting anything.
     if !h.keys().any(is_hop_by_hop) {
         return;
     }
