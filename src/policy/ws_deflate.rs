@@ -172,11 +172,11 @@ pub fn accept_answer(values: &[&str], offered: &Params) -> Result<Option<Params>
         let Some(p) = params else {
             return Err(Refusal::BadParams(values.join(", ")));
         };
-        // A window limit for what this client sends was not offered (RFC 7692 7.1.2.2);
-        // a server that keeps context after being asked not to breaks the offer (7.1.1.1).
-        if p.client_max_window_bits.is_some()
-            || (offered.server_no_context_takeover && !p.server_no_context_takeover)
-        {
+        // A window limit for what this client sends was not offered (RFC 7692 7.1.2.2). A
+        // server that leaves out a requested server_no_context_takeover is taken at its word:
+        // this side then keeps its inflater's context (it reads either way), rather than
+        // failing the socket.
+        if p.client_max_window_bits.is_some() {
             return Err(Refusal::BadParams(values.join(", ")));
         }
         agreed = Some(Params {
@@ -327,11 +327,23 @@ mod tests {
         ] {
             assert!(accept_answer(&[bad], &o).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_server_that_keeps_its_context_anyway_is_read_with_context() {
         let asked = offer(Wants {
             server_no_context_takeover: true,
-            client_no_context_takeover: false,
+            client_no_context_takeover: true,
         });
-        assert!(accept_answer(&["permessage-deflate"], &asked).is_err());
-        assert!(accept_answer(&["permessage-deflate; server_no_context_takeover"], &asked).is_ok());
+        let a = accept_answer(&["permessage-deflate"], &asked)
+            .unwrap()
+            .unwrap();
+        assert!(!a.server_no_context_takeover);
+        // What this client asked for itself holds whatever the answer says.
+        assert!(a.client_no_context_takeover);
+        let a = accept_answer(&["permessage-deflate; server_no_context_takeover"], &asked)
+            .unwrap()
+            .unwrap();
+        assert!(a.server_no_context_takeover);
     }
 }
