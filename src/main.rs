@@ -89,7 +89,50 @@ fn report_error(err: &anyhow::Error) {
         .bold()
         .fg_color(Some(anstyle::AnsiColor::Red.into()));
     let _ = writeln!(stderr, "{red}error{red:#}: {err}");
-    for cause in err.chain().skip(1) {
+    for cause in causes(err) {
         let _ = writeln!(stderr, "  Caused by: {cause}");
+    }
+}
+
+/// The causes below `err`'s own message, each once: a wrapper that shows its source's text
+/// as its own (the redis crate's errors do) would print the same line twice.
+fn causes(err: &anyhow::Error) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if out.last() != Some(&text) {
+            out.push(text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug)]
+    struct Echo(std::io::Error);
+
+    impl std::fmt::Display for Echo {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+
+    impl std::error::Error for Echo {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_that_repeats_its_source_is_printed_once() {
+        let inner = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        let err = anyhow::Error::new(Echo(inner)).context("Redis at X is not trusted");
+        assert_eq!(
+            super::causes(&err),
+            ["invalid peer certificate: UnknownIssuer"]
+        );
+        let err = anyhow::anyhow!("inner").context("middle").context("top");
+        assert_eq!(super::causes(&err), ["middle", "inner"]);
     }
 }
