@@ -11,7 +11,6 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use http::Uri;
-use tower::ServiceExt;
 
 use super::identity::Identity;
 use super::perimeter::{self, Perimeter};
@@ -90,10 +89,7 @@ impl Door {
             Err(refused) => return *refused,
         };
         let resp = if OWN_ROUTES.contains(&req.uri().path()) {
-            match self.own.clone().oneshot(req).await {
-                Ok(resp) => resp,
-                Err(never) => match never {},
-            }
+            self.own.call(req).await
         } else {
             proxy::forward(&self.state, req).await
         };
