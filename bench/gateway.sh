@@ -55,12 +55,8 @@ if [ "${TS:-0}" = 1 ] && [ -x "$TS_BIN" ]; then
 fi
 
 run() { # run <url> <conns> [threads] -> "rps p50 p99 errors non2xx"
-  local t=${3:-$(( $2 < 2 ? 1 : 2 ))}
-  wrk -t"$t" -c"$2" -d"${DURATION}s" --latency -s "$ROOT/bench/post.lua" "$1" 2>&1 |
-    awk -F'[ =]' '/^RESULT/{print $3, $5, $7, $9, $11}'
+  wrk_post "$1" "$2" "${3:-$(( $2 < 2 ? 1 : 2 ))}"
 }
-pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", 100*a/b}'; }
-median() { tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 
 echo "## Gateway vs direct (nginx upstream, ${DURATION}s per run)"
 echo
@@ -81,7 +77,7 @@ for c in $CONNS; do
   if [ -n "$TS_PORT" ]; then
     read -r t_rps t_p50 t_p99 t_err t_bad < <(run "http://127.0.0.1:$TS_PORT" "$c")
     read -r tr th < <(rss "$TS_PID")
-    echo "| $c | TS gateway 1.4.2 | $t_rps | $t_p50 | $t_p99 | $t_err | $t_bad | $(awk -v a="$t_rps" -v b="$d_rps" 'BEGIN{printf "%.1f", 100*a/b}') | $tr / $th (node) |"
+    echo "| $c | TS gateway 1.4.2 | $t_rps | $t_p50 | $t_p99 | $t_err | $t_bad | $(pct "$t_rps" "$d_rps") | $tr / $th (node) |"
   fi
 done
 

@@ -117,6 +117,16 @@ start_nginx_proxy() {
   wait_http "http://127.0.0.1:$1/health"
 }
 
+# wrk_post <url> <conns> <threads>: wrk sending Codex-shaped POST /responses (bench/post.lua;
+# BODY_BYTES sets the body size) for DURATION seconds -> "rps p50 p99 errors non2xx"
+wrk_post() {
+  wrk -t"$3" -c"$2" -d"${DURATION}s" --latency -s "$ROOT/bench/post.lua" "$1" 2>&1 |
+    awk -F'[ =]' '/^RESULT/{print $3, $5, $7, $9, $11}'
+}
+
+pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", 100*a/b}'; } # pct <a> <b>: a as % of b
+median() { tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; } # of stdin's words
+
 wait_http() { # wait_http <url>: until it answers (any status), 20 s at most
   for _ in $(seq 200); do
     curl -s -o /dev/null --max-time 1 "$1" && return 0

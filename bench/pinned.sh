@@ -39,10 +39,7 @@ for b in $BINS; do
 done
 taskset -p -c 0 $$ >/dev/null
 
-run() { # run <url> -> "rps p99"
-  BODY_BYTES=2048 wrk -t1 -c32 -d"${DURATION}s" --latency -s "$ROOT/bench/post.lua" "$1" 2>&1 |
-    awk -F'[ =]' '/^RESULT/{print $3, $7}'
-}
+run() { BODY_BYTES=2048 wrk_post "$1" 32 1; } # run <url> -> "rps p50 p99 errors non2xx"
 
 echo "## Pinned: wrk + upstream on CPU 0, proxies on CPU 1 (wrk -t1 -c32, 2 KB POST, ${DURATION}s per run)"
 echo
@@ -53,12 +50,12 @@ for p in "${PORTS[@]}"; do run "http://127.0.0.1:$p" >/dev/null; done
 echo "| round | target | req/s | p99 ms | % of nginx proxy_pass |"
 echo "|---:|---|---:|---:|---:|"
 for i in $(seq "$ROUNDS"); do
-  read -r n_rps n_p99 < <(run "http://127.0.0.1:$PX_PORT")
+  read -r n_rps _ n_p99 _ _ < <(run "http://127.0.0.1:$PX_PORT")
   echo "| $i | nginx proxy_pass | $n_rps | $n_p99 | 100 |"
   j=0
   for b in $BINS; do
-    read -r g_rps g_p99 < <(run "http://127.0.0.1:${PORTS[$j]}")
-    echo "| $i | $b | $g_rps | $g_p99 | $(awk -v a="$g_rps" -v b="$n_rps" 'BEGIN{printf "%.1f", 100*a/b}') |"
+    read -r g_rps _ g_p99 _ _ < <(run "http://127.0.0.1:${PORTS[$j]}")
+    echo "| $i | $b | $g_rps | $g_p99 | $(pct "$g_rps" "$n_rps") |"
     j=$((j + 1))
   done
 done

@@ -46,11 +46,7 @@ run_nginx lb 2 "  upstream app { server 127.0.0.1:${S_PORTS[0]}; server 127.0.0.
   }"
 wait_http "http://127.0.0.1:$LB_PORT/health"
 
-run() { # run <url> -> "rps p50 p99 errors non2xx"
-  wrk -t2 -c32 -d"${DURATION}s" --latency -s "$ROOT/bench/post.lua" "$1" 2>&1 |
-    awk -F'[ =]' '/^RESULT/{print $3, $5, $7, $9, $11}'
-}
-median() { tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
+run() { wrk_post "$1" 32 2; } # run <url> -> "rps p50 p99 errors non2xx"
 
 declare -A RPS P99 BAD
 targets="plain shared lb"
@@ -71,7 +67,7 @@ base=$(echo "${RPS[plain]}" | median)
 label() { case $1 in plain) echo "one gateway, no --state";; shared) echo "one gateway, --state redis://";; lb) echo "three gateways (--state) behind nginx";; esac; }
 for t in $targets; do
   m=$(echo "${RPS[$t]}" | median)
-  echo "| $(label "$t") | $m | $(echo "${P99[$t]}" | median) | ${BAD[$t]}| $(awk -v a="$m" -v b="$base" 'BEGIN{printf "%.1f %%", 100*a/b}') |"
+  echo "| $(label "$t") | $m | $(echo "${P99[$t]}" | median) | ${BAD[$t]}| $(pct "$m" "$base") % |"
 done
 read -r r h < <(rss "$S_PID")
 echo
