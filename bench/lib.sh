@@ -125,7 +125,8 @@ wrk_post() {
 }
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", 100*a/b}'; } # pct <a> <b>: a as % of b
-median() { tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; } # of stdin's words
+# median: of stdin's words (empty ones, like a trailing space's, are not values)
+median() { tr ' ' '\n' | sort -g | awk 'NF{v[++n]=$1} END{print v[int((n+1)/2)]}'; }
 
 wait_http() { # wait_http <url>: until it answers (any status), 20 s at most
   for _ in $(seq 200); do
