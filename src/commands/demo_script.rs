@@ -268,7 +268,7 @@ pub async fn send_and_narrate(
 }
 
 /// Print the text deltas of an SSE answer as they arrive.
-async fn stream_text(mut body: hyper::body::Incoming, out: &mut impl Write) -> Result<()> {
+async fn stream_text(mut body: crate::gateway::client::Body, out: &mut impl Write) -> Result<()> {
     let mut buf = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {

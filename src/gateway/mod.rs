@@ -8,6 +8,7 @@
 pub(crate) mod access_key;
 pub(crate) mod account;
 pub(crate) mod body;
+pub mod client;
 pub(crate) mod config;
 pub(crate) mod creds;
 pub(crate) mod error;
@@ -55,11 +56,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 pub use config::GatewayConfig;
 pub use live::LiveGateway;
@@ -68,8 +65,7 @@ pub use state::GatewayState;
 
 use crate::store::Store;
 
-/// The one pooled upstream client (HTTP/1.1 and HTTP/2 over rustls, or plain HTTP).
-pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub use client::HttpClient;
 
 /// How long in-flight requests may run after shutdown begins.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -100,10 +96,7 @@ pub(crate) fn http_client_trusting(
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(1024)
-        .build(https))
+    Ok(HttpClient::new(https))
 }
 
 /// A running gateway.

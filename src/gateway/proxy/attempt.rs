@@ -52,7 +52,7 @@ pub struct Unusable;
 #[derive(Debug)]
 pub enum SendError {
     /// Connection failed (or broke before an answer).
-    Connect(hyper_util::client::legacy::Error),
+    Connect(crate::gateway::client::Error),
     /// No answer within `--timeout-ms`.
     Timeout,
 }
@@ -158,14 +158,11 @@ pub async fn send(
     state: &GatewayState,
     replay: &Replay,
     headers: HeaderMap,
-) -> Result<http::Response<hyper::body::Incoming>, SendError> {
+) -> Result<http::Response<crate::gateway::client::Body>, SendError> {
     let mut req = http::Request::new(Full::new(replay.body.clone()));
     *req.method_mut() = replay.method.clone();
     *req.uri_mut() = replay.uri.clone();
     *req.headers_mut() = headers;
-    if let Some(host) = super::prepare::host_header(&replay.uri) {
-        req.headers_mut().insert(http::header::HOST, host);
-    }
     let timeout = Duration::from_millis(state.config.timeout_ms);
     match tokio::time::timeout(timeout, state.client.request(req)).await {
         Ok(Ok(resp)) => Ok(resp),
@@ -180,7 +177,7 @@ pub async fn send(
 pub async fn judge(
     state: &Arc<GatewayState>,
     acct: &Account,
-    resp: http::Response<hyper::body::Incoming>,
+    resp: http::Response<crate::gateway::client::Body>,
     sent_at_ms: i64,
 ) -> Judged {
     if !state.config.passthrough_auth {
@@ -311,7 +308,10 @@ pub async fn as_client(state: &GatewayState, mut replay: Replay) -> Response {
 }
 
 /// Hand an upstream answer to the client as it arrives, ending it if it goes silent too long.
-pub fn stream_back(state: &GatewayState, resp: http::Response<hyper::body::Incoming>) -> Response {
+pub fn stream_back(
+    state: &GatewayState,
+    resp: http::Response<crate::gateway::client::Body>,
+) -> Response {
     let (mut parts, incoming) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let idle = Duration::from_millis(state.config.idle_timeout_ms);

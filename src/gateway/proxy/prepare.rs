@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
+use http::{HeaderMap, HeaderName, Method, Uri, header};
 use http_body_util::{BodyExt, Limited};
 
 use crate::gateway::account::CHATGPT_ACCOUNT_ID;
@@ -110,28 +110,6 @@ pub fn strip_for_upstream(h: &mut HeaderMap) {
     h.remove(&ACCESS_KEY);
 }
 
-/// The `Host` an upstream request carries: the URI's host, and its port unless it is the
-/// scheme's default (what the HTTP client would add itself, but here without formatting a new
-/// string for every request when the authority already reads so).
-pub fn host_header(uri: &Uri) -> Option<HeaderValue> {
-    let authority = uri.authority()?;
-    let default_port = match uri.scheme_str() {
-        Some("https") => Some(443),
-        Some("http") => Some(80),
-        _ => None,
-    };
-    let port = authority.port_u16();
-    let as_written = !authority.as_str().contains('@') && (port.is_none() || port != default_port);
-    if as_written {
-        return HeaderValue::from_str(authority.as_str()).ok();
-    }
-    let host = authority.host();
-    match port {
-        Some(p) if port != default_port => HeaderValue::from_str(&format!("{host}:{p}")).ok(),
-        _ => HeaderValue::from_str(host).ok(),
-    }
-}
-
 /// Drop the client's own credentials (the account's go on instead).
 pub fn strip_client_credentials(h: &mut HeaderMap) {
     for name in &CREDENTIAL_HEADERS {
@@ -217,22 +195,6 @@ mod tests {
         header::TRANSFER_ENCODING,
         header::UPGRADE,
     ];
-
-    #[test]
-    fn the_upstream_host_drops_a_default_port_and_user_info() {
-        let host = |u: &str| host_header(&u.parse::<Uri>().unwrap()).unwrap();
-        assert_eq!(host("https://chatgpt.com/backend-api/codex"), "chatgpt.com");
-        assert_eq!(
-            host("https://chatgpt.com:443/backend-api/codex"),
-            "chatgpt.com"
-        );
-        assert_eq!(host("https://chatgpt.com:8443/x"), "chatgpt.com:8443");
-        assert_eq!(host("http://127.0.0.1:4319/responses"), "127.0.0.1:4319");
-        assert_eq!(host("http://127.0.0.1:80/responses"), "127.0.0.1");
-        assert_eq!(host("http://user:pw@127.0.0.1:9/x"), "127.0.0.1:9");
-        assert_eq!(host("http://[::1]:9/x"), "[::1]:9");
-        assert!(host_header(&"/responses".parse::<Uri>().unwrap()).is_none());
-    }
 
     #[test]
     fn the_hop_by_hop_match_is_the_list() {

@@ -47,7 +47,7 @@ pub fn is_event_stream(headers: &HeaderMap) -> bool {
 pub async fn peek(
     state: &GatewayState,
     acct: &Account,
-    resp: http::Response<hyper::body::Incoming>,
+    resp: http::Response<crate::gateway::client::Body>,
 ) -> Peeked {
     let (mut parts, incoming) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
