@@ -49,6 +49,8 @@ pub struct RecordedRequest {
     pub status: u16,
     /// Milliseconds since the mock started.
     pub at_ms: u64,
+    /// The HTTP version it came over (HTTP/2 where TLS's ALPN picked it).
+    pub version: http::Version,
 }
 
 impl RecordedRequest {

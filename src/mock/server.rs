@@ -98,7 +98,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let path = parts.uri.path().to_string();
     let method = parts.method.as_str().to_string();
     if method == "POST" && path.ends_with("/oauth/token") {
-        return super::token::handle(&shared, &parts.headers, &body).await;
+        return super::token::handle(&shared, &parts, &body).await;
     }
     let h = &parts.headers;
     let bearer = header_str(h, "authorization")
@@ -166,6 +166,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             body_len: body.len(),
             status,
             at_ms,
+            version: parts.version,
         });
         st.identities.push(super::ClientIdentity {
             path: parts.uri.path().to_string(),

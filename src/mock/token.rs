@@ -61,7 +61,12 @@ fn now_secs() -> i64 {
 }
 
 /// Answer one `POST .../oauth/token`.
-pub(super) async fn handle(shared: &Shared, headers: &http::HeaderMap, body: &Bytes) -> Response {
+pub(super) async fn handle(
+    shared: &Shared,
+    parts: &http::request::Parts,
+    body: &Bytes,
+) -> Response {
+    let headers = &parts.headers;
     let token = body_field(body, "refresh_token");
     let account = token.as_deref().and_then(refresh_token_account);
     let (faults, ttl, record) = shared
@@ -111,6 +116,7 @@ pub(super) async fn handle(shared: &Shared, headers: &http::HeaderMap, body: &By
                 body_len: body.len(),
                 status: status.as_u16(),
                 at_ms,
+                version: parts.version,
             });
         }
         (status, answer, verdict)

@@ -138,6 +138,7 @@ pub(super) async fn handle(shared: Arc<Shared>, mut parts: http::request::Parts)
             body_len: 0,
             status,
             at_ms,
+            version: parts.version,
         });
     }
     let (resp, deflate) = match answer {

@@ -60,6 +60,7 @@ mod status;
 mod status_doctor;
 mod tls;
 mod tls_doctor;
+mod upstream_h2;
 mod usage;
 mod usage_poll;
 mod usage_poll_schedule;
