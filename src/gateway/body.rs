@@ -1,5 +1,7 @@
-//! A response body that ends with an error when upstream goes silent for too long, so a stalled
-//! stream never hangs the client forever. Frames pass through untouched and unbuffered.
+//! Response bodies on their way back: one that ends with an error when upstream goes silent for
+//! too long, so a stalled stream never hangs the client forever (frames pass through untouched
+//! and unbuffered), and one that hands on first the bytes already read to judge an event
+//! stream's start ([`HeldThen`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -76,10 +78,98 @@ where
     }
 }
 
+/// The bytes held back (if any), then the rest of the body's data. Trailers are not passed
+/// on, nor empty data frames.
+pub struct HeldThen<B> {
+    held: Option<Bytes>,
+    rest: B,
+}
+
+impl<B> HeldThen<B> {
+    pub fn new(held: Bytes, rest: B) -> Self {
+        Self {
+            held: (!held.is_empty()).then_some(held),
+            rest,
+        }
+    }
+}
+
+impl<B> Body for HeldThen<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        if let Some(held) = this.held.take() {
+            return Poll::Ready(Some(Ok(Frame::data(held))));
+        }
+        loop {
+            match std::task::ready!(Pin::new(&mut this.rest).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => {
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                    _ => {}
+                },
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.held.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let held = self.held.as_ref().map_or(0, |h| h.len() as u64);
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + held);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + held);
+        }
+        hint
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use http_body_util::{BodyExt, StreamBody};
+
+    #[tokio::test]
+    async fn held_bytes_come_first_then_the_rest_without_empty_frames_or_trailers() {
+        let frames = vec![
+            Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(b"b"))),
+            Ok(Frame::data(Bytes::new())),
+            Ok(Frame::data(Bytes::from_static(b"c"))),
+            Ok(Frame::trailers(http::HeaderMap::new())),
+        ];
+        let rest = StreamBody::new(futures_util::stream::iter(frames));
+        let body = HeldThen::new(Bytes::from_static(b"a"), rest);
+        let mut seen = Vec::new();
+        let mut body = std::pin::pin!(body);
+        while let Some(f) = body.frame().await {
+            let f = f.unwrap_or_else(|_| Frame::data(Bytes::from_static(b"!")));
+            assert!(f.is_data(), "only data frames");
+            seen.push(f.into_data().unwrap_or_default());
+        }
+        assert_eq!(seen, ["a", "b", "c"]);
+        // Nothing held: the rest alone; an error is handed on as it came.
+        let broken = StreamBody::new(futures_util::stream::iter(vec![Err::<Frame<Bytes>, _>(
+            std::io::Error::other("reset"),
+        )]));
+        let r = HeldThen::new(Bytes::new(), broken).collect().await;
+        assert!(r.is_err());
+        let done = HeldThen::new(Bytes::new(), http_body_util::Empty::<Bytes>::new());
+        assert!(done.is_end_stream());
+    }
 
     #[tokio::test]
     async fn silent_stream_ends_with_error_and_live_one_passes() {

@@ -187,7 +187,9 @@ impl HttpClient {
                 }
             }
         }
-        let (slot, taken) = self.connect(https, &authority, req.uri()).await?;
+        // Boxed: the connector's future (DNS, TCP, TLS) is several KB, and held inline it
+        // would be copied with every request's future, though a new connection is rare.
+        let (slot, taken) = Box::pin(self.connect(https, &authority, req.uri())).await?;
         let sent = match taken {
             Taken::H1(tx) => self.send_h1(slot, tx, req).await,
             Taken::H2(tx) => send_h2(tx, req).await,

@@ -385,3 +385,13 @@ fn the_host_drops_a_default_port_and_user_info() {
     assert_eq!(host("http://[::1]:9/x"), "[::1]:9");
     assert!(host_header(&"/responses".parse::<http::Uri>().unwrap()).is_none());
 }
+
+#[tokio::test]
+async fn a_request_future_stays_small() {
+    // It is held in every forwarded request's future, which is boxed and moved: the connector's
+    // future (several KB) must stay out of it (boxed on the rare path that connects).
+    let c = plain();
+    let f = c.request(get("http://127.0.0.1:9/"));
+    let n = std::mem::size_of_val(&f);
+    assert!(n <= 2048, "{n} bytes");
+}

@@ -133,6 +133,26 @@ fn ip_of(host: &str) -> Option<IpAddr> {
 impl AllowedHosts {
     /// Whether `host[:port]` names this gateway.
     pub fn allows(&self, authority: &str) -> bool {
+        self.is_plain_loopback(authority) || self.allows_parsed(authority)
+    }
+
+    /// `127.0.0.1:PORT` or `localhost:PORT` as Codex and the page write them: told without
+    /// parsing or allocating (every forwarded request asks). Never true where
+    /// [`AllowedHosts::allows_parsed`] is not.
+    fn is_plain_loopback(&self, authority: &str) -> bool {
+        authority
+            .strip_prefix("127.0.0.1:")
+            .or_else(|| authority.strip_prefix("localhost:"))
+            .is_some_and(|p| {
+                !p.is_empty()
+                    && p.len() <= 5
+                    && p.bytes().all(|b| b.is_ascii_digit())
+                    && p.parse::<u16>() == Ok(self.port)
+            })
+    }
+
+    /// [`AllowedHosts::allows`] the long way: parsed, the extras, then the address.
+    fn allows_parsed(&self, authority: &str) -> bool {
         let Some((host, port)) = parse_authority(authority) else {
             return false;
         };

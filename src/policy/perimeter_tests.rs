@@ -23,6 +23,7 @@ fn the_gateway_answers_to_its_loopback_names_on_its_port() {
         "box.lan:8443",
     ] {
         assert!(h.allows(ok), "{ok}");
+        assert!(h.allows_parsed(ok), "{ok}");
     }
     for bad in [
         "evil.example.com:4319",
@@ -43,6 +44,7 @@ fn the_gateway_answers_to_its_loopback_names_on_its_port() {
         "",
         " ",
         "localhost.evil.com:4319",
+        "127.0.0.1:+4319",
     ] {
         assert!(!h.allows(bad), "{bad}");
     }
@@ -262,4 +264,30 @@ fn failed_key_attempts_slow_down_and_keys_must_be_long() {
     assert!(access_key_problem("short").is_some());
     assert!(access_key_problem("sixteen chars ok").is_some(), "spaces");
     assert!(access_key_problem("0123456789abcdef").is_none());
+}
+
+#[test]
+fn the_loopback_shortcut_never_allows_what_the_parse_refuses() {
+    let h = hosts();
+    let mut tried = 0;
+    for host in [
+        "127.0.0.1",
+        "localhost",
+        "LOCALHOST",
+        "127.0.0.1.",
+        "localhost.",
+    ] {
+        for port in [
+            "4319", "04319", "004319", "+4319", "4320", "", "65536", "4319/x", "43 19",
+        ] {
+            let a = format!("{host}:{port}");
+            if h.is_plain_loopback(&a) {
+                assert!(h.allows_parsed(&a), "{a}");
+                tried += 1;
+            }
+        }
+    }
+    // The shortcut does take the everyday ones.
+    assert!(h.is_plain_loopback("127.0.0.1:4319") && h.is_plain_loopback("localhost:4319"));
+    assert!(tried >= 2);
 }

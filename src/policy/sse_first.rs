@@ -32,9 +32,9 @@ pub enum Verdict {
 /// Judge the bytes of a stream received so far (`held`, from its start). `ended`: the stream
 /// is over, so an unfinished last event is complete.
 pub fn judge(held: &[u8], ended: bool, now_ms: i64) -> Verdict {
-    let text = normalized(held);
-    for data in each_event(&text, ended) {
-        match ws::classify(&data, now_ms) {
+    let bytes = normalized(held);
+    for data in each_event(&bytes, ended) {
+        match ws::classify(&as_text(data), now_ms) {
             Meaning::Preamble => {}
             Meaning::Failed(Failure::Upstream(outcome)) => return Verdict::Fail(outcome),
             _ => return Verdict::Deliver,
@@ -50,36 +50,69 @@ pub fn judge(held: &[u8], ended: bool, now_ms: i64) -> Verdict {
 /// The `data` of every complete event in `bytes` (its `data:` lines joined by newlines), in
 /// order; the last one also when `ended`, though no blank line closed it.
 pub fn events(bytes: &[u8], ended: bool) -> Vec<String> {
-    let text = normalized(bytes);
-    each_event(&text, ended).map(Cow::into_owned).collect()
+    let bytes = normalized(bytes);
+    each_event(&bytes, ended)
+        .map(|d| as_text(d).into_owned())
+        .collect()
 }
 
-/// `bytes` as text with `\r\n` line ends made `\n` (borrowed when there is nothing to change).
-fn normalized(bytes: &[u8]) -> Cow<'_, str> {
-    // `from_utf8` first: it checks whole words at a time, `from_utf8_lossy` a byte at a time.
-    let text = match std::str::from_utf8(bytes) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(bytes),
-    };
-    if text.contains('\r') {
-        Cow::Owned(text.replace("\r\n", "\n"))
-    } else {
-        text
+/// `bytes` with `\r\n` line ends made `\n` (borrowed when there is nothing to change). Bytes,
+/// not text: the scans below are `memchr`'s, and only an event's data is checked as UTF-8.
+fn normalized(bytes: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(b'\r', bytes).is_none() {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some(i) = memchr::memmem::find(rest, b"\r\n") {
+        out.extend_from_slice(&rest[..i]);
+        out.push(b'\n');
+        rest = &rest[i + 2..];
+    }
+    out.extend_from_slice(rest);
+    Cow::Owned(out)
+}
+
+/// An event's data as text (invalid UTF-8 replaced; borrowed when it is valid).
+fn as_text(data: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match data {
+        Cow::Borrowed(b) => match std::str::from_utf8(b) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(b),
+        },
+        Cow::Owned(v) => Cow::Owned(
+            String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()),
+        ),
     }
 }
 
-/// Where the first blank line (`\n\n`) of `text` starts.
-fn blank_line(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    text.match_indices('\n')
-        .map(|(i, _)| i)
-        .find(|&i| bytes.get(i + 1) == Some(&b'\n'))
+/// Where the first blank line (`\n\n`) of `bytes` starts.
+fn blank_line(bytes: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', bytes).find(|&i| bytes.get(i + 1) == Some(&b'\n'))
 }
 
-/// The events of `text` one at a time, so a caller that decides on the first ones reads no
+/// The lines of `block` (no line end; a last line without one too).
+fn lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(block);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(b'\n', r) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                (!r.is_empty()).then_some(r)
+            }
+        }
+    })
+}
+
+/// The events of `bytes` one at a time, so a caller that decides on the first ones reads no
 /// further (the data of a one-line event is borrowed, not copied).
-fn each_event(text: &str, ended: bool) -> impl Iterator<Item = Cow<'_, str>> {
-    let mut rest = Some(text);
+fn each_event(bytes: &[u8], ended: bool) -> impl Iterator<Item = Cow<'_, [u8]>> {
+    let mut rest = Some(bytes);
     std::iter::from_fn(move || {
         loop {
             let r = rest?;
@@ -97,18 +130,17 @@ fn each_event(text: &str, ended: bool) -> impl Iterator<Item = Cow<'_, str>> {
                     r
                 }
             };
-            let mut data = block
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d));
+            let mut data = lines(block)
+                .filter_map(|l| l.strip_prefix(b"data:"))
+                .map(|d| d.strip_prefix(b" ").unwrap_or(d));
             let Some(first) = data.next() else { continue };
             return Some(match data.next() {
                 None => Cow::Borrowed(first),
                 Some(second) => {
-                    let mut joined = format!("{first}\n{second}");
+                    let mut joined = [first, b"\n", second].concat();
                     for more in data {
-                        joined.push('\n');
-                        joined.push_str(more);
+                        joined.push(b'\n');
+                        joined.extend_from_slice(more);
                     }
                     Cow::Owned(joined)
                 }

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 
 use super::held::Held;
 use super::prepare::strip_hop_by_hop;
-use crate::gateway::body::IdleTimeoutBody;
+use crate::gateway::body::{HeldThen, IdleTimeoutBody};
 use crate::gateway::state::{Account, GatewayState};
 use crate::policy::sse_first::{self, Verdict};
 use crate::policy::upstream::Outcome;
@@ -85,15 +85,18 @@ pub async fn peek(
             break;
         }
     }
-    let first = futures_util::stream::once(std::future::ready(Ok(held.freeze())));
-    let rest = match broke {
-        Some(e) => futures_util::stream::once(std::future::ready(Err(e))).boxed(),
-        None => body.into_data_stream().boxed(),
+    let body = match broke {
+        None => Body::new(HeldThen::new(held.freeze(), body)),
+        // A broken stream: what came, then the error (never a clean end).
+        Some(e) => {
+            let first = futures_util::stream::once(std::future::ready(Ok(held.freeze())));
+            let stream = first
+                .chain(futures_util::stream::once(std::future::ready(Err(e))))
+                .filter(|c| std::future::ready(!matches!(c, Ok(b) if b.is_empty())));
+            Body::from_stream(stream)
+        }
     };
-    let stream = first
-        .chain(rest)
-        .filter(|c| std::future::ready(!matches!(c, Ok(b) if b.is_empty())));
-    Peeked::Deliver(http::Response::from_parts(parts, Body::from_stream(stream)))
+    Peeked::Deliver(http::Response::from_parts(parts, body))
 }
 
 /// The held failure: its usage observed, its cooldown left to the caller's classification, its
