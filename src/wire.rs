@@ -215,7 +215,7 @@ impl DecisionView {
         Self {
             account: d.account.clone(),
             strategy: d.strategy,
-            reason: d.reason.clone(),
+            reason: d.reason.to_string(),
             skipped: d.skipped.clone(),
             summary: d.summary(when),
         }

@@ -4,6 +4,7 @@
 //! Counters are lock-free atomics (prometheus-client), so recording on the request path costs
 //! a hash lookup and an atomic add; only `/metrics` itself encodes.
 
+use std::sync::RwLock;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -71,7 +72,14 @@ pub struct Metrics {
     latency: Histogram,
     shared: Family<SharedLabels, Counter>,
     sockets: Family<SocketLabels, Counter>,
+    /// The `requests` counters already made, by account and status: found again on the
+    /// request path by comparing, without building (and allocating) a label set to hash.
+    request_counters: RwLock<Vec<(Option<String>, u16, Counter)>>,
 }
+
+/// Most (account, status) counters kept in [`Metrics::request_counters`]; past it, the rest
+/// go through the family each time (still counted).
+const REQUEST_COUNTERS_KEPT: usize = 256;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -169,6 +177,7 @@ impl Metrics {
             latency,
             shared,
             sockets,
+            request_counters: RwLock::new(Vec::new()),
         }
     }
 
@@ -216,13 +225,33 @@ impl Metrics {
     /// A request was answered with `status` by `account` (`none` when no account served it)
     /// after `elapsed`.
     pub fn request(&self, account: Option<&str>, status: u16, elapsed: Duration) {
-        self.requests
+        self.request_counter(account, status).inc();
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// The counter of requests by `account` answered `status`.
+    fn request_counter(&self, account: Option<&str>, status: u16) -> Counter {
+        let same =
+            |(a, s, _): &&(Option<String>, u16, Counter)| *s == status && a.as_deref() == account;
+        if let Ok(kept) = self.request_counters.read()
+            && let Some((_, _, c)) = kept.iter().find(same)
+        {
+            return c.clone();
+        }
+        let counter = self
+            .requests
             .get_or_create(&RequestLabels {
                 account: account.unwrap_or("none").to_string(),
                 status,
             })
-            .inc();
-        self.latency.observe(elapsed.as_secs_f64());
+            .clone();
+        if let Ok(mut kept) = self.request_counters.write()
+            && kept.len() < REQUEST_COUNTERS_KEPT
+            && !kept.iter().any(|k| same(&k))
+        {
+            kept.push((account.map(str::to_string), status, counter.clone()));
+        }
+        counter
     }
 
     /// A request moved from one account to another.

@@ -99,7 +99,7 @@ mod tests {
         Decision {
             account: account.map(str::to_string),
             strategy: Strategy::RoundRobin,
-            reason: String::new(),
+            reason: "".into(),
             skipped: Vec::new(),
             basis,
             soonest_reset: None,

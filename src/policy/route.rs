@@ -21,6 +21,8 @@
 //! A cooldown ending at or before `now_ms` is over (one rule for a reset time already in the
 //! past, see [`is_cooling`]).
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use super::strategy::{Strategy, strategy_name};
@@ -125,7 +127,7 @@ pub struct Decision {
     pub account: Option<String>,
     pub strategy: Strategy,
     /// Why this account, in words.
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     pub skipped: Vec<Skipped>,
     /// Which rule decided (not part of the live view's JSON).
     #[serde(skip)]
@@ -190,7 +192,7 @@ pub(super) struct Eligible<'a> {
 /// Choose the account for the next attempt of a request. The only routing decision.
 pub(crate) fn choose(input: &RouteInput<'_>) -> Decision {
     let now = input.now_ms;
-    let decided = |account: &str, basis, reason: String, skipped| Decision {
+    let decided = |account: &str, basis, reason: Cow<'static, str>, skipped| Decision {
         account: Some(account.to_string()),
         strategy: input.strategy,
         reason,
@@ -208,7 +210,7 @@ pub(crate) fn choose(input: &RouteInput<'_>) -> Decision {
         return decided(
             c.name,
             Basis::Affinity,
-            "the session stays on its account".to_string(),
+            "the session stays on its account".into(),
             Vec::new(),
         );
     }
@@ -271,7 +273,7 @@ pub(crate) fn choose(input: &RouteInput<'_>) -> Decision {
             "every usable account is at or above {:.0}%; {name} has the most headroom ({:.0}%)",
             input.switch_at, best.used
         );
-        return decided(name, Basis::MostHeadroom, reason, skipped);
+        return decided(name, Basis::MostHeadroom, reason.into(), skipped);
     }
 
     // Rule 4: nothing usable.
@@ -335,11 +337,14 @@ pub(crate) fn session_key<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<&
 /// sessions staying on their account, and accounts that are tried, cooling, need a login or are
 /// above `--switch-at`; what is left is in rotation order (default account first, then
 /// registry order), which also breaks every tie.
-fn pick<'a>(input: &RouteInput<'_>, eligible: &[Eligible<'a>]) -> Option<(Eligible<'a>, String)> {
+fn pick<'a>(
+    input: &RouteInput<'_>,
+    eligible: &[Eligible<'a>],
+) -> Option<(Eligible<'a>, Cow<'static, str>)> {
     let first = *eligible.first()?;
     let now = input.now_ms;
     Some(match input.strategy {
-        Strategy::FillFirst => (first, "first usable in rotation order".to_string()),
+        Strategy::FillFirst => (first, "first usable in rotation order".into()),
         Strategy::RoundRobin => {
             let last_idx = input
                 .last_assigned
@@ -348,8 +353,8 @@ fn pick<'a>(input: &RouteInput<'_>, eligible: &[Eligible<'a>]) -> Option<(Eligib
                 .and_then(|li| eligible.iter().find(|e| e.index > li).copied())
                 .unwrap_or(first);
             let reason = match input.last_assigned {
-                Some(l) => format!("next after {l}"),
-                None => "first in rotation".to_string(),
+                Some(l) => format!("next after {l}").into(),
+                None => "first in rotation".into(),
             };
             (pick, reason)
         }
@@ -364,8 +369,9 @@ fn pick<'a>(input: &RouteInput<'_>, eligible: &[Eligible<'a>]) -> Option<(Eligib
                     "least used ({} at {:.0}%)",
                     f.window.display_name(),
                     f.used_percent
-                ),
-                None => "least used (no usage reported yet)".to_string(),
+                )
+                .into(),
+                None => "least used (no usage reported yet)".into(),
             };
             (pick, reason)
         }
@@ -381,11 +387,12 @@ fn pick<'a>(input: &RouteInput<'_>, eligible: &[Eligible<'a>]) -> Option<(Eligib
                 .copied()
                 .fold(first, |b, x| if reset(&x) < reset(&b) { x } else { b });
             let reason = match reset(&pick) {
-                i64::MAX => "no reset time known; first in rotation".to_string(),
+                i64::MAX => "no reset time known; first in rotation".into(),
                 r => format!(
                     "its window resets soonest (in {}s), so its remaining quota would be lost first",
                     ((r - now) + 999) / 1000
-                ),
+                )
+                .into(),
             };
             (pick, reason)
         }
