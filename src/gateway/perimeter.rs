@@ -180,14 +180,17 @@ pub fn check_request(p: &Perimeter, parts: &http::request::Parts) -> Result<Path
             message: "a model call must be JSON (content-type: application/json, optionally zstd-encoded)".into(),
         });
     }
-    for name in ["session-id", "thread-id", "x-session-id"] {
-        if h.get(name).is_some_and(|v| v.len() > MAX_SESSION_KEY_LEN) {
-            return Err(Refusal {
-                status: 400,
-                kind: "bad_request",
-                message: format!("{name} is longer than {MAX_SESSION_KEY_LEN} bytes"),
-            });
-        }
+    // One pass over the values (only a long one's name is looked at).
+    if let Some(name) = h.iter().find_map(|(k, v)| {
+        (v.len() > MAX_SESSION_KEY_LEN
+            && crate::policy::route::SESSION_KEY_HEADERS.contains(&k.as_str()))
+        .then_some(k)
+    }) {
+        return Err(Refusal {
+            status: 400,
+            kind: "bad_request",
+            message: format!("{name} is longer than {MAX_SESSION_KEY_LEN} bytes"),
+        });
     }
     Ok(class)
 }
@@ -200,6 +203,9 @@ pub fn peer_of(req: &Request) -> Option<SocketAddr> {
 fn peer_in(extensions: &http::Extensions) -> Option<SocketAddr> {
     extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
 }
+
+/// Browser headers that are not forwarded.
+const BROWSER_HEADERS: [HeaderName; 3] = [header::ORIGIN, header::REFERER, header::EXPECT];
 
 /// The first step of every request ([`super::server`] composes the steps): [`check_request`],
 /// OPTIONS answered locally, browser headers dropped before forwarding. The request goes on
@@ -230,8 +236,10 @@ pub fn admit(p: &Perimeter, req: Request) -> Result<(Request, PathClass), Box<Re
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
         return Err(Box::new(r));
     }
-    for name in [header::ORIGIN, header::REFERER, header::EXPECT] {
-        parts.headers.remove(name);
+    if parts.headers.keys().any(|k| BROWSER_HEADERS.contains(k)) {
+        for name in &BROWSER_HEADERS {
+            parts.headers.remove(name);
+        }
     }
     Ok((Request::from_parts(parts, body), class))
 }

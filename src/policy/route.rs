@@ -325,10 +325,13 @@ pub fn is_client_identity_call(method: &str, path: &str) -> bool {
     method.eq_ignore_ascii_case("GET") && path.trim_end_matches('/').ends_with("/accounts/check")
 }
 
+/// The headers a session key is read from, first present first.
+pub const SESSION_KEY_HEADERS: [&str; 3] = ["session-id", "thread-id", "x-session-id"];
+
 /// The session key of a request: the first present of `session-id`, `thread-id`,
 /// `x-session-id` (values as given by `get`).
 pub(crate) fn session_key<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<&'h str> {
-    ["session-id", "thread-id", "x-session-id"]
+    SESSION_KEY_HEADERS
         .into_iter()
         .find_map(|h| get(h).map(str::trim).filter(|v| !v.is_empty()))
 }
