@@ -76,7 +76,8 @@ pub async fn prepare(
     let uri: Uri = upstream_url(&cfg.base_url, path_q)
         .parse()
         .map_err(|_| GatewayError::BadUri)?;
-    let session = session_key(&parts.headers).map(str::to_string);
+    let session = route::session_key(|h| parts.headers.get(h).and_then(|v| v.to_str().ok()))
+        .map(str::to_string);
     let as_client = route::is_client_identity_call(parts.method.as_str(), parts.uri.path())
         && !cfg.passthrough_auth
         && cfg.access_key.is_none()
@@ -103,43 +104,17 @@ pub async fn prepare(
 /// What no request carries upstream, on any transport: hop-by-hop headers, `host`,
 /// `content-length` (the body is re-framed) and the access key.
 pub fn strip_for_upstream(h: &mut HeaderMap) {
-    strip_connection_listed(h);
-    remove_present(h, |k| {
-        is_hop_by_hop(k) || k == header::HOST || k == header::CONTENT_LENGTH || k == ACCESS_KEY
-    });
+    strip_hop_by_hop(h);
+    h.remove(header::HOST);
+    h.remove(header::CONTENT_LENGTH);
+    h.remove(&ACCESS_KEY);
 }
 
 /// Drop the client's own credentials (the account's go on instead).
 pub fn strip_client_credentials(h: &mut HeaderMap) {
-    remove_present(h, |k| CREDENTIAL_HEADERS.contains(k));
-}
-
-/// Remove every header `doomed` picks, looking only at the names present (a handful): a
-/// lookup of each absent name on a list would hash it for nothing.
-fn remove_present(h: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
-    let names: Vec<HeaderName> = h.keys().filter(|k| doomed(k)).cloned().collect();
-    for n in names {
-        h.remove(n);
+    for name in &CREDENTIAL_HEADERS {
+        h.remove(name);
     }
-}
-
-/// The session key of a request ([`route::session_key`]), its candidate headers found in one
-/// pass over the names present.
-pub fn session_key(h: &HeaderMap) -> Option<&str> {
-    let mut found = [None; route::SESSION_KEY_HEADERS.len()];
-    for (k, v) in h {
-        if let Some(i) = route::SESSION_KEY_HEADERS
-            .iter()
-            .position(|n| *n == k.as_str())
-            && found[i].is_none()
-        {
-            found[i] = Some(v.to_str().ok());
-        }
-    }
-    route::session_key(|name| {
-        let i = route::SESSION_KEY_HEADERS.iter().position(|n| *n == name)?;
-        found[i].flatten()
-    })
 }
 
 /// Where a request path goes upstream: `base_url + path`, except that a path under
@@ -160,15 +135,6 @@ pub fn upstream_url(base_url: &str, path_and_query: &str) -> String {
 /// Drop hop-by-hop headers: the fixed list and the names listed in `Connection`. One pass over
 /// the names present (a handful) rather than a lookup of each name on the list.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    strip_connection_listed(h);
-    // Most requests carry none of the others: look before collecting anything.
-    if h.keys().any(is_hop_by_hop) {
-        remove_present(h, is_hop_by_hop);
-    }
-}
-
-/// Drop the names listed in `Connection` (those not hop-by-hop by name: those go anyway).
-fn strip_connection_listed(h: &mut HeaderMap) {
     if h.contains_key(header::CONNECTION) {
         // Looked up by `&str` (parsed on the stack); only a listed name that is present is
         // copied, so `Connection: keep-alive` on every answer costs no allocation.
@@ -178,28 +144,29 @@ fn strip_connection_listed(h: &mut HeaderMap) {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|n| !n.is_empty() && !is_hop_by_hop_name(n) && h.contains_key(*n))
+            .filter(|n| !n.is_empty() && h.contains_key(*n))
             .map(str::to_owned)
             .collect();
         for n in listed {
             h.remove(n.as_str());
         }
+        h.remove(header::CONNECTION);
+    }
+    // Most requests carry none of the others: look before collecting anything.
+    if !h.keys().any(is_hop_by_hop) {
+        return;
+    }
+    let doomed: Vec<HeaderName> = h.keys().filter(|k| is_hop_by_hop(k)).cloned().collect();
+    for n in doomed {
+        h.remove(n);
     }
 }
 
 /// Whether `name` is a hop-by-hop header (RFC 9110 7.6.1, and `keep-alive`,
 /// `proxy-connection`, `proxy-authenticate`/`-authorization` of older proxies).
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    is_hop_by_hop_name(name.as_str())
-}
-
-/// [`is_hop_by_hop`] of a name as written in `Connection` (any case).
-fn is_hop_by_hop_name(name: &str) -> bool {
-    if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        return is_hop_by_hop_name(&name.to_ascii_lowercase());
-    }
     matches!(
-        name,
+        name.as_str(),
         "connection"
             | "keep-alive"
             | "proxy-authenticate"
@@ -290,35 +257,6 @@ mod tests {
             h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
             ["content-type"]
         );
-    }
-
-    #[test]
-    fn the_session_key_is_the_first_present_of_its_headers() {
-        let key = |pairs: &[(&'static str, &'static str)]| {
-            let mut h = HeaderMap::new();
-            for (k, v) in pairs {
-                h.append(*k, HeaderValue::from_static(v));
-            }
-            session_key(&h).map(str::to_string)
-        };
-        assert_eq!(
-            key(&[("x-session-id", "x"), ("thread-id", "t")]),
-            Some("t".into())
-        );
-        assert_eq!(
-            key(&[("thread-id", "t"), ("session-id", "s")]),
-            Some("s".into())
-        );
-        assert_eq!(
-            key(&[("session-id", "  "), ("x-session-id", " x ")]),
-            Some("x".into())
-        );
-        // The first value of a repeated header, as `HeaderMap::get` gives it.
-        assert_eq!(
-            key(&[("session-id", "a"), ("session-id", "b")]),
-            Some("a".into())
-        );
-        assert_eq!(key(&[("content-type", "application/json")]), None);
     }
 
     fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
