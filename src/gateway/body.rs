@@ -15,12 +15,13 @@ use tokio::time::Instant;
 ///
 /// The timer is not moved on every frame (that is a timer-wheel update per frame, on the hot
 /// path): each frame only notes the time, and when the timer fires early it is moved to the
-/// last frame's time plus `idle` and waits again.
+/// last frame's time plus `idle` and waits again. It is made the first time the body has to
+/// wait at all: a short answer that is all there when read needs none.
 pub struct IdleTimeoutBody<B> {
     inner: B,
     idle: Duration,
     last_frame: Instant,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<B> IdleTimeoutBody<B> {
@@ -29,7 +30,7 @@ impl<B> IdleTimeoutBody<B> {
             inner,
             idle,
             last_frame: Instant::now(),
-            timer: Box::pin(tokio::time::sleep(idle)),
+            timer: None,
         }
     }
 }
@@ -56,8 +57,12 @@ where
             this.last_frame = Instant::now();
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
+        let (last, idle) = (this.last_frame, this.idle);
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(last + idle)));
         loop {
-            if this.timer.as_mut().poll(cx).is_pending() {
+            if timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
             let deadline = this.last_frame + this.idle;
@@ -65,7 +70,7 @@ where
                 return Poll::Ready(Some(Err(Box::new(IdleTimeout(this.idle)))));
             }
             // A frame came since the timer was set: wait until `idle` after it.
-            this.timer.as_mut().reset(deadline);
+            timer.as_mut().reset(deadline);
         }
     }
 

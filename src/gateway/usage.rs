@@ -76,9 +76,10 @@ impl UsageTracker {
         }
     }
 
-    /// Observe an answer served by `account`: its headers now, its SSE events as they pass.
-    pub fn observe_response(&self, account: &str, resp: Response) -> Response {
-        self.observe_headers(account, resp.headers(), now_ms());
+    /// Observe an answer served by `account` at `now_ms`: its headers now, its SSE events as
+    /// they pass.
+    pub fn observe_response(&self, account: &str, resp: Response, now_ms: i64) -> Response {
+        self.observe_headers(account, resp.headers(), now_ms);
         let is_sse = resp
             .headers()
             .get(header::CONTENT_TYPE)
@@ -328,7 +329,7 @@ mod tests {
             "x-codex-secondary-used-percent",
             http::HeaderValue::from_static("12"),
         );
-        let resp = t.observe_response("work", resp);
+        let resp = t.observe_response("work", resp, now_ms());
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         assert!(body.ends_with(b"response.completed\"}\n\n"));
         let s = t.get("work").unwrap();

@@ -187,16 +187,18 @@ pub async fn judge(
     if status == StatusCode::OK && sse_first::is_event_stream(resp.headers()) {
         return match sse_first::peek(state, acct, resp).await {
             sse_first::Peeked::Deliver(resp) => {
-                state.record_success(acct, sent_at_ms, now_ms());
-                Judged::Deliver(state.usage.observe_response(&acct.name, resp))
+                let now = now_ms();
+                state.record_success(acct, sent_at_ms, now);
+                Judged::Deliver(state.usage.observe_response(&acct.name, resp, now))
             }
             sse_first::Peeked::Failed(outcome, held) => Judged::FailedStream(outcome, held),
         };
     }
     if !upstream::is_retryable_status(status.as_u16()) {
-        state.record_success(acct, sent_at_ms, now_ms());
+        let now = now_ms();
+        state.record_success(acct, sent_at_ms, now);
         let resp = stream_back(state, resp);
-        return Judged::Deliver(state.usage.observe_response(&acct.name, resp));
+        return Judged::Deliver(state.usage.observe_response(&acct.name, resp, now));
     }
     let (parts, incoming) = resp.into_parts();
     let timeout = Duration::from_millis(state.config.timeout_ms);

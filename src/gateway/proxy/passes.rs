@@ -77,7 +77,10 @@ where
         tried.clear();
         loop {
             let tried_names: Vec<&str> = tried.iter().map(|a| a.name.as_str()).collect();
-            let acct = match state.choose(session, &tried_names, now_ms()) {
+            // One reading of the clock for the choice and the pin that may follow it (the
+            // pin's 12-hour life does not care about the seconds an answer takes).
+            let now = now_ms();
+            let acct = match state.choose(session, &tried_names, now) {
                 Ok(a) => a,
                 Err(s) => {
                     soonest = s;
@@ -94,7 +97,7 @@ where
                     if let Some(s) = session
                         && response.status().is_success()
                     {
-                        state.pin_session(s, &acct, now_ms());
+                        state.pin_session(s, &acct, now);
                     }
                     return Served {
                         response,

@@ -57,32 +57,38 @@ pub async fn peek(
     // Never held as long as the idle timeout: the client must have the head well before a
     // stalled stream is cut.
     let hold = HOLD_AT_MOST.min(idle / 2);
-    let deadline = tokio::time::Instant::now() + hold;
+    // One timer for the whole hold (not one per frame read).
+    let hold_over = tokio::time::sleep(hold);
+    tokio::pin!(hold_over);
     let mut ended = false;
     let mut broke = None;
     loop {
-        match sse_first::judge(&held, ended, now_ms()) {
-            Verdict::Undecided => {}
-            Verdict::Deliver => break,
-            Verdict::Fail(outcome) => return failed(state, acct, parts.headers, held, outcome),
-        }
-        match tokio::time::timeout_at(deadline, body.frame()).await {
-            Ok(Some(Ok(frame))) => {
+        let frame = tokio::select! {
+            biased;
+            frame = body.frame() => frame,
+            // The hold is over: hand on what came and stream the rest.
+            () = &mut hold_over => break,
+        };
+        match frame {
+            Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     held.extend_from_slice(data);
                 }
             }
-            Ok(None) => ended = true,
+            None => ended = true,
             // A broken stream: hand on what came, then the error (never a clean end).
-            Ok(Some(Err(e))) => {
+            Some(Err(e)) => {
                 broke = Some(e);
                 break;
             }
-            // The hold is over: hand on what came and stream the rest.
-            Err(_) => break,
         }
         if ended && held.is_empty() {
             break;
+        }
+        match sse_first::judge(&held, ended, now_ms()) {
+            Verdict::Undecided => {}
+            Verdict::Deliver => break,
+            Verdict::Fail(outcome) => return failed(state, acct, parts.headers, held, outcome),
         }
     }
     let body = match broke {
