@@ -67,8 +67,10 @@ impl UsageTracker {
 
     /// Read the rate-limit headers of an upstream answer.
     pub fn observe_headers(&self, account: &str, headers: &HeaderMap, now_ms: i64) {
+        // Only `x-` names can carry usage (names are lower case): their values alone are read.
         let pairs = headers
             .iter()
+            .filter(|(k, _)| k.as_str().starts_with("x-"))
             .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)));
         if let Some(s) = usage::from_headers(pairs, now_ms) {
             tracing::debug!(account, windows = s.windows.len(), "usage from headers");

@@ -144,7 +144,8 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|n| !n.is_empty() && h.contains_key(*n))
+            // A listed hop-by-hop name goes below anyway: not looked up here.
+            .filter(|n| !n.is_empty() && !is_hop_by_hop_name(n) && h.contains_key(*n))
             .map(str::to_owned)
             .collect();
         for n in listed {
@@ -165,8 +166,24 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
 /// Whether `name` is a hop-by-hop header (RFC 9110 7.6.1, and `keep-alive`,
 /// `proxy-connection`, `proxy-authenticate`/`-authorization` of older proxies).
 fn is_hop_by_hop(name: &HeaderName) -> bool {
+    is_hop_by_hop_lower(name.as_str())
+}
+
+/// [`is_hop_by_hop`] of a name as written in `Connection` (any case; lower-cased on the stack).
+fn is_hop_by_hop_name(name: &str) -> bool {
+    let mut buf = [0u8; 19];
+    let Some(lower) = buf.get_mut(..name.len()) else {
+        return false; // longer than the longest hop-by-hop name
+    };
+    for (l, b) in lower.iter_mut().zip(name.bytes()) {
+        *l = b.to_ascii_lowercase();
+    }
+    std::str::from_utf8(lower).is_ok_and(is_hop_by_hop_lower)
+}
+
+fn is_hop_by_hop_lower(name: &str) -> bool {
     matches!(
-        name.as_str(),
+        name,
         "connection"
             | "keep-alive"
             | "proxy-authenticate"
@@ -184,23 +201,23 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    const HOP_BY_HOP: [HeaderName; 9] = [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        HeaderName::from_static("proxy-connection"),
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ];
-
     #[test]
     fn the_hop_by_hop_match_is_the_list() {
-        for name in &HOP_BY_HOP {
-            assert!(is_hop_by_hop(name), "{name}");
+        for name in [
+            "connection",
+            "keep-alive",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "proxy-connection",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+        ] {
+            assert!(is_hop_by_hop(&HeaderName::from_static(name)), "{name}");
+            assert!(is_hop_by_hop_name(&name.to_ascii_uppercase()), "{name}");
         }
+        assert!(!is_hop_by_hop_name("x-private") && !is_hop_by_hop_name(&"k".repeat(40)));
         for name in [header::HOST, header::CONTENT_TYPE, header::AUTHORIZATION] {
             assert!(!is_hop_by_hop(&name), "{name}");
         }
