@@ -255,21 +255,13 @@ impl HttpClient {
                 .handshake(io)
                 .await
                 .map_err(|e| failed(Box::new(e)))?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!("upstream HTTP/2 connection ended: {e}");
-                }
-            });
+            drive(conn, "HTTP/2 ");
             Taken::H2(tx)
         } else {
             let (tx, conn) = http1::handshake(io)
                 .await
                 .map_err(|e| failed(Box::new(e)))?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!("upstream connection ended: {e}");
-                }
-            });
+            drive(conn, "");
             Taken::H1(tx)
         };
         let slot = self.register(https, authority, &taken);
@@ -372,6 +364,18 @@ impl From<hyper::client::conn::TrySendError<Request<Full<Bytes>>>> for Failed {
 async fn send_h2(mut tx: H2, req: Request<Full<Bytes>>) -> Result<Response<Body>, Failed> {
     let resp = tx.try_send_request(req).await?;
     Ok(resp.map(Body::unpooled))
+}
+
+/// Run a connection's task (it ends when the connection closes or every sender is gone).
+fn drive(
+    conn: impl std::future::Future<Output = hyper::Result<()>> + Send + 'static,
+    what: &'static str,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("upstream {what}connection ended: {e}");
+        }
+    });
 }
 
 /// Every [`IDLE_TIMEOUT`]/3, close the idle connections past their time, until the client is
