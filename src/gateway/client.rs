@@ -409,11 +409,9 @@ fn spawn_reaper(shared: Weak<Shared>) {
 /// default (the authority as written when it already reads so).
 pub fn host_header(uri: &Uri) -> Option<HeaderValue> {
     let authority = uri.authority()?;
-    let default_port = match uri.scheme_str() {
-        Some("https") => Some(443),
-        Some("http") => Some(80),
-        _ => None,
-    };
+    let default_port = uri
+        .scheme_str()
+        .and_then(crate::policy::perimeter::default_port);
     let port = authority.port_u16();
     let as_written = !authority.as_str().contains('@') && (port.is_none() || port != default_port);
     if as_written {

@@ -93,7 +93,13 @@ pub fn forwardable(mut h: HeaderMap) -> HeaderMap {
 async fn dial(uri: &Uri, tls_config: Arc<rustls::ClientConfig>) -> Result<Box<dyn Io>, String> {
     let host = uri.host().ok_or("upstream URL has no host")?.to_string();
     let tls = uri.scheme_str() == Some("wss");
-    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let port = uri
+        .port_u16()
+        .or_else(|| {
+            uri.scheme_str()
+                .and_then(crate::policy::perimeter::default_port)
+        })
+        .ok_or("upstream URL has no ws:// or wss:// scheme")?;
     let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port))
         .await
         .map_err(|e| format!("could not connect to {host}:{port}: {e}"))?;

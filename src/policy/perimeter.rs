@@ -392,6 +392,21 @@ pub fn check_origin(class: PathClass, meta: &FetchMeta<'_>) -> Result<(), Refusa
     Ok(())
 }
 
+/// The port a URL of `scheme` means when it names none: 80 for `http` and `ws`, 443 for
+/// `https` and `wss` (any case); `None` for any other scheme.
+pub fn default_port(scheme: &str) -> Option<u16> {
+    ["http", "ws"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(scheme))
+        .then_some(80)
+        .or_else(|| {
+            ["https", "wss"]
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(scheme))
+                .then_some(443)
+        })
+}
+
 /// Whether `origin` (`scheme://host[:port]`) is the gateway's own, reached as `host`.
 pub fn is_own_origin(origin: &str, host: Option<&str>) -> bool {
     let Some(host) = host.and_then(parse_authority) else {
@@ -400,10 +415,10 @@ pub fn is_own_origin(origin: &str, host: Option<&str>) -> bool {
     let Some((scheme, authority)) = origin.trim().split_once("://") else {
         return false;
     };
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return false,
+    // A page's origin is http(s); `ws://` is no origin a browser sends.
+    let scheme = scheme.to_ascii_lowercase();
+    let Some(default_port) = default_port(&scheme).filter(|_| scheme.starts_with("http")) else {
+        return false;
     };
     match parse_authority(authority) {
         Some((h, p)) => h == host.0 && p.unwrap_or(default_port) == host.1.unwrap_or(default_port),

@@ -291,3 +291,15 @@ fn the_loopback_shortcut_never_allows_what_the_parse_refuses() {
     assert!(h.is_plain_loopback("127.0.0.1:4319") && h.is_plain_loopback("localhost:4319"));
     assert!(tried >= 2);
 }
+
+#[test]
+fn each_scheme_has_its_default_port() {
+    for (scheme, port) in [("http", 80), ("ws", 80), ("HTTPS", 443), ("wss", 443)] {
+        assert_eq!(default_port(scheme), Some(port), "{scheme}");
+    }
+    assert_eq!(default_port("ftp"), None);
+    assert_eq!(default_port(""), None);
+    // An origin is http(s) only.
+    assert!(is_own_origin("http://127.0.0.1:80", Some("127.0.0.1")));
+    assert!(!is_own_origin("ws://127.0.0.1:80", Some("127.0.0.1")));
+}
