@@ -395,16 +395,14 @@ pub fn check_origin(class: PathClass, meta: &FetchMeta<'_>) -> Result<(), Refusa
 /// The port a URL of `scheme` means when it names none: 80 for `http` and `ws`, 443 for
 /// `https` and `wss` (any case); `None` for any other scheme.
 pub fn default_port(scheme: &str) -> Option<u16> {
-    ["http", "ws"]
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(scheme))
-        .then_some(80)
-        .or_else(|| {
-            ["https", "wss"]
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(scheme))
-                .then_some(443)
-        })
+    let is = |s: &str| scheme.eq_ignore_ascii_case(s);
+    if is("http") || is("ws") {
+        Some(80)
+    } else if is("https") || is("wss") {
+        Some(443)
+    } else {
+        None
+    }
 }
 
 /// Whether `origin` (`scheme://host[:port]`) is the gateway's own, reached as `host`.

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode, header};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, StreamBody};
 
 use super::held::Held;
 use super::prepare::strip_hop_by_hop;
@@ -95,11 +94,8 @@ pub async fn peek(
         None => Body::new(HeldThen::new(held.freeze(), body)),
         // A broken stream: what came, then the error (never a clean end).
         Some(e) => {
-            let first = futures_util::stream::once(std::future::ready(Ok(held.freeze())));
-            let stream = first
-                .chain(futures_util::stream::once(std::future::ready(Err(e))))
-                .filter(|c| std::future::ready(!matches!(c, Ok(b) if b.is_empty())));
-            Body::from_stream(stream)
+            let error = futures_util::stream::once(std::future::ready(Err(e)));
+            Body::new(HeldThen::new(held.freeze(), StreamBody::new(error)))
         }
     };
     Peeked::Deliver(http::Response::from_parts(parts, body))
