@@ -10,7 +10,7 @@ use http::{Method, header};
 use subtle::ConstantTimeEq;
 
 use super::error::GatewayError;
-use super::perimeter::{Perimeter, peer_of};
+use super::perimeter::Perimeter;
 use super::proxy::prepare::ACCESS_KEY;
 use super::state::GatewayState;
 use crate::policy::perimeter as rules;
@@ -19,7 +19,12 @@ use crate::policy::perimeter as rules;
 /// as `x-cao-key`, or as `Authorization: Bearer <key>` when the client's Authorization is not
 /// passed through. Compared in constant time; failures are logged with the peer and answered
 /// ([`Denied::answer`]) more slowly each time from the same address.
-pub fn check(state: &GatewayState, p: &Perimeter, req: &Request) -> Result<(), Denied> {
+pub fn check(
+    state: &GatewayState,
+    p: &Perimeter,
+    req: &Request,
+    peer: std::net::SocketAddr,
+) -> Result<(), Denied> {
     let Some(key) = state.config.access_key.as_deref() else {
         return Ok(());
     };
@@ -35,17 +40,14 @@ pub fn check(state: &GatewayState, p: &Perimeter, req: &Request) -> Result<(), D
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
     });
     let ok = given.is_some_and(|g| bool::from(g.ct_eq(key.as_bytes())));
-    let peer = peer_of(req);
     if ok {
-        if let Some(peer) = peer {
-            p.attempts.clear(peer.ip());
-        }
+        p.attempts.clear(peer.ip());
         return Ok(());
     }
-    let count = peer.map_or(1, |a| p.attempts.note(a.ip()));
+    let count = p.attempts.note(peer.ip());
     let delay = rules::failure_delay_ms(count);
     tracing::warn!(
-        peer = %peer.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+        peer = %peer,
         path = %req.uri().path(),
         failures = count,
         delay_ms = delay,

@@ -89,6 +89,8 @@ struct Shared {
 struct Host {
     https: bool,
     authority: Authority,
+    /// Its HTTP/1 `Host` header ([`host_header`]), made once.
+    host_header: Option<HeaderValue>,
     /// Idle HTTP/1 connections, oldest first (taken from the end, the warmest).
     idle: Vec<Idle>,
     /// The HTTP/2 connection all requests share, once there is one.
@@ -114,9 +116,9 @@ impl Host {
     }
 }
 
-/// A connection taken for one request.
+/// A connection taken for one request (an HTTP/1 one with its host's `Host` header).
 enum Taken {
-    H1(H1),
+    H1(H1, Option<HeaderValue>),
     H2(H2),
 }
 
@@ -165,7 +167,7 @@ impl HttpClient {
                 break;
             };
             let failed = match taken {
-                Taken::H1(tx) => match self.send_h1(slot, tx, req).await {
+                Taken::H1(tx, host) => match self.send_h1(slot, tx, host, req).await {
                     Ok(resp) => return Ok(resp),
                     Err(e) => e,
                 },
@@ -191,7 +193,7 @@ impl HttpClient {
         // would be copied with every request's future, though a new connection is rare.
         let (slot, taken) = Box::pin(self.connect(https, &authority, req.uri())).await?;
         let sent = match taken {
-            Taken::H1(tx) => self.send_h1(slot, tx, req).await,
+            Taken::H1(tx, host) => self.send_h1(slot, tx, host, req).await,
             Taken::H2(tx) => send_h2(tx, req).await,
         };
         sent.map_err(|f| match f.unsent {
@@ -220,15 +222,15 @@ impl HttpClient {
                     host.h2 = None;
                 }
                 host.expire(Instant::now(), self.shared.idle_timeout);
-                (slot, host.idle.pop()?.tx)
+                (slot, (host.idle.pop()?.tx, host.host_header.clone()))
             };
-            let mut tx = taken;
+            let (mut tx, host) = taken;
             if tx.is_closed() {
                 continue;
             }
             // Given back at its body's end; hyper may be a step from marking it idle.
             if tx.is_ready() || tx.ready().await.is_ok() {
-                return Some((slot, Taken::H1(tx)));
+                return Some((slot, Taken::H1(tx, host)));
             }
         }
     }
@@ -262,14 +264,14 @@ impl HttpClient {
                 .await
                 .map_err(|e| failed(Box::new(e)))?;
             drive(conn, "");
-            Taken::H1(tx)
+            Taken::H1(tx, host_header(uri))
         };
-        let slot = self.register(https, authority, &taken);
+        let slot = self.register(https, authority, uri, &taken);
         Ok((slot, taken))
     }
 
     /// The host's slot (made on first use), keeping `taken` there if it is HTTP/2.
-    fn register(&self, https: bool, authority: &Authority, taken: &Taken) -> usize {
+    fn register(&self, https: bool, authority: &Authority, uri: &Uri, taken: &Taken) -> usize {
         let Ok(mut hosts) = self.shared.hosts.lock() else {
             return usize::MAX;
         };
@@ -279,6 +281,7 @@ impl HttpClient {
                 hosts.push(Host {
                     https,
                     authority: authority.clone(),
+                    host_header: host_header(uri),
                     idle: Vec::new(),
                     h2: None,
                 });
@@ -303,16 +306,17 @@ impl HttpClient {
         }
     }
 
-    /// Send on an HTTP/1 connection in origin form (a request handed back has its absolute
-    /// URI again).
+    /// Send on an HTTP/1 connection in origin form, with `host` unless the request has its
+    /// own (a request handed back has its absolute URI again).
     async fn send_h1(
         &self,
         slot: usize,
         mut tx: H1,
+        host: Option<HeaderValue>,
         mut req: Request<Full<Bytes>>,
     ) -> Result<Response<Body>, Failed> {
-        if !req.headers().contains_key(http::header::HOST)
-            && let Some(host) = host_header(req.uri())
+        if let Some(host) = host
+            && !req.headers().contains_key(http::header::HOST)
         {
             req.headers_mut().insert(http::header::HOST, host);
         }

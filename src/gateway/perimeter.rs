@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use http_body::Body as _;
@@ -195,29 +195,23 @@ pub fn check_request(p: &Perimeter, parts: &http::request::Parts) -> Result<Path
     Ok(class)
 }
 
-/// The peer's address, when the server recorded it.
-pub fn peer_of(req: &Request) -> Option<SocketAddr> {
-    peer_in(req.extensions())
-}
-
-fn peer_in(extensions: &http::Extensions) -> Option<SocketAddr> {
-    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
-}
-
 /// Browser headers that are not forwarded.
 const BROWSER_HEADERS: [HeaderName; 3] = [header::ORIGIN, header::REFERER, header::EXPECT];
 
 /// The first step of every request ([`super::server`] composes the steps): [`check_request`],
 /// OPTIONS answered locally, browser headers dropped before forwarding. The request goes on
 /// with its path class, for [`finish`]; a refused one is answered here.
-pub fn admit(p: &Perimeter, req: Request) -> Result<(Request, PathClass), Box<Response>> {
+pub fn admit(
+    p: &Perimeter,
+    req: Request,
+    peer: SocketAddr,
+) -> Result<(Request, PathClass), Box<Response>> {
     let (mut parts, body) = req.into_parts();
     let class = match check_request(p, &parts) {
         Ok(c) => c,
         Err(r) => {
-            let peer = peer_in(&parts.extensions);
             tracing::info!(
-                peer = %peer.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+                peer = %peer,
                 method = %parts.method,
                 path = %parts.uri.path(),
                 status = r.status,

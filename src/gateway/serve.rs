@@ -43,13 +43,24 @@ pub fn is_tls(first_byte: u8) -> bool {
 }
 
 /// What answers each request of a connection: the gateway's front door
-/// ([`super::server::Front`]) or any axum [`Router`] (the mock upstream serving HTTPS).
+/// ([`super::server::Front`]) or any axum [`Router`] (the mock upstream serving HTTPS). `peer`
+/// is the address the connection came from, handed over as it is rather than as a request
+/// extension (which would allocate a map for every request).
 pub trait App: Clone + Send + Sync + 'static {
-    fn call(&self, req: http::Request<Body>) -> impl Future<Output = Response> + Send + use<Self>;
+    fn call(
+        &self,
+        req: http::Request<Body>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Response> + Send + use<Self>;
 }
 
 impl App for Router {
-    fn call(&self, req: http::Request<Body>) -> impl Future<Output = Response> + Send + use<> {
+    fn call(
+        &self,
+        mut req: http::Request<Body>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Response> + Send + use<> {
+        req.extensions_mut().insert(ConnectInfo(peer));
         let routed = Service::call(&mut self.clone(), req);
         async move {
             match routed.await {
@@ -160,9 +171,8 @@ impl<A: App> Conn<A> {
             builder,
             watcher,
         } = self;
-        let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            let answered = app.call(req.map(Body::new));
+        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+            let answered = app.call(req.map(Body::new), peer);
             async move { Ok::<_, Infallible>(answered.await) }
         });
         let conn = builder

@@ -3,6 +3,7 @@
 //! answer, `/oauth/token`) or forwarding.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -65,23 +66,27 @@ pub fn front(state: Arc<GatewayState>, identity: Arc<Identity>) -> Front {
 }
 
 impl App for Front {
-    fn call(&self, req: Request) -> impl Future<Output = Response> + Send + use<> {
+    fn call(
+        &self,
+        req: Request,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Response> + Send + use<> {
         let door = self.0.clone();
         // Boxed once here: the future holds the whole forward (several KB), and unboxed every
         // move of it on its way into hyper's dispatcher would be a copy of all of it.
-        Box::pin(async move { door.admission(req).await })
+        Box::pin(async move { door.admission(req, peer).await })
     }
 }
 
 impl Door {
     /// The way in, in order: [`perimeter::admit`], [`access_key::check`], [`perimeter::buffer`];
     /// then the route, and [`perimeter::finish`] on the way out.
-    async fn admission(&self, req: Request) -> Response {
-        let (req, class) = match perimeter::admit(&self.fence, req) {
+    async fn admission(&self, req: Request, peer: SocketAddr) -> Response {
+        let (req, class) = match perimeter::admit(&self.fence, req, peer) {
             Ok(admitted) => admitted,
             Err(refused) => return *refused,
         };
-        if let Err(denied) = access_key::check(&self.state, &self.fence, &req) {
+        if let Err(denied) = access_key::check(&self.state, &self.fence, &req, peer) {
             return denied.answer().await;
         }
         let (req, permit) = match perimeter::buffer(&self.state, &self.fence, req).await {
@@ -89,7 +94,7 @@ impl Door {
             Err(refused) => return *refused,
         };
         let resp = if OWN_ROUTES.contains(&req.uri().path()) {
-            self.own.call(req).await
+            self.own.call(req, peer).await
         } else {
             proxy::forward(&self.state, req).await
         };
