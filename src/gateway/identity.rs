@@ -8,10 +8,10 @@
 //! gateway through the one client in `live.rs`, before it sends the access key or believes
 //! `/status`) sends a fresh nonce and checks the proof with the same secret; the port
 //! is in the MAC, so a squatter relaying to a real gateway on another port gets a proof that
-//! does not fit. On Linux the
-//! listening socket's owner is also checked in `/proc/net/tcp{,6}`: it must be this user.
+//! does not fit. Where the OS tells who owns the listening socket (`crate::os::sockets`), it
+//! must be this user.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use anyhow::Context;
 use ring::hmac;
 use subtle::ConstantTimeEq;
 
+use crate::os::sockets::ListenerOwner;
 use crate::store::{Store, fsutil};
 
 /// The secret's file in the data dir.
@@ -205,81 +206,14 @@ pub fn verify_on(
     Verdict::NotOurs(what.to_string())
 }
 
-/// On Linux: why the socket listening on `addr` is not this user's, when it is not.
+/// Why the socket listening on `addr` is not this user's, when the OS says it is not.
 fn foreign_listener(addr: SocketAddr) -> Option<String> {
-    #[cfg(target_os = "linux")]
-    {
-        let me = nix::unistd::getuid().as_raw();
-        let mut owners = Vec::new();
-        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            if let Ok(text) = std::fs::read_to_string(table) {
-                owners.extend(listening_owners(&text, addr));
-            }
-        }
-        owners.into_iter().find(|u| *u != me).map(|u| {
-            format!(
-                "the socket listening on port {} belongs to another user (uid {u}, you are uid {me})",
-                addr.port()
-            )
-        })
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = addr;
-        None
-    }
-}
-
-/// The uids owning LISTEN sockets in a `/proc/net/tcp{,6}` table that would take a connection
-/// to `target`: its port on its address or a wildcard address.
-pub fn listening_owners(table: &str, target: SocketAddr) -> Vec<u32> {
-    let mut out = Vec::new();
-    for line in table.lines().skip(1) {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        let (Some(local), Some(state), Some(uid)) = (cols.get(1), cols.get(3), cols.get(7)) else {
-            continue;
-        };
-        if *state != "0A" {
-            continue;
-        }
-        let Some((ip_hex, port_hex)) = local.split_once(':') else {
-            continue;
-        };
-        let (Ok(port), Some(ip), Ok(uid)) = (
-            u16::from_str_radix(port_hex, 16),
-            proc_ip(ip_hex),
-            uid.parse::<u32>(),
-        ) else {
-            continue;
-        };
-        let same = ip == target.ip()
-            || ip.is_unspecified()
-            || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped() == Some(match target.ip() {
-                IpAddr::V4(a) => a,
-                IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-            }));
-        if port == target.port() && same {
-            out.push(uid);
-        }
-    }
-    out
-}
-
-/// An address as `/proc/net/tcp` prints it: 32-bit words in host (little-endian) order.
-fn proc_ip(h: &str) -> Option<IpAddr> {
-    match h.len() {
-        8 => Some(IpAddr::V4(Ipv4Addr::from(
-            u32::from_str_radix(h, 16).ok()?.to_le_bytes(),
-        ))),
-        32 => {
-            let mut bytes = [0u8; 16];
-            for i in 0..4 {
-                let w = u32::from_str_radix(&h[8 * i..8 * i + 8], 16).ok()?;
-                bytes[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
-            }
-            Some(IpAddr::V6(Ipv6Addr::from(bytes)))
-        }
-        _ => None,
+    match crate::os::sockets::listener_owner(addr) {
+        ListenerOwner::Other { who, me } => Some(format!(
+            "the socket listening on port {} belongs to another user ({who}, you are {me})",
+            addr.port()
+        )),
+        ListenerOwner::Me | ListenerOwner::Unknown => None,
     }
 }
 

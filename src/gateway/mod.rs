@@ -117,7 +117,7 @@ pub struct GatewayHandle {
 /// Start the gateway on `config.bind:config.port` (port 0 picks a free one).
 pub async fn spawn(store: Arc<Store>, mut config: GatewayConfig) -> anyhow::Result<GatewayHandle> {
     config.validate()?;
-    serve::raise_fd_limit();
+    crate::os::limits::raise_fd_limit();
     let listener = tokio::net::TcpListener::bind((config.bind, config.port))
         .await
         .with_context(|| {

@@ -184,25 +184,6 @@ impl<A: App> Conn<A> {
     }
 }
 
-/// Raise the soft `RLIMIT_NOFILE` to the hard limit (each stream holds two sockets). Returns the
-/// limit now in force, when known.
-pub fn raise_fd_limit() -> Option<u64> {
-    #[cfg(unix)]
-    {
-        use nix::sys::resource::{Resource, getrlimit, setrlimit};
-        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
-        if soft < hard {
-            match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-                Ok(()) => return Some(hard),
-                Err(e) => tracing::debug!("could not raise the open-file limit: {e}"),
-            }
-        }
-        Some(soft)
-    }
-    #[cfg(not(unix))]
-    None
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -212,19 +193,6 @@ mod tests {
             "GET", "POST", "PRI", "OPTIONS", "HEAD", "PUT", "DELETE", "CONNECT",
         ] {
             assert!(!super::is_tls(method.as_bytes()[0]), "{method}");
-        }
-    }
-
-    #[test]
-    fn the_soft_fd_limit_ends_at_the_hard_one() {
-        let now = super::raise_fd_limit();
-        #[cfg(unix)]
-        {
-            let (soft, hard) =
-                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-                    .unwrap_or((0, 1));
-            assert_eq!(soft, hard);
-            assert_eq!(now, Some(soft));
         }
     }
 }
