@@ -79,7 +79,11 @@ async fn upstream(port: u16, events: u32, interval: Duration) -> u16 {
 }
 
 /// One client stream: returns the latencies (µs) of the stamped events it got, or an error.
-async fn client(http: cao::gateway::HttpClient, url: String, n: usize) -> Result<Vec<u64>, String> {
+async fn client(
+    http: cao::net::client::HttpClient,
+    url: String,
+    n: usize,
+) -> Result<Vec<u64>, String> {
     let req = http::Request::post(format!("{url}/responses"))
         .header("authorization", "Bearer client-token")
         .header("chatgpt-account-id", "client-account")
@@ -152,7 +156,7 @@ async fn main() {
         .target
         .clone()
         .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
-    let http = cao::gateway::http_client().unwrap();
+    let http = cao::net::connector::http_client().unwrap();
     let started = Instant::now();
     let tasks: Vec<_> = (0..a.streams)
         .map(|n| tokio::spawn(client(http.clone(), target.clone(), n)))

@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
-use cao::gateway::ws_socket::{Msg, Socket};
-use cao::gateway::{ws_client, ws_upgrade};
+use cao::net::ws::socket::{Msg, Socket};
+use cao::net::ws::{client as ws_client, server as ws_upgrade};
 use cao::policy::ws_deflate::Wants;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
@@ -208,7 +208,7 @@ async fn session(a: &Args) {
     let (mut deflate, mut wire_total) = (String::from("-"), 0usize);
     let mut history: Vec<Value> = Vec::new();
     if a.http {
-        let http = cao::gateway::http_client().expect("http client");
+        let http = cao::net::connector::http_client().expect("http client");
         for turn in 0..a.turns {
             let new = if turn == 0 {
                 first_input()

@@ -11,6 +11,7 @@ pub(crate) mod duration;
 pub mod gateway;
 pub mod logging;
 pub mod mock;
+pub mod net;
 pub mod os;
 pub(crate) mod pem;
 pub mod policy;

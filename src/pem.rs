@@ -1,5 +1,5 @@
 //! CA certificates from PEM text, for both places cao trusts a private CA: the upstream
-//! (`--upstream-ca-file`, [`crate::gateway::upstream_tls`]) and a `rediss://` shared state
+//! (`--upstream-ca-file`, [`crate::net::connector`]) and a `rediss://` shared state
 //! (`--state-ca-file`, [`crate::shared::connect`]). A leaf.
 
 use rustls_pki_types::CertificateDer;

@@ -4,7 +4,7 @@
 //! something `from_event` can be asked about without a panic.
 #![no_main]
 
-use cao::gateway::usage::SseScanner;
+use cao::gateway::pool::usage_tracker::SseScanner;
 use cao::policy::usage_event::from_event;
 use libfuzzer_sys::fuzz_target;
 

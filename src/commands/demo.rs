@@ -116,7 +116,7 @@ async fn run_demo(data: &std::path::Path, with_codex: bool) -> Result<()> {
     )?;
     out.flush()?;
 
-    let client = gateway::http_client()?;
+    let client = crate::net::http_client()?;
     let steps = script::steps();
     let mut seen = 0;
     for (i, step) in steps.iter().enumerate() {

@@ -9,8 +9,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
-use crate::gateway::{GatewayHandle, HttpClient};
+use crate::gateway::GatewayHandle;
 use crate::mock::{AccountFaults, MockUpstream, QuotaFault, Scenario};
+use crate::net::HttpClient;
 use crate::render::{style, time};
 use crate::store::auth_file::{AuthFile, TokenSet, make_unsigned_jwt};
 use crate::store::{self, Store, fsutil};
@@ -268,7 +269,7 @@ pub async fn send_and_narrate(
 }
 
 /// Print the text deltas of an SSE answer as they arrive.
-async fn stream_text(mut body: crate::gateway::client::Body, out: &mut impl Write) -> Result<()> {
+async fn stream_text(mut body: crate::net::client::Body, out: &mut impl Write) -> Result<()> {
     let mut buf = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {

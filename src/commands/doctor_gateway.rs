@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::codex::shim;
-use crate::gateway::{tls, tls_bundle, tls_urls};
+use crate::gateway::tls::{self, bundle as tls_bundle, urls as tls_urls};
 use crate::policy::health::GatewayIssue;
 use crate::policy::health::gateway::{self, Bundle, GatewayInput, Route};
 use crate::store::Store;

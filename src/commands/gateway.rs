@@ -11,7 +11,7 @@ use super::gateway_announce as announce;
 use crate::cli::gateway::{
     GatewayDisableArgs, GatewayEnableArgs, GatewayStartArgs, GatewayStateKeyArgs, GatewayStatusArgs,
 };
-use crate::gateway::{self, GatewayConfig, LiveGateway, Overrides, live};
+use crate::gateway::{self, GatewayConfig, LiveGateway, Overrides, running};
 use crate::policy::account::State as AccountState;
 use crate::policy::strategy::DEFAULT_SWITCH_AT;
 use crate::render::time;
@@ -136,8 +136,8 @@ pub fn start(ctx: &Ctx, a: GatewayStartArgs) -> Result<i32> {
 /// Say where the access key came from when that matters: a key on the command line is visible
 /// to every local user (`ps`), a generated one is shown once, a key file others can read.
 fn access_key_notes(a: &Overrides, config: &GatewayConfig) {
-    use crate::gateway::key_source::{self, KeySource};
-    use crate::gateway::overrides::ACCESS_KEY_ENV;
+    use crate::gateway::config::key_source::{self, KeySource};
+    use crate::gateway::config::overrides::ACCESS_KEY_ENV;
     match key_source::source_of(a) {
         Some(KeySource::CommandLine) => eprintln!(
             "WARNING: --access-key on the command line is visible to every user of this machine \
@@ -303,7 +303,7 @@ pub fn status(ctx: &Ctx, a: &GatewayStatusArgs) -> Result<i32> {
     // started with another --port and no --save).
     let running = ctx.store.load_runtime().ok().flatten();
     let url = running.as_ref().map_or_else(
-        || live::reach_url(config.bind, config.port),
+        || running::reach_url(config.bind, config.port),
         |r| r.url.clone(),
     );
     let (live, not_ours) = match LiveGateway::find(&ctx.store, &url, config.access_key.clone()) {

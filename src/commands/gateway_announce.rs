@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::gateway::{GatewayHandle, Overrides, live, page};
+use crate::gateway::{GatewayHandle, Overrides, pages, running};
 use crate::policy::account::State;
 use crate::render::text::plural;
 use crate::store::{GatewayRuntime, SavedGateway, Store};
@@ -34,7 +34,7 @@ impl Listening {
     pub fn of(handle: &GatewayHandle) -> Self {
         let addr: SocketAddr = handle.local_addr();
         Self {
-            url: live::reach_url(addr.ip(), addr.port()),
+            url: running::reach_url(addr.ip(), addr.port()),
             https_url: handle.tls_url(),
             port: addr.port(),
             pid: std::process::id(),
@@ -152,7 +152,7 @@ pub fn option_sources(saved: &SavedGateway, asked: &Overrides, saved_path: &str)
 pub fn next_steps(handle: &GatewayHandle, upstream: &str, options: &str, saved: bool) -> String {
     let l = Listening::of(handle);
     let now = crate::clock::now_ms();
-    let view = page::status_view(handle.state(), now);
+    let view = pages::status::status_view(handle.state(), now);
     let mut out = match &l.https_url {
         Some(https) => format!(
             "cao gateway is running (pid {}): {} and {https} on the same port\n",

@@ -18,7 +18,7 @@ use crate::cli::gateway::{GatewayDisableArgs, GatewayEnableArgs};
 use crate::codex::config_edit::{self, RoutingRecord};
 use crate::codex::{app_env, on_path, shim};
 use crate::gateway::identity::Verdict;
-use crate::gateway::live;
+use crate::gateway::running;
 use crate::store::fsutil;
 
 /// Suffix of the copy of config.toml taken before the first change.
@@ -75,7 +75,7 @@ impl Paths {
 /// Whether this user's cao gateway runs at `url` (`Ok(true)`), nothing listens there
 /// (`Ok(false)`), or something else does: an error saying so, as no token may go there.
 pub fn require_ours(store: &crate::store::Store, url: &str) -> Result<bool> {
-    match crate::gateway::live::verify(store, url) {
+    match crate::gateway::running::verify(store, url) {
         Verdict::Ours => Ok(true),
         Verdict::NothingListening => Ok(false),
         Verdict::NotOurs(why) => bail!(
@@ -102,15 +102,15 @@ pub fn normalize_url(raw: &str) -> Result<String> {
 /// when the gateway serves HTTPS there (loopback), since the Codex TUI of a personal account
 /// refuses a plain-http `chatgpt_base_url`; else the plain address.
 pub fn default_url(store: &crate::store::Store) -> String {
-    let plain = live::find_url(store);
-    crate::gateway::tls_urls::https_for(&plain).unwrap_or(plain)
+    let plain = running::find_url(store);
+    crate::gateway::tls::urls::https_for(&plain).unwrap_or(plain)
 }
 
 /// True when `url` is the gateway's own HTTPS (a loopback `https://` URL), whose certificate
 /// Codex trusts only through cao's CA bundle.
 pub fn needs_ca_bundle(url: &str) -> bool {
     url::Url::parse(url)
-        .is_ok_and(|u| u.scheme() == "https" && crate::gateway::tls_urls::is_loopback(&u))
+        .is_ok_and(|u| u.scheme() == "https" && crate::gateway::tls::urls::is_loopback(&u))
 }
 
 /// Make sure the CA, the leaf and Codex's bundle exist (keeping the user's own CA in the
@@ -118,9 +118,9 @@ pub fn needs_ca_bundle(url: &str) -> bool {
 pub fn prepare_ca_bundle(
     store: &crate::store::Store,
     warnings: &mut Vec<String>,
-) -> Result<crate::gateway::tls::TlsInfo> {
-    use crate::gateway::tls_bundle::BundleNote;
-    let (info, notes) = crate::gateway::tls_bundle::prepare(store.root(), crate::store::now_ms())
+) -> Result<crate::gateway::tls::certs::TlsInfo> {
+    use crate::gateway::tls::bundle::BundleNote;
+    let (info, notes) = crate::gateway::tls::bundle::prepare(store.root(), crate::store::now_ms())
         .context("could not prepare the gateway's certificate for Codex")?;
     for note in notes {
         if let BundleNote::Skipped { var, path, reason } = note {

@@ -15,7 +15,7 @@ use crate::cli::gateway::GatewayVerifyArgs;
 pub fn verify(ctx: &Ctx, args: &GatewayVerifyArgs) -> Result<i32> {
     let url = match &args.url {
         Some(u) => normalize_url(u)?,
-        None => normalize_url(&crate::gateway::live::find_url(&ctx.store))?,
+        None => normalize_url(&crate::gateway::running::find_url(&ctx.store))?,
     };
     if !require_ours(&ctx.store, &url)? {
         bail!(

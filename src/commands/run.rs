@@ -37,9 +37,9 @@ const INTERRUPTED_EXIT: i32 = 130;
 /// broker cao serves for the length of the run, so every refresh of an account (Codex's own
 /// included) goes through one custodian and no refresh token is spent twice.
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
-    let broker = crate::gateway::token_endpoint::Loopback::start(&ctx.store)?;
+    let broker = crate::gateway::tokens::endpoint::Loopback::start(&ctx.store)?;
     let env = vec![(
-        crate::gateway::token_endpoint::TOKEN_URL_ENV.to_string(),
+        crate::gateway::tokens::endpoint::TOKEN_URL_ENV.to_string(),
         std::ffi::OsString::from(broker.url()),
     )];
     let result = if args.gateway {

@@ -1,7 +1,7 @@
 //! `cao status --refresh`: ask the backend's usage endpoint about every logged-in account before
 //! rendering, without a running gateway. It loads the accounts the way the gateway does (so token
 //! refreshes go through the gateway's token code, under the same locks), asks
-//! [`crate::gateway::poll::REFRESH_CONCURRENCY`] accounts at a time, and writes what it learned
+//! [`crate::gateway::usage::poll::REFRESH_CONCURRENCY`] accounts at a time, and writes what it learned
 //! into account_status.json, where every view reads it. Tokens rotated on the way that cannot be
 //! saved go to a rescue file and the command fails naming it, as the gateway does.
 
@@ -12,7 +12,8 @@ use anyhow::{Context, Result};
 
 use super::Ctx;
 use crate::gateway::Overrides;
-use crate::gateway::{self, GatewayConfig, GatewayState, poll};
+use crate::gateway::usage::poll;
+use crate::gateway::{GatewayConfig, GatewayState};
 use crate::store::Store;
 
 /// Refresh every account's usage; says on stderr which accounts failed and why.
@@ -29,7 +30,7 @@ pub fn refresh(ctx: &Ctx, base_url: Option<&str>) -> Result<()> {
         .context("could not start the async runtime")?;
     let store = Arc::new(Store::at(ctx.store.root()));
     let results = runtime.block_on(async move {
-        let client = gateway::http_client_trusting(config.upstream_ca_file.as_deref())?;
+        let client = crate::net::http_client_trusting(config.upstream_ca_file.as_deref())?;
         let state = tokio::task::spawn_blocking(move || GatewayState::load(store, config, client))
             .await
             .context("loading accounts")??;

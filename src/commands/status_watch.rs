@@ -8,7 +8,7 @@
 //! Off a terminal it prints one plain frame per interval.
 //!
 //! Each redraw asks the running gateway (found through its runtime file,
-//! [`crate::gateway::live::find_url`]) for `GET /status`; when it answers, its fresher usage
+//! [`crate::gateway::running::find_url`]) for `GET /status`; when it answers, its fresher usage
 //! and cooldowns go into the view and a footer names its strategy, sessions, last routing
 //! decision and recent switches. Without a gateway the dashboard comes from the data dir alone.
 
@@ -20,8 +20,8 @@ use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifier
 
 use super::Ctx;
 use crate::codex::launch;
-use crate::gateway::live::LiveError;
-use crate::gateway::{LiveGateway, Overrides, live};
+use crate::gateway::running::LiveError;
+use crate::gateway::{LiveGateway, Overrides, running};
 use crate::policy::health::HealthOptions;
 use crate::render::{RenderOpts, style, watch};
 use crate::store::inspect::Overview;
@@ -46,7 +46,7 @@ pub fn snapshot(ctx: &Ctx, r: &RenderOpts) -> Result<(Overview, Vec<String>)> {
 /// The running gateway's `/status`, if this user's gateway answers (anything else on the port
 /// is neither sent the access key nor believed).
 fn live_status(ctx: &Ctx) -> Result<Option<(String, Status)>, LiveError> {
-    let url = live::find_url(&ctx.store);
+    let url = running::find_url(&ctx.store);
     let Some(gateway) = LiveGateway::find(&ctx.store, &url, Overrides::from_env().access_key)?
     else {
         return Ok(None);

@@ -5,7 +5,7 @@
 //! (`gateway-secret`, 0600, made on first start) and `GET /health?nonce=N` answers
 //! `proof = HMAC-SHA256(secret, "cao-gateway-health-v1\n<port>\n<N>")`. A client (`cao run --gateway`,
 //! `cao gateway enable`, the shim through `cao gateway verify`, and every reader of a running
-//! gateway through the one client in `live.rs`, before it sends the access key or believes
+//! gateway through the one client in `running.rs`, before it sends the access key or believes
 //! `/status`) sends a fresh nonce and checks the proof with the same secret; the port
 //! is in the MAC, so a squatter relaying to a real gateway on another port gets a proof that
 //! does not fit. Where the OS tells who owns the listening socket (`crate::os::sockets`), it

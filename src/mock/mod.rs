@@ -164,7 +164,7 @@ impl MockUpstream {
     }
 
     /// Like [`MockUpstream::spawn`], serving HTTPS and WSS with `tls` on the same port too (the
-    /// gateway's own listener, [`crate::gateway::serve::run`], tells them apart by the first
+    /// gateway's own listener, [`crate::net::server::run`], tells them apart by the first
     /// byte): point the gateway at [`MockUpstream::https_base_url`] for a `wss://` upstream.
     pub async fn spawn_tls(
         bind: &str,
@@ -209,7 +209,7 @@ impl MockUpstream {
             Some(tls) => tokio::spawn(async move {
                 let (stop_serving, stop_rx) = tokio::sync::watch::channel(false);
                 let timeout = std::time::Duration::from_secs(30);
-                let serve = crate::gateway::serve::run(listener, app, timeout, Some(tls), stop_rx);
+                let serve = crate::net::server::run(listener, app, timeout, Some(tls), stop_rx);
                 tokio::pin!(serve);
                 tokio::select! {
                     _ = &mut serve => {}

@@ -85,7 +85,7 @@ enum Answer {
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    if crate::gateway::ws_upgrade::is_upgrade(&parts.headers)
+    if crate::net::ws::server::is_upgrade(&parts.headers)
         && parts.uri.path().ends_with("/responses")
     {
         return super::ws::handle(shared, parts).await;

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 
 use super::shared::{MockState, Shared, header_str, now_secs, usage_limit_error};
 use super::{RecordedFrame, RecordedRequest, RecordedSocket, WsFaults};
-use crate::gateway::ws_socket::Msg;
-use crate::gateway::ws_upgrade::{self, ServerSocket};
+use crate::net::ws::server::{self, ServerSocket};
+use crate::net::ws::socket::Msg;
 use crate::policy::ws_deflate::{Wants, render};
 use crate::store::auth_file::decode_claims;
 
@@ -115,7 +115,7 @@ pub(super) async fn handle(shared: Arc<Shared>, mut parts: http::request::Parts)
     }
     let answer = match refused {
         Some((status, msg)) => Err(json_answer(status, json!({"error": {"message": msg}}))),
-        None => ws_upgrade::accept(h, (!faults.ws.refuse_deflate).then_some(Wants::default()))
+        None => server::accept(h, (!faults.ws.refuse_deflate).then_some(Wants::default()))
             .map_err(|e| json_answer(StatusCode::BAD_REQUEST, json!({"error": {"message": e}}))),
     };
     let status = match &answer {
@@ -145,7 +145,7 @@ pub(super) async fn handle(shared: Arc<Shared>, mut parts: http::request::Parts)
         Ok(a) => (a.response, a.deflate),
         Err(r) => return r,
     };
-    let offered = ws_upgrade::extension_values(h).join(", ");
+    let offered = server::extension_values(h).join(", ");
     let Some(on) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
         return json_answer(
             StatusCode::BAD_REQUEST,
@@ -167,7 +167,7 @@ pub(super) async fn handle(shared: Arc<Shared>, mut parts: http::request::Parts)
         no
     };
     tokio::spawn(async move {
-        if let Some(ws) = ws_upgrade::take_over(on, deflate).await {
+        if let Some(ws) = server::take_over(on, deflate).await {
             Session {
                 shared,
                 ws,

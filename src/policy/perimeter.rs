@@ -12,14 +12,14 @@
 //! - a model call must be JSON ([`model_call_content_ok`]), which no HTML form and no
 //!   `fetch(..., {mode: "no-cors"})` can send.
 //!
-//! The gateway applies them in `gateway::perimeter`, before any upstream I/O.
+//! The gateway applies them in `gateway::front::perimeter`, before any upstream I/O.
 
 use std::net::IpAddr;
 
 /// The gateway's own endpoints (never forwarded). `/api/codex/usage` is Codex's usage call
 /// without `/backend-api` in its `chatgpt_base_url`: the gateway answers it with the pool's
-/// usage itself (`gateway::usage_answer`), like `/backend-api/wham/usage`.
-/// `/oauth/token` is the token endpoint of cao's custody (`gateway::token_endpoint`).
+/// usage itself (`gateway::usage::pooled`), like `/backend-api/wham/usage`.
+/// `/oauth/token` is the token endpoint of cao's custody (`gateway::tokens::endpoint`).
 pub(crate) const OWN_PATHS: [&str; 6] = [
     "/",
     "/health",

@@ -4,7 +4,7 @@
 //! `gateway.json` does not say. So the gateway writes this file right after it has bound its
 //! port (pid, the URLs clients reach it at, the port) and removes it when it stops; `cao gateway
 //! status`, `cao status --watch`, `cao run --gateway` and `cao gateway enable` look here first
-//! ([`crate::gateway::live::find_url`]). A file whose process is gone (the gateway was killed)
+//! ([`crate::gateway::running::find_url`]). A file whose process is gone (the gateway was killed)
 //! is stale and ignored.
 
 use serde::{Deserialize, Serialize};

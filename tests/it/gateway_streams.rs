@@ -77,7 +77,7 @@ async fn a_client_that_hangs_up_cancels_its_upstream_stream() {
     })
     .await;
     let g = gw(&env, &m, &[]);
-    let client = cao::gateway::http_client().unwrap();
+    let client = cao::net::connector::http_client().unwrap();
     let req = http::Request::post(format!("{}/responses", g.url))
         .header("content-type", "application/json")
         .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))

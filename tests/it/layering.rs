@@ -3,8 +3,8 @@
 //!   environment, tokio, clap, or another room of the crate;
 //! - library code (anything but `main.rs`, `cli/` and `commands/`) imports the command line;
 //! - a lower floor imports a room above it: `render` draws what it is handed (the running
-//!   gateway's view comes as the `wire` types, never from `gateway` itself), and `wire` stands
-//!   under both.
+//!   gateway's view comes as the `wire` types, never from `gateway` itself), `wire` stands
+//!   under both, and `net` under the gateway and the mock, which never imports the gateway.
 //!
 //! That no files import each other round a circle is [`super::layering_circles`].
 //!
@@ -46,7 +46,8 @@ const POLICY_FORBIDS: &[(&str, &str)] = &[
 
 /// The other rooms of the crate: `policy` is the ground floor and imports none of them.
 const ROOMS: &[&str] = &[
-    "cli", "codex", "commands", "gateway", "logging", "mock", "os", "render", "store", "wire",
+    "cli", "codex", "commands", "gateway", "logging", "mock", "net", "os", "render", "store",
+    "wire",
 ];
 
 /// Floors and the rooms above them that they must not import, with why.
@@ -60,6 +61,18 @@ const FLOORS: &[(&str, &[&str], &str)] = &[
         "wire",
         &["commands", "gateway", "mock", "render", "shared", "store"],
         "the wire types stand under the gateway and the views, on `policy` alone",
+    ),
+    (
+        "net",
+        &[
+            "commands", "gateway", "mock", "render", "shared", "store", "codex",
+        ],
+        "the HTTP client, the accept loop and the WebSocket wire stand under the gateway and the mock",
+    ),
+    (
+        "mock",
+        &["commands", "gateway"],
+        "the mock upstream stands on `net`, beside the gateway it answers, never on it",
     ),
 ];
 

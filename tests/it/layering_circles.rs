@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::layering::{code_lines, is_test_file, rust_files, src};
 
 /// A module's path from the crate root: `gateway/proxy/mod.rs` is `["gateway", "proxy"]`.
-fn module_of(rel: &str) -> Vec<String> {
+pub(super) fn module_of(rel: &str) -> Vec<String> {
     let stem = rel.trim_end_matches(".rs");
     let mut parts: Vec<String> = stem.split('/').map(str::to_string).collect();
     if matches!(
@@ -133,6 +133,21 @@ fn file_of<'a>(modules: &'a BTreeMap<Vec<String>, String>, path: &[String]) -> O
 
 /// The arrows between files: `from -> {to}`, a module and its own descendants left out.
 fn arrows(files: &[(String, String)]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = every_arrow(files);
+    for (from, to) in out.iter_mut() {
+        let here = module_of(from);
+        to.retain(|t| {
+            let there = module_of(t);
+            !(there.starts_with(&here) || here.starts_with(&there))
+        });
+    }
+    out.retain(|_, to| !to.is_empty());
+    out
+}
+
+/// Every arrow between files, `from -> {to}`, a folder's `mod.rs` and its children included
+/// (a file's arrows to itself left out).
+pub(super) fn every_arrow(files: &[(String, String)]) -> BTreeMap<String, BTreeSet<String>> {
     let modules: BTreeMap<Vec<String>, String> = files
         .iter()
         .map(|(rel, _)| (module_of(rel), rel.clone()))
@@ -147,11 +162,9 @@ fn arrows(files: &[(String, String)]) -> BTreeMap<String, BTreeSet<String>> {
                 let Some(to) = file_of(&modules, &path) else {
                     continue;
                 };
-                let there = module_of(to);
-                if there.starts_with(&here) || here.starts_with(&there) {
-                    continue;
+                if to != rel {
+                    out.entry(rel.clone()).or_default().insert(to.to_string());
                 }
-                out.entry(rel.clone()).or_default().insert(to.to_string());
             }
         }
     }
@@ -159,7 +172,7 @@ fn arrows(files: &[(String, String)]) -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// One loop of arrows, if there is any: the files in order, the first again at the end.
-fn a_circle(arrows: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+pub(super) fn a_circle(arrows: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
     // Depth first; a file met again while still on the path closes a loop.
     fn visit(
         at: &str,

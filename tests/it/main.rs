@@ -39,6 +39,7 @@ mod gateway_tokens;
 mod identity;
 mod layering;
 mod layering_circles;
+mod layering_gateway;
 mod page_chromium;
 mod perimeter;
 mod perimeter_chromium;

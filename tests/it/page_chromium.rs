@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 /// Serve the real page at `/` and `status` (a fixed JSON) at `/status` on 127.0.0.1.
 async fn serve(status: Value) -> (String, tokio::task::JoinHandle<()>) {
     let app = Router::new()
-        .route("/", get(cao::gateway::page::handler))
+        .route("/", get(cao::gateway::pages::page::handler))
         .route(
             "/status",
             get(move || {

@@ -79,10 +79,12 @@ async fn a_session_pinned_by_one_replica_stays_on_its_account_at_another() {
         model_call(&b.url, Some(&format!("other-{i}"))).await;
     }
     // The pin goes to Redis behind the request (write-behind): wait until Redis holds it.
-    let shared =
-        cao::shared::redis::SharedState::connect(&p.pool.url(), cao::gateway::replicas::KEY_PREFIX)
-            .await
-            .unwrap();
+    let shared = cao::shared::redis::SharedState::connect(
+        &p.pool.url(),
+        cao::gateway::pool::replicas::KEY_PREFIX,
+    )
+    .await
+    .unwrap();
     let shared = &shared;
     assert!(
         eventually_async(15, || async move {

@@ -138,7 +138,7 @@ async fn certificates_are_made_private_on_first_start_and_reused_across_restarts
     assert_eq!(again, leaf);
     // A CA the gateway does not use is refused: the check above can fail.
     let other = TestEnv::new();
-    cao::gateway::tls::ensure(&other.data_dir(), now_ms()).unwrap();
+    cao::gateway::tls::certs::ensure(&other.data_dir(), now_ms()).unwrap();
     let stranger = read(&tls_dir(&other).join("ca.pem"));
     assert!(
         handshake(g.tls_url.as_deref().unwrap(), &stranger)
@@ -152,7 +152,7 @@ async fn certificates_are_made_private_on_first_start_and_reused_across_restarts
 async fn a_leaf_with_under_60_days_left_is_renewed_at_start_under_the_same_ca() {
     let env = two_accounts();
     // Made 150 days ago: the leaf (180 days) has 30 left.
-    cao::gateway::tls::ensure(&env.data_dir(), now_ms() - 150 * DAY_MS).unwrap();
+    cao::gateway::tls::certs::ensure(&env.data_dir(), now_ms() - 150 * DAY_MS).unwrap();
     let ca = read(&tls_dir(&env).join("ca.pem"));
     let (old_leaf, old_until) = leaf_on_disk(&env);
     assert!(old_until < now_ms() + 31 * DAY_MS);
@@ -231,7 +231,7 @@ async fn the_bundle_keeps_the_users_own_ca_next_to_caos() {
     let g = gw(&env, &m, &[]);
     // "Corporate" CA: another cao data dir's CA will do (a real CA certificate on disk).
     let corp = two_accounts();
-    cao::gateway::tls::ensure(&corp.data_dir(), now_ms()).unwrap();
+    cao::gateway::tls::certs::ensure(&corp.data_dir(), now_ms()).unwrap();
     let corp_ca = tls_dir(&corp).join("ca.pem");
     let codex_home = env.dir.path().join("codex-home");
     std::fs::create_dir_all(&codex_home).unwrap();

@@ -150,7 +150,7 @@ fn doctor_warns_when_the_ca_bundle_is_missing_or_lacks_the_current_ca() {
 
     // A bundle holding another CA (cao's CA was made again since it was written).
     let other = TestEnv::new();
-    cao::gateway::tls::ensure(&other.data_dir(), now_ms()).unwrap();
+    cao::gateway::tls::certs::ensure(&other.data_dir(), now_ms()).unwrap();
     let stranger = std::fs::read_to_string(other.data_dir().join("tls/ca.pem")).unwrap();
     std::fs::write(&bundle, &stranger).unwrap();
     let (code, codes, v) = s.doctor();
@@ -177,7 +177,7 @@ fn doctor_warns_about_a_server_certificate_near_its_end_until_a_start_renews_it(
     // Certificates (and the bundle) as if made 160 days ago: the leaf has 20 days left, which
     // a gateway started since would have renewed.
     std::fs::remove_dir_all(s.tls()).unwrap();
-    cao::gateway::tls_bundle::prepare(&s.env.data_dir(), now_ms() - 160 * DAY_MS).unwrap();
+    cao::gateway::tls::bundle::prepare(&s.env.data_dir(), now_ms() - 160 * DAY_MS).unwrap();
     let (code, codes, v) = s.doctor();
     assert_eq!(
         (code, codes),

@@ -14,8 +14,8 @@ use common::{TestEnv, now_secs};
 #[tokio::test(flavor = "multi_thread")]
 async fn model_calls_a_switch_and_a_refresh_go_over_http2_when_alpn_picks_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (material, _) = cao::gateway::tls::ensure(dir.path(), common::now_ms()).unwrap();
-    let cert = Arc::new(cao::gateway::tls_serve::LiveCert::new(&material).unwrap());
+    let (material, _) = cao::gateway::tls::certs::ensure(dir.path(), common::now_ms()).unwrap();
+    let cert = Arc::new(cao::gateway::tls::serving::LiveCert::new(&material).unwrap());
     let mut server = (*cert.server_config().unwrap()).clone();
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let m = MockUpstream::spawn_tls(

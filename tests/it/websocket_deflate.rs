@@ -19,7 +19,7 @@ fn long_message() -> String {
 
 /// What the gateway itself offers upstream (never the client's offer).
 fn gateway_offer() -> String {
-    ws_deflate::render(&ws_deflate::offer(cao::gateway::ws_socket::UPSTREAM))
+    ws_deflate::render(&ws_deflate::offer(cao::net::ws::socket::UPSTREAM))
 }
 
 fn only_socket(m: &MockUpstream) -> RecordedSocket {
@@ -187,7 +187,7 @@ async fn an_upstream_that_refuses_deflate_is_used_uncompressed_and_a_switch_stil
 
 #[tokio::test(flavor = "multi_thread")]
 async fn beyond_the_context_budget_upstream_sockets_compress_each_message_alone() {
-    use cao::gateway::ws_socket::{CONTEXT_SOCKETS, UPSTREAM_POOLED};
+    use cao::net::ws::socket::{CONTEXT_SOCKETS, UPSTREAM_POOLED};
     let env = two_accounts();
     let m = mock(Scenario::default()).await;
     let g = gw(&env, &m, &[]);

@@ -20,8 +20,8 @@ struct TlsUpstream {
 
 async fn tls_upstream(scenario: Scenario) -> TlsUpstream {
     let dir = tempfile::tempdir().unwrap();
-    let (material, _) = cao::gateway::tls::ensure(dir.path(), common::now_ms()).unwrap();
-    let cert = Arc::new(cao::gateway::tls_serve::LiveCert::new(&material).unwrap());
+    let (material, _) = cao::gateway::tls::certs::ensure(dir.path(), common::now_ms()).unwrap();
+    let cert = Arc::new(cao::gateway::tls::serving::LiveCert::new(&material).unwrap());
     let server: Arc<rustls::ServerConfig> = cert.server_config().unwrap();
     let m = MockUpstream::spawn_tls("127.0.0.1", 0, scenario, server)
         .await

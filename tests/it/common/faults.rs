@@ -96,7 +96,7 @@ pub async fn raw_model_call(gw_url: &str) -> TcpStream {
 /// A model call without client credentials of its own; returns status and body (with a
 /// `<<stream error>>` marker when the body broke off), or the error if no answer head came.
 pub async fn streamed_call(url: &str, session: &str) -> Result<(u16, String), String> {
-    let client = cao::gateway::http_client().unwrap();
+    let client = cao::net::connector::http_client().unwrap();
     let req = http::Request::post(format!("{url}/responses"))
         .header("authorization", "Bearer client")
         .header("accept", "text/event-stream")

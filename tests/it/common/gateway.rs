@@ -186,7 +186,7 @@ impl Answer {
 /// Send one request (headers as pairs) and read the whole answer. A body that breaks off
 /// mid-way is returned with what arrived plus a final `\n<<stream error: ...>>` marker.
 pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
-    let client = cao::gateway::http_client().unwrap();
+    let client = cao::net::connector::http_client().unwrap();
     let mut b = http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         b = b.header(*k, *v);
@@ -208,7 +208,7 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]
 
 /// Read a whole answer body as text, frame by frame (each within 60 s). A body that breaks off
 /// mid-way is returned with what arrived plus a final `\n<<stream error: ...>>` marker.
-pub async fn read_text(mut body: cao::gateway::client::Body) -> String {
+pub async fn read_text(mut body: cao::net::client::Body) -> String {
     let mut text = String::new();
     loop {
         match tokio::time::timeout(Duration::from_secs(60), body.frame()).await {

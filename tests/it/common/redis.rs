@@ -250,9 +250,10 @@ pub async fn publish_out_of_band(
 ) -> cao::shared::redis::Publish {
     use cao::store::custody::fingerprint;
     let key = cao::shared::seal::StateKey::load(Path::new(key_file)).unwrap();
-    let shared = cao::shared::redis::SharedState::connect(url, cao::gateway::replicas::KEY_PREFIX)
-        .await
-        .unwrap();
+    let shared =
+        cao::shared::redis::SharedState::connect(url, cao::gateway::pool::replicas::KEY_PREFIX)
+            .await
+            .unwrap();
     let new_rt = auth["tokens"]["refresh_token"].as_str().unwrap();
     let old = fingerprint(replaces);
     shared

@@ -3,8 +3,8 @@
 //! offered, as Codex does (unless [`WsClient::connect_opts`] says not to).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use cao::gateway::ws_client;
-use cao::gateway::ws_socket::{Msg, Socket};
+use cao::net::ws::client;
+use cao::net::ws::socket::{Msg, Socket};
 use cao::policy::ws_deflate::Wants;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -84,7 +84,7 @@ impl WsClient {
         let host = uri.authority().unwrap().as_str().to_string();
         let tcp = TcpStream::connect(host).await.map_err(|e| e.to_string())?;
         let wants = deflate.then(Wants::default);
-        let opened = ws_client::open(tcp, &uri, h, wants)
+        let opened = client::open(tcp, &uri, h, wants)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self {
