@@ -59,16 +59,20 @@ const RENEW: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 const RELEASE: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1]) else return 0 end";
-/// KEYS[1] tokens hash; ARGV: expected fp ('' = none yet), new fp, sealed.
-/// Returns {1, fp, gen, ''} when published, {0, fp, gen, sealed} when another set is there.
-const PUBLISH: &str = r"local cur = redis.call('HGET', KEYS[1], 'fp')
-if (cur == false and ARGV[1] == '') or cur == ARGV[1] or cur == ARGV[2] then
-  local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
-  redis.call('HSET', KEYS[1], 'fp', ARGV[2], 'sealed', ARGV[3])
-  return {1, ARGV[2], gen, ''}
+/// KEYS[1] tokens hash; ARGV: expected fp ('' = none yet), new fp, sealed, new generation.
+/// Publishes only over the expected set at the generation just below the new one (the sealed
+/// value is bound to its fingerprint and generation, so both must be what the sealer saw).
+/// Publishing the fingerprint already there changes nothing.
+/// Returns {1, fp, gen, ''} when published (or already there), {0, fp, gen, sealed} when
+/// another set is there.
+const PUBLISH: &str = r"local h = redis.call('HMGET', KEYS[1], 'fp', 'gen', 'sealed')
+local cur, gen = h[1], tonumber(h[2]) or 0
+if cur == ARGV[2] then return {1, cur, gen, ''} end
+if ((cur == false and ARGV[1] == '') or cur == ARGV[1]) and gen + 1 == tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'fp', ARGV[2], 'sealed', ARGV[3], 'gen', ARGV[4])
+  return {1, ARGV[2], gen + 1, ''}
 end
-local h = redis.call('HMGET', KEYS[1], 'fp', 'gen', 'sealed')
-return {0, h[1] or '', tonumber(h[2]) or 0, h[3] or ''}";
+return {0, cur or '', gen, h[3] or ''}";
 /// KEYS[1] cooldown key; ARGV[1] until ms. Only ever extends.
 const COOLDOWN: &str = r"local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > cur then
@@ -246,15 +250,16 @@ impl SharedState {
         })
     }
 
-    /// Publish a new token set if the latest is still the one whose refresh token we spent
-    /// (`expected`; `None` for the first publication). Publishing the same fingerprint again
-    /// is idempotent.
+    /// Publish a new token set (`sealed`, for `generation`) if the latest is still the one
+    /// whose refresh token we spent (`expected`; `None` for the first publication) at
+    /// `generation - 1`. Publishing the same fingerprint again is idempotent.
     pub async fn publish_tokens(
         &self,
         account: &str,
         expected: Option<&str>,
         new_fp: &str,
         sealed: &str,
+        generation: u64,
     ) -> Result<Publish, SharedError> {
         let mut c = self.conn.get();
         let (won, fp, generation, sealed): (i64, String, u64, String) = Script::new(PUBLISH)
@@ -262,6 +267,7 @@ impl SharedState {
             .arg(expected.unwrap_or(""))
             .arg(new_fp)
             .arg(sealed)
+            .arg(generation)
             .invoke_async(&mut c)
             .await?;
         Ok(if won == 1 {

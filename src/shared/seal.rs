@@ -1,10 +1,14 @@
 //! Token sets at rest in the shared store, sealed with ChaCha20-Poly1305 (ring).
 //!
 //! Every replica holds the same 32-byte state key in a 0600 file (`--state-key-file`). A token
-//! set goes into Redis as `base64(nonce || ciphertext || tag)` with the account name as
-//! associated data, so a sealed set cannot be moved to another account's key unnoticed. The
-//! key's fingerprint (a SHA-256 prefix, never the key) is stored once in Redis: a replica whose
-//! key differs refuses to start instead of writing sets the others cannot open.
+//! set goes into Redis as `base64(nonce || ciphertext || tag)` with its [`Label`] as associated
+//! data: the account, the fingerprint of the set's refresh token and its generation, as they are
+//! stored beside it. So a sealed set cannot be moved to another account, and an old set cannot
+//! be put back under a newer generation or another fingerprint by someone who can write to
+//! Redis but has no key (the replica also refuses a generation older than one it has seen:
+//! `super::custody`). The key's fingerprint (a SHA-256 prefix, never the key) is stored once in
+//! Redis: a replica whose key differs refuses to start instead of writing sets the others cannot
+//! open.
 
 use std::fmt;
 use std::path::Path;
@@ -43,9 +47,32 @@ pub enum SealError {
     },
     #[error("no randomness available from the operating system")]
     Random,
-    /// The value was not sealed with this key for this account (or was altered).
-    #[error("a sealed token set for account {account:?} does not open with this state key")]
-    Open { account: String },
+    /// The value was not sealed with this key for this label (or was altered).
+    #[error(
+        "the token set published for account {account:?} (generation {generation}) does not open with this state key: sealed with another key, or altered, or put back from an older generation"
+    )]
+    Open { account: String, generation: u64 },
+}
+
+/// What a sealed token set is bound to: the fields stored beside it in the shared state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Label<'a> {
+    pub account: &'a str,
+    /// Fingerprint of the set's refresh token.
+    pub fp: &'a str,
+    /// The publication this set is (1 for the first).
+    pub generation: u64,
+}
+
+impl Label<'_> {
+    /// The associated data. Account names and fingerprints hold no newline.
+    fn aad(&self) -> Vec<u8> {
+        format!(
+            "cao-token-set-v2\n{}\n{}\n{}",
+            self.account, self.fp, self.generation
+        )
+        .into_bytes()
+    }
 }
 
 /// The shared state key. Debug output shows the fingerprint only.
@@ -126,8 +153,8 @@ impl StateKey {
         &self.fingerprint
     }
 
-    /// Seal `plain` for `account`.
-    pub fn seal(&self, account: &str, plain: &[u8]) -> Result<String, SealError> {
+    /// Seal `plain` under `label`.
+    pub fn seal(&self, label: &Label<'_>, plain: &[u8]) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -136,7 +163,7 @@ impl StateKey {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(account.as_bytes()),
+                Aad::from(label.aad()),
                 &mut buf,
             )
             .map_err(|_| SealError::Random)?;
@@ -145,10 +172,11 @@ impl StateKey {
         Ok(STANDARD.encode(out))
     }
 
-    /// Open what [`seal`](Self::seal) made for `account`.
-    pub fn open(&self, account: &str, sealed: &str) -> Result<Vec<u8>, SealError> {
+    /// Open what [`seal`](Self::seal) made under the same `label`.
+    pub fn open(&self, label: &Label<'_>, sealed: &str) -> Result<Vec<u8>, SealError> {
         let fail = || SealError::Open {
-            account: account.to_string(),
+            account: label.account.to_string(),
+            generation: label.generation,
         };
         let raw = STANDARD.decode(sealed.trim()).map_err(|_| fail())?;
         if raw.len() < NONCE_LEN {
@@ -159,7 +187,7 @@ impl StateKey {
         let mut body = body.to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(account.as_bytes()), &mut body)
+            .open_in_place(nonce, Aad::from(label.aad()), &mut body)
             .map_err(|_| fail())?;
         Ok(plain.to_vec())
     }
@@ -192,38 +220,67 @@ mod tests {
         StateKey::from_text(text, "test").unwrap()
     }
 
+    fn label<'a>(account: &'a str, fp: &'a str, generation: u64) -> Label<'a> {
+        Label {
+            account,
+            fp,
+            generation,
+        }
+    }
+
     #[test]
-    fn a_sealed_set_opens_with_the_same_key_and_account_only() {
+    fn a_sealed_set_opens_with_the_same_key_and_label_only() {
         let k = key(K1);
-        let sealed = k.seal("work", b"{\"refresh_token\":\"rt-1\"}").unwrap();
+        let l = label("work", "fp1", 3);
+        let sealed = k.seal(&l, b"{\"refresh_token\":\"rt-1\"}").unwrap();
         assert!(!sealed.contains("rt-1"));
         assert_eq!(
-            k.open("work", &sealed).unwrap(),
+            k.open(&l, &sealed).unwrap(),
             b"{\"refresh_token\":\"rt-1\"}"
         );
-        assert!(matches!(
-            k.open("personal", &sealed),
-            Err(SealError::Open { .. })
-        ));
-        assert!(key(K2).open("work", &sealed).is_err());
+        for other in [
+            label("personal", "fp1", 3),
+            label("work", "fp2", 3),
+            label("work", "fp1", 4),
+            label("work", "fp1", 2),
+        ] {
+            assert!(
+                matches!(k.open(&other, &sealed), Err(SealError::Open { .. })),
+                "{other:?}"
+            );
+        }
+        assert!(key(K2).open(&l, &sealed).is_err());
+    }
+
+    #[test]
+    fn an_old_set_put_back_under_a_newer_generation_does_not_open() {
+        // Someone who can write to Redis but has no key copies generation 1's value over
+        // generation 2's, keeping the stored generation (or the fingerprint) of the new one.
+        let k = key(K1);
+        let old = k.seal(&label("work", "fp-a", 1), b"old").unwrap();
+        assert!(k.open(&label("work", "fp-b", 2), &old).is_err());
+        assert!(k.open(&label("work", "fp-a", 2), &old).is_err());
+        assert!(k.open(&label("work", "fp-a", 1), &old).is_ok());
     }
 
     #[test]
     fn two_seals_of_one_set_differ() {
         let k = key(K1);
-        assert_ne!(k.seal("a", b"x").unwrap(), k.seal("a", b"x").unwrap());
+        let l = label("a", "f", 1);
+        assert_ne!(k.seal(&l, b"x").unwrap(), k.seal(&l, b"x").unwrap());
     }
 
     #[test]
     fn an_altered_or_short_value_does_not_open() {
         let k = key(K1);
-        let sealed = k.seal("a", b"secret").unwrap();
+        let l = label("a", "f", 1);
+        let sealed = k.seal(&l, b"secret").unwrap();
         let mut raw = STANDARD.decode(&sealed).unwrap();
         let last = raw.len() - 1;
         raw[last] ^= 1;
-        assert!(k.open("a", &STANDARD.encode(raw)).is_err());
-        assert!(k.open("a", "AAAA").is_err());
-        assert!(k.open("a", "not base64 !").is_err());
+        assert!(k.open(&l, &STANDARD.encode(raw)).is_err());
+        assert!(k.open(&l, "AAAA").is_err());
+        assert!(k.open(&l, "not base64 !").is_err());
     }
 
     #[test]

@@ -72,6 +72,14 @@ pub struct Ledger {
     pub chain: Vec<Link>,
     #[serde(default)]
     pub rejected: Vec<String>,
+    /// With shared state (`--state`): the newest generation of the account's published token
+    /// set this replica has opened or published. An older one is refused (a set put back).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shared_generation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Ledger {
@@ -233,6 +241,21 @@ impl FileCustody {
 
     fn save_ledger(&self, account: &str, ledger: &Ledger) -> Result<(), StoreError> {
         self.store.write_json(&self.ledger_path(account), ledger)
+    }
+
+    /// Remember that the account's published token set reached `generation` (under the lease).
+    pub fn note_generation(
+        &self,
+        _lease: &Lease,
+        account: &str,
+        generation: u64,
+    ) -> Result<(), StoreError> {
+        let mut ledger = self.load_ledger(account)?;
+        if generation > ledger.shared_generation {
+            ledger.shared_generation = generation;
+            self.save_ledger(account, &ledger)?;
+        }
+        Ok(())
     }
 
     /// Prepared files in the account dir and in the link target's dir.

@@ -49,6 +49,7 @@ mod perimeter_process;
 mod picker;
 mod replicas;
 mod replicas_custody;
+mod replicas_replay;
 mod replicas_tls;
 mod routing;
 mod routing_shim;

@@ -20,7 +20,7 @@ use crate::custody::{
     saved_refresh_token as refresh_token,
 };
 
-fn auth(env: &TestEnv, account: &str) -> PathBuf {
+pub(crate) fn auth(env: &TestEnv, account: &str) -> PathBuf {
     env.data_dir().join(account).join("auth.json")
 }
 
@@ -33,7 +33,7 @@ fn accounts(exp_secs: i64) -> TestEnv {
 }
 
 /// Two replicas, each with its own copy of a1 and a2 (access tokens good for an hour).
-fn two_replicas(
+pub(crate) fn two_replicas(
     m: &MockUpstream,
     pool: &SharedPool,
 ) -> (TestEnv, TestEnv, GatewayProc, GatewayProc) {
@@ -74,7 +74,7 @@ where
 /// acc-1 answers 401 to any access token its token endpoint did not issue (the logins the
 /// tests write), so the first request of each replica on a1 needs a refresh; the endpoint
 /// holds its answer back `delay_ms` after rotating.
-async fn mock_401_acc1(delay_ms: u64) -> MockUpstream {
+pub(crate) async fn mock_401_acc1(delay_ms: u64) -> MockUpstream {
     mock(Scenario::default().with_account(
         "acc-1",
         AccountFaults {

@@ -93,29 +93,36 @@ async fn a_publish_wins_only_over_the_token_it_replaced_and_the_loser_gets_the_w
     let s = state(&r, 0).await;
     assert_eq!(s.tokens("work").await.unwrap(), None);
     assert_eq!(
-        s.publish_tokens("work", None, "fp1", "sealed-1")
+        s.publish_tokens("work", None, "fp1", "sealed-1", 1)
             .await
             .unwrap(),
         Publish::Won(1)
     );
     // A second "first publication" from another replica loses and adopts fp1.
     match s
-        .publish_tokens("work", None, "fpX", "sealed-x")
+        .publish_tokens("work", None, "fpX", "sealed-x", 1)
         .await
         .unwrap()
     {
         Publish::Lost(p) => assert_eq!((p.fp.as_str(), p.sealed.as_str()), ("fp1", "sealed-1")),
         won => panic!("{won:?}"),
     }
+    // Over the right set but not at the next generation: a sealer that saw another state.
+    assert!(matches!(
+        s.publish_tokens("work", Some("fp1"), "fp2", "sealed-2", 3)
+            .await
+            .unwrap(),
+        Publish::Lost(_)
+    ));
     // fp1 spent by replica A -> fp2 published; replica B, who also spent fp1, loses.
     assert_eq!(
-        s.publish_tokens("work", Some("fp1"), "fp2", "sealed-2")
+        s.publish_tokens("work", Some("fp1"), "fp2", "sealed-2", 2)
             .await
             .unwrap(),
         Publish::Won(2)
     );
     match s
-        .publish_tokens("work", Some("fp1"), "fp3", "sealed-3")
+        .publish_tokens("work", Some("fp1"), "fp3", "sealed-3", 2)
         .await
         .unwrap()
     {
@@ -126,15 +133,22 @@ async fn a_publish_wins_only_over_the_token_it_replaced_and_the_loser_gets_the_w
         }
         won => panic!("{won:?}"),
     }
-    // Publishing what is already there (a retry after a lost answer) is idempotent.
+    // Publishing what is already there (a retry after a lost answer) changes nothing.
     assert!(matches!(
-        s.publish_tokens("work", Some("fp1"), "fp2", "sealed-2")
+        s.publish_tokens("work", Some("fp1"), "fp2", "sealed-2", 2)
             .await
             .unwrap(),
-        Publish::Won(3)
+        Publish::Won(2)
     ));
     let latest = s.tokens("work").await.unwrap().unwrap();
-    assert_eq!((latest.fp.as_str(), latest.generation), ("fp2", 3));
+    assert_eq!(
+        (
+            latest.fp.as_str(),
+            latest.generation,
+            latest.sealed.as_str()
+        ),
+        ("fp2", 2, "sealed-2")
+    );
     assert_eq!(s.tokens("other").await.unwrap(), None);
 }
 

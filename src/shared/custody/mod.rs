@@ -259,7 +259,7 @@ impl<L: Link> CustodyStore for RedisCustody<L> {
             .map(|r| fingerprint(&r))
             .unwrap_or_default();
         let outcome = if self.link.reachable() {
-            self.publish_set(account, expected_fp.as_deref(), file)
+            self.publish_set(lease, account, expected_fp.as_deref(), file)
         } else {
             Err(StoreError::Shared("unreachable".into()))
         };
@@ -275,7 +275,7 @@ impl<L: Link> CustodyStore for RedisCustody<L> {
             }
             Ok(Publish::Lost(p)) => {
                 self.link.cas_lost();
-                let theirs = self.open(account, &p)?;
+                let theirs = self.open(lease, account, &p)?;
                 tracing::warn!(
                     account,
                     fp = short(&p.fp),

@@ -7,6 +7,7 @@
 use super::{Link, RedisCustody, refresh_token, short};
 use crate::policy::shared_custody::{Side, Sync as Next, reconcile};
 use crate::shared::redis::{Publish, Published};
+use crate::shared::seal::Label;
 use crate::store::auth_file::{AuthFile, decode_claims};
 use crate::store::custody::{CustodyStore, Lease, Recovered, Settle, fingerprint};
 use crate::store::{AuthState, StoreError};
@@ -23,26 +24,72 @@ impl<L: Link> RedisCustody<L> {
         Ok(self.call(self.shared().spend_mark(account, fp))?.is_some())
     }
 
-    /// The published set `p`, unsealed with the state key and parsed.
-    pub(super) fn open(&self, account: &str, p: &Published) -> Result<AuthFile, StoreError> {
-        let plain = self
-            .link
-            .key()
-            .open(account, &p.sealed)
-            .map_err(|e| StoreError::Shared(e.to_string()))?;
+    /// The published set `p`, unsealed with the state key and parsed: refused when it does
+    /// not open under the fingerprint and generation stored beside it, when its refresh token
+    /// is not the one that fingerprint names, or when this replica has seen a newer generation
+    /// (someone who can write to the shared state put an old set back). Under the lease.
+    pub(super) fn open(
+        &self,
+        lease: &Lease,
+        account: &str,
+        p: &Published,
+    ) -> Result<AuthFile, StoreError> {
+        let seen = self.file.ledger(account)?.shared_generation;
+        if p.generation < seen {
+            tracing::warn!(
+                account,
+                generation = p.generation,
+                seen,
+                "refusing the published token set: generation {} is older than generation {seen}, which this replica has seen (an old set put back in the shared state?)",
+                p.generation
+            );
+            return Err(StoreError::Shared(format!(
+                "the token set published for {account} is generation {}, older than generation {seen} this replica has seen; refusing it (an old set put back in the shared state?)",
+                p.generation
+            )));
+        }
+        let label = Label {
+            account,
+            fp: &p.fp,
+            generation: p.generation,
+        };
+        let plain = self.link.key().open(&label, &p.sealed).map_err(|e| {
+            tracing::warn!(
+                account,
+                generation = p.generation,
+                "refusing the published token set: {e}"
+            );
+            StoreError::Shared(e.to_string())
+        })?;
         let text = String::from_utf8(plain)
             .map_err(|_| StoreError::Shared("a published token set is not text".into()))?;
-        AuthFile::parse(&text).map_err(|e| {
+        let file = AuthFile::parse(&text).map_err(|e| {
             StoreError::Shared(format!(
                 "a published token set of {account} does not parse: {e}"
             ))
-        })
+        })?;
+        if refresh_token(&file).map(|r| fingerprint(&r)).as_deref() != Some(p.fp.as_str()) {
+            return Err(StoreError::Shared(format!(
+                "the token set published for {account} holds another refresh token than its fingerprint names; refusing it"
+            )));
+        }
+        self.file.note_generation(lease, account, p.generation)?;
+        Ok(file)
     }
 
-    fn seal(&self, account: &str, file: &AuthFile) -> Result<String, StoreError> {
+    /// `file` sealed as generation `generation` of `account`'s set.
+    fn seal(&self, account: &str, generation: u64, file: &AuthFile) -> Result<String, StoreError> {
+        let fp = refresh_token(file)
+            .map(|r| fingerprint(&r))
+            .unwrap_or_default();
+        let label = Label {
+            account,
+            fp: &fp,
+            generation,
+        };
         self.link
             .key()
-            .seal(account, file.to_json_pretty().as_bytes())
+            .seal(&label, file.to_json_pretty().as_bytes())
             .map_err(|e| StoreError::Shared(e.to_string()))
     }
 
@@ -70,9 +117,11 @@ impl<L: Link> RedisCustody<L> {
         Ok(())
     }
 
-    /// One compare-and-set publish of `file`, replacing `expected` (a fingerprint).
+    /// One compare-and-set publish of `file`, replacing `expected` (a fingerprint), as the
+    /// generation after the one published now (the seal is bound to it). Under the lease.
     pub(super) fn publish_set(
         &self,
+        lease: &Lease,
         account: &str,
         expected: Option<&str>,
         file: &AuthFile,
@@ -80,11 +129,17 @@ impl<L: Link> RedisCustody<L> {
         let fp = refresh_token(file)
             .map(|r| fingerprint(&r))
             .unwrap_or_default();
-        let sealed = self.seal(account, file)?;
-        self.call(
+        let now = self.call(self.shared().tokens(account))?;
+        let generation = now.map_or(0, |p| p.generation) + 1;
+        let sealed = self.seal(account, generation, file)?;
+        let outcome = self.call(
             self.shared()
-                .publish_tokens(account, expected, &fp, &sealed),
-        )
+                .publish_tokens(account, expected, &fp, &sealed, generation),
+        )?;
+        if let Publish::Won(g) = outcome {
+            self.file.note_generation(lease, account, g)?;
+        }
+        Ok(outcome)
     }
 
     /// Bring this replica's auth.json and the published set together (under the lease).
@@ -107,12 +162,15 @@ impl<L: Link> RedisCustody<L> {
                 None => false,
             };
             let published_file = match &published {
-                Some(p) => Some(self.open(account, p)?),
+                Some(p) => Some(self.open(lease, account, p)?),
                 None => None,
             };
+            // A token this replica spent itself is retired whatever the shared state says
+            // (its marks can be lost, or removed by someone who can write to it).
+            let spent_here = self.file.ledger(account)?;
             let published_retired = match &published {
                 Some(p) if Some(&p.fp) == local_fp.as_ref() => local_retired,
-                Some(p) => self.retired(account, &p.fp)?,
+                Some(p) => spent_here.is_spent(&p.fp) || self.retired(account, &p.fp)?,
                 None => false,
             };
             let l = local_fp.as_deref().map(|fp| Side {
@@ -175,7 +233,7 @@ impl<L: Link> RedisCustody<L> {
                         let mark = format!("replaced/{}", self.fence(lease));
                         self.call(self.shared().mark_spending(account, old, &mark))?;
                     }
-                    match self.publish_set(account, expected.as_deref(), file)? {
+                    match self.publish_set(lease, account, expected.as_deref(), file)? {
                         Publish::Won(g) => {
                             tracing::info!(
                                 account,

@@ -261,9 +261,21 @@ pub async fn publish_out_of_band(
         .await
         .unwrap();
     let text = serde_json::to_string_pretty(auth).unwrap();
-    let sealed = key.seal(account, text.as_bytes()).unwrap();
+    let generation = shared
+        .tokens(account)
+        .await
+        .unwrap()
+        .map_or(0, |p| p.generation)
+        + 1;
+    let new_fp = fingerprint(new_rt);
+    let label = cao::shared::seal::Label {
+        account,
+        fp: &new_fp,
+        generation,
+    };
+    let sealed = key.seal(&label, text.as_bytes()).unwrap();
     shared
-        .publish_tokens(account, Some(&old), &fingerprint(new_rt), &sealed)
+        .publish_tokens(account, Some(&old), &new_fp, &sealed, generation)
         .await
         .unwrap()
 }
