@@ -7,14 +7,14 @@ pub(crate) mod clock;
 pub mod codex;
 #[allow(clippy::print_stdout, clippy::print_stderr)] // commands are the edge that prints
 pub mod commands;
-pub(crate) mod duration;
+pub use cao_policy::duration;
 pub mod gateway;
 pub mod logging;
 pub mod mock;
 pub mod net;
 pub mod os;
 pub(crate) mod pem;
-pub mod policy;
+pub use cao_policy as policy;
 pub(crate) mod render;
 pub mod shared;
 pub mod store;

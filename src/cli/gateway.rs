@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Subcommand};
 
 use super::{DataDirArg, parse_http_url};
 use crate::policy::strategy::Strategy;
@@ -32,15 +33,10 @@ pub enum GatewayCommand {
     StateKey(GatewayStateKeyArgs),
 }
 
-/// `--strategy` takes the policy's own spellings ([`Strategy::as_str`]).
-impl ValueEnum for Strategy {
-    fn value_variants<'a>() -> &'a [Self] {
-        &Strategy::ALL
-    }
-
-    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        Some(clap::builder::PossibleValue::new(self.as_str()))
-    }
+/// `--strategy` takes the policy's own spellings ([`Strategy::as_str`]), listed in `--help`.
+fn strategy_parser() -> impl TypedValueParser<Value = Strategy> {
+    PossibleValuesParser::new(Strategy::ALL.map(Strategy::as_str))
+        .try_map(|s| s.parse::<Strategy>())
 }
 
 /// `cao gateway start` options. Every value is optional here so that unset flags fall back to
@@ -127,7 +123,7 @@ pub struct GatewayStartArgs {
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_ms: Option<u64>,
     /// How new sessions pick an account [default: fill-first]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = strategy_parser())]
     pub strategy: Option<Strategy>,
     /// Stop giving new sessions to an account whose window is this full, 1-100 [default: 98]
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]

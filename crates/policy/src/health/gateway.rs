@@ -7,7 +7,7 @@
 //! is on disk into a [`GatewayInput`]; this decides. Pure: the time comes in.
 
 use super::{Severity, issue::IssueCode};
-use crate::policy::cert;
+use crate::cert;
 
 /// One way Codex is routed to the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::policy::usage::{from_headers, newest_wins};
+use crate::usage::{from_headers, newest_wins};
 
 const NOW: i64 = 1_800_000_000_000;
 const NOW_S: i64 = NOW / 1000;

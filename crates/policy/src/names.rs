@@ -1,7 +1,7 @@
 //! Account names: `^[A-Za-z0-9_-]{1,64}$`, so a name is always a single safe path component.
 
 /// The longest name cao accepts.
-pub(crate) const MAX_NAME_LEN: usize = 64;
+pub const MAX_NAME_LEN: usize = 64;
 
 /// Whether `name` is a valid account name.
 pub fn is_valid(name: &str) -> bool {
@@ -14,13 +14,13 @@ pub fn is_valid(name: &str) -> bool {
 
 /// Whether `name` may be given to a new account: valid, and not starting with `-` (it would
 /// read as an option on every later command line: `cao use -x`).
-pub(crate) fn is_valid_new(name: &str) -> bool {
+pub fn is_valid_new(name: &str) -> bool {
     is_valid(name) && !name.starts_with('-')
 }
 
 /// An existing name equal to `name` but for letter case (`Work` vs `work`): on macOS and
 /// Windows the two are one directory, so the second would share the first's login.
-pub(crate) fn case_twin<'a>(existing: &'a [String], name: &str) -> Option<&'a str> {
+pub fn case_twin<'a>(existing: &'a [String], name: &str) -> Option<&'a str> {
     existing
         .iter()
         .find(|e| e.as_str() != name && e.eq_ignore_ascii_case(name))

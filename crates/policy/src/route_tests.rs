@@ -2,8 +2,8 @@
 //! account cooling, a reset in the past, ties). A session's pin is tested in [`sessions`].
 
 use super::*;
-use crate::policy::strategy::DEFAULT_SWITCH_AT;
-use crate::policy::usage::{UsageSource, UsageWindow};
+use crate::strategy::DEFAULT_SWITCH_AT;
+use crate::usage::{UsageSource, UsageWindow};
 
 #[path = "route_session_tests.rs"]
 mod sessions;

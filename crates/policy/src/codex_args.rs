@@ -7,7 +7,7 @@
 //! original command runs again, as the TypeScript tool always did).
 
 /// Everything after `--`, minus a leading `codex` word (people type `cao run -- codex exec ...`).
-pub(crate) fn drop_codex_word(raw: &[String]) -> Vec<String> {
+pub fn drop_codex_word(raw: &[String]) -> Vec<String> {
     match raw.split_first() {
         Some((first, rest)) if first == "codex" => rest.to_vec(),
         _ => raw.to_vec(),

@@ -36,7 +36,7 @@ pub enum EndpointError {
 }
 
 /// Family id given to `code_review_rate_limit`.
-pub(crate) const CODE_REVIEW_FAMILY: &str = "code_review";
+pub const CODE_REVIEW_FAMILY: &str = "code_review";
 
 /// Read a usage endpoint answer observed at `now_ms`.
 pub fn from_endpoint(body: &[u8], now_ms: i64) -> Result<UsageSnapshot, EndpointError> {
@@ -300,7 +300,7 @@ pub fn spent_body(u: Option<&UsageSnapshot>, until_ms: Option<i64>, now_ms: i64)
 
 /// One account as the pooled usage answer sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct PoolMember<'a> {
+pub struct PoolMember<'a> {
     pub name: &'a str,
     /// Logged in and not needing a new login.
     pub logged_in: bool,
@@ -322,7 +322,7 @@ impl PoolMember<'_> {
 
 /// The account whose usage [`pool_body`] shows: `next` while it can serve, else the first
 /// that can; None when none can.
-pub(crate) fn serving<'m, 'a>(
+pub fn serving<'m, 'a>(
     members: &'m [PoolMember<'a>],
     next: Option<&str>,
     now_ms: i64,
@@ -338,7 +338,7 @@ pub(crate) fn serving<'m, 'a>(
 /// The usage answer for the pool (what Codex's `/status` and composer see through the gateway):
 /// the usage of `next`, the account the next turn would be routed to, while it can serve; else
 /// of any account that can; and when none can, limit reached until the earliest one is back.
-pub(crate) fn pool_body(members: &[PoolMember<'_>], next: Option<&str>, now_ms: i64) -> Value {
+pub fn pool_body(members: &[PoolMember<'_>], next: Option<&str>, now_ms: i64) -> Value {
     if let Some(m) = serving(members, next, now_ms) {
         return endpoint_body(m.usage, now_ms);
     }

@@ -5,11 +5,11 @@ use serde_json::{Value, json};
 
 /// How long an account rests after 401/403 that a refresh did not fix (a brief cooldown, so a
 /// broken login does not eat every request, yet recovers quickly after a re-login).
-pub(crate) const AUTH_FAILURE_COOLDOWN_MS: i64 = 60_000;
+pub const AUTH_FAILURE_COOLDOWN_MS: i64 = 60_000;
 
 /// How long a spent account rests when no reset time is known: 15 minutes, the TypeScript
 /// tool's default (`--cooldown-seconds` for the gateway; `cao run` uses it too).
-pub(crate) const DEFAULT_COOLDOWN_S: u64 = 15 * 60;
+pub const DEFAULT_COOLDOWN_S: u64 = 15 * 60;
 
 /// The meaning of one upstream answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub enum Outcome {
 
 /// Whether an answer with this status may be retried or replayed (so its body must be kept
 /// until the decision is made).
-pub(crate) fn is_retryable_status(status: u16) -> bool {
+pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 401 | 403 | 429) || (500..600).contains(&status)
 }
 
@@ -98,7 +98,7 @@ pub enum Next {
 
 /// Retry settings (from the gateway config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RetryPolicy {
+pub struct RetryPolicy {
     pub retries: u32,
     pub base_ms: u64,
     pub max_ms: u64,
@@ -107,7 +107,7 @@ pub(crate) struct RetryPolicy {
 
 /// Per-account progress within one client request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Attempt {
+pub struct Attempt {
     /// 5xx/connection-error retries already spent on this account.
     pub retries_used: u32,
     /// Whether the token was already refreshed for this account in this request.
@@ -115,7 +115,7 @@ pub(crate) struct Attempt {
 }
 
 /// Decide the next step. `outcome` is `None` for a connection error (no answer at all).
-pub(crate) fn next_step(
+pub fn next_step(
     outcome: Option<&Outcome>,
     attempt: Attempt,
     policy: &RetryPolicy,
@@ -153,7 +153,7 @@ pub(crate) fn next_step(
 }
 
 /// Exponential backoff: `base * 2^retry`, capped at `max`, plus jitter.
-pub(crate) fn backoff_ms(retry: u32, base_ms: u64, max_ms: u64, jitter_ms: u64) -> u64 {
+pub fn backoff_ms(retry: u32, base_ms: u64, max_ms: u64, jitter_ms: u64) -> u64 {
     if base_ms == 0 {
         return jitter_ms;
     }
@@ -163,7 +163,7 @@ pub(crate) fn backoff_ms(retry: u32, base_ms: u64, max_ms: u64, jitter_ms: u64) 
 
 /// The body the gateway answers when every account is spent: the same shape upstream uses for
 /// one spent account, so Codex shows its usual usage-limit message with the earliest reset.
-pub(crate) fn all_spent_body(
+pub fn all_spent_body(
     earliest_reset_ms: Option<i64>,
     now_ms: i64,
     default_cooldown_s: u64,

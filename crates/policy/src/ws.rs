@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::upstream::{self, Outcome};
 
 /// The event type of Codex's request frames.
-pub(crate) const CREATE: &str = "response.create";
+pub const CREATE: &str = "response.create";
 
 /// A keepalive text frame: an event type Codex ignores, which resets its idle timer (pings do
 /// not).
@@ -22,7 +22,7 @@ pub const KEEPALIVE: &str = r#"{"type":"codex.keepalive"}"#;
 /// Largest conversation kept per downstream socket to expand deltas (input plus output, as
 /// JSON). Beyond it a delta that must move to another account is answered
 /// `previous_response_not_found` instead.
-pub(crate) const MAX_MIRROR_BYTES: usize = 16 * 1024 * 1024;
+pub const MAX_MIRROR_BYTES: usize = 16 * 1024 * 1024;
 
 /// One request frame from Codex.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,7 +246,7 @@ fn event_type(text: &str) -> Option<std::borrow::Cow<'_, str>> {
 }
 
 /// Classify an error object (`{"type"?, "code"?, "message", "resets_at"?}`) with its status.
-pub(crate) fn failure_of(status: Option<u16>, err: &Value, now_ms: i64) -> Failure {
+pub fn failure_of(status: Option<u16>, err: &Value, now_ms: i64) -> Failure {
     let field = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("");
     let (kind, code) = (field("type"), field("code"));
     let is = |name: &str| kind == name || code == name;
@@ -275,7 +275,7 @@ pub(crate) fn failure_of(status: Option<u16>, err: &Value, now_ms: i64) -> Failu
 
 /// An error frame for a failure of the gateway itself (never a 401: Codex would spend its own
 /// refresh token on it).
-pub(crate) fn gateway_error_frame(status: u16, kind: &str, message: &str) -> String {
+pub fn gateway_error_frame(status: u16, kind: &str, message: &str) -> String {
     json!({"type": "error", "status": status,
            "error": {"type": kind, "code": kind, "message": message}})
     .to_string()
@@ -284,7 +284,7 @@ pub(crate) fn gateway_error_frame(status: u16, kind: &str, message: &str) -> Str
 /// What Codex gets for a delta the gateway cannot serve where its parent lives (the account is
 /// spent or its socket is gone) and cannot expand: the backend's `previous_response_not_found`,
 /// on which Codex 0.171 opens a new socket and sends the full input.
-pub(crate) fn previous_not_found_frame() -> String {
+pub fn previous_not_found_frame() -> String {
     json!({"type": "error", "status": 400, "error": {
         "type": "invalid_request_error", "code": "previous_response_not_found",
         "param": "previous_response_id",

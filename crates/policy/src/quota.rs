@@ -16,7 +16,7 @@ use regex::{Regex, RegexBuilder};
 ///   when Codex prints a raw error body.
 /// - `Quota exceeded. Check your plan and billing details` is how Codex renders `insufficient_quota`.
 /// - "insufficient credits", "credits exhausted", "out of credits" cover credit-based plans.
-pub(crate) const BUILTIN_PATTERNS: &[&str] = &[
+pub const BUILTIN_PATTERNS: &[&str] = &[
     r"you(?:['’‘`´]|\s+ha)ve\s+hit\s+your\s+usage\s+limit",
     r"\busage_limit_reached\b",
     r"\binsufficient_quota\b",

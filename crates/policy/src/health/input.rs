@@ -17,7 +17,7 @@ impl Default for HealthOptions {
         Self {
             expires_within_hours: 24,
             max_failures: 3,
-            switch_at: crate::policy::strategy::DEFAULT_SWITCH_AT,
+            switch_at: crate::strategy::DEFAULT_SWITCH_AT,
         }
     }
 }
@@ -29,7 +29,7 @@ impl HealthOptions {
         Self {
             expires_within_hours: expires_within_hours.max(1),
             max_failures: max_failures.max(1),
-            switch_at: crate::policy::strategy::DEFAULT_SWITCH_AT,
+            switch_at: crate::strategy::DEFAULT_SWITCH_AT,
         }
     }
 
@@ -89,7 +89,7 @@ pub struct HealthInput<'a> {
     /// Path of auth.json, for messages.
     pub auth_path: &'a str,
     /// Last usage upstream reported (issue 6).
-    pub usage: Option<&'a crate::policy::usage::UsageSnapshot>,
+    pub usage: Option<&'a crate::usage::UsageSnapshot>,
     /// Other places holding this login: two custodians of one refresh token revoke it for
     /// both on the second refresh.
     pub shared_with: &'a [SharedWith],

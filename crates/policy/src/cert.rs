@@ -8,24 +8,24 @@ pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// How long a new CA is valid. Codex trusts it through the bundle (`CODEX_CA_CERTIFICATE`), so a
 /// new CA means every Codex must be started again; it is made rarely.
-pub(crate) const CA_LIFETIME_DAYS: i64 = 10 * 365;
+pub const CA_LIFETIME_DAYS: i64 = 10 * 365;
 /// A CA with less than this left is replaced (and with it the leaf and the bundle).
-pub(crate) const CA_RENEW_BEFORE_DAYS: i64 = 365;
+pub const CA_RENEW_BEFORE_DAYS: i64 = 365;
 
 /// How long a new leaf is valid.
-pub(crate) const LEAF_LIFETIME_DAYS: i64 = 180;
+pub const LEAF_LIFETIME_DAYS: i64 = 180;
 /// A leaf with less than this left is renewed: at every gateway start, by a running gateway
 /// (checked hourly), and by `gateway enable` / `run --gateway`. Well before expiry, so a gateway
 /// left running for weeks never serves an expired certificate.
-pub(crate) const LEAF_RENEW_BEFORE_DAYS: i64 = 60;
+pub const LEAF_RENEW_BEFORE_DAYS: i64 = 60;
 /// `status --doctor` warns when the leaf has less than this left: it should have been renewed a
 /// month earlier, so something stops cao from renewing it (a read-only data dir, no gateway
 /// started for months with a stale one still running).
-pub(crate) const LEAF_WARN_BEFORE_DAYS: i64 = 30;
+pub const LEAF_WARN_BEFORE_DAYS: i64 = 30;
 
 /// How a stored certificate should be treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CertAction {
+pub enum CertAction {
     /// Valid long enough: use it.
     Keep,
     /// Not yet valid, expired, or too close to expiry: make a new one.
@@ -34,7 +34,7 @@ pub(crate) enum CertAction {
 
 /// Should a certificate valid from `not_before_ms` to `not_after_ms` be renewed at `now_ms`,
 /// given that it must have at least `renew_before_days` left?
-pub(crate) fn renewal(
+pub fn renewal(
     not_before_ms: i64,
     not_after_ms: i64,
     renew_before_days: i64,
@@ -51,13 +51,13 @@ pub(crate) fn renewal(
 
 /// The validity window of a certificate made at `now_ms` for `lifetime_days`. It starts an hour
 /// early, so a client whose clock runs a little behind still accepts it.
-pub(crate) fn validity(lifetime_days: i64, now_ms: i64) -> (i64, i64) {
+pub fn validity(lifetime_days: i64, now_ms: i64) -> (i64, i64) {
     let start = now_ms - 60 * 60 * 1000;
     (start, now_ms + lifetime_days * DAY_MS)
 }
 
 /// True when the leaf (valid until `not_after_ms`) is close enough to expiry for a warning.
-pub(crate) fn leaf_expiring(not_after_ms: i64, now_ms: i64) -> bool {
+pub fn leaf_expiring(not_after_ms: i64, now_ms: i64) -> bool {
     not_after_ms.saturating_sub(now_ms) < LEAF_WARN_BEFORE_DAYS * DAY_MS
 }
 

@@ -7,7 +7,7 @@
 //! login in two places). The usage rules
 //! (`usage_high`, `all_spent`, `usage_unknown`) are in [`usage`].
 
-pub(crate) mod gateway;
+pub mod gateway;
 mod input;
 mod issue;
 mod usage;

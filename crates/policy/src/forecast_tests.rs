@@ -1,6 +1,6 @@
 use super::*;
-use crate::policy::usage::{UsageSource, newest_wins};
-use crate::policy::usage_history::MAX_SAMPLES;
+use crate::usage::{UsageSource, newest_wins};
+use crate::usage_history::MAX_SAMPLES;
 
 const NOW: i64 = 1_800_000_000_000;
 
@@ -9,7 +9,7 @@ fn record(history: &mut Vec<UsageSeries>, windows: &[UsageWindow], at_ms: i64) {
     let points = windows
         .iter()
         .map(|w| (w.family.as_str(), w.slot.as_str(), w.used_percent));
-    crate::policy::usage_history::record(history, points, at_ms);
+    crate::usage_history::record(history, points, at_ms);
 }
 const MIN: i64 = 60_000;
 

@@ -10,11 +10,11 @@ use super::usage::{UsageSnapshot, UsageWindow};
 use super::usage_history::{MIN_SPACING_MS, Sample, UsageSeries};
 
 /// How far back the pace is measured ("the last hour's pace").
-pub(crate) const PACE_LOOKBACK_MS: i64 = 3_600_000;
+pub const PACE_LOOKBACK_MS: i64 = 3_600_000;
 
 /// Percent points per hour over the samples of the last `lookback_ms` (needs two points at least
 /// a minute apart). `None`: not enough history to say.
-pub(crate) fn pace_per_hour(samples: &[Sample], now_ms: i64, lookback_ms: i64) -> Option<f64> {
+pub fn pace_per_hour(samples: &[Sample], now_ms: i64, lookback_ms: i64) -> Option<f64> {
     let recent: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.at_ms >= now_ms - lookback_ms && s.at_ms <= now_ms)
@@ -43,11 +43,7 @@ pub struct WindowForecast {
 }
 
 /// The forecast of `window` from `history` at `now_ms`.
-pub(crate) fn window_forecast(
-    w: &UsageWindow,
-    history: &[UsageSeries],
-    now_ms: i64,
-) -> WindowForecast {
+pub fn window_forecast(w: &UsageWindow, history: &[UsageSeries], now_ms: i64) -> WindowForecast {
     let used = w.used_at(now_ms);
     let pace = history
         .iter()

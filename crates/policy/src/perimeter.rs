@@ -20,7 +20,7 @@ use std::net::IpAddr;
 /// without `/backend-api` in its `chatgpt_base_url`: the gateway answers it with the pool's
 /// usage itself (`gateway::usage::pooled`), like `/backend-api/wham/usage`.
 /// `/oauth/token` is the token endpoint of cao's custody (`gateway::tokens::endpoint`).
-pub(crate) const OWN_PATHS: [&str; 6] = [
+pub const OWN_PATHS: [&str; 6] = [
     "/",
     "/health",
     "/status",
@@ -32,7 +32,7 @@ pub(crate) const OWN_PATHS: [&str; 6] = [
 /// Model calls Codex makes under its `openai_base_url` (`{base}/responses`, ...), checked with
 /// the real Codex 0.169.0 and 0.171.0 and the codex-rs source: the Responses call (HTTP POST, or
 /// a WebSocket upgrade on GET), remote compaction, the model list, and memory summaries.
-pub(crate) const MODEL_PATHS: [&str; 5] = [
+pub const MODEL_PATHS: [&str; 5] = [
     "/responses",
     "/responses/compact",
     "/models",
@@ -45,10 +45,10 @@ pub(crate) const MODEL_PATHS: [&str; 5] = [
 /// events, ...), `connectors` (the apps directory). Seen from Codex 0.169.0 and 0.171.0 through a
 /// gateway, and in the 0.171.0 binary's strings. Anything else under the ChatGPT origin (the
 /// web app's `/backend-api/conversations`, ...) is not forwarded.
-pub(crate) const FORWARDED_FAMILIES: [&str; 4] = ["wham", "ps", "codex", "connectors"];
+pub const FORWARDED_FAMILIES: [&str; 4] = ["wham", "ps", "codex", "connectors"];
 
 /// Longest `session-id` / `thread-id` / `x-session-id` accepted (Codex sends UUIDs).
-pub(crate) const MAX_SESSION_KEY_LEN: usize = 128;
+pub const MAX_SESSION_KEY_LEN: usize = 128;
 
 /// Why a request is refused: an HTTP status, a machine-readable type, and a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -441,7 +441,7 @@ pub fn model_call_content_ok(content_type: Option<&str>, content_encoding: Optio
 
 /// How long to hold back the answer to the `n`-th failed access-key attempt in a row from one
 /// address: nothing for the first, then doubling from 250 ms up to 8 s.
-pub(crate) fn failure_delay_ms(consecutive_failures: u32) -> u64 {
+pub fn failure_delay_ms(consecutive_failures: u32) -> u64 {
     match consecutive_failures {
         0 | 1 => 0,
         n => (125u64 << (n - 1).min(6)).min(8_000),
@@ -449,7 +449,7 @@ pub(crate) fn failure_delay_ms(consecutive_failures: u32) -> u64 {
 }
 
 /// Why an access key is not acceptable, if it is not.
-pub(crate) fn access_key_problem(key: &str) -> Option<String> {
+pub fn access_key_problem(key: &str) -> Option<String> {
     let n = key.chars().count();
     if n < 16 {
         return Some(format!(

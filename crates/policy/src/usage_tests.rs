@@ -1,5 +1,5 @@
 use super::*;
-use crate::policy::usage_event::from_event;
+use crate::usage_event::from_event;
 
 const NOW: i64 = 1_800_000_000_000;
 

@@ -110,7 +110,7 @@ pub fn all_spent(inputs: &[HealthInput<'_>], now_ms: i64) -> Option<HealthIssue>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::usage::{UsageSnapshot, from_headers};
+    use crate::usage::{UsageSnapshot, from_headers};
 
     const NOW: i64 = 1_800_000_000_000;
 

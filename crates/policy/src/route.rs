@@ -33,12 +33,12 @@ use super::usage::UsageSnapshot;
 /// its pin and returns to its account (and its prompt cache) once the cooldown ends. A longer
 /// cooldown means the account is spent for a while (a usage limit resets in hours), so the
 /// session moves to the account that served it. Five minutes sits well between the two.
-pub(crate) const BRIEF_COOLDOWN_MS: i64 = 5 * 60 * 1000;
+pub const BRIEF_COOLDOWN_MS: i64 = 5 * 60 * 1000;
 
 /// One account as routing sees it, given in rotation order (default first, then registry
 /// order).
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Candidate<'a> {
+pub struct Candidate<'a> {
     pub name: &'a str,
     /// End of the account's cooldown (ms since epoch), if any; at or before now means over.
     pub cooldown_until_ms: Option<i64>,
@@ -52,7 +52,7 @@ pub(crate) struct Candidate<'a> {
 
 /// Whether a cooldown ending at `until_ms` still holds at `now_ms`. A reset time already in
 /// the past (or exactly now) is over: the account is usable again.
-pub(crate) fn is_cooling(until_ms: Option<i64>, now_ms: i64) -> bool {
+pub fn is_cooling(until_ms: Option<i64>, now_ms: i64) -> bool {
     until_ms.is_some_and(|u| u > now_ms)
 }
 
@@ -65,7 +65,7 @@ impl Candidate<'_> {
 
 /// Everything [`choose`] looks at.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RouteInput<'a> {
+pub struct RouteInput<'a> {
     /// Accounts in rotation order.
     pub candidates: &'a [Candidate<'a>],
     /// The account this request's session is pinned to, if any.
@@ -147,7 +147,7 @@ impl Decision {
 
     /// One line for logs and the live view: `fill-first -> work: first usable in rotation order
     /// (skipped: a cooling until 2026-11-24 21:30 UTC (in 42m))`. `when` words a moment (policy
-    /// formats no time: [`crate::render::time`] does, for people).
+    /// formats no time: `cao::render::time` does, for people).
     pub fn summary(&self, when: &dyn Fn(i64) -> String) -> String {
         let mut s = format!(
             "{} -> {}: {}",
@@ -190,7 +190,7 @@ pub(super) struct Eligible<'a> {
 }
 
 /// Choose the account for the next attempt of a request. The only routing decision.
-pub(crate) fn choose(input: &RouteInput<'_>) -> Decision {
+pub fn choose(input: &RouteInput<'_>) -> Decision {
     let now = input.now_ms;
     let decided = |account: &str, basis, reason: Cow<'static, str>, skipped| Decision {
         account: Some(account.to_string()),
@@ -309,7 +309,7 @@ fn soonest_reset(candidates: &[Candidate<'_>], now_ms: i64) -> Option<(String, i
 /// less than [`BRIEF_COOLDOWN_MS`] from `now_ms`, logged in), move it otherwise (the pinned
 /// account is gone, needs a login, or is spent for a while). `pinned` is None when the pinned
 /// account is no longer in the pool.
-pub(crate) fn keeps_pin(pinned: Option<&Candidate<'_>>, now_ms: i64) -> bool {
+pub fn keeps_pin(pinned: Option<&Candidate<'_>>, now_ms: i64) -> bool {
     pinned.is_some_and(|c| {
         !c.needs_login
             && c.cooldown_until_ms
@@ -330,7 +330,7 @@ pub const SESSION_KEY_HEADERS: [&str; 3] = ["session-id", "thread-id", "x-sessio
 
 /// The session key of a request: the first present of `session-id`, `thread-id`,
 /// `x-session-id` (values as given by `get`).
-pub(crate) fn session_key<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<&'h str> {
+pub fn session_key<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<&'h str> {
     SESSION_KEY_HEADERS
         .into_iter()
         .find_map(|h| get(h).map(str::trim).filter(|v| !v.is_empty()))

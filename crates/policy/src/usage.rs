@@ -18,10 +18,10 @@
 use serde::{Deserialize, Serialize};
 
 /// The family that carries the account's main limit.
-pub(crate) const MAIN_FAMILY: &str = "codex";
+pub const MAIN_FAMILY: &str = "codex";
 
 /// The SSE/WebSocket event type that carries rate limits.
-pub(crate) const RATE_LIMIT_EVENT: &str = "codex.rate_limits";
+pub const RATE_LIMIT_EVENT: &str = "codex.rate_limits";
 
 /// One rate-limit window as upstream reported it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,7 +129,7 @@ impl UsageWindow {
 
 /// `300` -> `5h`, `10080` -> `weekly`, `1440` -> `1d`, `45` -> `45m`: the week by its name,
 /// any other length as [`crate::duration::span`] words it.
-pub(crate) fn window_span(minutes: i64) -> String {
+pub fn window_span(minutes: i64) -> String {
     match minutes {
         10080 => "weekly".to_string(),
         m => crate::duration::span(m.saturating_mul(60_000)),

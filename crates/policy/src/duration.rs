@@ -1,7 +1,7 @@
 //! How long, in words: the one duration formatter's pure core. A leaf with no imports, so that
 //! `policy` (whose doctor messages say "resets in 2h 3m", "expires in 10 day(s)" and name a
 //! "5h" window) and every view share it; views call [`words`] as
-//! [`crate::render::time::duration`], with the other time formats.
+//! `cao::render::time::duration`, with the other time formats.
 
 /// `45s`, `5m 3s`, `3h 12m`, `2d 4h`: two units at most, zero parts dropped (the TypeScript
 /// tool's style). Negative durations count as zero.

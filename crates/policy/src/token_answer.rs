@@ -15,9 +15,9 @@
 use serde_json::Value;
 
 /// Codex's own refresh margin before `exp` (and cao's cap for traffic-time refreshes).
-pub(crate) const REQUEST_MARGIN_CAP_MS: i64 = 5 * 60 * 1000;
+pub const REQUEST_MARGIN_CAP_MS: i64 = 5 * 60 * 1000;
 /// Cap of the gateway's background (proactive) refresh margin.
-pub(crate) const PROACTIVE_MARGIN_CAP_MS: i64 = 10 * 60 * 1000;
+pub const PROACTIVE_MARGIN_CAP_MS: i64 = 10 * 60 * 1000;
 
 /// A 2xx body, as far as it could be read.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -122,7 +122,7 @@ pub fn is_header_safe(token: &str) -> bool {
 }
 
 /// The error code of a token-endpoint error body: `error.code`, `error` (string), or `code`.
-pub(crate) fn error_code(v: &Value) -> Option<String> {
+pub fn error_code(v: &Value) -> Option<String> {
     match v.get("error") {
         Some(Value::Object(o)) => o.get("code").and_then(Value::as_str).map(str::to_string),
         Some(Value::String(s)) => Some(s.clone()),
@@ -131,7 +131,7 @@ pub(crate) fn error_code(v: &Value) -> Option<String> {
 }
 
 /// Codes that mean the refresh token is dead for good.
-pub(crate) fn is_permanent_code(code: Option<&str>) -> bool {
+pub fn is_permanent_code(code: Option<&str>) -> bool {
     matches!(
         code.map(str::to_ascii_lowercase).as_deref(),
         Some(
@@ -145,7 +145,7 @@ pub(crate) fn is_permanent_code(code: Option<&str>) -> bool {
 
 /// How long before `exp` to refresh: `min(cap, ttl / 2)`, so a short-lived access token (a
 /// lifetime under the cap) is not refreshed on every use. Unknown lifetime: the cap.
-pub(crate) fn margin_ms(ttl_ms: Option<i64>, cap_ms: i64) -> i64 {
+pub fn margin_ms(ttl_ms: Option<i64>, cap_ms: i64) -> i64 {
     match ttl_ms {
         Some(ttl) if ttl > 0 => cap_ms.min(ttl / 2),
         _ => cap_ms,
@@ -154,7 +154,7 @@ pub(crate) fn margin_ms(ttl_ms: Option<i64>, cap_ms: i64) -> i64 {
 
 /// Whether an access token expiring at `exp_ms` (issued at `iat_ms`) is due for a refresh at
 /// `now_ms` with the margin cap `cap_ms`. No expiry known: never due.
-pub(crate) fn due(now_ms: i64, exp_ms: Option<i64>, iat_ms: Option<i64>, cap_ms: i64) -> bool {
+pub fn due(now_ms: i64, exp_ms: Option<i64>, iat_ms: Option<i64>, cap_ms: i64) -> bool {
     let Some(exp) = exp_ms else {
         return false;
     };
