@@ -16,18 +16,62 @@
 
 use std::net::IpAddr;
 
-/// The gateway's own endpoints (never forwarded). `/api/codex/usage` is Codex's usage call
-/// without `/backend-api` in its `chatgpt_base_url`: the gateway answers it with the pool's
-/// usage itself (`gateway::usage::pooled`), like `/backend-api/wham/usage`.
-/// `/oauth/token` is the token endpoint of cao's custody (`gateway::tokens::endpoint`).
-pub const OWN_PATHS: [&str; 6] = [
-    "/",
-    "/health",
-    "/status",
-    "/metrics",
-    "/api/codex/usage",
-    "/oauth/token",
+/// What the gateway answers itself, at one of its [`OWN_ROUTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnAnswer {
+    /// `GET /health`: is this a cao gateway, and is it up.
+    Health,
+    /// `GET /`: the status page.
+    Page,
+    /// `GET /status`: the pool as JSON.
+    Status,
+    /// `GET /metrics`: Prometheus text.
+    Metrics,
+    /// Codex's usage call, answered with the whole pool's usage (`gateway::usage::pooled`).
+    PooledUsage,
+    /// `POST /oauth/token`: the token endpoint of cao's custody (`gateway::tokens::endpoint`).
+    Token,
+}
+
+/// One path the gateway answers itself: what it answers there, and how the perimeter checks a
+/// request for it (its own pages answer only their own origin; the pooled usage answer at the
+/// backend's usage path is checked like the backend call it stands in for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnRoute {
+    pub path: &'static str,
+    pub answer: OwnAnswer,
+    pub checked_as: PathClass,
+}
+
+/// The gateway's own routes, never forwarded: the one table the router, the perimeter
+/// ([`classify`]) and the door read. `/api/codex/usage` is Codex's usage call without
+/// `/backend-api` in its `chatgpt_base_url`, answered like `/backend-api/wham/usage`.
+pub const OWN_ROUTES: [OwnRoute; 7] = [
+    own("/health", OwnAnswer::Health, PathClass::Own),
+    own("/", OwnAnswer::Page, PathClass::Own),
+    own("/status", OwnAnswer::Status, PathClass::Own),
+    own("/metrics", OwnAnswer::Metrics, PathClass::Own),
+    own(
+        "/backend-api/wham/usage",
+        OwnAnswer::PooledUsage,
+        PathClass::Backend,
+    ),
+    own("/api/codex/usage", OwnAnswer::PooledUsage, PathClass::Own),
+    own("/oauth/token", OwnAnswer::Token, PathClass::Own),
 ];
+
+const fn own(path: &'static str, answer: OwnAnswer, checked_as: PathClass) -> OwnRoute {
+    OwnRoute {
+        path,
+        answer,
+        checked_as,
+    }
+}
+
+/// The own route at `path` (without its query), if the gateway answers it itself.
+pub fn own_route(path: &str) -> Option<&'static OwnRoute> {
+    OWN_ROUTES.iter().find(|r| r.path == path)
+}
 
 /// Model calls Codex makes under its `openai_base_url` (`{base}/responses`, ...), checked with
 /// the real Codex 0.169.0 and 0.171.0 and the codex-rs source: the Responses call (HTTP POST, or
@@ -212,7 +256,7 @@ pub fn check_host(
 /// What a path is to the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathClass {
-    /// One of [`OWN_PATHS`].
+    /// One of the gateway's own pages and endpoints ([`OWN_ROUTES`]).
     Own,
     /// A model call (must be JSON when POSTed).
     Model,
@@ -224,8 +268,8 @@ pub enum PathClass {
 
 /// Classify a (checked, see [`check_path`]) path without its query.
 pub fn classify(path: &str) -> PathClass {
-    if OWN_PATHS.contains(&path) {
-        return PathClass::Own;
+    if let Some(route) = own_route(path) {
+        return route.checked_as;
     }
     let trimmed = path.strip_suffix('/').unwrap_or(path);
     if MODEL_PATHS.contains(&trimmed) {

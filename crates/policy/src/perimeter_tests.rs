@@ -303,3 +303,19 @@ fn each_scheme_has_its_default_port() {
     assert!(is_own_origin("http://127.0.0.1:80", Some("127.0.0.1")));
     assert!(!is_own_origin("ws://127.0.0.1:80", Some("127.0.0.1")));
 }
+
+#[test]
+fn the_own_routes_table_is_what_classify_reads() {
+    for route in OWN_ROUTES {
+        assert_eq!(classify(route.path), route.checked_as, "{}", route.path);
+        assert_eq!(own_route(route.path), Some(&route));
+    }
+    // The pooled usage answer at the backend's own path is checked like the backend call.
+    assert_eq!(
+        own_route("/backend-api/wham/usage").map(|r| r.answer),
+        Some(OwnAnswer::PooledUsage)
+    );
+    assert_eq!(classify("/backend-api/wham/usage"), PathClass::Backend);
+    assert_eq!(own_route("/responses"), None);
+    assert_eq!(own_route("/status/"), None);
+}

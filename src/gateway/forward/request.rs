@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -44,31 +44,65 @@ where
     let method = parts.method.clone();
     let uri = parts.uri.clone();
     let served = serve(parts, body).await;
-    let account = served.account.as_deref().map(|a| a.name.as_str());
     let status = served.response.status().as_u16();
-    let elapsed = started.elapsed();
-    // One line per request. A plain success is a debug line (`CAO_LOG=debug`): at info, the
-    // formatting and the write cost more than the rest of a forward. What a person looks for
-    // in the log (a switch, a refusal, an upstream error) stays at info.
-    macro_rules! request_line {
-        ($level:expr) => {
-            tracing::event!(
-                $level,
-                method = %method,
-                path = %uri.path(),
-                account = %account.unwrap_or("-"),
-                status,
-                ms = elapsed.as_millis() as u64,
-                switched = served.switched,
-                "request"
-            )
-        };
+    RequestLine {
+        method: method.as_str(),
+        path: uri.path(),
+        account: served.account.as_deref().map(|a| a.name.as_str()),
+        status,
+        switched: served.switched,
+        elapsed: started.elapsed(),
     }
-    if status < 400 && !served.switched {
-        request_line!(tracing::Level::DEBUG);
-    } else {
-        request_line!(tracing::Level::INFO);
-    }
-    state.metrics.request(account, status, elapsed);
+    .record(state);
     served.response
+}
+
+/// The one log line and the metrics of one request, for both transports: an HTTP request
+/// ([`logged`]) and one WebSocket turn (`gateway::ws`), which reports `method` `WS`.
+pub struct RequestLine<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The account that served it, if one did.
+    pub account: Option<&'a str>,
+    /// What the client got (a WebSocket turn's error frame carries its own).
+    pub status: u16,
+    pub switched: bool,
+    pub elapsed: Duration,
+}
+
+impl RequestLine<'_> {
+    /// Write the line and count the request.
+    pub fn record(self, state: &GatewayState) {
+        let RequestLine {
+            method,
+            path,
+            account,
+            status,
+            switched,
+            elapsed,
+        } = self;
+        // A plain success is a debug line (`CAO_LOG=debug`): at info, the formatting and the
+        // write cost more than the rest of a forward. What a person looks for in the log (a
+        // switch, a refusal, an upstream error) stays at info.
+        macro_rules! request_line {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    method = %method,
+                    path = %path,
+                    account = %account.unwrap_or("-"),
+                    status,
+                    ms = elapsed.as_millis() as u64,
+                    switched,
+                    "request"
+                )
+            };
+        }
+        if status < 400 && !switched {
+            request_line!(tracing::Level::DEBUG);
+        } else {
+            request_line!(tracing::Level::INFO);
+        }
+        state.metrics.request(account, status, elapsed);
+    }
 }

@@ -13,13 +13,14 @@ use axum::response::Response;
 
 use super::access_key;
 use super::perimeter::{self, Perimeter};
-use super::routes::{self, OWN_ROUTES};
+use super::routes;
 use crate::gateway::forward;
 use crate::gateway::identity::Identity;
 use crate::gateway::pool::state::GatewayState;
 use crate::gateway::ws;
 use crate::net::server::App;
 use crate::net::ws::server::is_upgrade;
+use crate::policy::perimeter::own_route;
 
 /// The gateway's front door: every request passes the admission steps (the perimeter's Host,
 /// Origin and path checks, the access key, its body buffered under the global budget), then
@@ -81,7 +82,7 @@ impl Door {
             Ok(buffered) => buffered,
             Err(refused) => return *refused,
         };
-        let resp = if OWN_ROUTES.contains(&req.uri().path()) {
+        let resp = if own_route(req.uri().path()).is_some() {
             self.own.call(req, peer).await
         } else if is_upgrade(req.headers()) {
             // Responses over WebSocket (426 with --no-websocket: Codex then uses HTTP).

@@ -32,6 +32,7 @@ use crate::gateway::forward::passes;
 use crate::gateway::forward::prepare::{
     strip_client_credentials, strip_for_upstream, upstream_url,
 };
+use crate::gateway::forward::request::RequestLine;
 use crate::gateway::pool::state::GatewayState;
 use crate::gateway::ws::keepalive::Quiet;
 use crate::gateway::ws::upstream::{self, Upstream};
@@ -259,6 +260,7 @@ impl Session {
             .await
         };
         let mut status = served.response.status().as_u16();
+        let (account, switched) = (served.account.clone(), served.switched);
         if !self.answered {
             // Nothing reached Codex: the routing's own answer (every account spent, none
             // usable, the last failure), as an error frame.
@@ -269,18 +271,15 @@ impl Session {
             }
             self.mirror.clear();
         }
-        let account = served.account.as_deref().map(|a| a.name.as_str());
-        let elapsed = started.elapsed();
-        tracing::info!(
-            method = "WS",
-            path = "/responses",
-            account = %account.unwrap_or("-"),
+        RequestLine {
+            method: "WS",
+            path: "/responses",
+            account: account.as_deref().map(|a| a.name.as_str()),
             status,
-            ms = elapsed.as_millis() as u64,
-            switched = served.switched,
-            "request"
-        );
-        self.state.metrics.request(account, status, elapsed);
+            switched,
+            elapsed: started.elapsed(),
+        }
+        .record(&self.state);
     }
 }
 
